@@ -1,0 +1,211 @@
+/**
+ * The plugin contract. Every plugin is an ES module whose default export is a {@link PluginModule}:
+ * a manifest (identity + the Deno permissions it needs) and `create(ctx)` returning a ready backend.
+ * Plugins may `import type` from here and import values only from `runtime/log`, `runtime/errors.ts`,
+ * `runtime/ids.ts` and `runtime/sys`.
+ *
+ * @module
+ */
+import type { Logger } from "../runtime/log/logger.ts";
+import type { DeviceId, MacAddress, SandboxId } from "../runtime/ids.ts";
+
+export type PluginKind = "hypervisor" | "network" | "storage" | "store" | "factory";
+export const PLUGIN_KINDS: readonly PluginKind[] = ["hypervisor", "network", "storage", "store", "factory"];
+
+/** Identity and needs of a plugin. */
+export interface PluginManifest<K extends PluginKind = PluginKind> {
+  readonly kind: K;
+  /** Short name used in configuration: "qemu", "tcfilter", "9p", "fs". */
+  readonly name: string;
+  readonly apiVersion: 1;
+  readonly description: string;
+  /** What the plugin touches, in Deno's own terms. The loader checks these before `create`. */
+  readonly permissions: Deno.PermissionOptionsObject;
+  readonly features?: readonly string[];
+}
+
+/** What `create` gets: injected, never global. */
+export interface PluginContext {
+  readonly log: Logger;
+  /** The plugin's own configuration table (e.g. `[hypervisor.qemu]`), already validated by the core. */
+  readonly config: Readonly<Record<string, unknown>>;
+  /** Directory for run-time state (sockets, pid files) owned by Cocoon. */
+  readonly runDir: string;
+}
+
+export interface PluginModule<K extends PluginKind = PluginKind, T = unknown> {
+  readonly manifest: PluginManifest<K>;
+  create(ctx: PluginContext): Promise<T>;
+}
+
+/** Map from kind to the backend interface a plugin of that kind returns. */
+export interface PluginBackends {
+  hypervisor: Hypervisor;
+  network: NetworkBackend;
+  storage: StorageBackend;
+  store: MetadataStore;
+  factory: unknown;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hypervisor
+
+export type Accelerator = "kvm" | "tcg";
+
+export interface HypervisorCapabilities {
+  readonly blockHotplug: boolean;
+  readonly netHotplug: boolean;
+  readonly sharedFs: readonly ("9p" | "virtio-fs")[];
+  readonly vsock: boolean;
+  readonly pause: boolean;
+  readonly template: boolean;
+}
+
+/** Where the guest agent listens, seen from the host. */
+export type AgentAddress =
+  | { readonly kind: "vsock"; readonly cid: number; readonly port: number }
+  | { readonly kind: "unix"; readonly path: string }; // virtio-serial port, QEMU listens on `path`
+
+export interface VmConfig {
+  readonly id: SandboxId;
+  /** Directory owned by this VM: sockets, pidfile, logs. Created by the caller. */
+  readonly stateDir: string;
+  readonly kernel: string;
+  readonly initrd?: string;
+  /** Extra kernel parameters (appended after the plugin's own). */
+  readonly kernelParams: readonly string[];
+  readonly vcpus: number;
+  readonly maxVcpus: number;
+  readonly memoryMiB: number;
+  readonly maxMemoryMiB: number;
+  /** Devices present at boot. */
+  readonly devices: readonly Device[];
+  /** "auto" picks KVM where ordinary guests run, else TCG. */
+  readonly accelerator: "auto" | Accelerator;
+  readonly agentChannel: "virtio-serial" | "vsock";
+  readonly consoleLog: string;
+  readonly debugConsole?: boolean;
+}
+
+export type Device =
+  | {
+    readonly kind: "block";
+    readonly id: DeviceId;
+    readonly path: string;
+    readonly readOnly: boolean;
+    readonly driver: "virtio-blk" | "virtio-scsi" | "nvdimm";
+  }
+  | { readonly kind: "net"; readonly id: DeviceId; readonly tap: string; readonly mac: MacAddress; readonly mtu: number }
+  | { readonly kind: "vsock"; readonly id: DeviceId; readonly cid: number }
+  | {
+    readonly kind: "share-fs";
+    readonly id: DeviceId;
+    readonly tag: string;
+    readonly source: string;
+    readonly transport: "9p" | "virtio-fs";
+    readonly readOnly?: boolean;
+    /** virtio-fs: the vhost-user socket of a running virtiofsd. */
+    readonly socket?: string;
+  }
+  | { readonly kind: "vfio"; readonly id: DeviceId; readonly bdf: string };
+
+export interface AttachedDevice {
+  readonly device: Device;
+  /** Guest-visible address: PCI slot, virtio serial, scsi id... */
+  readonly guestAddress?: string;
+}
+
+export type VmExit =
+  | { readonly kind: "shutdown" } // guest powered off
+  | { readonly kind: "killed"; readonly signal?: string }
+  | { readonly kind: "crashed"; readonly code: number; readonly reason: string }
+  | { readonly kind: "unknown" };
+
+/** What is needed to re-attach to a running VM from another process. */
+export interface VmState {
+  readonly id: SandboxId;
+  readonly hypervisor: string;
+  readonly pid: number;
+  readonly stateDir: string;
+  readonly qmpSocket?: string;
+  readonly agent: AgentAddress;
+  readonly extra?: Readonly<Record<string, unknown>>;
+}
+
+export interface Hypervisor {
+  capabilities(): HypervisorCapabilities;
+  /** Host prerequisites; throws a RuntimeError naming what is missing. */
+  check(opts?: { signal?: AbortSignal }): Promise<void>;
+  /** Returns a handle for a VM that is ready to `start`. */
+  createVm(config: VmConfig, opts?: { signal?: AbortSignal }): Promise<Vm>;
+  /** Re-attaches to a VM that another process started. */
+  attachVm(state: VmState, opts?: { signal?: AbortSignal }): Promise<Vm>;
+}
+
+export interface Vm extends AsyncDisposable {
+  readonly id: SandboxId;
+  start(opts?: { signal?: AbortSignal }): Promise<void>;
+  /** Graceful power-off, then forced after `timeoutMs`; `force` skips the graceful step. */
+  stop(opts?: { force?: boolean; timeoutMs?: number }): Promise<void>;
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+  wait(): Promise<VmExit>;
+  addDevice(device: Device): Promise<AttachedDevice>;
+  removeDevice(device: AttachedDevice): Promise<void>;
+  resizeVcpus(count: number): Promise<{ before: number; after: number }>;
+  resizeMemory(mib: number): Promise<{ before: number; after: number }>;
+  agentAddress(): AgentAddress;
+  pids(): readonly number[];
+  saveState(): VmState;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Network, storage, store
+
+export interface NetworkEndpoint {
+  readonly name: string; // interface name in the netns, e.g. eth0
+  readonly mac: MacAddress;
+  readonly mtu: number;
+  readonly addresses: readonly string[]; // CIDR
+}
+
+export interface NetworkAttachment {
+  readonly endpoints: readonly NetworkEndpoint[];
+  /** Devices to add to the VM for these endpoints. */
+  readonly devices: readonly Device[];
+}
+
+export interface NetworkBackend {
+  /** Connects the netns's interfaces to the VM's devices (taps, tc redirects...). */
+  attach(netns: string, opts: { sandbox: SandboxId; signal?: AbortSignal }): Promise<NetworkAttachment>;
+  detach(netns: string, attachment: NetworkAttachment): Promise<void>;
+}
+
+export interface OciMount {
+  readonly destination: string;
+  readonly type?: string;
+  readonly source?: string;
+  readonly options?: readonly string[];
+}
+
+export interface GuestStorage {
+  readonly driver: string;
+  readonly source: string; // guest-side source (mount tag or device)
+  readonly fstype: string;
+  readonly options: readonly string[];
+  readonly mountPoint: string; // guest path
+  readonly devices: readonly Device[];
+}
+
+export interface StorageBackend {
+  canHandle(mount: OciMount): boolean;
+  share(mount: OciMount, opts: { sandbox: SandboxId; vm: Vm; guestPath: string }): Promise<GuestStorage>;
+  unshare(storage: GuestStorage, opts: { vm: Vm }): Promise<void>;
+}
+
+export interface MetadataStore {
+  save(key: string, value: unknown): Promise<void>;
+  load(key: string): Promise<unknown | undefined>;
+  delete(key: string): Promise<void>;
+  list(prefix?: string): Promise<string[]>;
+}
