@@ -1,0 +1,76 @@
+/**
+ * Checks a manifest's declared permissions against what this process holds, with
+ * `Deno.permissions.query`, without prompting.
+ *
+ * @module
+ */
+import type { PermissionKey } from "./manifest.ts";
+
+/** One permission the process lacks: `{ name: "run", value: "qemu-system-x86_64" }`. */
+export interface MissingPermission {
+  readonly name: PermissionKey;
+  readonly value?: string;
+}
+
+function descriptor(name: PermissionKey, value?: string): Deno.PermissionDescriptor {
+  switch (name) {
+    case "read":
+    case "write":
+    case "ffi":
+      return value === undefined ? { name } : { name, path: value };
+    case "run":
+      return value === undefined ? { name } : { name, command: value };
+    case "net":
+    case "import":
+      return value === undefined ? { name: "net" } : { name: "net", host: value };
+    case "env":
+      return value === undefined ? { name } : { name, variable: value };
+    case "sys":
+      return value === undefined ? { name } : { name, kind: value as Deno.SysPermissionDescriptor["kind"] & string };
+  }
+}
+
+/** Lists every declared permission the process does not hold. */
+export async function missingPermissions(perms: Deno.PermissionOptionsObject): Promise<MissingPermission[]> {
+  const missing: MissingPermission[] = [];
+  for (const [k, v] of Object.entries(perms)) {
+    const name = k as PermissionKey; // keys were validated by validateManifest
+    if (v === false || v === undefined || v === "inherit") continue;
+    const values: (string | undefined)[] = Array.isArray(v) ? v.map((x) => String(x)) : [undefined];
+    for (const value of values) {
+      const st = await Deno.permissions.query(descriptor(name, value));
+      if (st.state !== "granted") missing.push(value === undefined ? { name } : { name, value });
+    }
+  }
+  return missing;
+}
+
+/** The `--allow-*` flags that grant `perms` (for compile.sh and worker isolation). */
+export function allowFlags(perms: Deno.PermissionOptionsObject): string[] {
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(perms)) {
+    if (v === true) out.push(`--allow-${k}`);
+    else if (Array.isArray(v) && v.length > 0) out.push(`--allow-${k}=${v.join(",")}`);
+  }
+  return out;
+}
+
+/** Union of several permission objects (true wins over a list; lists are merged and de-duplicated). */
+export function unionPermissions(list: readonly Deno.PermissionOptionsObject[]): Deno.PermissionOptionsObject {
+  const acc: Record<string, true | Set<string>> = {};
+  for (const p of list) {
+    for (const [k, v] of Object.entries(p)) {
+      if (v === true || v === "inherit") acc[k] = true;
+      else if (Array.isArray(v)) {
+        const cur = acc[k];
+        if (cur === true) continue;
+        const set = cur ?? new Set<string>();
+        for (const x of v) set.add(String(x));
+        acc[k] = set;
+      }
+    }
+  }
+  const out: Record<string, true | string[]> = {};
+  for (const [k, v] of Object.entries(acc)) out[k] = v === true ? true : [...v].sort();
+  return out as Deno.PermissionOptionsObject;
+}

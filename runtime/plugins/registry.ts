@@ -1,0 +1,62 @@
+/**
+ * The built-in plugins: literal dynamic imports, so `deno compile` and `deno bundle` embed them and
+ * nothing is loaded until used. Third-party plugins are added from `[plugins.paths]` in the config.
+ * The registry is a value passed around explicitly, never a process-global.
+ *
+ * @module
+ */
+import type { PluginKind } from "../../plugins/types.ts";
+
+export type ModuleLoader = () => Promise<unknown>;
+
+export interface PluginRef {
+  readonly kind: PluginKind;
+  readonly name: string;
+  /** `builtin` or the module path of a third-party plugin. */
+  readonly origin: string;
+  readonly load: ModuleLoader;
+}
+
+export type PluginRegistry = ReadonlyMap<string, PluginRef>;
+
+const key = (kind: PluginKind, name: string) => `${kind}/${name}`;
+
+const BUILTIN: readonly { kind: PluginKind; name: string; load: ModuleLoader }[] = [
+  { kind: "network", name: "none", load: () => import("../../plugins/network/none/mod.ts") },
+];
+
+/** Kinds and names of the built-in plugins. */
+export function builtinPlugins(): readonly { kind: PluginKind; name: string }[] {
+  return BUILTIN.map(({ kind, name }) => ({ kind, name }));
+}
+
+/**
+ * Builds a registry of the built-ins plus third-party modules given as `name -> path` (the
+ * `[plugins.paths]` table); a third-party plugin's kind is read from its manifest when loaded, so
+ * it is registered under every kind and checked then.
+ */
+export function createRegistry(thirdParty: Readonly<Record<string, string>> = {}): PluginRegistry {
+  const m = new Map<string, PluginRef>();
+  for (const b of BUILTIN) m.set(key(b.kind, b.name), { ...b, origin: "builtin" });
+  for (const [name, path] of Object.entries(thirdParty)) {
+    const url = path.startsWith("file:") || path.startsWith("http") ? path : new URL(`file://${absolute(path)}`).href;
+    for (const kind of ["hypervisor", "network", "storage", "store", "factory"] as const) {
+      if (!m.has(key(kind, name))) m.set(key(kind, name), { kind, name, origin: path, load: () => import(url) });
+    }
+  }
+  return m;
+}
+
+/** Looks up a plugin reference. */
+export function findPlugin(reg: PluginRegistry, kind: PluginKind, name: string): PluginRef | undefined {
+  return reg.get(key(kind, name));
+}
+
+/** Names registered for a kind (for error messages). */
+export function pluginNames(reg: PluginRegistry, kind: PluginKind): string[] {
+  return [...reg.values()].filter((r) => r.kind === kind).map((r) => r.name).sort();
+}
+
+function absolute(p: string): string {
+  return p.startsWith("/") ? p : `${Deno.cwd()}/${p}`;
+}
