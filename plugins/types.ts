@@ -95,7 +95,13 @@ export type Device =
     readonly readOnly: boolean;
     readonly driver: "virtio-blk" | "virtio-scsi" | "nvdimm";
   }
-  | { readonly kind: "net"; readonly id: DeviceId; readonly tap: string; readonly mac: MacAddress; readonly mtu: number }
+  | {
+    readonly kind: "net";
+    readonly id: DeviceId;
+    readonly tap: string;
+    readonly mac: MacAddress;
+    readonly mtu: number;
+  }
   | { readonly kind: "vsock"; readonly id: DeviceId; readonly cid: number }
   | {
     readonly kind: "share-fs";
@@ -132,8 +138,19 @@ export interface VmState {
   readonly extra?: Readonly<Record<string, unknown>>;
 }
 
+/** One line of `cocoon check`. "fail" means a sandbox cannot run until it is fixed. */
+export interface HostCheck {
+  readonly name: string;
+  readonly status: "ok" | "warn" | "fail" | "info";
+  readonly detail: string;
+  /** What to do about a "fail" or "warn". */
+  readonly fix?: string;
+}
+
 export interface Hypervisor {
   capabilities(): HypervisorCapabilities;
+  /** Host facts this hypervisor depends on (binary, version, accelerator and why), for `cocoon check`. */
+  hostReport?(opts?: { signal?: AbortSignal }): Promise<readonly HostCheck[]>;
   /** Host prerequisites; throws a RuntimeError naming what is missing. */
   check(opts?: { signal?: AbortSignal }): Promise<void>;
   /** Returns a handle for a VM that is ready to `start`. */

@@ -105,7 +105,9 @@ export function errorCodeOfGrpc(n: number): ErrorCode {
 /** Turns anything thrown into a RuntimeError, keeping the original as `cause`. */
 export function toRuntimeError(e: unknown, context?: string): RuntimeError {
   if (isRuntimeError(e)) return e;
-  if (e instanceof Deno.errors.NotFound) return new RuntimeError("NotFound", withContext(e.message), { cause: e });
+  if (e instanceof Deno.errors.NotFound) {
+    return new RuntimeError("NotFound", withContext(e.message), { cause: e });
+  }
   if (e instanceof Deno.errors.AlreadyExists) {
     return new RuntimeError("AlreadyExists", withContext(e.message), { cause: e });
   }
@@ -113,9 +115,13 @@ export function toRuntimeError(e: unknown, context?: string): RuntimeError {
     return new RuntimeError("PermissionDenied", withContext(e.message), { cause: e });
   }
   if (e instanceof DOMException && (e.name === "AbortError" || e.name === "TimeoutError")) {
-    return new RuntimeError(e.name === "TimeoutError" ? "DeadlineExceeded" : "Cancelled", withContext(e.message), {
-      cause: e,
-    });
+    return new RuntimeError(
+      e.name === "TimeoutError" ? "DeadlineExceeded" : "Cancelled",
+      withContext(e.message),
+      {
+        cause: e,
+      },
+    );
   }
   const msg = e instanceof Error ? e.message : String(e);
   return new RuntimeError("Internal", withContext(msg), { cause: e });

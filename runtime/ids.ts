@@ -22,7 +22,9 @@ function checkId(kind: string, s: string): void {
   if (!ID_RE.test(s)) {
     throw new RuntimeError(
       "InvalidArgument",
-      `Invalid ${kind} "${s.slice(0, 80)}": use 1 to 128 letters, digits, "_", "+", "-" or "." and do not start with "."`,
+      `Invalid ${kind} "${
+        s.slice(0, 80)
+      }": use 1 to 128 letters, digits, "_", "+", "-" or "." and do not start with "."`,
     );
   }
 }
@@ -57,7 +59,10 @@ const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 export function macAddress(s: string): MacAddress {
   const m = s.toLowerCase();
   if (!MAC_RE.test(m)) {
-    throw new RuntimeError("InvalidArgument", `Invalid MAC address "${s.slice(0, 40)}": expected six hex pairs like 02:00:00:00:00:01`);
+    throw new RuntimeError(
+      "InvalidArgument",
+      `Invalid MAC address "${s.slice(0, 40)}": expected six hex pairs like 02:00:00:00:00:01`,
+    );
   }
   return m as MacAddress;
 }

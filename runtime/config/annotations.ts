@@ -26,7 +26,7 @@ const PATH_KEYS: Readonly<Record<string, keyof ResolvedConfig["hypervisor"]>> = 
   kernel: "validKernelPaths",
   initrd: "validInitrdPaths",
   image: "validImagePaths",
-  virtio_fs_daemon: "validVirtioFsDaemonPaths",
+  "virtio_fs_daemon": "validVirtioFsDaemonPaths",
 };
 
 /** Keys no annotation may ever set, whatever the allow-list says. */

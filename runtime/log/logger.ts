@@ -84,7 +84,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     const emit = (lvl: LogLevel, msg: string, fields?: LogFields): void => {
       if (LEVELS[lvl] < LEVELS[level]) return;
       const rec: Record<string, unknown> = { ts: new Date(now()).toISOString(), level: lvl, ...base, msg };
-      if (fields) for (const [k, v] of Object.entries(fields)) rec[k] = serialise(v);
+      if (fields) { for (const [k, v] of Object.entries(fields)) rec[k] = serialise(v); }
       sink.write(JSON.stringify(rec) + "\n");
     };
     const limitedEmit = (lvl: LogLevel, msg: string, fields?: LogFields): void => {

@@ -7,11 +7,21 @@ Deno.test({
   permissions: "none",
   fn() {
     const sink = memorySink();
-    const log = createLogger({ sink, level: "debug", now: () => 0 }).child({ subsystem: "qemu", sandbox: "sb1" });
+    const log = createLogger({ sink, level: "debug", now: () => 0 }).child({
+      subsystem: "qemu",
+      sandbox: "sb1",
+    });
     log.info("vm started", { pid: 42 });
     log.error("vm failed", { err: new RuntimeError("Internal", "boom", { cause: new Error("inner") }) });
     const [a, b] = sink.lines.map((l) => JSON.parse(l));
-    assert.deepEqual(a, { ts: "1970-01-01T00:00:00.000Z", level: "info", subsystem: "qemu", sandbox: "sb1", msg: "vm started", pid: 42 });
+    assert.deepEqual(a, {
+      ts: "1970-01-01T00:00:00.000Z",
+      level: "info",
+      subsystem: "qemu",
+      sandbox: "sb1",
+      msg: "vm started",
+      pid: 42,
+    });
     assert.equal(b.err.code, "Internal");
     assert.equal(b.err.cause.message, "inner");
   },

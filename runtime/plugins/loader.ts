@@ -8,7 +8,7 @@ import { PluginError } from "../errors.ts";
 import type { PluginBackends, PluginContext, PluginKind, PluginManifest } from "../../plugins/types.ts";
 import { validatePluginModule } from "./manifest.ts";
 import { missingPermissions } from "./permissions.ts";
-import { findPlugin, type PluginRegistry, pluginNames } from "./registry.ts";
+import { findPlugin, pluginNames, type PluginRegistry } from "./registry.ts";
 
 export interface LoadedPlugin<K extends PluginKind> {
   readonly manifest: PluginManifest<K>;
@@ -16,24 +16,37 @@ export interface LoadedPlugin<K extends PluginKind> {
 }
 
 /** Imports and validates a plugin module without creating it (for `cocoon plugins`). */
-export async function inspectPlugin(reg: PluginRegistry, kind: PluginKind, name: string): Promise<PluginManifest> {
+export async function inspectPlugin(
+  reg: PluginRegistry,
+  kind: PluginKind,
+  name: string,
+): Promise<PluginManifest> {
   const ref = findPlugin(reg, kind, name);
   if (!ref) {
     const known = pluginNames(reg, kind);
     throw new PluginError(
       "InvalidArgument",
-      `Cannot find ${kind} plugin "${name}": known ${kind} plugins are ${known.length ? known.join(", ") : "none"}`,
+      `Cannot find ${kind} plugin "${name}": known ${kind} plugins are ${
+        known.length ? known.join(", ") : "none"
+      }`,
     );
   }
   let mod: unknown;
   try {
     mod = await ref.load();
   } catch (e) {
-    throw new PluginError("NotFound", `Cannot load ${kind} plugin "${name}" from "${ref.origin}": ${(e as Error).message}`, {
-      cause: e,
-    });
+    throw new PluginError(
+      "NotFound",
+      `Cannot load ${kind} plugin "${name}" from "${ref.origin}": ${(e as Error).message}`,
+      {
+        cause: e,
+      },
+    );
   }
-  const { manifest } = validatePluginModule(mod, ref.origin === "builtin" ? `builtin:${kind}/${name}` : ref.origin);
+  const { manifest } = validatePluginModule(
+    mod,
+    ref.origin === "builtin" ? `builtin:${kind}/${name}` : ref.origin,
+  );
   if (manifest.kind !== kind) {
     throw new PluginError(
       "InvalidArgument",
@@ -59,7 +72,8 @@ export async function loadPlugin<K extends PluginKind>(
   const missing = await missingPermissions(manifest.permissions);
   if (missing.length > 0) {
     const first = missing[0]!;
-    const list = missing.map((m) => (m.value === undefined ? `"${m.name}"` : `"${m.name}" (${m.value})`)).join(", ");
+    const list = missing.map((m) => (m.value === undefined ? `"${m.name}"` : `"${m.name}" (${m.value})`))
+      .join(", ");
     throw new PluginError(
       "PermissionDenied",
       `Cannot load plugin "${name}" as permission "${first.name}" is missing${
@@ -71,7 +85,10 @@ export async function loadPlugin<K extends PluginKind>(
   const mod = validatePluginModule(await ref.load(), ref.origin);
   const instance = await mod.create(ctx);
   if (typeof instance !== "object" || instance === null) {
-    throw new PluginError("Internal", `Cannot create plugin "${name}": create() returned ${String(instance)}`);
+    throw new PluginError(
+      "Internal",
+      `Cannot create plugin "${name}": create() returned ${String(instance)}`,
+    );
   }
   return { manifest: manifest as PluginManifest<K>, instance: instance as PluginBackends[K] };
 }

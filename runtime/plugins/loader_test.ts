@@ -28,7 +28,10 @@ Deno.test({
   async fn() {
     await assert.rejects(loadPlugin(reg, "hypervisor", "needs-qemu", ctx), (e: Error & { code?: string }) => {
       assert.equal(e.code, "PermissionDenied");
-      assert.match(e.message, /Cannot load plugin "needs-qemu" as permission "run" is missing: requested "qemu-system-x86_64"/);
+      assert.match(
+        e.message,
+        /Cannot load plugin "needs-qemu" as permission "run" is missing: requested "qemu-system-x86_64"/,
+      );
       return true;
     });
   },
@@ -39,9 +42,18 @@ Deno.test({
   permissions: { read: true },
   async fn() {
     await assert.rejects(loadPlugin(reg, "network", "no-manifest", ctx), /manifest is missing/);
-    await assert.rejects(loadPlugin(reg, "network", "bad", ctx), /"permissions\.root" is not a Deno permission/);
-    await assert.rejects(loadPlugin(reg, "network", "needs-qemu", ctx), /its manifest says kind "hypervisor"/);
-    await assert.rejects(loadPlugin(reg, "network", "nope", ctx), /Cannot find network plugin "nope": known network plugins are/);
+    await assert.rejects(
+      loadPlugin(reg, "network", "bad", ctx),
+      /"permissions\.root" is not a Deno permission/,
+    );
+    await assert.rejects(
+      loadPlugin(reg, "network", "needs-qemu", ctx),
+      /its manifest says kind "hypervisor"/,
+    );
+    await assert.rejects(
+      loadPlugin(reg, "network", "nope", ctx),
+      /Cannot find network plugin "nope": known network plugins are/,
+    );
     const missing = createRegistry({ ghost: "/nonexistent/mod.ts" });
     await assert.rejects(loadPlugin(missing, "store", "ghost", ctx), { code: "NotFound" });
   },
@@ -60,8 +72,15 @@ Deno.test({
   name: "unionPermissions() merges lists and allowFlags() renders them",
   permissions: "none",
   fn() {
-    const u = unionPermissions([{ run: ["qemu-system-x86_64"], read: ["/run"] }, { run: ["ip", "qemu-system-x86_64"], net: true }]);
+    const u = unionPermissions([{ run: ["qemu-system-x86_64"], read: ["/run"] }, {
+      run: ["ip", "qemu-system-x86_64"],
+      net: true,
+    }]);
     assert.deepEqual(u, { run: ["ip", "qemu-system-x86_64"], read: ["/run"], net: true });
-    assert.deepEqual(allowFlags(u), ["--allow-run=ip,qemu-system-x86_64", "--allow-read=/run", "--allow-net"]);
+    assert.deepEqual(allowFlags(u), [
+      "--allow-run=ip,qemu-system-x86_64",
+      "--allow-read=/run",
+      "--allow-net",
+    ]);
   },
 });

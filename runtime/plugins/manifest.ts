@@ -5,7 +5,12 @@
  * @module
  */
 import { PluginError } from "../errors.ts";
-import { PLUGIN_KINDS, type PluginKind, type PluginManifest, type PluginModule } from "../../plugins/types.ts";
+import {
+  PLUGIN_KINDS,
+  type PluginKind,
+  type PluginManifest,
+  type PluginModule,
+} from "../../plugins/types.ts";
 
 const NAME_RE = /^[a-z][a-z0-9-]{0,31}$/;
 const PERMISSION_KEYS = ["read", "write", "run", "net", "env", "sys", "ffi", "import"] as const;
@@ -21,7 +26,8 @@ function isRecord(x: unknown): x is Record<string, unknown> {
  * @throws {PluginError} `InvalidArgument` naming `where` and the first problem found.
  */
 export function validatePluginModule(mod: unknown, where: string): PluginModule {
-  const bad = (why: string) => new PluginError("InvalidArgument", `Cannot load plugin from "${where}": ${why}`);
+  const bad = (why: string) =>
+    new PluginError("InvalidArgument", `Cannot load plugin from "${where}": ${why}`);
   if (!isRecord(mod) || !isRecord(mod["default"])) throw bad("its default export is not a plugin object");
   const def = mod["default"];
   if (typeof def["create"] !== "function") throw bad('its default export has no "create" function');
@@ -32,7 +38,8 @@ export function validatePluginModule(mod: unknown, where: string): PluginModule 
 
 /** Checks a manifest object. */
 export function validateManifest(m: unknown, where: string): PluginManifest {
-  const bad = (why: string) => new PluginError("InvalidArgument", `Cannot load plugin from "${where}": manifest ${why}`);
+  const bad = (why: string) =>
+    new PluginError("InvalidArgument", `Cannot load plugin from "${where}": manifest ${why}`);
   if (!isRecord(m)) throw bad("is missing");
   const { kind, name, apiVersion, description, permissions, features } = m;
   if (typeof kind !== "string" || !(PLUGIN_KINDS as readonly string[]).includes(kind)) {
@@ -43,7 +50,9 @@ export function validateManifest(m: unknown, where: string): PluginManifest {
   }
   if (apiVersion !== 1) throw bad(`"apiVersion" must be 1: current value is ${JSON.stringify(apiVersion)}`);
   if (typeof description !== "string") throw bad('"description" must be a string');
-  if (!isRecord(permissions)) throw bad('"permissions" must be an object like { run: ["qemu-system-x86_64"] }');
+  if (!isRecord(permissions)) {
+    throw bad('"permissions" must be an object like { run: ["qemu-system-x86_64"] }');
+  }
   for (const [k, v] of Object.entries(permissions)) {
     if (!(PERMISSION_KEYS as readonly string[]).includes(k)) {
       throw bad(`"permissions.${k}" is not a Deno permission (use ${PERMISSION_KEYS.join(", ")})`);

@@ -26,7 +26,9 @@ function descriptor(name: PermissionKey, value?: string): Deno.PermissionDescrip
     case "env":
       return value === undefined ? { name } : { name, variable: value };
     case "sys":
-      return value === undefined ? { name } : { name, kind: value as Deno.SysPermissionDescriptor["kind"] & string };
+      return value === undefined
+        ? { name }
+        : { name, kind: value as Deno.SysPermissionDescriptor["kind"] & string };
   }
 }
 
@@ -56,7 +58,9 @@ export function allowFlags(perms: Deno.PermissionOptionsObject): string[] {
 }
 
 /** Union of several permission objects (true wins over a list; lists are merged and de-duplicated). */
-export function unionPermissions(list: readonly Deno.PermissionOptionsObject[]): Deno.PermissionOptionsObject {
+export function unionPermissions(
+  list: readonly Deno.PermissionOptionsObject[],
+): Deno.PermissionOptionsObject {
   const acc: Record<string, true | Set<string>> = {};
   for (const p of list) {
     for (const [k, v] of Object.entries(p)) {

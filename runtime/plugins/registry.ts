@@ -39,9 +39,18 @@ export function createRegistry(thirdParty: Readonly<Record<string, string>> = {}
   const m = new Map<string, PluginRef>();
   for (const b of BUILTIN) m.set(key(b.kind, b.name), { ...b, origin: "builtin" });
   for (const [name, path] of Object.entries(thirdParty)) {
-    const url = path.startsWith("file:") || path.startsWith("http") ? path : new URL(`file://${absolute(path)}`).href;
+    const url = path.startsWith("file:") || path.startsWith("http")
+      ? path
+      : new URL(`file://${absolute(path)}`).href;
     for (const kind of ["hypervisor", "network", "storage", "store", "factory"] as const) {
-      if (!m.has(key(kind, name))) m.set(key(kind, name), { kind, name, origin: path, load: () => import(url) });
+      if (!m.has(key(kind, name))) {
+        m.set(key(kind, name), {
+          kind,
+          name,
+          origin: path,
+          load: () => import(url),
+        });
+      }
     }
   }
   return m;

@@ -8,7 +8,11 @@ Deno.test({
   name: "none network attach() gives no endpoints and no devices",
   permissions: manifest.permissions,
   async fn() {
-    const net = await plugin.create({ log: createLogger({ sink: nullSink }), config: {}, runDir: "/nonexistent" });
+    const net = await plugin.create({
+      log: createLogger({ sink: nullSink }),
+      config: {},
+      runDir: "/nonexistent",
+    });
     const a = await net.attach("/var/run/netns/x", { sandbox: sandboxId("sb") });
     assert.deepEqual(a, { endpoints: [], devices: [] });
     await net.detach("/var/run/netns/x", a);

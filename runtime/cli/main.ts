@@ -1,0 +1,99 @@
+/**
+ * Command-line entry: global flags, logging set-up, dispatch to a verb, and the one place where
+ * errors become messages and exit codes.
+ *
+ * @module
+ */
+import { exitCodeOf, isRuntimeError, RuntimeError } from "../errors.ts";
+import { createLogger, fileSink, type Logger, setRootLog, stderrSink } from "../log/logger.ts";
+import { loadConfig } from "../config/load.ts";
+import type { ResolvedConfig } from "../config/schema.ts";
+import { createRegistry, type PluginRegistry } from "../plugins/registry.ts";
+import type { CommandContext, GlobalOptions } from "./args.ts";
+import { COMMANDS } from "./dispatch.ts";
+import { splitGlobalArgs } from "./global.ts";
+import { OCI_SPEC_VERSION, VERSION } from "./version.ts";
+
+const enc = new TextEncoder();
+// deno-lint-ignore no-console
+const print = (t: string) => console.log(t);
+const printErr = (t: string) => void Deno.stderr.writeSync(enc.encode(t.endsWith("\n") ? t : `${t}\n`));
+
+/** Runs the CLI and returns the exit code. */
+export async function runCli(argv: readonly string[]): Promise<number> {
+  let globals: GlobalOptions | undefined;
+  let log: Logger | undefined;
+  try {
+    const split = splitGlobalArgs(argv);
+    globals = split.globals;
+    log = makeLogger(globals);
+    setRootLog(log);
+    if (globals.version || split.verb === "version") {
+      print(`cocoon version ${VERSION}\nspec: ${OCI_SPEC_VERSION}\ndeno: ${Deno.version.deno}`);
+      return 0;
+    }
+    if (split.verb === undefined || split.verb === "help" || (globals.help && split.verb === undefined)) {
+      print(helpText());
+      return split.verb === undefined && !globals.help ? 2 : 0;
+    }
+    const cmd = COMMANDS[split.verb];
+    if (!cmd) {
+      throw new RuntimeError("InvalidArgument", `Unknown command "${split.verb}": see \`cocoon --help\``);
+    }
+    if (globals.help || split.rest.includes("--help") || split.rest.includes("-h")) {
+      print(`${cmd.summary}\n\nUsage: ${cmd.usage}`);
+      return 0;
+    }
+    return await cmd.run(split.rest, makeContext(globals, log));
+  } catch (e) {
+    const err = isRuntimeError(e)
+      ? e
+      : new RuntimeError("Internal", e instanceof Error ? e.message : String(e), { cause: e });
+    // runc writes errors to --log; callers such as containerd's runc shim read them from there.
+    if (globals?.log !== undefined && log) log.error(err.message, { err: e });
+    else log?.debug("command failed", { err: e });
+    printErr(`cocoon: ${err.message}`);
+    return exitCodeOf(err.code);
+  }
+}
+
+function makeLogger(g: GlobalOptions): Logger {
+  const level = g.debug ? "debug" : g.log ? "info" : "warn";
+  const sink = g.log ? fileSink(g.log) : stderrSink();
+  return createLogger({ level, sink, fields: { pid: Deno.pid } });
+}
+
+function makeContext(globals: GlobalOptions, log: Logger): CommandContext {
+  let cfg: Promise<ResolvedConfig> | undefined;
+  let reg: Promise<PluginRegistry> | undefined;
+  const config = () => (cfg ??= loadConfig({ path: globals.config }));
+  return {
+    globals,
+    log,
+    config,
+    registry: () => (reg ??= config().then((c) => createRegistry(c.plugins.paths))),
+    print,
+    printErr,
+  };
+}
+
+function helpText(): string {
+  const verbs = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`).join("\n");
+  return `cocoon ${VERSION}: a secure container runtime, one microVM per pod
+
+Usage: cocoon [global options] <command> [options]
+
+Commands:
+${verbs}
+  version    Print the version
+
+Global options (runc-compatible):
+  --root DIR            state directory for the OCI commands
+  --log FILE            write JSON-lines logs to FILE instead of stderr
+  --log-format text|json
+  --debug               log at debug level
+  --systemd-cgroup      accepted for runc compatibility
+  --config FILE         configuration file (else $COCOON_CONFIG, /etc/cocoon/configuration.toml, built-in)
+  -h, --help            help
+  -v, --version         version`;
+}
