@@ -5,7 +5,7 @@ import { decodeResponse, encodeRequest } from "../../runtime/protocol/ttrpc/enve
 import { encodeFrame, FrameReader } from "../../runtime/protocol/ttrpc/frame.ts";
 import { RpcStatusError } from "../../runtime/protocol/ttrpc/status.ts";
 import type { TtrpcClient } from "../../runtime/protocol/ttrpc/client.ts";
-import { dec, enc, memoryPair, SVC, unixPair } from "./_ttrpc_util.ts";
+import { dec, enc, memoryPair, SVC, unixPair } from "./ttrpc_test_util.ts";
 
 async function rejectsWith(p: Promise<unknown>, code: string, msg?: RegExp): Promise<unknown> {
   try {

@@ -1,7 +1,7 @@
 // ttrpc 1.2 streams: bidi echo with half-close, server streaming, errors, back pressure.
 import assert from "node:assert/strict";
 import { isRuntimeError } from "../../runtime/errors.ts";
-import { dec, enc, memoryPair, SVC, unixPair } from "./_ttrpc_util.ts";
+import { dec, enc, memoryPair, SVC, unixPair } from "./ttrpc_test_util.ts";
 
 Deno.test({
   name: "TtrpcClient.stream() echoes messages both ways and ends after half-close over a unix socket",
