@@ -5,8 +5,10 @@
  *
  * @module
  */
-import { runCli } from "./runtime/cli/main.ts";
+import { invokedName, SHIM_NAME } from "./runtime/cli/argv0.ts";
+import { runCli, runShimCli } from "./runtime/cli/main.ts";
 
 if (import.meta.main) {
-  Deno.exit(await runCli(Deno.args));
+  const name = invokedName();
+  Deno.exit(name === SHIM_NAME ? await runShimCli(Deno.args) : await runCli(Deno.args));
 }

@@ -57,6 +57,18 @@ export async function runCli(argv: readonly string[]): Promise<number> {
   }
 }
 
+/**
+ * Entry when started as `containerd-shim-cocoon-v2`. The shim v2 binary contract (start, delete,
+ * serve) is built on the sandbox core; until then the shim refuses clearly.
+ */
+export function runShimCli(argv: readonly string[]): Promise<number> {
+  printErr(
+    `containerd-shim-cocoon-v2: the containerd shim is not available in this build (args: ${argv.join(" ")}); ` +
+      "use the OCI CLI (cocoon create/start) meanwhile",
+  );
+  return Promise.resolve(exitCodeOf("Unimplemented"));
+}
+
 function makeLogger(g: GlobalOptions): Logger {
   const level = g.debug ? "debug" : g.log ? "info" : "warn";
   const sink = g.log ? fileSink(g.log) : stderrSink();

@@ -1,15 +1,36 @@
 import { parseArgs } from "node:util";
 import { inspectPlugin } from "../../plugins/loader.ts";
-import { allowFlags } from "../../plugins/permissions.ts";
+import { allowFlags, unionPermissions } from "../../plugins/permissions.ts";
+import { AGENT_PERMISSIONS, CORE_PERMISSIONS } from "../../permissions.ts";
 import type { Command } from "../args.ts";
 import type { PluginManifest } from "../../../plugins/types.ts";
 
 export const plugins: Command = {
   summary: "List plugins with their kinds and permissions",
-  usage: "cocoon plugins [--json]",
+  usage: "cocoon plugins [--json] [--allow-flags [--agent]]",
   async run(args, ctx) {
-    const { values } = parseArgs({ args: [...args], options: { json: { type: "boolean", default: false } } });
+    const { values } = parseArgs({
+      args: [...args],
+      options: {
+        json: { type: "boolean", default: false },
+        "allow-flags": { type: "boolean", default: false },
+        agent: { type: "boolean", default: false },
+      },
+    });
     const reg = await ctx.registry();
+    if (values.agent) {
+      ctx.print(allowFlags(AGENT_PERMISSIONS).join(" "));
+      return 0;
+    }
+    if (values["allow-flags"]) {
+      // The core's needs plus every built-in manifest: what a compiled `cocoon` is granted.
+      const manifests = [];
+      for (const ref of reg.values()) {
+        if (ref.origin === "builtin") manifests.push((await inspectPlugin(reg, ref.kind, ref.name)).permissions);
+      }
+      ctx.print(allowFlags(unionPermissions([CORE_PERMISSIONS, ...manifests])).join(" "));
+      return 0;
+    }
     const rows: { manifest?: PluginManifest; origin: string; kind: string; name: string; error?: string }[] =
       [];
     const seen = new Set<string>();

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Cocoon developer entry point. On a fresh Debian 12 root machine:
+#   bash dev.sh demo   # install everything, build the guest image, run a container in a microVM
+#   bash dev.sh test   # install everything, then run the whole test suite (gates + deno test)
+# Other verbs: setup (install only), bench (deno task bench).
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$PWD
+export PATH="$ROOT/node_modules/.bin:$PATH"
+export DENO_NO_UPDATE_CHECK=1
+
+APT_PACKAGES=(qemu-system-x86 qemu-utils containerd runc crun podman busybox-static iproute2 kmod cpio
+  erofs-utils socat ca-certificates)
+
+say() { printf '[dev.sh %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+setup_apt() {
+  local missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  command -v npm >/dev/null || missing+=(nodejs npm)
+  if [ ${#missing[@]} -gt 0 ]; then
+    say "installing Debian packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+setup_npm() {
+  if [ ! -x node_modules/.bin/deno ] || [ package.json -nt node_modules/.package-lock.json ]; then
+    say "installing the pinned toolchain and dependencies with npm"
+    npm install --no-audit --no-fund --loglevel=error >&2
+  fi
+}
+
+setup_guest() {
+  if [ -f runtime/guest/mod.ts ]; then
+    say "building the guest image (cached; a no-op when inputs are unchanged)"
+    deno run --allow-all main.ts guest build >&2
+  fi
+}
+
+setup() { setup_apt; setup_npm; setup_guest; }
+
+# Runs one gate; counts it as a passed or failed check.
+GATES_PASSED=0
+GATES_FAILED=0
+gate() {
+  local name=$1; shift
+  say "gate: $name"
+  if "$@"; then GATES_PASSED=$((GATES_PASSED + 1)); else GATES_FAILED=$((GATES_FAILED + 1)); say "gate failed: $name"; fi
+}
+
+run_tests() {
+  gate "deno fmt --check" deno fmt --check
+  gate "deno lint" deno lint
+  gate "deno check" deno check main.ts mod.ts $( [ -f agent/main.ts ] && echo agent/main.ts )
+  if [ -f runtime/protocol/gen.sh ]; then gate "generated protobuf code is current" bash runtime/protocol/gen.sh --check; fi
+  local log
+  log=$(mktemp)
+  say "deno test (all suites)"
+  set +e
+  deno test --allow-all --parallel --no-prompt 2>&1 | tee "$log"
+  set -e
+  local summary passed failed
+  summary=$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -E '^(ok|FAILED) \| [0-9]+ passed' | tail -1)
+  passed=$(sed -E 's/.*\| ([0-9]+) passed.*/\1/' <<<"$summary")
+  failed=$(sed -E 's/.*\| ([0-9]+) failed.*/\1/' <<<"$summary")
+  rm -f "$log"
+  if [ -z "$summary" ]; then passed=0; failed=1; say "deno test printed no summary (crash?)"; fi
+  passed=$((passed + GATES_PASSED)); failed=$((failed + GATES_FAILED))
+  echo "$passed passed, $failed failed"
+  [ "$failed" -eq 0 ]
+}
+
+case "${1:-}" in
+  setup) setup ;;
+  test) setup; run_tests ;;
+  demo) setup; deno task demo ;;
+  bench) setup; deno task bench ;;
+  *) sed -n '2,6p' "$0"; exit 2 ;;
+esac
