@@ -1,0 +1,78 @@
+/**
+ * CreateContainer: `<runtime> create --bundle B --pid-file P [--console-socket S] ID`. The container
+ * init is left blocked before exec until `start`; its stdio are the runtime's pipes (or a pty).
+ *
+ * @module
+ */
+import { RuntimeError } from "../../runtime/errors.ts";
+import { containerId } from "../../runtime/ids.ts";
+import { launch } from "./_launch.ts";
+import { type ContainerEnv, runtimeArgv } from "./env.ts";
+import { AgentContainer, type ContainerTable } from "./state.ts";
+
+export interface CreateArgs {
+  readonly id: string;
+  /** Bundle directory; `config.json` is written there when `spec` is given. */
+  readonly bundle: string;
+  /** The OCI spec (already adapted to the guest: root path, mounts). */
+  readonly spec?: Readonly<Record<string, unknown>>;
+}
+
+export async function createContainer(
+  env: ContainerEnv,
+  table: ContainerTable,
+  args: CreateArgs,
+): Promise<AgentContainer> {
+  const id = containerId(args.id);
+  if (table.has(id)) throw new RuntimeError("AlreadyExists", `Cannot create container "${id}": it exists`);
+  const configPath = `${args.bundle}/config.json`;
+  let spec: unknown = args.spec;
+  if (spec === undefined) {
+    try {
+      spec = JSON.parse(await env.fs.readTextFile(configPath));
+    } catch (e) {
+      throw new RuntimeError(
+        "InvalidArgument",
+        `Cannot create container "${id}": cannot read "${configPath}"`,
+        {
+          cause: e,
+        },
+      );
+    }
+  } else {
+    await env.fs.writeTextFile(configPath, JSON.stringify(spec));
+  }
+  const terminal = specTerminal(spec);
+  const pidFile = `${env.stateDir}/${id}.pid`;
+  const consoleSocket = `${env.stateDir}/${id}.console.sock`;
+  const argv = runtimeArgv(env.runtime, [
+    "create",
+    "--bundle",
+    args.bundle,
+    "--pid-file",
+    pidFile,
+    ...(terminal ? ["--console-socket", consoleSocket] : []),
+    id,
+  ]);
+  const init = await launch(env, {
+    argv,
+    containerId: id,
+    execId: "",
+    terminal,
+    pidFile,
+    ...(terminal ? { consoleSocket } : {}),
+    what: `create container "${id}"`,
+  });
+  const c = new AgentContainer(id, args.bundle, init);
+  table.add(c);
+  env.log.info("container created", { container: id, pid: init.pid, terminal });
+  return c;
+}
+
+/** `process.terminal` of an OCI spec (false when absent or malformed). Pure. */
+export function specTerminal(spec: unknown): boolean {
+  if (typeof spec !== "object" || spec === null) return false;
+  const proc = (spec as Record<string, unknown>)["process"];
+  if (typeof proc !== "object" || proc === null) return false;
+  return (proc as Record<string, unknown>)["terminal"] === true;
+}

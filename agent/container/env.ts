@@ -1,0 +1,119 @@
+/**
+ * What every container operation needs, injected: the OCI runtime to drive, how to spawn it, how
+ * to learn exit statuses, terminals, files, and where to keep per-process files.
+ *
+ * @module
+ */
+import { RuntimeError } from "../../runtime/errors.ts";
+import type { Logger } from "../../runtime/log/logger.ts";
+import type { CommandRunner } from "../sys/command.ts";
+import { runToEnd } from "../sys/command.ts";
+import type { ConsoleProvider } from "../sys/console.ts";
+import type { ProcessWaiter } from "../sys/reaper.ts";
+
+/** The OCI runtime CLI: `argv` starts it (["crun"], ["/usr/bin/runc"], or a wrapper), `root` is its state dir. */
+export interface OciRuntime {
+  readonly kind: "crun" | "runc";
+  readonly argv: readonly string[];
+  readonly root: string;
+}
+
+/** File access the operations need (a fake in unit tests). */
+export interface AgentFs {
+  readTextFile(path: string): Promise<string>;
+  writeTextFile(path: string, data: string): Promise<void>;
+  remove(path: string): Promise<void>;
+}
+
+export interface ContainerEnv {
+  readonly runtime: OciRuntime;
+  readonly runner: CommandRunner;
+  readonly waiter: ProcessWaiter;
+  readonly consoles: ConsoleProvider;
+  readonly fs: AgentFs;
+  /** Sends a signal to a pid; false when it no longer exists. */
+  readonly signal: (pid: number, signal: number) => boolean;
+  /** Directory for pid files, process.json files and console sockets. */
+  readonly stateDir: string;
+  /** Root of the cgroup filesystem (default /sys/fs/cgroup). */
+  readonly cgroupRoot: string;
+  readonly log: Logger;
+}
+
+/** The real file adapter. */
+export const denoFs: AgentFs = {
+  readTextFile: (p) => Deno.readTextFile(p),
+  writeTextFile: (p, d) => Deno.writeTextFile(p, d, { mode: 0o600 }),
+  async remove(p) {
+    try {
+      await Deno.remove(p);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+  },
+};
+
+/** `[...argv, --root, R, ...args]`. */
+export function runtimeArgv(rt: OciRuntime, args: readonly string[]): string[] {
+  return [...rt.argv, "--root", rt.root, ...args];
+}
+
+/** Runs a short runtime command; throws with its error text when it fails. */
+export async function runRuntime(
+  env: ContainerEnv,
+  args: readonly string[],
+  what: string,
+  opts: { stdin?: string; signal?: AbortSignal } = {},
+): Promise<string> {
+  const res = await runToEnd(env.runner, runtimeArgv(env.runtime, args), opts);
+  if (res.code !== 0) {
+    throw new RuntimeError(
+      codeOfRuntimeFailure(res.stderr),
+      `Cannot ${what}: ${env.runtime.kind} exited with code ${res.code}: ${oneLine(res.stderr)}`,
+    );
+  }
+  return res.stdout;
+}
+
+/**
+ * crun/runc only report errors as text, so this is the one edge where text is read: it picks the
+ * error code, it does not decide control flow inside the agent.
+ */
+function codeOfRuntimeFailure(stderr: string): "NotFound" | "AlreadyExists" | "Internal" {
+  if (/does not exist|not found|No such file or directory.*status/i.test(stderr)) return "NotFound";
+  if (/already exists/i.test(stderr)) return "AlreadyExists";
+  return "Internal";
+}
+
+/** The last meaningful line of tool output, trimmed and bounded. */
+export function oneLine(s: string): string {
+  const lines = s.split("\n").map((l) => l.trim()).filter((l) => l.length > 0);
+  const last = lines.slice(-2).join("; ");
+  return (last.length > 0 ? last : "(no output)").slice(0, 500);
+}
+
+/** Drains a stream with a deadline (used on failure paths only). */
+export async function drainText(s: ReadableStream<Uint8Array> | null, timeoutMs: number): Promise<string> {
+  if (!s) return "";
+  const reader = s.getReader();
+  const timer = setTimeout(() => reader.cancel().catch(() => {}), timeoutMs);
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  try {
+    for (;;) {
+      const r = await reader.read();
+      if (r.done) break;
+      if (total < 65536) {
+        chunks.push(r.value);
+        total += r.value.length;
+      }
+    }
+  } catch {
+    // cancelled or broken: keep what was read
+  } finally {
+    clearTimeout(timer);
+    reader.releaseLock();
+  }
+  const dec = new TextDecoder();
+  return chunks.map((c) => dec.decode(c, { stream: true })).join("") + dec.decode();
+}

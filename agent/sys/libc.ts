@@ -1,0 +1,281 @@
+/**
+ * The few libc calls the agent needs that Deno has no API for, through `Deno.dlopen`:
+ * `prctl(PR_SET_CHILD_SUBREAPER)`, `waitpid(pid, WNOHANG)` on one pid at a time, a unix socket that
+ * receives a pty master over SCM_RIGHTS (`--console-socket`), non-blocking pty I/O, `ioctl(TIOCSWINSZ)`
+ * and `settimeofday`. x86_64 / aarch64 Linux (LP64) struct layouts.
+ *
+ * Every call here is synchronous on the JS thread except `poll`, which runs on a blocking thread with
+ * a bounded timeout so that nothing is left parked in a thread when a handle closes.
+ *
+ * @module
+ */
+import { RuntimeError } from "../../runtime/errors.ts";
+
+const SYMBOLS = {
+  prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
+  waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  __errno_location: { parameters: [], result: "pointer" },
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  listen: { parameters: ["i32", "i32"], result: "i32" },
+  accept4: { parameters: ["i32", "pointer", "pointer", "i32"], result: "i32" },
+  recvmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  close: { parameters: ["i32"], result: "i32" },
+  fcntl: { parameters: ["i32", "i32", "i64"], result: "i32" },
+  ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
+  poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
+  settimeofday: { parameters: ["buffer", "pointer"], result: "i32" },
+  kill: { parameters: ["i32", "i32"], result: "i32" },
+} as const;
+
+type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+let lib: Libc | undefined;
+
+function libc(): Libc {
+  if (!lib) {
+    try {
+      lib = Deno.dlopen("libc.so.6", SYMBOLS).symbols;
+    } catch (e) {
+      throw new RuntimeError("Unavailable", `Cannot load "libc.so.6" through FFI: ${String(e)}`, {
+        cause: e,
+      });
+    }
+  }
+  return lib;
+}
+
+export const EAGAIN = 11;
+export const EINTR = 4;
+export const ECHILD = 10;
+export const EIO = 5;
+
+/** errno of the last failed synchronous call (read right after the call, on the same thread). */
+export function errno(): number {
+  const p = libc().__errno_location();
+  return p === null ? 0 : new Deno.UnsafePointerView(p).getInt32();
+}
+
+function check(ret: number | bigint, what: string): number {
+  const n = Number(ret);
+  if (n < 0) {
+    const err = errno();
+    throw new RuntimeError("Internal", `Cannot ${what}: errno ${err}`);
+  }
+  return n;
+}
+
+/** Marks this process as a child subreaper: orphaned descendants reparent to it. */
+export function setChildSubreaper(): void {
+  check(libc().prctl(36, 1n, 0n, 0n, 0n), "set child subreaper (prctl PR_SET_CHILD_SUBREAPER)");
+}
+
+/** How a process ended. */
+export type WaitResult =
+  | { readonly kind: "running" }
+  | { readonly kind: "exited"; readonly code: number }
+  | { readonly kind: "signaled"; readonly signal: number }
+  | { readonly kind: "not-child" };
+
+/** Decodes a raw wait(2) status word. Stopped/continued states count as running. */
+export function decodeWaitStatus(status: number): WaitResult {
+  const low = status & 0x7f;
+  if (low === 0) return { kind: "exited", code: (status >> 8) & 0xff };
+  if (low !== 0x7f) return { kind: "signaled", signal: low };
+  return { kind: "running" };
+}
+
+/** `waitpid(pid, &status, WNOHANG)` for exactly one pid: never `-1`, so no other child's status is taken. */
+export function waitPidNoHang(pid: number): WaitResult {
+  if (!Number.isInteger(pid) || pid <= 0) {
+    throw new RuntimeError("InvalidArgument", `Cannot wait for pid ${pid}: expected a positive integer`);
+  }
+  const buf = new Int32Array(1);
+  for (;;) {
+    const r = libc().waitpid(pid, buf, 1 /* WNOHANG */);
+    if (r === 0) return { kind: "running" };
+    if (r === pid) return decodeWaitStatus(buf[0] ?? 0);
+    const err = errno();
+    if (err === EINTR) continue;
+    if (err === ECHILD) return { kind: "not-child" };
+    throw new RuntimeError("Internal", `Cannot wait for pid ${pid}: errno ${err}`);
+  }
+}
+
+// ----------------------------------------------------------------------------------------------
+// Unix socket receiving one fd (console socket)
+
+const AF_UNIX = 1;
+const SOCK_STREAM = 1;
+const SOCK_NONBLOCK = 0o4000;
+const SOCK_CLOEXEC = 0o2000000;
+
+function sockaddrUn(path: string): Uint8Array {
+  const enc = new TextEncoder().encode(path);
+  if (enc.length >= 108) {
+    throw new RuntimeError(
+      "InvalidArgument",
+      `Cannot bind unix socket "${path}": path is longer than 107 bytes`,
+    );
+  }
+  const sa = new Uint8Array(110);
+  new DataView(sa.buffer).setUint16(0, AF_UNIX, true);
+  sa.set(enc, 2);
+  return sa;
+}
+
+/** A listening, non-blocking, close-on-exec unix stream socket bound at `path`. Returns its fd. */
+export function listenUnix(path: string): number {
+  const c = libc();
+  const fd = check(
+    c.socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0),
+    `create socket for "${path}"`,
+  );
+  try {
+    check(c.bind(fd, sockaddrUn(path), 110), `bind unix socket "${path}"`);
+    check(c.listen(fd, 4), `listen on unix socket "${path}"`);
+  } catch (e) {
+    c.close(fd);
+    throw e;
+  }
+  return fd;
+}
+
+/** Non-blocking accept: the connection fd, or null when none is pending. */
+export function acceptNoWait(fd: number): number | null {
+  const r = libc().accept4(fd, null, null, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (r >= 0) return r;
+  const err = errno();
+  if (err === EAGAIN || err === EINTR) return null;
+  throw new RuntimeError("Internal", `Cannot accept on socket fd ${fd}: errno ${err}`);
+}
+
+/**
+ * Non-blocking recvmsg that looks for one SCM_RIGHTS fd. Returns `{fd}` (first fd passed; extra
+ * fds are closed), `"again"` when nothing is ready, or `"eof"` when the peer closed without one.
+ */
+export function recvFdNoWait(sock: number): { fd: number } | "again" | "eof" {
+  const data = new Uint8Array(4096);
+  const control = new Uint8Array(64);
+  const iov = new Uint8Array(16);
+  const iv = new DataView(iov.buffer);
+  iv.setBigUint64(0, BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(data))), true);
+  iv.setBigUint64(8, BigInt(data.length), true);
+  const msg = new Uint8Array(56);
+  const mv = new DataView(msg.buffer);
+  mv.setBigUint64(16, BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(iov))), true);
+  mv.setBigUint64(24, 1n, true);
+  mv.setBigUint64(32, BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(control))), true);
+  mv.setBigUint64(40, BigInt(control.length), true);
+  const r = Number(libc().recvmsg(sock, msg, 0x40 /* MSG_DONTWAIT */));
+  if (r < 0) {
+    const err = errno();
+    if (err === EAGAIN || err === EINTR) return "again";
+    throw new RuntimeError("Internal", `Cannot receive a file descriptor on socket fd ${sock}: errno ${err}`);
+  }
+  const fds = parseRightsFds(control, Number(mv.getBigUint64(40, true)));
+  for (const extra of fds.slice(1)) libc().close(extra);
+  const first = fds[0];
+  if (first !== undefined) return { fd: first };
+  return r === 0 ? "eof" : "again";
+}
+
+/** The fds in the SCM_RIGHTS control messages of a msghdr control buffer. Pure. */
+export function parseRightsFds(control: Uint8Array, controlLen: number): number[] {
+  const v = new DataView(control.buffer, control.byteOffset, control.byteLength);
+  const out: number[] = [];
+  let off = 0;
+  while (off + 16 <= Math.min(controlLen, control.length)) {
+    const len = Number(v.getBigUint64(off, true));
+    const level = v.getInt32(off + 8, true);
+    const type = v.getInt32(off + 12, true);
+    if (len < 16) break;
+    if (level === 1 /* SOL_SOCKET */ && type === 1 /* SCM_RIGHTS */) {
+      for (let p = off + 16; p + 4 <= off + len && p + 4 <= control.length; p += 4) {
+        out.push(v.getInt32(p, true));
+      }
+    }
+    off += (len + 7) & ~7;
+  }
+  return out;
+}
+
+// ----------------------------------------------------------------------------------------------
+// Raw fd I/O (pty master)
+
+/** Sets O_NONBLOCK on an fd. */
+export function setNonBlocking(fd: number): void {
+  const c = libc();
+  const flags = check(c.fcntl(fd, 3, /* F_GETFL */ 0n), `read flags of fd ${fd}`);
+  check(c.fcntl(fd, 4, /* F_SETFL */ BigInt(flags | 0o4000)), `set O_NONBLOCK on fd ${fd}`);
+}
+
+/** Result of a raw read/write: bytes done, "again" (would block), or an errno. */
+export type IoResult = { readonly kind: "ok"; readonly n: number } | { readonly kind: "again" } | {
+  readonly kind: "error";
+  readonly errno: number;
+};
+
+export function readFd(fd: number, buf: Uint8Array): IoResult {
+  const r = Number(libc().read(fd, buf, BigInt(buf.length)));
+  return ioResult(r);
+}
+
+export function writeFd(fd: number, buf: Uint8Array): IoResult {
+  const r = Number(libc().write(fd, buf, BigInt(buf.length)));
+  return ioResult(r);
+}
+
+function ioResult(r: number): IoResult {
+  if (r >= 0) return { kind: "ok", n: r };
+  const err = errno();
+  return err === EAGAIN || err === EINTR ? { kind: "again" } : { kind: "error", errno: err };
+}
+
+/** Waits (on a blocking thread, at most `timeoutMs`) until `fd` is readable (`"in"`) or writable. */
+export async function pollFd(fd: number, dir: "in" | "out", timeoutMs: number): Promise<void> {
+  const pfd = new Uint8Array(8);
+  const v = new DataView(pfd.buffer);
+  v.setInt32(0, fd, true);
+  v.setInt16(4, dir === "in" ? 0x1 : 0x4, true);
+  await libc().poll(pfd, 1n, timeoutMs);
+}
+
+export function closeFd(fd: number): void {
+  libc().close(fd);
+}
+
+/** ioctl(TIOCSWINSZ): sets a terminal's window size. */
+export function setWindowSize(fd: number, rows: number, cols: number): void {
+  const ws = new Uint8Array(8);
+  const v = new DataView(ws.buffer);
+  v.setUint16(0, rows, true);
+  v.setUint16(2, cols, true);
+  check(libc().ioctl(fd, 0x5414n, ws), `resize terminal fd ${fd}`);
+}
+
+/** ioctl(TIOCGWINSZ): reads a terminal's window size. */
+export function getWindowSize(fd: number): { rows: number; cols: number } {
+  const ws = new Uint8Array(8);
+  check(libc().ioctl(fd, 0x5413n, ws), `read terminal size of fd ${fd}`);
+  const v = new DataView(ws.buffer);
+  return { rows: v.getUint16(0, true), cols: v.getUint16(2, true) };
+}
+
+/** kill(2). Returns false when the process no longer exists (ESRCH). */
+export function killPid(pid: number, signal: number): boolean {
+  if (libc().kill(pid, signal) === 0) return true;
+  const err = errno();
+  if (err === 3 /* ESRCH */) return false;
+  throw new RuntimeError("Internal", `Cannot send signal ${signal} to pid ${pid}: errno ${err}`);
+}
+
+/** settimeofday(2) from seconds and microseconds since the epoch. */
+export function setTimeOfDay(sec: bigint, usec: bigint): void {
+  const tv = new Uint8Array(16);
+  const v = new DataView(tv.buffer);
+  v.setBigInt64(0, sec, true);
+  v.setBigInt64(8, usec, true);
+  check(libc().settimeofday(tv, null), "set the clock (settimeofday)");
+}
