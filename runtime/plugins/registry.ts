@@ -22,6 +22,7 @@ export type PluginRegistry = ReadonlyMap<string, PluginRef>;
 const key = (kind: PluginKind, name: string) => `${kind}/${name}`;
 
 const BUILTIN: readonly { kind: PluginKind; name: string; load: ModuleLoader }[] = [
+  { kind: "hypervisor", name: "qemu", load: () => import("../../plugins/hypervisor/qemu/mod.ts") },
   { kind: "network", name: "none", load: () => import("../../plugins/network/none/mod.ts") },
 ];
 
