@@ -11,6 +11,15 @@ import { ForwardRequestSchema } from "../../runtime/protocol/gen/containerd/serv
 import { CreateContainerRequestSchema } from "../../runtime/protocol/gen/cocoon/agent/v1/agent_pb.ts";
 import { IpFamily } from "../../runtime/protocol/gen/cocoon/agent/v1/types_pb.ts";
 import { RequestSchema, ResponseSchema } from "../../runtime/protocol/gen/ttrpc/request_pb.ts";
+import {
+  ControllerStartResponseSchema,
+  ControllerStatusRequestSchema,
+} from "../../runtime/protocol/gen/containerd/services/sandbox/v1/sandbox_pb.ts";
+import { StreamInitSchema } from "../../runtime/protocol/gen/containerd/services/streaming/v1/streaming_pb.ts";
+import {
+  DataSchema,
+  WindowUpdateSchema,
+} from "../../runtime/protocol/gen/containerd/types/transfer/streaming_pb.ts";
 
 const hex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join(" ");
 
@@ -170,5 +179,43 @@ Deno.test({
       toBinary(AnySchema, create(AnySchema, { typeUrl: "x.Y", value: new Uint8Array([1]) })),
     );
     assert.equal(any.typeUrl, "x.Y");
+  },
+});
+
+Deno.test({
+  name: "Sandbox Controller Start/Status responses and a Streaming StreamInit Any round-trip",
+  permissions: "none",
+  fn() {
+    const start = create(ControllerStartResponseSchema, {
+      sandboxId: "sb1",
+      pid: 77,
+      createdAt: { seconds: 1n },
+      labels: { "io.cocoon/vm": "qemu" },
+      address: "ttrpc+unix:///run/cocoon/sb1/task.sock",
+      version: 2,
+    });
+    const s = fromBinary(ControllerStartResponseSchema, toBinary(ControllerStartResponseSchema, start));
+    assert.equal(s.address, "ttrpc+unix:///run/cocoon/sb1/task.sock");
+    assert.equal(s.version, 2);
+    assert.deepEqual(s.labels, { "io.cocoon/vm": "qemu" });
+    // sandboxer is field 10 on requests: tag (10 << 3 | 2) = 0x52.
+    const req = toBinary(
+      ControllerStatusRequestSchema,
+      create(ControllerStatusRequestSchema, { sandboxer: "cocoon" }),
+    );
+    assert.deepEqual(Array.from(req.subarray(0, 2)), [0x52, 0x06]);
+    const init = create(AnySchema, {
+      typeUrl: StreamInitSchema.typeName,
+      value: toBinary(StreamInitSchema, create(StreamInitSchema, { id: "c1-stdout" })),
+    });
+    const back = fromBinary(AnySchema, toBinary(AnySchema, init));
+    assert.equal(back.typeUrl, "containerd.services.streaming.v1.StreamInit");
+    assert.equal(anyUnpack(back, StreamInitSchema)?.id, "c1-stdout");
+    const data = fromBinary(
+      DataSchema,
+      toBinary(DataSchema, create(DataSchema, { data: new Uint8Array([1, 2]) })),
+    );
+    assert.deepEqual(Array.from(data.data), [1, 2]);
+    assert.equal(WindowUpdateSchema.typeName, "containerd.types.transfer.WindowUpdate");
   },
 });
