@@ -1,0 +1,71 @@
+import { parseArgs } from "node:util";
+import {
+  buildGuestImage,
+  DEFAULT_GUEST_ROOT,
+  formatGuestImageInfo,
+  guestImageInfo,
+  stderrProgress,
+} from "../../guest/mod.ts";
+import { RuntimeError } from "../../errors.ts";
+import type { Command } from "../args.ts";
+
+const USAGE = `cocoon guest build [--out DIR] [--mode erofs|initrd] [--kernel-flavour cloud|generic]
+                   [--agent-bundle FILE] [--agent-binary FILE] [--deno FILE] [--json]
+cocoon guest info [DIR] [--json]`;
+
+export const guest: Command = {
+  summary: "Build the guest image (kernel, initrd, read-only userland) or show what is in it",
+  usage: USAGE,
+  async run(args, ctx) {
+    const [sub, ...rest] = args;
+    const { values, positionals } = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: {
+        out: { type: "string" },
+        mode: { type: "string" },
+        "kernel-flavour": { type: "string" },
+        "agent-bundle": { type: "string" },
+        "agent-binary": { type: "string" },
+        deno: { type: "string" },
+        json: { type: "boolean", default: false },
+      },
+    });
+    if (sub === "build") {
+      const mode = values.mode ?? "erofs";
+      if (mode !== "erofs" && mode !== "initrd") {
+        throw new RuntimeError("InvalidArgument", `Flag "--mode" must be erofs or initrd: current value is "${mode}"`);
+      }
+      const flavour = values["kernel-flavour"] ?? "cloud";
+      if (flavour !== "cloud" && flavour !== "generic") {
+        throw new RuntimeError(
+          "InvalidArgument",
+          `Flag "--kernel-flavour" must be cloud or generic: current value is "${flavour}"`,
+        );
+      }
+      const img = await buildGuestImage({
+        outDir: values.out ?? DEFAULT_GUEST_ROOT,
+        mode,
+        kernelFlavour: flavour,
+        progress: stderrProgress(),
+        ...(values["agent-bundle"] ? { agentBundle: values["agent-bundle"] } : {}),
+        ...(values["agent-binary"] ? { agentBinary: values["agent-binary"] } : {}),
+        ...(values.deno ? { denoBinary: values.deno } : {}),
+      });
+      ctx.print(
+        values.json
+          ? JSON.stringify(img, null, 2)
+          : `${img.built ? "Built" : "Up to date:"} ${img.dir}\n  kernel ${img.kernel}\n  initrd ${img.initrd}${
+            img.rootfs ? `\n  rootfs ${img.rootfs}` : ""
+          }`,
+      );
+      return 0;
+    }
+    if (sub === "info") {
+      const info = await guestImageInfo(positionals[0] ?? values.out);
+      ctx.print(values.json ? JSON.stringify(info, null, 2) : formatGuestImageInfo(info));
+      return 0;
+    }
+    throw new RuntimeError("InvalidArgument", `Unknown guest subcommand "${sub ?? ""}": use build or info`);
+  },
+};
