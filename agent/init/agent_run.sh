@@ -6,6 +6,7 @@
 set -a
 . /run/cocoon/agent.env
 set +a
+unset COCOON_STAGE
 HOME=/root
 DENO_DIR=/run/cocoon/deno
 DENO_NO_UPDATE_CHECK=1

@@ -1,0 +1,103 @@
+/**
+ * Kernel module selection: which `.ko` files (and their dependencies, from `modules.dep`) go into the
+ * initrd, and which of the wanted modules the kernel already has built in.
+ *
+ * @module
+ */
+import { GuestImageError } from "../errors.ts";
+
+/**
+ * Modules the guest needs: virtio devices, 9p, vsock, overlay, erofs, and nvdimm/virtio-pmem (for
+ * the DAX-mapped userland image). Names the kernel builds in are skipped; unknown names fail.
+ */
+export const DEFAULT_GUEST_MODULES: readonly string[] = [
+  "virtio_pci",
+  "virtio_mmio",
+  "virtio_console",
+  "virtio_blk",
+  "virtio_net",
+  "virtio_rng",
+  "9pnet_virtio",
+  "9p",
+  "vsock",
+  "vmw_vsock_virtio_transport",
+  "overlay",
+  "erofs",
+  "nfit",
+  "nd_pmem",
+  "virtio_pmem",
+];
+
+/** `modules.dep`: module path (relative to the module dir) → the paths it depends on. */
+export type ModulesDep = ReadonlyMap<string, readonly string[]>;
+
+/** Parses the text of `modules.dep` (`path: dep dep ...` lines). */
+export function parseModulesDep(text: string): ModulesDep {
+  const out = new Map<string, string[]>();
+  for (const line of text.split("\n")) {
+    const colon = line.indexOf(":");
+    if (colon <= 0) continue;
+    const deps = line.slice(colon + 1).trim();
+    out.set(line.slice(0, colon).trim(), deps === "" ? [] : deps.split(/\s+/));
+  }
+  return out;
+}
+
+/** The module name of a path: basename without `.ko[.xz|.zst|.gz]`, with `-` read as `_`. */
+export function moduleName(path: string): string {
+  const base = path.slice(path.lastIndexOf("/") + 1);
+  return base.replace(/\.ko(\.(xz|zst|gz))?$/, "").replaceAll("-", "_");
+}
+
+/** The result of resolving wanted module names. */
+export interface ModuleSelection {
+  /** Paths (relative to the module dir) to copy, dependencies before dependants. */
+  paths: string[];
+  /** Module names to load at boot, in order (wanted names that are loadable modules). */
+  load: string[];
+  /** Wanted names the kernel has built in. */
+  builtin: string[];
+}
+
+/**
+ * Resolves `wanted` names against `dep` (recursively through dependencies) and `builtin` (the lines
+ * of `modules.builtin`). Throws when a wanted name is neither a module nor built in.
+ */
+export function selectModules(
+  dep: ModulesDep,
+  builtinPaths: readonly string[],
+  wanted: readonly string[],
+): ModuleSelection {
+  const byName = new Map<string, string>();
+  for (const p of dep.keys()) byName.set(moduleName(p), p);
+  const builtinNames = new Set(builtinPaths.map(moduleName));
+  const paths: string[] = [];
+  const seen = new Set<string>();
+  const load: string[] = [];
+  const builtin: string[] = [];
+  const visit = (p: string, chain: string[]): void => {
+    if (seen.has(p)) return;
+    if (chain.includes(p)) {
+      throw new GuestImageError("Internal", `Cannot resolve module "${p}": dependency cycle`);
+    }
+    for (const d of dep.get(p) ?? []) visit(d, [...chain, p]);
+    seen.add(p);
+    paths.push(p);
+  };
+  for (const raw of wanted) {
+    const name = raw.replaceAll("-", "_");
+    const p = byName.get(name);
+    if (p !== undefined) {
+      visit(p, []);
+      load.push(name);
+    } else if (builtinNames.has(name)) {
+      builtin.push(name);
+    } else {
+      throw new GuestImageError(
+        "NotFound",
+        `Cannot find kernel module "${raw}": neither a module nor built in`,
+      );
+    }
+  }
+  return { paths, load, builtin };
+}

@@ -1,0 +1,56 @@
+import assert from "node:assert/strict";
+import { moduleName, parseModulesDep, selectModules } from "./modules.ts";
+
+const DEP = `kernel/fs/9p/9p.ko.xz: kernel/net/9p/9pnet.ko.xz kernel/fs/netfs/netfs.ko.xz
+kernel/net/9p/9pnet.ko.xz:
+kernel/fs/netfs/netfs.ko.xz:
+kernel/net/9p/9pnet_virtio.ko.xz: kernel/net/9p/9pnet.ko.xz
+kernel/fs/erofs/erofs.ko.xz: kernel/fs/netfs/netfs.ko.xz
+kernel/drivers/nvdimm/nd_pmem.ko.xz: kernel/drivers/nvdimm/nd_btt.ko.xz kernel/drivers/nvdimm/libnvdimm.ko.xz
+kernel/drivers/nvdimm/nd_btt.ko.xz: kernel/drivers/nvdimm/libnvdimm.ko.xz
+kernel/drivers/nvdimm/libnvdimm.ko.xz:
+`;
+
+Deno.test({
+  name: "moduleName() strips the suffix and normalises dashes",
+  permissions: "none",
+  fn() {
+    assert.equal(moduleName("kernel/net/9p/9pnet_virtio.ko.xz"), "9pnet_virtio");
+    assert.equal(moduleName("kernel/drivers/x/foo-bar.ko"), "foo_bar");
+  },
+});
+
+Deno.test({
+  name: "selectModules() adds dependencies first and separates built-in modules",
+  permissions: "none",
+  fn() {
+    const sel = selectModules(parseModulesDep(DEP), ["kernel/drivers/virtio/virtio_pci.ko"], [
+      "9p",
+      "virtio_pci",
+      "nd_pmem",
+      "erofs",
+    ]);
+    assert.deepEqual(sel.load, ["9p", "nd_pmem", "erofs"]);
+    assert.deepEqual(sel.builtin, ["virtio_pci"]);
+    assert.deepEqual(sel.paths, [
+      "kernel/net/9p/9pnet.ko.xz",
+      "kernel/fs/netfs/netfs.ko.xz",
+      "kernel/fs/9p/9p.ko.xz",
+      "kernel/drivers/nvdimm/libnvdimm.ko.xz",
+      "kernel/drivers/nvdimm/nd_btt.ko.xz",
+      "kernel/drivers/nvdimm/nd_pmem.ko.xz",
+      "kernel/fs/erofs/erofs.ko.xz",
+    ]);
+  },
+});
+
+Deno.test({
+  name: "selectModules() fails on a name that is neither a module nor built in",
+  permissions: "none",
+  fn() {
+    assert.throws(
+      () => selectModules(parseModulesDep(DEP), [], ["nosuch"]),
+      /Cannot find kernel module "nosuch"/,
+    );
+  },
+});
