@@ -34,19 +34,22 @@ export type UnaryMethodKey<S extends DescService> = {
 type In<M> = M extends MethodShape ? M["input"] : never;
 type Out<M> = M extends MethodShape ? M["output"] : never;
 
-/** A server-side implementation of (some of) a service's unary methods. */
-export type UnaryImpl<S extends DescService> = {
+/**
+ * A server-side implementation of (some of) a service's unary methods. `Ctx` is the transport's
+ * call context: ttRPC's {@link CallContext} here, `GrpcCallContext` in `grpc.ts`.
+ */
+export type UnaryImpl<S extends DescService, Ctx = CallContext> = {
   readonly [K in UnaryMethodKey<S>]?: (
     req: MessageShape<In<Methods<S>[K]>>,
-    ctx: CallContext,
+    ctx: Ctx,
   ) => Promise<MessageInitShape<Out<Methods<S>[K]>>>;
 };
 
-/** A typed client for a service's unary methods. */
-export type UnaryClient<S extends DescService> = {
+/** A typed client for a service's unary methods; `Opts` are the transport's per-call options. */
+export type UnaryClient<S extends DescService, Opts = CallOptions> = {
   readonly [K in UnaryMethodKey<S>]: (
     req: MessageInitShape<In<Methods<S>[K]>>,
-    opts?: CallOptions,
+    opts?: Opts,
   ) => Promise<MessageShape<Out<Methods<S>[K]>>>;
 };
 
@@ -115,8 +118,10 @@ function unimplemented(method: DescMethod): UnaryHandler {
   return () => Promise.reject(new RuntimeError("Unimplemented", `${method.name} is not implemented`));
 }
 
-// The object is built from the descriptor's own method list, so its keys are exactly
-// UnaryMethodKey<S>; TypeScript cannot follow that through a loop.
-function typedView<T>(o: Record<string, unknown>): T {
+/**
+ * The object is built from the descriptor's own method list, so its keys are exactly
+ * `UnaryMethodKey<S>`; TypeScript cannot follow that through a loop.
+ */
+export function typedView<T>(o: Record<string, unknown>): T {
   return o as T;
 }
