@@ -12,7 +12,7 @@
  */
 import { Buffer } from "node:buffer";
 import * as grpc from "@grpc/grpc-js";
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
 import type {
   DescMessage,
   DescMethod,
@@ -22,7 +22,7 @@ import type {
 } from "@bufbuild/protobuf";
 import { errorCodeOfGrpc, grpcCodeOf, isRuntimeError, RuntimeError } from "../errors.ts";
 import { type Logger, rootLog } from "../log/logger.ts";
-import { typedView, type UnaryClient, type UnaryImpl } from "./typed.ts";
+import { bindUnaryMethods, decodeMessage, typedView, type UnaryClient, type UnaryImpl } from "./typed.ts";
 
 /** What a gRPC unary handler knows about its call. */
 export interface GrpcCallContext {
@@ -52,9 +52,9 @@ export function grpcServiceDefinition(service: DescService): grpc.ServiceDefinit
       requestStream: m.methodKind === "client_streaming" || m.methodKind === "bidi_streaming",
       responseStream: m.methodKind === "server_streaming" || m.methodKind === "bidi_streaming",
       requestSerialize: (v) => Buffer.from(toBinary(m.input, v)),
-      requestDeserialize: (b) => decode(m, m.input, b, "request"),
+      requestDeserialize: (b) => decodeMessage(m, "request", b),
       responseSerialize: (v) => Buffer.from(toBinary(m.output, v)),
-      responseDeserialize: (b) => decode(m, m.output, b, "reply"),
+      responseDeserialize: (b) => decodeMessage(m, "reply", b),
     };
   }
   return def;
@@ -71,14 +71,8 @@ export function grpcUnaryService<S extends DescService>(
   opts: { log?: Logger } = {},
 ): [grpc.ServiceDefinition, grpc.UntypedServiceImplementation] {
   const log = opts.log ?? rootLog().child({ subsystem: "grpc-server" });
-  const fns: Readonly<Record<string, unknown>> = impl;
   const handlers: grpc.UntypedServiceImplementation = {};
-  for (const m of service.methods) {
-    if (m.methodKind !== "unary") continue;
-    const fn = fns[m.localName];
-    const call = typeof fn === "function"
-      ? fn as (req: AnyMessage, ctx: GrpcCallContext) => Promise<MessageInitShape<DescMessage>>
-      : () => Promise.reject(new RuntimeError("Unimplemented", `${m.name} is not implemented`));
+  for (const { method: m, call } of bindUnaryMethods(service, impl)) {
     const handler: grpc.handleUnaryCall<AnyMessage, AnyMessage> = (c, callback) => {
       const ac = new AbortController();
       c.on("cancelled", () => ac.abort(new RuntimeError("Cancelled", `Call "${m.name}" was cancelled`)));
@@ -119,7 +113,7 @@ export function grpcUnaryClient<S extends DescService>(
         raw.makeUnaryRequest<AnyMessage, AnyMessage>(
           path,
           (v) => Buffer.from(toBinary(m.input, v)),
-          (b) => decode(m, m.output, b, "reply"),
+          (b) => decodeMessage(m, "reply", b),
           create(m.input, req),
           md,
           callOpts,
@@ -134,18 +128,6 @@ export function grpcUnaryClient<S extends DescService>(
       });
   }
   return { client: typedView<UnaryClient<S, GrpcCallOptions>>(out), close: () => raw.close() };
-}
-
-function decode(m: DescMethod, schema: DescMessage, b: Uint8Array, what: string): AnyMessage {
-  try {
-    return fromBinary(schema, b);
-  } catch (cause) {
-    throw new RuntimeError(
-      what === "request" ? "InvalidArgument" : "Internal",
-      `Cannot decode ${what} of "${m.parent.typeName}/${m.name}": ${String(cause)}`,
-      { cause },
-    );
-  }
 }
 
 function metadataMap(md: grpc.Metadata): ReadonlyMap<string, readonly string[]> {

@@ -53,6 +53,52 @@ export type UnaryClient<S extends DescService, Opts = CallOptions> = {
   ) => Promise<MessageShape<Out<Methods<S>[K]>>>;
 };
 
+/** A unary method of a service with the implementation bound to it (or an UNIMPLEMENTED stub). */
+export interface BoundUnaryMethod<Ctx> {
+  readonly method: DescMethod;
+  readonly call: (req: MessageShape<DescMessage>, ctx: Ctx) => Promise<MessageInitShape<DescMessage>>;
+}
+
+/**
+ * Pairs every unary method of `service` with its implementation from `impl`; methods `impl`
+ * lacks reject with `RuntimeError("Unimplemented", "<Method> is not implemented")`.
+ */
+export function bindUnaryMethods<S extends DescService, Ctx>(
+  service: S,
+  impl: UnaryImpl<S, Ctx>,
+): BoundUnaryMethod<Ctx>[] {
+  const fns: Readonly<Record<string, unknown>> = impl;
+  return service.methods.filter((m) => m.methodKind === "unary").map((method) => {
+    const fn = fns[method.localName];
+    const call = typeof fn === "function"
+      // Looked up by the descriptor's own localName, so fn has this method's signature.
+      ? fn as BoundUnaryMethod<Ctx>["call"]
+      : () => Promise.reject(new RuntimeError("Unimplemented", `${method.name} is not implemented`));
+    return { method, call };
+  });
+}
+
+/**
+ * Decodes a request or reply of `method`. A bad request is INVALID_ARGUMENT (the peer's fault),
+ * a bad reply INTERNAL.
+ */
+export function decodeMessage(
+  method: DescMethod,
+  what: "request" | "reply",
+  bytes: Uint8Array,
+): MessageShape<DescMessage> {
+  const schema = what === "request" ? method.input : method.output;
+  try {
+    return fromBinary(schema, bytes);
+  } catch (cause) {
+    throw new RuntimeError(
+      what === "request" ? "InvalidArgument" : "Internal",
+      `Cannot decode ${what} of "${method.parent.typeName}/${method.name}": ${String(cause)}`,
+      { cause },
+    );
+  }
+}
+
 /**
  * Builds `[serviceName, handlers]` for `TtrpcServer.register(...)`. Every unary method of the
  * service gets a handler; the ones `impl` lacks answer UNIMPLEMENTED (containerd requires that
@@ -63,13 +109,11 @@ export function unaryHandlers<S extends DescService>(
   impl: UnaryImpl<S>,
 ): [string, ServiceHandlers] {
   const handlers: Record<string, UnaryHandler> = {};
-  const fns: Readonly<Record<string, unknown>> = impl;
-  for (const method of service.methods) {
-    if (method.methodKind !== "unary") continue;
-    const fn = fns[method.localName];
-    handlers[method.name] = typeof fn === "function"
-      ? bind(method.input, method.output, fn, method)
-      : unimplemented(method);
+  for (const { method, call } of bindUnaryMethods(service, impl)) {
+    handlers[method.name] = async (payload, ctx) => {
+      const res = await call(decodeMessage(method, "request", payload), ctx);
+      return toBinary(method.output, create(method.output, res));
+    };
   }
   return [service.typeName, handlers];
 }
@@ -81,41 +125,10 @@ export function unaryClient<S extends DescService>(client: TtrpcClient, service:
     if (method.methodKind !== "unary") continue;
     out[method.localName] = async (req: MessageInitShape<DescMessage>, opts?: CallOptions) => {
       const payload = toBinary(method.input, create(method.input, req));
-      const reply = await client.call(service.typeName, method.name, payload, opts);
-      try {
-        return fromBinary(method.output, reply);
-      } catch (cause) {
-        throw new RuntimeError(
-          "Internal",
-          `Cannot decode reply of "${service.typeName}/${method.name}": ${String(cause)}`,
-          { cause },
-        );
-      }
+      return decodeMessage(method, "reply", await client.call(service.typeName, method.name, payload, opts));
     };
   }
   return typedView<UnaryClient<S>>(out);
-}
-
-function bind(input: DescMessage, output: DescMessage, fn: unknown, method: DescMethod): UnaryHandler {
-  const call = fn as (req: unknown, ctx: CallContext) => Promise<MessageInitShape<DescMessage>>;
-  return async (payload, ctx) => {
-    let req;
-    try {
-      req = fromBinary(input, payload);
-    } catch (cause) {
-      throw new RuntimeError(
-        "InvalidArgument",
-        `Cannot decode request of "${method.parent.typeName}/${method.name}": ${String(cause)}`,
-        { cause },
-      );
-    }
-    const res = await call(req, ctx);
-    return toBinary(output, create(output, res));
-  };
-}
-
-function unimplemented(method: DescMethod): UnaryHandler {
-  return () => Promise.reject(new RuntimeError("Unimplemented", `${method.name} is not implemented`));
 }
 
 /**
