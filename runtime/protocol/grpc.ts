@@ -12,7 +12,7 @@
  */
 import { Buffer } from "node:buffer";
 import * as grpc from "@grpc/grpc-js";
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type {
   DescMessage,
   DescMethod,
@@ -22,7 +22,6 @@ import type {
 } from "@bufbuild/protobuf";
 import { errorCodeOfGrpc, grpcCodeOf, isRuntimeError, RuntimeError } from "../errors.ts";
 import { type Logger, rootLog } from "../log/logger.ts";
-import { bindUnaryMethods, decodeMessage, typedView, type UnaryClient, type UnaryImpl } from "./typed.ts";
 
 /** What a gRPC unary handler knows about its call. */
 export interface GrpcCallContext {
@@ -42,6 +41,31 @@ export interface GrpcCallOptions {
 }
 
 type AnyMessage = MessageShape<DescMessage>;
+type MethodShape = Pick<DescMethod, "input" | "output" | "methodKind">;
+type Methods<S extends DescService> = S["method"];
+type In<M> = M extends MethodShape ? M["input"] : never;
+type Out<M> = M extends MethodShape ? M["output"] : never;
+
+/** Keys (lowerCamel, e.g. `platform`) of the unary methods of a generated service. */
+export type UnaryMethodKey<S extends DescService> = {
+  [K in keyof Methods<S>]: Methods<S>[K] extends { methodKind: "unary" } ? K : never;
+}[keyof Methods<S>];
+
+/** Server-side implementation of (some of) a service's unary methods, keyed by local name. */
+export type GrpcUnaryImpl<S extends DescService> = {
+  readonly [K in UnaryMethodKey<S>]?: (
+    req: MessageShape<In<Methods<S>[K]>>,
+    ctx: GrpcCallContext,
+  ) => Promise<MessageInitShape<Out<Methods<S>[K]>>>;
+};
+
+/** A typed gRPC client for a service's unary methods. */
+export type GrpcUnaryClient<S extends DescService> = {
+  readonly [K in UnaryMethodKey<S>]: (
+    req: MessageInitShape<In<Methods<S>[K]>>,
+    opts?: GrpcCallOptions,
+  ) => Promise<MessageShape<Out<Methods<S>[K]>>>;
+};
 
 /** The grpc-js service definition of `service` (paths `/<full service name>/<Method>`). */
 export function grpcServiceDefinition(service: DescService): grpc.ServiceDefinition {
@@ -67,12 +91,19 @@ export function grpcServiceDefinition(service: DescService): grpc.ServiceDefinit
  */
 export function grpcUnaryService<S extends DescService>(
   service: S,
-  impl: UnaryImpl<S, GrpcCallContext>,
+  impl: GrpcUnaryImpl<S>,
   opts: { log?: Logger } = {},
 ): [grpc.ServiceDefinition, grpc.UntypedServiceImplementation] {
   const log = opts.log ?? rootLog().child({ subsystem: "grpc-server" });
   const handlers: grpc.UntypedServiceImplementation = {};
-  for (const { method: m, call } of bindUnaryMethods(service, impl)) {
+  const fns: Readonly<Record<string, unknown>> = impl;
+  for (const m of service.methods) {
+    if (m.methodKind !== "unary") continue;
+    const fn = fns[m.localName];
+    const call = typeof fn === "function"
+      // Looked up by the descriptor's own localName, so fn has this method's signature.
+      ? fn as (req: AnyMessage, ctx: GrpcCallContext) => Promise<MessageInitShape<DescMessage>>
+      : () => Promise.reject(new RuntimeError("Unimplemented", `${m.name} is not implemented`));
     const handler: grpc.handleUnaryCall<AnyMessage, AnyMessage> = (c, callback) => {
       const ac = new AbortController();
       c.on("cancelled", () => ac.abort(new RuntimeError("Cancelled", `Call "${m.name}" was cancelled`)));
@@ -96,7 +127,7 @@ export function grpcUnaryService<S extends DescService>(
 export function grpcUnaryClient<S extends DescService>(
   service: S,
   address: string,
-): { client: UnaryClient<S, GrpcCallOptions>; close(): void } {
+): { client: GrpcUnaryClient<S>; close(): void } {
   const Ctor = grpc.makeGenericClientConstructor(grpcServiceDefinition(service), service.name);
   const raw = new Ctor(address, grpc.credentials.createInsecure());
   const out: Record<string, unknown> = {};
@@ -127,7 +158,21 @@ export function grpcUnaryClient<S extends DescService>(
         );
       });
   }
-  return { client: typedView<UnaryClient<S, GrpcCallOptions>>(out), close: () => raw.close() };
+  // Built from the descriptor's own method list, which is exactly what the type describes.
+  return { client: out as GrpcUnaryClient<S>, close: () => raw.close() };
+}
+
+/** Decodes a request (bad: INVALID_ARGUMENT, the peer's fault) or a reply (bad: INTERNAL). */
+function decodeMessage(m: DescMethod, what: "request" | "reply", bytes: Uint8Array): AnyMessage {
+  try {
+    return fromBinary(what === "request" ? m.input : m.output, bytes);
+  } catch (cause) {
+    throw new RuntimeError(
+      what === "request" ? "InvalidArgument" : "Internal",
+      `Cannot decode ${what} of "${m.parent.typeName}/${m.name}": ${String(cause)}`,
+      { cause },
+    );
+  }
 }
 
 function metadataMap(md: grpc.Metadata): ReadonlyMap<string, readonly string[]> {
