@@ -57,7 +57,9 @@ export async function serveSerial(
       opts.log.limited.warn("agent channel failed", { path, error: e });
     }
     // A session that lasted means a host went away; an instant EOF means none is connected yet.
-    if (Date.now() - started > 200) opts.log.info("host disconnected; reopening channel", { path, sessions: ++connected });
+    if (Date.now() - started > 200) {
+      opts.log.info("host disconnected; reopening channel", { path, sessions: ++connected });
+    }
     await sleep(opts.retryMs ?? 50);
   }
 }
@@ -72,7 +74,9 @@ export async function serveVsock(server: TtrpcServer, port: number, opts: { log:
   }
   opts.log.info("listening on vsock", { port });
   for await (const conn of listener) {
-    server.serveConnection(connDuplex(conn)).catch((e) => opts.log.warn("vsock connection failed", { error: e }));
+    server.serveConnection(connDuplex(conn)).catch((e) =>
+      opts.log.warn("vsock connection failed", { error: e })
+    );
   }
 }
 

@@ -16,7 +16,10 @@ import type { LogLevel } from "../runtime/log/logger.ts";
 
 export interface AgentOptions {
   readonly logLevel: LogLevel;
-  readonly channel: { readonly kind: "serial"; readonly name: string } | { readonly kind: "vsock"; readonly port: number };
+  readonly channel: { readonly kind: "serial"; readonly name: string } | {
+    readonly kind: "vsock";
+    readonly port: number;
+  };
   readonly runtime: "crun" | "runc" | "auto";
   readonly debugConsole: boolean;
 }
@@ -40,7 +43,12 @@ export function parseAgentCmdline(cmdline: string): AgentOptions & { readonly un
   };
   const log = str("log") ?? "info";
   const logLevel = LEVELS.find((l) => l === log);
-  if (!logLevel) throw new RuntimeError("InvalidArgument", `Invalid agent.log "${log}": expected debug, info, warn or error`);
+  if (!logLevel) {
+    throw new RuntimeError(
+      "InvalidArgument",
+      `Invalid agent.log "${log}": expected debug, info, warn or error`,
+    );
+  }
   const ch = str("channel") ?? "serial";
   const port = str("port");
   let channel: AgentOptions["channel"];
@@ -48,14 +56,18 @@ export function parseAgentCmdline(cmdline: string): AgentOptions & { readonly un
     channel = { kind: "serial", name: port ?? "cocoon.agent" };
   } else if (ch === "vsock") {
     const n = Number(port ?? "1024");
-    if (!Number.isInteger(n) || n <= 0 || n > 0xffffffff) throw new RuntimeError("InvalidArgument", `Invalid agent.port "${port}"`);
+    if (!Number.isInteger(n) || n <= 0 || n > 0xffffffff) {
+      throw new RuntimeError("InvalidArgument", `Invalid agent.port "${port}"`);
+    }
     channel = { kind: "vsock", port: n };
   } else {
     throw new RuntimeError("InvalidArgument", `Invalid agent.channel "${ch}": expected serial or vsock`);
   }
   const rt = str("runtime") ?? "auto";
   const runtime = rt === "crun" || rt === "runc" || rt === "auto" ? rt : undefined;
-  if (!runtime) throw new RuntimeError("InvalidArgument", `Invalid agent.runtime "${rt}": expected crun or runc`);
+  if (!runtime) {
+    throw new RuntimeError("InvalidArgument", `Invalid agent.runtime "${rt}": expected crun or runc`);
+  }
   const dc = kv.get("debug_console");
   return { logLevel, channel, runtime, debugConsole: dc === true || dc === "1" || dc === "on", unknown };
 }

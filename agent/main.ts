@@ -26,9 +26,13 @@ async function main(): Promise<void> {
   log.info("agent starting", { version: AGENT_VERSION, pid: Deno.pid, channel: opts.channel.kind });
   if (opts.unknown.length > 0) log.warn("unknown agent options", { keys: opts.unknown });
   setChildSubreaper();
-  for (const d of ["state", "containers", "runtime"]) await Deno.mkdir(`${RUN_DIR}/${d}`, { recursive: true });
+  for (const d of ["state", "containers", "runtime"]) {
+    await Deno.mkdir(`${RUN_DIR}/${d}`, { recursive: true });
+  }
   const detected = detectRuntime(`${RUN_DIR}/runtime`);
-  const runtime = opts.runtime === "auto" ? detected : { ...detected, kind: opts.runtime, argv: [opts.runtime] };
+  const runtime = opts.runtime === "auto"
+    ? detected
+    : { ...detected, kind: opts.runtime, argv: [opts.runtime] };
   using env = linuxContainerEnv({
     runtime,
     stateDir: `${RUN_DIR}/state`,
@@ -53,7 +57,8 @@ async function main(): Promise<void> {
 /** A shell on the console for debugging (agent.debug_console). */
 function startDebugConsole(log: ReturnType<typeof createLogger>): void {
   try {
-    const child = new Deno.Command("/bin/sh", { stdin: "inherit", stdout: "inherit", stderr: "inherit" }).spawn();
+    const child = new Deno.Command("/bin/sh", { stdin: "inherit", stdout: "inherit", stderr: "inherit" })
+      .spawn();
     log.info("debug console started", { pid: child.pid });
   } catch (e) {
     log.warn("debug console failed", { error: e });

@@ -20,10 +20,16 @@ export interface CopyFileChunk {
 
 export async function copyFileChunk(c: CopyFileChunk): Promise<void> {
   if (!c.path.startsWith("/") || c.path.split("/").includes("..")) {
-    throw new RuntimeError("InvalidArgument", `Cannot copy to "${c.path.slice(0, 200)}": expected an absolute path without ".."`);
+    throw new RuntimeError(
+      "InvalidArgument",
+      `Cannot copy to "${c.path.slice(0, 200)}": expected an absolute path without ".."`,
+    );
   }
   if (c.offset + c.data.length > c.fileSize && c.symlinkTarget === "") {
-    throw new RuntimeError("InvalidArgument", `Cannot copy to "${c.path}": chunk ends past file size ${c.fileSize}`);
+    throw new RuntimeError(
+      "InvalidArgument",
+      `Cannot copy to "${c.path}": chunk ends past file size ${c.fileSize}`,
+    );
   }
   const dir = c.path.slice(0, c.path.lastIndexOf("/")) || "/";
   await Deno.mkdir(dir, { recursive: true, mode: c.dirMode || 0o755 });
@@ -32,7 +38,12 @@ export async function copyFileChunk(c: CopyFileChunk): Promise<void> {
     await Deno.symlink(c.symlinkTarget, c.path);
     return;
   }
-  const f = await Deno.open(c.path, { write: true, create: true, truncate: c.offset === 0, mode: c.fileMode || 0o644 });
+  const f = await Deno.open(c.path, {
+    write: true,
+    create: true,
+    truncate: c.offset === 0,
+    mode: c.fileMode || 0o644,
+  });
   try {
     await f.seek(c.offset, Deno.SeekMode.Start);
     let off = 0;

@@ -60,11 +60,20 @@ export async function onlineCpuMem(
   for (;;) {
     cpus += await onlineAll(`${paths.sys}/devices/system/cpu`, /^cpu\d+$/, "online", "0", "1");
     if (!opts.cpuOnly) {
-      memoryBlocks += await onlineAll(`${paths.sys}/devices/system/memory`, /^memory\d+$/, "state", "offline", "online");
+      memoryBlocks += await onlineAll(
+        `${paths.sys}/devices/system/memory`,
+        /^memory\d+$/,
+        "state",
+        "offline",
+        "online",
+      );
     }
     if (!opts.wait || cpus >= (opts.cpus ?? 0)) return { cpus, memoryBlocks };
     if (Date.now() > deadline) {
-      throw new RuntimeError("DeadlineExceeded", `Cannot online ${opts.cpus} CPUs: only ${cpus} came online in time`);
+      throw new RuntimeError(
+        "DeadlineExceeded",
+        `Cannot online ${opts.cpus} CPUs: only ${cpus} came online in time`,
+      );
     }
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -94,7 +103,12 @@ export async function guestMetrics(paths: GuestPaths): Promise<string> {
   const meminfo = (await read(`${paths.proc}/meminfo`)) ?? "";
   const load = ((await read(`${paths.proc}/loadavg`)) ?? "").split(" ");
   const lines: string[] = [];
-  for (const [key, name] of [["MemTotal", "total"], ["MemFree", "free"], ["MemAvailable", "available"], ["Cached", "cached"]]) {
+  for (
+    const [key, name] of [["MemTotal", "total"], ["MemFree", "free"], ["MemAvailable", "available"], [
+      "Cached",
+      "cached",
+    ]]
+  ) {
     const kb = key ? meminfoKb(meminfo, key) : undefined;
     if (kb !== undefined) lines.push(`cocoon_guest_memory_${name}_bytes ${kb * 1024}`);
   }

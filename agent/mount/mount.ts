@@ -23,13 +23,21 @@ export interface GuestStorageSpec {
 /** Validates a driver name. */
 export function storageDriver(s: string): StorageDriver {
   const d = DRIVERS.find((x) => x === s);
-  if (!d) throw new RuntimeError("InvalidArgument", `Unknown storage driver "${s.slice(0, 40)}": expected one of ${DRIVERS.join(", ")}`);
+  if (!d) {
+    throw new RuntimeError(
+      "InvalidArgument",
+      `Unknown storage driver "${s.slice(0, 40)}": expected one of ${DRIVERS.join(", ")}`,
+    );
+  }
   return d;
 }
 
 function checkPath(p: string, what: string): void {
   if (!p.startsWith("/") || p.split("/").includes("..")) {
-    throw new RuntimeError("InvalidArgument", `Invalid ${what} "${p.slice(0, 200)}": expected an absolute path without ".."`);
+    throw new RuntimeError(
+      "InvalidArgument",
+      `Invalid ${what} "${p.slice(0, 200)}": expected an absolute path without ".."`,
+    );
   }
 }
 
@@ -43,7 +51,14 @@ export function mountArgv(s: GuestStorageSpec): string[] {
   };
   switch (s.driver) {
     case "9p":
-      return ["mount", "-t", "9p", ...o(["trans=virtio", "version=9p2000.L", ...s.driverOptions]), s.source, s.mountPoint];
+      return [
+        "mount",
+        "-t",
+        "9p",
+        ...o(["trans=virtio", "version=9p2000.L", ...s.driverOptions]),
+        s.source,
+        s.mountPoint,
+      ];
     case "virtio-fs":
       return ["mount", "-t", "virtiofs", ...o(s.driverOptions), s.source, s.mountPoint];
     case "virtio-blk":
@@ -65,7 +80,12 @@ export async function mountStorage(runner: CommandRunner, s: GuestStorageSpec): 
   await Deno.mkdir(s.mountPoint, { recursive: true });
   const r = await runToEnd(runner, argv);
   if (r.code !== 0) {
-    throw new RuntimeError("Internal", `Cannot mount "${s.source}" on "${s.mountPoint}": mount exited with code ${r.code}: ${r.stderr.trim().slice(0, 300)}`);
+    throw new RuntimeError(
+      "Internal",
+      `Cannot mount "${s.source}" on "${s.mountPoint}": mount exited with code ${r.code}: ${
+        r.stderr.trim().slice(0, 300)
+      }`,
+    );
   }
 }
 
@@ -74,6 +94,9 @@ export async function unmount(runner: CommandRunner, mountPoint: string): Promis
   checkPath(mountPoint, "mount point");
   const r = await runToEnd(runner, ["umount", "-l", mountPoint]);
   if (r.code !== 0) {
-    throw new RuntimeError("Internal", `Cannot unmount "${mountPoint}": umount exited with code ${r.code}: ${r.stderr.trim().slice(0, 300)}`);
+    throw new RuntimeError(
+      "Internal",
+      `Cannot unmount "${mountPoint}": umount exited with code ${r.code}: ${r.stderr.trim().slice(0, 300)}`,
+    );
   }
 }

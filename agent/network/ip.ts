@@ -43,7 +43,9 @@ const MAC_RE = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
 const ADDR_RE = /^[0-9a-fA-F.:]{2,45}$/;
 
 function checkName(n: string): string {
-  if (!NAME_RE.test(n)) throw new RuntimeError("InvalidArgument", `Invalid interface name "${n.slice(0, 30)}"`);
+  if (!NAME_RE.test(n)) {
+    throw new RuntimeError("InvalidArgument", `Invalid interface name "${n.slice(0, 30)}"`);
+  }
   return n;
 }
 function checkAddr(a: string): string {
@@ -127,7 +129,9 @@ export function updateInterfaceArgv(iface: Iface): string[][] {
   const dev = checkName(iface.name);
   const cmds: string[][] = [["ip", "link", "set", "dev", dev, "down"]];
   if (iface.mac) {
-    if (!MAC_RE.test(iface.mac)) throw new RuntimeError("InvalidArgument", `Invalid MAC address "${iface.mac.slice(0, 30)}"`);
+    if (!MAC_RE.test(iface.mac)) {
+      throw new RuntimeError("InvalidArgument", `Invalid MAC address "${iface.mac.slice(0, 30)}"`);
+    }
     cmds.push(["ip", "link", "set", "dev", dev, "address", iface.mac.toLowerCase()]);
   }
   if (iface.mtu > 0) cmds.push(["ip", "link", "set", "dev", dev, "mtu", String(iface.mtu)]);
@@ -141,7 +145,13 @@ export function updateInterfaceArgv(iface: Iface): string[][] {
 
 /** argv to add one route. Pure. */
 export function addRouteArgv(r: RouteSpec): string[] {
-  const argv = ["ip", `-${r.family}`, "route", "replace", r.destination ? checkCidr(r.destination) : "default"];
+  const argv = [
+    "ip",
+    `-${r.family}`,
+    "route",
+    "replace",
+    r.destination ? checkCidr(r.destination) : "default",
+  ];
   if (r.gateway) argv.push("via", checkAddr(r.gateway));
   if (r.device) argv.push("dev", checkName(r.device));
   if (r.source) argv.push("src", checkAddr(r.source));
@@ -153,15 +163,31 @@ export function addRouteArgv(r: RouteSpec): string[] {
 
 /** argv to add one permanent ARP/NDP neighbour. Pure. */
 export function neighborArgv(n: Neighbor): string[] {
-  if (!MAC_RE.test(n.mac)) throw new RuntimeError("InvalidArgument", `Invalid MAC address "${n.mac.slice(0, 30)}"`);
+  if (!MAC_RE.test(n.mac)) {
+    throw new RuntimeError("InvalidArgument", `Invalid MAC address "${n.mac.slice(0, 30)}"`);
+  }
   const nud = n.state & 0x80 || n.state === 0 ? "permanent" : "reachable";
-  return ["ip", "neigh", "replace", checkAddr(n.address), "lladdr", n.mac.toLowerCase(), "dev", checkName(n.device), "nud", nud];
+  return [
+    "ip",
+    "neigh",
+    "replace",
+    checkAddr(n.address),
+    "lladdr",
+    n.mac.toLowerCase(),
+    "dev",
+    checkName(n.device),
+    "nud",
+    nud,
+  ];
 }
 
 async function run(runner: CommandRunner, argv: readonly string[]): Promise<string> {
   const r = await runToEnd(runner, argv);
   if (r.code !== 0) {
-    throw new RuntimeError("Internal", `Cannot run "${argv.join(" ")}": exited with code ${r.code}: ${r.stderr.trim().slice(0, 300)}`);
+    throw new RuntimeError(
+      "Internal",
+      `Cannot run "${argv.join(" ")}": exited with code ${r.code}: ${r.stderr.trim().slice(0, 300)}`,
+    );
   }
   return r.stdout;
 }
@@ -175,7 +201,12 @@ export async function updateInterface(runner: CommandRunner, iface: Iface): Prom
   const current = await listInterfaces(runner);
   if (!current.some((i) => i.name === iface.name) && iface.mac) {
     const byMac = current.find((i) => i.mac.toLowerCase() === iface.mac.toLowerCase());
-    if (!byMac) throw new RuntimeError("NotFound", `Cannot find an interface named "${iface.name}" or with MAC "${iface.mac}"`);
+    if (!byMac) {
+      throw new RuntimeError(
+        "NotFound",
+        `Cannot find an interface named "${iface.name}" or with MAC "${iface.mac}"`,
+      );
+    }
     await run(runner, ["ip", "link", "set", "dev", checkName(byMac.name), "down"]);
     await run(runner, ["ip", "link", "set", "dev", byMac.name, "name", checkName(iface.name)]);
   }
@@ -188,12 +219,17 @@ export async function updateInterface(runner: CommandRunner, iface: Iface): Prom
 export async function listRoutes(runner: CommandRunner): Promise<RouteSpec[]> {
   return [
     ...parseIpRoute(await run(runner, ["ip", "-j", "-4", "route", "show"]), 4),
-    ...parseIpRoute(await run(runner, ["ip", "-j", "-6", "route", "show"]), 6).filter((r) => r.device !== "lo"),
+    ...parseIpRoute(await run(runner, ["ip", "-j", "-6", "route", "show"]), 6).filter((r) =>
+      r.device !== "lo"
+    ),
   ];
 }
 
 /** Replaces the main table: flushes the families present, then adds link-scope routes first. */
-export async function updateRoutes(runner: CommandRunner, routes: readonly RouteSpec[]): Promise<RouteSpec[]> {
+export async function updateRoutes(
+  runner: CommandRunner,
+  routes: readonly RouteSpec[],
+): Promise<RouteSpec[]> {
   const families = new Set(routes.map((r) => r.family));
   for (const f of families) await run(runner, ["ip", `-${f}`, "route", "flush", "table", "main"]);
   const ordered = [...routes].sort((a, b) => (b.scope === 253 ? 1 : 0) - (a.scope === 253 ? 1 : 0));

@@ -33,7 +33,9 @@ export function containerHandlers(core: AgentCore): [string, UnaryHandler][] {
     }),
     unary(Agent.method.destroySandbox, async () => {
       for (const c of table.list()) {
-        await deleteContainer(env, table, c.id, { force: true }).catch((e) => core.log.warn("delete failed", { error: e }));
+        await deleteContainer(env, table, c.id, { force: true }).catch((e) =>
+          core.log.warn("delete failed", { error: e })
+        );
         await unmountAll(core, c.id);
       }
       await unmountAll(core, "");
@@ -62,7 +64,9 @@ export function containerHandlers(core: AgentCore): [string, UnaryHandler][] {
     unary(Agent.method.removeContainer, async (req, ctx) => {
       const c = table.get(req.containerId);
       if (!c.init.exitStatus && c.phase !== "created" && req.timeoutSecs > 0) {
-        await killProcess(env, table, { containerId: c.id, execId: "", signal: 15, all: true }).catch(() => {});
+        await killProcess(env, table, { containerId: c.id, execId: "", signal: 15, all: true }).catch(
+          () => {},
+        );
         let timer: ReturnType<typeof setTimeout> | undefined;
         await Promise.race([
           c.init.exited.catch(() => {}),
@@ -85,7 +89,9 @@ export function containerHandlers(core: AgentCore): [string, UnaryHandler][] {
       return {
         stats: {
           ...(s.cpu
-            ? { cpu: { usageNs: big(s.cpu.usageNs), userNs: big(s.cpu.userNs), systemNs: big(s.cpu.systemNs) } }
+            ? {
+              cpu: { usageNs: big(s.cpu.usageNs), userNs: big(s.cpu.userNs), systemNs: big(s.cpu.systemNs) },
+            }
             : {}),
           ...(s.memory
             ? {

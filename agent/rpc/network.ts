@@ -10,7 +10,10 @@ import {
   type Route,
 } from "../../runtime/protocol/gen/cocoon/agent/v1/types_pb.ts";
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { NetworkInterfaceSchema, RouteSchema } from "../../runtime/protocol/gen/cocoon/agent/v1/types_pb.ts";
+import type {
+  NetworkInterfaceSchema,
+  RouteSchema,
+} from "../../runtime/protocol/gen/cocoon/agent/v1/types_pb.ts";
 import { RuntimeError } from "../../runtime/errors.ts";
 import type { UnaryHandler } from "../../runtime/protocol/ttrpc/server.ts";
 import type { AgentCore } from "../core.ts";
@@ -35,7 +38,11 @@ function ifaceOf(i: NetworkInterface): Iface {
     mac: i.macAddress,
     mtu: i.mtu,
     up: i.up,
-    addresses: i.addresses.map((a) => ({ family: fam(a.family), address: a.address, prefix: a.prefixLength })),
+    addresses: i.addresses.map((a) => ({
+      family: fam(a.family),
+      address: a.address,
+      prefix: a.prefixLength,
+    })),
   };
 }
 function ifaceMsg(i: Iface): MessageInitShape<typeof NetworkInterfaceSchema> {
@@ -44,7 +51,11 @@ function ifaceMsg(i: Iface): MessageInitShape<typeof NetworkInterfaceSchema> {
     macAddress: i.mac,
     mtu: i.mtu,
     up: i.up,
-    addresses: i.addresses.map((a) => ({ family: toFam(a.family), address: a.address, prefixLength: a.prefix })),
+    addresses: i.addresses.map((a) => ({
+      family: toFam(a.family),
+      address: a.address,
+      prefixLength: a.prefix,
+    })),
   };
 }
 function routeOf(r: Route): RouteSpec {
@@ -54,7 +65,9 @@ function routeOf(r: Route): RouteSpec {
     device: r.device,
     source: r.source,
     scope: r.scope,
-    family: r.family === IpFamily.UNSPECIFIED ? (r.destination.includes(":") || r.gateway.includes(":") ? 6 : 4) : fam(r.family),
+    family: r.family === IpFamily.UNSPECIFIED
+      ? (r.destination.includes(":") || r.gateway.includes(":") ? 6 : 4)
+      : fam(r.family),
     metric: r.metric,
   };
 }
@@ -65,7 +78,10 @@ function routeMsg(r: RouteSpec): MessageInitShape<typeof RouteSchema> {
 export function networkHandlers(core: AgentCore): [string, UnaryHandler][] {
   const runner = core.env.runner;
   return [
-    unary(Agent.method.listInterfaces, async () => ({ interfaces: (await listInterfaces(runner)).map(ifaceMsg) })),
+    unary(
+      Agent.method.listInterfaces,
+      async () => ({ interfaces: (await listInterfaces(runner)).map(ifaceMsg) }),
+    ),
     unary(Agent.method.updateInterface, async (req) => {
       if (!req.interface) throw new RuntimeError("InvalidArgument", "Cannot update an interface: none given");
       return ifaceMsg(await updateInterface(runner, ifaceOf(req.interface)));
@@ -77,7 +93,12 @@ export function networkHandlers(core: AgentCore): [string, UnaryHandler][] {
     unary(Agent.method.addARPNeighbors, async (req) => {
       await addNeighbors(
         runner,
-        req.neighbors.map((n) => ({ address: n.address?.address ?? "", device: n.device, mac: n.macAddress, state: n.state })),
+        req.neighbors.map((n) => ({
+          address: n.address?.address ?? "",
+          device: n.device,
+          mac: n.macAddress,
+          state: n.state,
+        })),
       );
       return {};
     }),

@@ -18,9 +18,13 @@ async function readSome(r: ChunkReader | null, max: number, what: string, ctx: C
   if (!r) throw new RuntimeError("FailedPrecondition", `Cannot read ${what}: the process has none`);
   const n = Math.min(max > 0 ? max : 65536, MAX_READ);
   const abort = new Promise<never>((_, reject) => {
-    ctx.signal.addEventListener("abort", () => reject(new RuntimeError("Cancelled", `Cannot read ${what}: cancelled`)), {
-      once: true,
-    });
+    ctx.signal.addEventListener(
+      "abort",
+      () => reject(new RuntimeError("Cancelled", `Cannot read ${what}: cancelled`)),
+      {
+        once: true,
+      },
+    );
   });
   abort.catch(() => {});
   const data = await Promise.race([r.read(n), abort]);
@@ -32,18 +36,31 @@ export function stdioHandlers(core: AgentCore): [string, UnaryHandler][] {
   return [
     unary(Agent.method.writeStdin, async (req) => {
       const p = proc(req.containerId, req.execId);
-      if (!p.stdin) throw new RuntimeError("FailedPrecondition", `Cannot write stdin of "${req.execId || req.containerId}": none`);
+      if (!p.stdin) {
+        throw new RuntimeError(
+          "FailedPrecondition",
+          `Cannot write stdin of "${req.execId || req.containerId}": none`,
+        );
+      }
       return { length: await p.stdin.write(req.data) };
     }),
-    unary(Agent.method.readStdout, (req, ctx) => readSome(proc(req.containerId, req.execId).stdout, req.maxLength, "stdout", ctx)),
-    unary(Agent.method.readStderr, (req, ctx) => readSome(proc(req.containerId, req.execId).stderr, req.maxLength, "stderr", ctx)),
+    unary(
+      Agent.method.readStdout,
+      (req, ctx) => readSome(proc(req.containerId, req.execId).stdout, req.maxLength, "stdout", ctx),
+    ),
+    unary(
+      Agent.method.readStderr,
+      (req, ctx) => readSome(proc(req.containerId, req.execId).stderr, req.maxLength, "stderr", ctx),
+    ),
     unary(Agent.method.closeStdin, async (req) => {
       await proc(req.containerId, req.execId).stdin?.close();
       return {};
     }),
     unary(Agent.method.ttyWinResize, (req) => {
       const w = req.window;
-      if (!w || w.rows === 0 || w.columns === 0) throw new RuntimeError("InvalidArgument", "Cannot resize: rows and columns must be > 0");
+      if (!w || w.rows === 0 || w.columns === 0) {
+        throw new RuntimeError("InvalidArgument", "Cannot resize: rows and columns must be > 0");
+      }
       proc(req.containerId, req.execId).resize(w.rows, w.columns);
       return {};
     }),

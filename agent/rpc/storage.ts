@@ -41,6 +41,8 @@ export async function unmountAll(core: AgentCore, owner: string): Promise<void> 
   const mps = core.mounts.get(owner) ?? [];
   core.mounts.delete(owner);
   for (const mp of [...mps].reverse()) {
-    await unmount(core.env.runner, mp).catch((e) => core.log.warn("unmount failed", { mountPoint: mp, error: e }));
+    await unmount(core.env.runner, mp).catch((e) =>
+      core.log.warn("unmount failed", { mountPoint: mp, error: e })
+    );
   }
 }
