@@ -57,7 +57,7 @@ function scripted(
 const kv = fc.record({ key: fc.string({ maxLength: 4 }), value: fc.string({ maxLength: 4 }) });
 const requestBytes = fc.record({
   service: fc.constantFrom(SVC, "other", ""),
-  method: fc.constantFrom("Echo", "Sleep", "Stream", "Nope"),
+  method: fc.constantFrom("Echo", "Sleep", "Stream", "Borrow", "Nope"),
   payload: fc.uint8Array({ maxLength: 24 }),
   timeoutNano: fc.oneof(fc.constant(0n), fc.bigInt(-5n, 10n ** 15n)),
   metadata: fc.array(kv, { maxLength: 2 }),
@@ -134,6 +134,9 @@ function fuzzServer(): TtrpcServer {
     Stream: streamHandler(async (s) => {
       for await (const m of s) await s.send(m);
     }),
+    Borrow: streamHandler(async (s) => {
+      for await (const m of s) await s.send(m.slice());
+    }, { borrow: true }),
   });
   return server;
 }
@@ -184,7 +187,7 @@ Deno.test({
         async ({ bytes, chunk }) => {
           const client = new TtrpcClient(scripted(bytes, chunk), { log: quiet, maxPayload: MAX });
           const calls = [1, 2, 3].map((i) => client.call(SVC, "Echo", new Uint8Array([i])));
-          const stream = client.stream(SVC, "Stream");
+          const stream = client.stream(SVC, "Stream", { borrow: bytes.length % 2 === 0 });
           const streamDone = (async () => {
             for await (const _ of stream) { /* drain */ }
           })();

@@ -71,3 +71,19 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "TtrpcClient.stream() with borrow delivers every message intact while the consumer reads one at a time",
+  permissions: { read: true, write: true, net: true },
+  async fn() {
+    await using p = await unixPair();
+    const s = p.client.stream(SVC, "Count", { clientStreaming: false, request: enc("2000"), borrow: true });
+    let i = 0;
+    for await (const m of s) {
+      assert.equal(dec(m), String(i), "a borrowed view is valid until the next read");
+      i++;
+    }
+    assert.equal(i, 2000);
+  },
+});

@@ -1,7 +1,9 @@
 /**
  * A queue of received stream messages exposed as a ReadableStream. `push()` resolves when the
  * queue has room again, so the connection's read loop pauses while a consumer is slow (ttRPC has
- * no flow control of its own).
+ * no flow control of its own). In borrow mode each message is a view into the connection's read
+ * buffer: `push()` then resolves only when the consumer asks for the next message, i.e. when it is
+ * done with this one.
  *
  * @module
  */
@@ -11,7 +13,10 @@ export class Inbox {
   #space: PromiseWithResolvers<void> | undefined;
   #finished = false;
 
-  constructor(highWaterMark: number) {
+  readonly #borrow: boolean;
+
+  constructor(highWaterMark: number, borrow = false) {
+    this.#borrow = borrow;
     this.readable = new ReadableStream<Uint8Array>({
       start: (c) => {
         this.#controller = c;
@@ -21,7 +26,7 @@ export class Inbox {
         this.#finished = true;
         this.#wake();
       },
-    }, new CountQueuingStrategy({ highWaterMark }));
+    }, new CountQueuingStrategy({ highWaterMark: borrow ? 0 : highWaterMark }));
   }
 
   /** True once ended, failed or cancelled by the consumer. */
@@ -33,7 +38,7 @@ export class Inbox {
   push(msg: Uint8Array): Promise<void> | undefined {
     if (this.#finished) return undefined;
     this.#controller.enqueue(msg);
-    if ((this.#controller.desiredSize ?? 1) > 0) return undefined;
+    if (!this.#borrow && (this.#controller.desiredSize ?? 1) > 0) return undefined;
     this.#space ??= Promise.withResolvers<void>();
     return this.#space.promise;
   }

@@ -34,6 +34,11 @@ export interface StreamOptions extends CallOptions {
   clientStreaming?: boolean;
   /** The request message of a server-streaming call (ignored when `clientStreaming`). */
   request?: Uint8Array;
+  /**
+   * Zero-copy receive: each message is a view into the connection's read buffer, valid only until
+   * you ask for the next one (copy it to keep it). Default false (each message is its own copy).
+   */
+  borrow?: boolean;
 }
 
 interface UnaryEntry {
@@ -148,7 +153,7 @@ export class TtrpcClient {
         const s = new ClientStream(id, what, {
           send: (type, flags, p) => this.#channel.send(id, type, flags, p),
           detach: cleanup,
-        }, { sendClosed: !clientStreaming, highWaterMark: this.#hwm });
+        }, { sendClosed: !clientStreaming, highWaterMark: this.#hwm, borrow: opts.borrow ?? false });
         stream = s;
         this.#calls.set(id, { kind: "stream", stream: s });
         return (e) => s.fail(e);
@@ -255,7 +260,7 @@ export class TtrpcClient {
     if (header.type === MessageType.Response) {
       let resp;
       try {
-        resp = decodeResponse(payload);
+        resp = decodeResponse(payload.slice()); // frame payloads are borrowed from the reader
       } catch (e) {
         if (entry.kind === "unary") entry.reject(e);
         else entry.stream.fail(e);
@@ -282,8 +287,10 @@ export class TtrpcClient {
         );
         return undefined;
       }
-      const wait = (header.flags & Flags.NoData) === 0 ? entry.stream.deliver(payload) : undefined;
-      if ((header.flags & Flags.RemoteClosed) !== 0) entry.stream.end();
+      const last = (header.flags & Flags.RemoteClosed) !== 0;
+      const msg = entry.stream.borrow && !last ? payload : payload.slice();
+      const wait = (header.flags & Flags.NoData) === 0 ? entry.stream.deliver(msg) : undefined;
+      if (last) entry.stream.end();
       return wait;
     }
     return undefined; // unknown frame types are ignored for forward compatibility

@@ -21,6 +21,8 @@ const NO_DATA = new Uint8Array(0);
 export class ClientStream implements AsyncIterable<Uint8Array> {
   readonly streamId: number;
   readonly what: string;
+  /** Messages are views valid until the next one is read (`StreamOptions.borrow`). */
+  readonly borrow: boolean;
   readonly #port: StreamPort;
   readonly #inbox: Inbox;
   #sendClosed: boolean;
@@ -30,13 +32,14 @@ export class ClientStream implements AsyncIterable<Uint8Array> {
     streamId: number,
     what: string,
     port: StreamPort,
-    opts: { sendClosed: boolean; highWaterMark: number },
+    opts: { sendClosed: boolean; highWaterMark: number; borrow: boolean },
   ) {
+    this.borrow = opts.borrow;
     this.streamId = streamId;
     this.what = what;
     this.#port = port;
     this.#sendClosed = opts.sendClosed;
-    this.#inbox = new Inbox(opts.highWaterMark);
+    this.#inbox = new Inbox(opts.highWaterMark, opts.borrow);
   }
 
   /** Messages from the server; ends when the server closes the stream, errors on a status. */

@@ -100,24 +100,30 @@ function checkU8(n: number, what: string): void {
   }
 }
 
-const BUF_SIZE = 64 * 1024;
+const INITIAL_BUF = 256 * 1024;
 
 /**
- * Reads frames one at a time from a byte source. Payloads over `maxPayload` are read and thrown
- * away in bounded chunks and reported as `oversized`: memory use never depends on the peer's
- * length field. `next()` resolves `null` on a clean end of stream (between frames) and rejects with
- * a `ProtocolError("DataLoss")` when the stream ends inside a frame.
+ * Reads frames one at a time from a byte source into one reused buffer (grown on demand up to
+ * `maxPayload` + header). Payloads over `maxPayload` are read and thrown away in bounded chunks and
+ * reported as `oversized`: memory use never depends on the peer's length field. `next()` resolves
+ * `null` on a clean end of stream (between frames) and rejects with a `ProtocolError("DataLoss")`
+ * when the stream ends inside a frame.
+ *
+ * The payload of a returned frame is a view into the reader's buffer, valid only until the next
+ * call to `next()`: copy it (`slice()`) to keep it. This is what lets streams run without a fresh
+ * allocation per frame.
  */
 export class FrameReader {
   readonly #pull: (p: Uint8Array) => Promise<number | null>;
   readonly #release: () => void;
   readonly #maxPayload: number;
-  #buf = new Uint8Array(BUF_SIZE);
+  #buf: Uint8Array;
   #start = 0;
   #end = 0;
 
   constructor(source: ByteSource, opts: { maxPayload?: number } = {}) {
     this.#maxPayload = opts.maxPayload ?? MAX_PAYLOAD;
+    this.#buf = new Uint8Array(Math.min(INITIAL_BUF, this.#maxPayload + HEADER_SIZE));
     if (source instanceof ReadableStream) {
       const r = streamPuller(source);
       this.#pull = r.read;
@@ -128,7 +134,7 @@ export class FrameReader {
     }
   }
 
-  /** Reads the next frame, `null` at a clean end of stream. */
+  /** Reads the next frame, `null` at a clean end of stream. The payload is borrowed (see above). */
   async next(): Promise<FrameEvent | null> {
     if (!(await this.#fill(HEADER_SIZE, true))) return null;
     const header = decodeHeader(this.#buf, this.#start);
@@ -137,16 +143,9 @@ export class FrameReader {
       await this.#discard(header.length);
       return { kind: "oversized", header };
     }
-    const payload = new Uint8Array(header.length);
-    let have = Math.min(this.#end - this.#start, header.length);
-    payload.set(this.#buf.subarray(this.#start, this.#start + have));
-    this.#start += have;
-    // Read the rest straight into the payload: no second copy for large frames.
-    while (have < header.length) {
-      const n = await this.#pull(payload.subarray(have));
-      if (n === null) throw truncated(header.length - have);
-      have += n;
-    }
+    await this.#fill(header.length, false);
+    const payload = this.#buf.subarray(this.#start, this.#start + header.length);
+    this.#start += header.length;
     return { kind: "frame", header, payload };
   }
 
@@ -155,14 +154,22 @@ export class FrameReader {
     this.#release();
   }
 
-  /** Makes `need` bytes available; false on EOF before any byte when `atBoundary`. */
+  /** Makes `need` bytes available from `#start`; false on EOF before any byte when `atBoundary`. */
   async #fill(need: number, atBoundary: boolean): Promise<boolean> {
     if (this.#end - this.#start >= need) return true;
-    if (this.#start > 0) {
+    const have = this.#end - this.#start;
+    if (need > this.#buf.length) {
+      // Only a frame within the limit gets here, so the buffer stays <= maxPayload + header.
+      const grown = new Uint8Array(
+        Math.min(Math.max(need, this.#buf.length * 2), this.#maxPayload + HEADER_SIZE),
+      );
+      grown.set(this.#buf.subarray(this.#start, this.#end));
+      this.#buf = grown;
+    } else if (this.#start > 0) {
       this.#buf.copyWithin(0, this.#start, this.#end);
-      this.#end -= this.#start;
-      this.#start = 0;
     }
+    this.#start = 0;
+    this.#end = have;
     while (this.#end < need) {
       const n = await this.#pull(this.#buf.subarray(this.#end));
       if (n === null) {

@@ -32,6 +32,8 @@ export type UnaryHandler = (payload: Uint8Array, ctx: CallContext) => Promise<Ui
 /** A streaming method (ttrpc 1.2). Returning closes the stream; throwing sends the error status. */
 export interface StreamHandler {
   readonly kind: "stream";
+  /** Zero-copy receive: each client message is valid only until the next one is read. */
+  readonly borrow?: boolean;
   handle(stream: ServerStream, ctx: CallContext): Promise<void>;
 }
 
@@ -39,11 +41,15 @@ export type MethodHandler = UnaryHandler | StreamHandler;
 /** Handlers of one service, by bare method name (`Create`, not `/x.Task/Create`). */
 export type ServiceHandlers = Readonly<Record<string, MethodHandler>>;
 
-/** Wraps a function as a {@link StreamHandler}. */
+/**
+ * Wraps a function as a {@link StreamHandler}. With `borrow`, client messages are views into the
+ * connection's read buffer, valid until the handler asks for the next one (no copy per frame).
+ */
 export function streamHandler(
   handle: (stream: ServerStream, ctx: CallContext) => Promise<void>,
+  opts: { borrow?: boolean } = {},
 ): StreamHandler {
-  return { kind: "stream", handle };
+  return { kind: "stream", handle, borrow: opts.borrow ?? false };
 }
 
 /** Options of a {@link TtrpcServer}. */

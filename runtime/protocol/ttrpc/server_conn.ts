@@ -61,8 +61,10 @@ export async function serveChannel(channel: Channel, lookup: Lookup, log: Logger
     if (type === MessageType.Data) {
       const s = active.get(id)?.stream;
       if (s === undefined || !s.inboundOpen) return; // not open for input: ignored, like upstream
-      const wait = (ev.header.flags & Flags.NoData) === 0 ? s.deliver(ev.payload) : undefined;
-      if ((ev.header.flags & Flags.RemoteClosed) !== 0) s.endInbound();
+      const last = (ev.header.flags & Flags.RemoteClosed) !== 0;
+      const msg = s.borrow && !last ? ev.payload : ev.payload.slice(); // payloads are borrowed from the reader
+      const wait = (ev.header.flags & Flags.NoData) === 0 ? s.deliver(msg) : undefined;
+      if (last) s.endInbound();
       if (wait !== undefined) await wait;
       return;
     }
@@ -74,7 +76,7 @@ export async function serveChannel(channel: Channel, lookup: Lookup, log: Logger
     last = id;
     let req: Request;
     try {
-      req = decodeRequest(ev.payload);
+      req = decodeRequest(ev.payload.slice()); // payloads are borrowed from the reader
     } catch (e) {
       return sendStatus(id, invalid(e instanceof Error ? e.message : String(e)));
     }
@@ -109,7 +111,7 @@ export async function serveChannel(channel: Channel, lookup: Lookup, log: Logger
       id,
       req.payload,
       (msg) => channel.send(id, MessageType.Data, 0, msg),
-      { inboundOpen: (flags & Flags.RemoteOpen) !== 0, highWaterMark: 16 },
+      { inboundOpen: (flags & Flags.RemoteOpen) !== 0, highWaterMark: 16, borrow: handler.borrow ?? false },
     );
     active.set(id, { ctl, stream });
     const run = async (): Promise<void> => {

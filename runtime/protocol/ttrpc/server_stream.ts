@@ -12,6 +12,8 @@ export class ServerStream implements AsyncIterable<Uint8Array> {
   readonly streamId: number;
   /** The Request payload: the request message of a server-streaming call, empty for client streaming. */
   readonly request: Uint8Array;
+  /** Messages are views valid until the next one is read (see `streamHandler`'s `borrow`). */
+  readonly borrow: boolean;
   readonly #send: (msg: Uint8Array) => Promise<void>;
   readonly #inbox: Inbox;
   #done = false;
@@ -21,12 +23,13 @@ export class ServerStream implements AsyncIterable<Uint8Array> {
     streamId: number,
     request: Uint8Array,
     send: (msg: Uint8Array) => Promise<void>,
-    opts: { inboundOpen: boolean; highWaterMark: number },
+    opts: { inboundOpen: boolean; highWaterMark: number; borrow: boolean },
   ) {
     this.streamId = streamId;
     this.request = request;
     this.#send = send;
-    this.#inbox = new Inbox(opts.highWaterMark);
+    this.borrow = opts.borrow;
+    this.#inbox = new Inbox(opts.highWaterMark, opts.borrow);
     if (!opts.inboundOpen) this.#inbox.end();
   }
 
