@@ -29,7 +29,9 @@ export interface ChannelOptions {
 }
 
 interface Pending {
-  readonly header: Uint8Array;
+  readonly streamId: number;
+  readonly type: number;
+  readonly flags: number;
   readonly payload: Uint8Array;
   readonly resolve: () => void;
   readonly reject: (e: unknown) => void;
@@ -107,9 +109,13 @@ export class Channel {
         ),
       );
     }
-    const header = encodeHeader({ length: payload.length, streamId, type, flags });
+    try {
+      checkHeader(streamId, type, flags);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const { promise, resolve, reject } = Promise.withResolvers<void>();
-    this.#queue.push({ header, payload, resolve, reject });
+    this.#queue.push({ streamId, type, flags, payload, resolve, reject });
     if (!this.#writing) void this.#flush();
     return promise;
   }
@@ -179,7 +185,7 @@ export class Channel {
     const first = batch[0];
     if (batch.length === 1 && first !== undefined && first.payload.length > COPY_LIMIT) {
       // One big frame: two writes beat copying megabytes.
-      await this.#write(first.header);
+      await this.#write(encodeHeader({ length: first.payload.length, ...first }));
       await this.#write(first.payload);
       return;
     }
@@ -196,12 +202,43 @@ export class Channel {
     }
     let off = 0;
     for (const p of batch) {
-      out.set(p.header, off);
+      putHeader(out, off, p);
       out.set(p.payload, off + HEADER_SIZE);
       off += HEADER_SIZE + p.payload.length;
     }
     await this.#write(out);
   }
+}
+
+function checkHeader(streamId: number, type: number, flags: number): void {
+  if (!Number.isInteger(streamId) || streamId < 0 || streamId > 0xffff_ffff) {
+    throw new ProtocolError("InvalidArgument", `Cannot send frame: stream id ${streamId} is not a uint32`);
+  }
+  if (
+    !Number.isInteger(type) || type < 0 || type > 0xff || !Number.isInteger(flags) || flags < 0 ||
+    flags > 0xff
+  ) {
+    throw new ProtocolError(
+      "InvalidArgument",
+      `Cannot send frame: type ${type} or flags ${flags} is not a uint8`,
+    );
+  }
+}
+
+/** Writes a 10-byte header in place (values already checked). */
+function putHeader(out: Uint8Array, off: number, p: Pending): void {
+  const len = p.payload.length;
+  const id = p.streamId;
+  out[off] = len >>> 24;
+  out[off + 1] = (len >>> 16) & 0xff;
+  out[off + 2] = (len >>> 8) & 0xff;
+  out[off + 3] = len & 0xff;
+  out[off + 4] = id >>> 24;
+  out[off + 5] = (id >>> 16) & 0xff;
+  out[off + 6] = (id >>> 8) & 0xff;
+  out[off + 7] = id & 0xff;
+  out[off + 8] = p.type;
+  out[off + 9] = p.flags;
 }
 
 /** A duplex over a connected socket (unix or TCP). */

@@ -47,6 +47,9 @@ const EMPTY: Uint8Array = new Uint8Array(0);
 
 /** Encodes a Request. Default-valued fields are omitted, as proto3 does. */
 export function encodeRequest(r: Request): Uint8Array {
+  if (r.metadata.length === 0 && r.timeoutNano === 0n) {
+    return encodeSimpleRequest(r.service, r.method, r.payload);
+  }
   const w = new BinaryWriter();
   if (r.service !== "") w.tag(1, WireType.LengthDelimited).string(r.service);
   if (r.method !== "") w.tag(2, WireType.LengthDelimited).string(r.method);
@@ -63,8 +66,17 @@ export function encodeRequest(r: Request): Uint8Array {
 
 /** Encodes a Response. An OK status with no payload encodes to zero bytes. */
 export function encodeResponse(r: Response): Uint8Array {
-  const w = new BinaryWriter();
   const st = r.status;
+  if (st === undefined || (st.code === 0 && st.message === "" && st.details.length === 0)) {
+    // Hot path: success, field 2 only.
+    if (r.payload.length === 0) return EMPTY;
+    const out = new Uint8Array(1 + varintSize(r.payload.length) + r.payload.length);
+    out[0] = 0x12;
+    const off = writeVarint(out, 1, r.payload.length);
+    out.set(r.payload, off);
+    return out;
+  }
+  const w = new BinaryWriter();
   if (st !== undefined && (st.code !== 0 || st.message !== "" || st.details.length > 0)) {
     w.tag(1, WireType.LengthDelimited).fork();
     if (st.code !== 0) w.tag(1, WireType.Varint).int32(st.code);
@@ -102,6 +114,12 @@ export function decodeRequest(buf: Uint8Array): Request {
 
 /** Decodes a Response; zero bytes decode to OK with an empty payload. */
 export function decodeResponse(buf: Uint8Array): Response {
+  if (buf.length === 0) return { status: undefined, payload: EMPTY };
+  if (buf[0] === 0x12) {
+    // Hot path: a lone payload field covering the whole buffer.
+    const [len, off] = readVarint32(buf, 1);
+    if (off > 0 && off + len === buf.length) return { status: undefined, payload: buf.subarray(off) };
+  }
   return guarded("response", () => {
     const rd = new BinaryReader(buf);
     let status: Status | undefined, payload = EMPTY;
@@ -181,4 +199,66 @@ function guarded<T>(what: string, fn: () => T): T {
     const msg = e instanceof Error ? e.message : String(e);
     throw new ProtocolError("InvalidArgument", `Cannot decode ttrpc ${what}: ${msg}`, { cause: e });
   }
+}
+
+// Hand-rolled hot paths (plain unary calls): no writer/reader objects, one allocation.
+
+const prefixCache = new Map<string, Uint8Array>();
+
+/** `service` and `method` fields, encoded once per pair (bounded cache). */
+function callPrefix(service: string, method: string): Uint8Array {
+  const key = `${service}\u0000${method}`;
+  let p = prefixCache.get(key);
+  if (p === undefined) {
+    const w = new BinaryWriter();
+    if (service !== "") w.tag(1, WireType.LengthDelimited).string(service);
+    if (method !== "") w.tag(2, WireType.LengthDelimited).string(method);
+    p = w.finish();
+    if (prefixCache.size >= 1024) prefixCache.clear();
+    prefixCache.set(key, p);
+  }
+  return p;
+}
+
+function encodeSimpleRequest(service: string, method: string, payload: Uint8Array): Uint8Array {
+  const prefix = callPrefix(service, method);
+  const n = payload.length;
+  const out = new Uint8Array(prefix.length + (n > 0 ? 1 + varintSize(n) + n : 0));
+  out.set(prefix);
+  if (n > 0) {
+    out[prefix.length] = 0x1a;
+    const off = writeVarint(out, prefix.length + 1, n);
+    out.set(payload, off);
+  }
+  return out;
+}
+
+function varintSize(n: number): number {
+  let size = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    size++;
+  }
+  return size;
+}
+
+function writeVarint(out: Uint8Array, off: number, n: number): number {
+  while (n >= 0x80) {
+    out[off++] = (n & 0x7f) | 0x80;
+    n = Math.floor(n / 128);
+  }
+  out[off++] = n;
+  return off;
+}
+
+/** Reads a varint of at most 5 bytes; returns [value, next offset] or [0, -1] when malformed. */
+function readVarint32(buf: Uint8Array, off: number): [number, number] {
+  let v = 0;
+  for (let i = 0; i < 5; i++) {
+    const b = buf[off + i];
+    if (b === undefined) return [0, -1];
+    v += (b & 0x7f) * 2 ** (7 * i);
+    if ((b & 0x80) === 0) return [v, off + i + 1];
+  }
+  return [0, -1];
 }

@@ -66,12 +66,12 @@ export function decodeHeader(buf: Uint8Array, offset = 0): FrameHeader {
       `Cannot decode frame header: need 10 bytes, got ${buf.length - offset}`,
     );
   }
-  const v = new DataView(buf.buffer, buf.byteOffset + offset, HEADER_SIZE);
+  const b = (i: number): number => buf[offset + i] ?? 0;
   return {
-    length: v.getUint32(0, false),
-    streamId: v.getUint32(4, false),
-    type: v.getUint8(8),
-    flags: v.getUint8(9),
+    length: b(0) * 0x100_0000 + (b(1) << 16 | b(2) << 8 | b(3)),
+    streamId: b(4) * 0x100_0000 + (b(5) << 16 | b(6) << 8 | b(7)),
+    type: b(8),
+    flags: b(9),
   };
 }
 
