@@ -1,0 +1,11 @@
+import type { NetworkBackend, PluginModule } from "../../types.ts";
+import { hostNetSys } from "../../../runtime/sys/ip_command.ts";
+import { manifest } from "./manifest.ts";
+import { TcFilterNetwork } from "./tcfilter.ts";
+
+const plugin: PluginModule<"network", NetworkBackend> = {
+  manifest,
+  create: (ctx) =>
+    Promise.resolve(new TcFilterNetwork(hostNetSys(), ctx.log.child({ subsystem: "network" }))),
+};
+export default plugin;

@@ -1,0 +1,158 @@
+/**
+ * The endpoints a network model carries into the VM: every ethernet-like interface that the CNI
+ * plugin (or podman/netavark, or a test) created in the pod's network namespace, with the data the
+ * guest agent needs to give the VM's NIC the same identity (MAC, MTU, addresses, routes, static
+ * neighbours). Shared by the tcfilter, bridge and macvtap plugins, plus the small tap/qdisc helpers
+ * they have in common.
+ *
+ * @module
+ */
+import type { NetworkEndpoint } from "../../plugins/types.ts";
+import { macAddress } from "../ids.ts";
+import { type NetSys, parseJsonOutput, runInNetns } from "./ip_command.ts";
+import type { NetLink, NetNeighbor, NetnsSnapshot, NetRoute } from "./ip_inspect.ts";
+
+/** Every link Cocoon creates in a netns ends with this suffix (`tap0_cocoon`, `br0_cocoon`...). */
+export const COCOON_LINK_SUFFIX = "_cocoon";
+
+/** Link kinds carried into the VM; "" is a physical device moved into the netns. */
+export const ENDPOINT_KINDS: readonly string[] = ["veth", "macvlan", "ipvlan", "vlan", ""];
+
+/** A {@link NetworkEndpoint} plus what the guest agent needs to copy the interface. */
+export interface EndpointInfo extends NetworkEndpoint {
+  /** Position among the endpoints: names the host-side devices (`tap<index>_cocoon`). */
+  readonly index: number;
+  readonly ifindex: number;
+  /** Link kind in the netns ("veth"...). */
+  readonly kind: string;
+  /** Routes through this interface, without the kernel's connected routes (the guest makes those). */
+  readonly routes: readonly NetRoute[];
+  readonly neighbors: readonly NetNeighbor[];
+}
+
+/** True for links that Cocoon created (and therefore removes). */
+export function isCocoonLink(name: string): boolean {
+  return name.endsWith(COCOON_LINK_SUFFIX);
+}
+
+/** Name of the host-side device `prefix<index>_cocoon` (at most 15 bytes: IFNAMSIZ). */
+export function cocoonLinkName(prefix: string, index: number): string {
+  return `${prefix}${index}${COCOON_LINK_SUFFIX}`;
+}
+
+/**
+ * Picks the interfaces to carry into the VM: ethernet links of a supported kind that Cocoon did not
+ * create, in ifindex order. `mac` overrides the MAC read from the link (the bridge model keeps
+ * the original MAC in the link's alias while attached).
+ */
+export function selectEndpoints(
+  snap: NetnsSnapshot,
+  opts: { originalMac?: (link: NetLink) => string | undefined } = {},
+): EndpointInfo[] {
+  const picked = [...snap.links]
+    .filter((l) => l.linkType === "ether" && !isCocoonLink(l.name) && ENDPOINT_KINDS.includes(l.kind))
+    .filter((l) => l.master === undefined || isCocoonLink(l.master))
+    .sort((a, b) => a.ifindex - b.ifindex);
+  return picked.map((l, index) => {
+    const addrs = (snap.addresses.get(l.name) ?? []).filter((a) => !(a.family === 6 && a.scope === "link"));
+    return {
+      index,
+      ifindex: l.ifindex,
+      kind: l.kind,
+      name: l.name,
+      mac: macAddress(opts.originalMac?.(l) ?? l.mac),
+      mtu: l.mtu,
+      addresses: addrs.map((a) => `${a.address}/${a.prefix}`),
+      routes: snap.routes.filter((r) =>
+        r.device === l.name && r.protocol !== "kernel" && !r.destination.toLowerCase().startsWith("fe80:")
+      ),
+      neighbors: snap.neighbors.filter((n) => n.device === l.name),
+    };
+  });
+}
+
+/** The tc handle of the ingress qdisc. */
+export const INGRESS_PARENT = "ffff:";
+
+/** True when `dev` has an ingress qdisc. */
+export async function hasIngressQdisc(
+  sys: NetSys,
+  netns: string,
+  dev: string,
+  opts: { signal?: AbortSignal } = {},
+): Promise<boolean> {
+  const what = `Cannot list qdiscs of "${dev}" in "${netns}"`;
+  const out = await runInNetns(sys, netns, "tc", ["-json", "qdisc", "show", "dev", dev], { what, ...opts });
+  const qdiscs = parseJsonOutput(out, what);
+  return Array.isArray(qdiscs) && qdiscs.some((q) => isKind(q, "ingress"));
+}
+
+/** Preference numbers of the ingress filters on `dev` (one entry per filter element). */
+export async function ingressFilterPrefs(
+  sys: NetSys,
+  netns: string,
+  dev: string,
+  opts: { signal?: AbortSignal } = {},
+): Promise<number[]> {
+  const what = `Cannot list ingress filters of "${dev}" in "${netns}"`;
+  const out = await runInNetns(sys, netns, "tc", [
+    "-json",
+    "filter",
+    "show",
+    "dev",
+    dev,
+    "parent",
+    INGRESS_PARENT,
+  ], {
+    what,
+    ...opts,
+  });
+  const filters = parseJsonOutput(out, what);
+  if (!Array.isArray(filters)) return [];
+  return filters.flatMap((f) => {
+    const pref: unknown = typeof f === "object" && f !== null ? Reflect.get(f, "pref") : undefined;
+    return typeof pref === "number" ? [pref] : [];
+  });
+}
+
+function isKind(q: unknown, kind: string): boolean {
+  return typeof q === "object" && q !== null && Reflect.get(q, "kind") === kind;
+}
+
+/**
+ * Creates a persistent tap `name` in `netns` with `mtu` and sets it up. QEMU later attaches to it by
+ * name (`-netdev tap,ifname=<name>`) from inside the same netns.
+ */
+export async function createTap(
+  sys: NetSys,
+  netns: string,
+  tap: { name: string; mtu: number },
+  opts: { signal?: AbortSignal } = {},
+): Promise<void> {
+  const what = `Cannot create tap "${tap.name}" in "${netns}"`;
+  await runInNetns(sys, netns, "ip", ["tuntap", "add", "dev", tap.name, "mode", "tap"], { what, ...opts });
+  await runInNetns(sys, netns, "ip", ["link", "set", "dev", tap.name, "mtu", String(tap.mtu)], {
+    what,
+    ...opts,
+  });
+  await runInNetns(sys, netns, "ip", ["link", "set", "dev", tap.name, "up"], { what, ...opts });
+}
+
+/** Deletes every link in `links` whose name matches `re` (Cocoon's own devices). */
+export async function deleteLinksMatching(
+  sys: NetSys,
+  netns: string,
+  links: readonly NetLink[],
+  re: RegExp,
+  opts: { signal?: AbortSignal } = {},
+): Promise<string[]> {
+  const gone: string[] = [];
+  for (const l of links.filter((x) => re.test(x.name))) {
+    await runInNetns(sys, netns, "ip", ["link", "del", "dev", l.name], {
+      what: `Cannot delete "${l.name}" in "${netns}"`,
+      ...opts,
+    });
+    gone.push(l.name);
+  }
+  return gone;
+}
