@@ -315,7 +315,7 @@ export function defineStoreContract(s: StoreUnderTest): void {
     permissions: withChildren,
     fn: () =>
       withTempDir(async (root) => {
-        const rounds = 6;
+        const rounds = 10;
         for (let round = 0; round < rounds; round++) {
           const child = spawnWriter(s, root, `crash${round % 2}`, 0);
           const stderr = new Response(child.stderr).text();
@@ -329,7 +329,7 @@ export function defineStoreContract(s: StoreUnderTest): void {
             }
             seen += new TextDecoder().decode(value);
           }
-          await new Promise((r) => setTimeout(r, 20 + Math.random() * 300));
+          await new Promise((r) => setTimeout(r, 10 + Math.random() * 250));
           child.kill("SIGKILL");
           const status = await child.status;
           assert.equal(status.signal, "SIGKILL", `writer ended on its own: ${await stderr}`);

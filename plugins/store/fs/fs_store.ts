@@ -128,10 +128,14 @@ export class FsStore implements MetadataStore {
     } catch (e) {
       throw toRuntimeError(e, `Cannot list store records under "${p}"`);
     }
+    // The walk may report the key of the start directory itself ("sandboxes" for "sandboxes/").
     return out.filter((key) => key.startsWith(p)).sort();
   }
 
-  /** Collects the keys at and below `dir` (whose key prefix is `base`), first level filtered by name. */
+  /**
+   * Collects the keys below `dir` (whose key prefix is `base`), the first level filtered by name.
+   * A directory is a key when its own listing holds the record file; siblings are walked in parallel.
+   */
   async #walk(dir: string, base: string, namePrefix: string, out: string[]): Promise<void> {
     let entries: Deno.DirEntry[];
     try {
@@ -141,13 +145,14 @@ export class FsStore implements MetadataStore {
       if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return;
       throw e;
     }
-    for (const e of entries) {
-      // Record files and temp files start with "@", which no key segment does.
-      if (!e.isDirectory || e.name.startsWith("@") || !e.name.startsWith(namePrefix)) continue;
-      const key = `${base}${e.name}`;
-      if (await exists(`${dir}${e.name}/${RECORD_FILE}`)) out.push(key);
-      await this.#walk(`${dir}${e.name}/`, `${key}/`, "", out);
+    if (base !== "" && namePrefix === "" && entries.some((e) => e.isFile && e.name === RECORD_FILE)) {
+      out.push(base.slice(0, -1));
     }
+    // Record files and temp files start with "@", which no key segment does.
+    const subdirs = entries.filter((e) =>
+      e.isDirectory && !e.name.startsWith("@") && e.name.startsWith(namePrefix)
+    );
+    await Promise.all(subdirs.map((e) => this.#walk(`${dir}${e.name}/`, `${base}${e.name}/`, "", out)));
   }
 
   /** Creates the directories of `key`, fsyncing each new one into its parent. */

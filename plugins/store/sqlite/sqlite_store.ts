@@ -101,6 +101,9 @@ export class SqliteStore implements MetadataStore, Disposable {
     }
     try {
       await Deno.mkdir(path.slice(0, path.lastIndexOf("/")) || "/", { recursive: true, mode: 0o700 });
+      // Create the file ourselves so that it is private; SQLite gives its -wal and -shm files the
+      // database file's mode. An empty file is a valid empty database.
+      (await Deno.open(path, { write: true, create: true, mode: 0o600 })).close();
     } catch (e) {
       throw toRuntimeError(e, `Cannot open store "${path}"`);
     }

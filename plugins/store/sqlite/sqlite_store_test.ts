@@ -40,6 +40,8 @@ Deno.test({
       const db = new DatabaseSync(path);
       try {
         assert.equal(pragma(db, "journal_mode"), "wal");
+        assert.equal((await Deno.stat(path)).mode! & 0o777, 0o600);
+        assert.equal((await Deno.stat(`${path}-wal`)).mode! & 0o777, 0o600);
         assert.equal(schemaVersion(db), SCHEMA_VERSION);
         assert.equal(SCHEMA_VERSION, 1);
         const cols = db.prepare("PRAGMA table_info(records)").all().map((
