@@ -200,6 +200,9 @@ export function defineStoreContract(s: StoreUnderTest): void {
         ]);
         assert.deepEqual(await store.list("sandboxes"), keys.filter((k) => k.startsWith("sandboxes")).sort());
         assert.deepEqual(await store.list("nothing/"), []);
+        await store.save("dots/.hidden", {});
+        await store.save("dots/x", {});
+        assert.deepEqual(await store.list("dots/."), ["dots/.hidden"]);
         assert.deepEqual(await store.list("sandboxes/sb2"), []);
       }),
   });

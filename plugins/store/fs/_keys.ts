@@ -15,6 +15,12 @@ export const MAX_SEGMENT_LENGTH = 200;
 export const MAX_VALUE_BYTES = 16 * 1024 * 1024;
 
 const KEY_CHARS = /^[A-Za-z0-9_.+\-/]*$/;
+const SEGMENT = new RegExp(`^[A-Za-z0-9_.+-]{1,${MAX_SEGMENT_LENGTH}}$`);
+
+/** True when `name` can be one segment of a key (a directory name in the fs store). */
+export function isKeySegment(name: string): boolean {
+  return SEGMENT.test(name) && name !== "." && !name.includes("..");
+}
 
 function quote(s: string): string {
   return JSON.stringify(s.length > 80 ? `${s.slice(0, 80)}...` : s);
@@ -35,7 +41,10 @@ function problem(s: string, isPrefix: boolean): string | undefined {
   if (!isPrefix && s.length === 0) return "it is empty";
   if (!isPrefix && s.endsWith("/")) return 'it ends with "/"';
   const segments = s.split("/");
-  if (segments.some((seg) => seg === ".")) return 'it has a "." segment';
+  // A prefix may end in part of a segment: "a/." matches "a/.hidden".
+  if (segments.some((seg, i) => seg === "." && !(isPrefix && i === segments.length - 1))) {
+    return 'it has a "." segment';
+  }
   if (segments.some((seg) => seg.length > MAX_SEGMENT_LENGTH)) {
     return `a segment is longer than ${MAX_SEGMENT_LENGTH} characters`;
   }

@@ -19,7 +19,7 @@
 import type { MetadataStore } from "../../types.ts";
 import type { Logger } from "../../../runtime/log/logger.ts";
 import { RuntimeError, toRuntimeError } from "../../../runtime/errors.ts";
-import { checkKey, checkPrefix, decodeValue, encodeValue } from "./_keys.ts";
+import { checkKey, checkPrefix, decodeValue, encodeValue, isKeySegment } from "./_keys.ts";
 
 /** Name of the value file inside a key's directory. */
 export const RECORD_FILE = "@record.json";
@@ -148,9 +148,10 @@ export class FsStore implements MetadataStore {
     if (base !== "" && namePrefix === "" && entries.some((e) => e.isFile && e.name === RECORD_FILE)) {
       out.push(base.slice(0, -1));
     }
-    // Record files and temp files start with "@", which no key segment does.
+    // Record files and temp files start with "@", which no key segment does; anything else that
+    // cannot be a key segment was not made by the store and is skipped.
     const subdirs = entries.filter((e) =>
-      e.isDirectory && !e.name.startsWith("@") && e.name.startsWith(namePrefix)
+      e.isDirectory && isKeySegment(e.name) && e.name.startsWith(namePrefix)
     );
     await Promise.all(subdirs.map((e) => this.#walk(`${dir}${e.name}/`, `${base}${e.name}/`, "", out)));
   }

@@ -48,6 +48,9 @@ Deno.test({
       // A temp file in a directory with no record yet is not a key either.
       await Deno.mkdir(`${root}/sandboxes/sb2`);
       await Deno.writeTextFile(`${root}/sandboxes/sb2/${TEMP_PREFIX}1-00`, "{");
+      // Directories no key can name (made by hand) are not walked into.
+      await Deno.mkdir(`${root}/sandboxes/not a key`);
+      await Deno.writeTextFile(`${root}/sandboxes/not a key/${RECORD_FILE}`, "{}");
       assert.deepEqual(await store.list(), ["sandboxes/sb1"]);
       assert.deepEqual(await store.load("sandboxes/sb1"), { v: 1 });
       assert.equal(await store.load("sandboxes/sb2"), undefined);
