@@ -241,3 +241,56 @@ export function openFrameTap(netns: string, socatAddress: string): FrameTap {
     },
   };
 }
+
+/**
+ * Proves that frames cross between the peer netns and a device held by `dev` (in place of the VM
+ * NIC with MAC `mac`): the peer pings the pod address; its ARP request must be read from the
+ * device; an ARP reply written to the device must reach the peer, which then sends an ICMP echo
+ * request to `mac` that must be read from the device too. `header` is prepended to the written
+ * frame (10 zero bytes of virtio-net header for a macvtap). Throws when a step does not happen.
+ */
+export async function proveTraffic(
+  sys: NetSys,
+  ns: TestNetns,
+  dev: FrameTap,
+  p: { mac: string; header?: Uint8Array; timeoutMs?: number },
+): Promise<void> {
+  const timeout = p.timeoutMs ?? 8000;
+  const ping = new Deno.Command("nsenter", {
+    args: [`--net=${ns.peer}`, "--", "busybox", "ping", "-c", "4", "-W", "1", ns.podIp],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    const peerMac = await dev.waitFor((b) => findArpRequest(b, ns.podIp), timeout);
+    const reply = arpReplyFrame({
+      senderMac: p.mac,
+      senderIp: ns.podIp,
+      targetMac: peerMac,
+      targetIp: ns.peerIp,
+    });
+    const head = p.header ?? new Uint8Array(0);
+    const frame = new Uint8Array(head.length + reply.length);
+    frame.set(head);
+    frame.set(reply, head.length);
+    await dev.write(frame);
+    await dev.waitFor((b) => hasIcmpEchoTo(b, { dstMac: p.mac, src: ns.peerIp, dst: ns.podIp }), timeout);
+    const neigh = await runOnHost(sys, "nsenter", [
+      `--net=${ns.peer}`,
+      "--",
+      "ip",
+      "-json",
+      "neigh",
+      "show",
+      ns.podIp,
+    ], {
+      what: "Cannot read the peer's neighbours",
+    });
+    if (!neigh.includes(p.mac)) throw new Error(`the peer did not learn ${p.mac} for ${ns.podIp}: ${neigh}`);
+  } finally {
+    try {
+      ping.kill("SIGTERM");
+    } catch { /* already exited */ }
+    await ping.status;
+  }
+}

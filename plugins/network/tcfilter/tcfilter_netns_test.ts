@@ -11,12 +11,10 @@ import { createLogger, nullSink } from "../../../runtime/log/logger.ts";
 import { sandboxId } from "../../../runtime/ids.ts";
 import { hostNetSys, type NetSys, runInNetns } from "../../../runtime/sys/ip_command.ts";
 import {
-  arpReplyFrame,
   createTestNetns,
-  findArpRequest,
-  hasIcmpEchoTo,
   netnsPicture,
   openFrameTap,
+  proveTraffic,
 } from "../../../runtime/sys/ip_testing.ts";
 
 const sys = hostNetSys();
@@ -82,22 +80,7 @@ Deno.test({
       // reply written into the tap must reach the peer, which then sends ICMP to the guest's MAC.
       {
         await using dev = openFrameTap(ns.pod, "TUN,tun-name=tap0_cocoon,tun-type=tap,iff-no-pi,iff-up");
-        const ping = new Deno.Command("nsenter", {
-          args: [`--net=${ns.peer}`, "--", "busybox", "ping", "-c", "4", "-W", "1", ns.podIp],
-          stdout: "null",
-          stderr: "null",
-        }).spawn();
-        try {
-          const peerMac = await dev.waitFor((b) => findArpRequest(b, ns.podIp), 8000);
-          await dev.write(
-            arpReplyFrame({ senderMac: ep.mac, senderIp: ns.podIp, targetMac: peerMac, targetIp: ns.peerIp }),
-          );
-          await dev.waitFor((b) => hasIcmpEchoTo(b, { dstMac: ep.mac, src: ns.peerIp, dst: ns.podIp }), 8000);
-          const neigh = JSON.stringify(await json(ns.peer, "ip", ["-json", "neigh", "show", ns.podIp]));
-          assert.ok(neigh.includes(ep.mac), neigh);
-        } finally {
-          await ping.status;
-        }
+        await proveTraffic(sys, ns, dev, { mac: ep.mac });
       }
       const stats = rec(
         (await json(ns.pod, "ip", ["-s", "-json", "link", "show", "tap0_cocoon"]) as unknown[])[0],
