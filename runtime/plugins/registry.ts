@@ -24,6 +24,8 @@ const key = (kind: PluginKind, name: string) => `${kind}/${name}`;
 const BUILTIN: readonly { kind: PluginKind; name: string; load: ModuleLoader }[] = [
   { kind: "hypervisor", name: "qemu", load: () => import("../../plugins/hypervisor/qemu/mod.ts") },
   { kind: "network", name: "none", load: () => import("../../plugins/network/none/mod.ts") },
+  { kind: "store", name: "fs", load: () => import("../../plugins/store/fs/mod.ts") },
+  { kind: "store", name: "sqlite", load: () => import("../../plugins/store/sqlite/mod.ts") },
 ];
 
 /** Kinds and names of the built-in plugins. */
