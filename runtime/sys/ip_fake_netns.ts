@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { NetCommandResult } from "./ip_command.ts";
 import { RecordingNetSys } from "./ip_fake.ts";
 
 export interface FakeLink {
@@ -19,7 +20,12 @@ export interface FakeLink {
 
 /** Builds a {@link RecordingNetSys} over a model netns holding `eth0` (veth) and `lo`. */
 export function fakeNetns(
-  opts: { failOn?: (cmd: string) => boolean; extraLinks?: FakeLink[] } = {},
+  opts: {
+    failOn?: (cmd: string) => boolean;
+    extraLinks?: FakeLink[];
+    /** Answers a command first (the `nsenter` prefix removed); `undefined` falls through to the model. */
+    respond?: (cmd: string) => Partial<NetCommandResult> | undefined;
+  } = {},
 ): RecordingNetSys {
   const links: FakeLink[] = [
     { ifindex: 1, ifname: "lo", kind: "", address: "00:00:00:00:00:00", mtu: 65536 },
@@ -33,6 +39,8 @@ export function fakeNetns(
     const inner = argv[0] === "nsenter" ? argv.slice(3) : [...argv];
     const line = inner.join(" ");
     if (opts.failOn?.(line)) return { code: 2, stderr: "RTNETLINK answers: injected failure" };
+    const answer = opts.respond?.(line);
+    if (answer !== undefined) return answer;
     const [cmd, ...a] = inner;
     if (cmd === "ip" && line === "ip -d -json link show") {
       return {

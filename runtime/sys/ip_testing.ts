@@ -200,13 +200,36 @@ export interface FrameTap extends AsyncDisposable {
  * Opens a device with socat inside `netns` in place of a VM: `socatAddress` is e.g.
  * `TUN,tun-name=tap0_cocoon,tun-type=tap,iff-no-pi,iff-up` or `OPEN:/path/to/macvtap-node`.
  */
-export function openFrameTap(netns: string, socatAddress: string): FrameTap {
+export async function openFrameTap(netns: string, socatAddress: string): Promise<FrameTap> {
   const child = new Deno.Command("nsenter", {
-    args: [`--net=${netns}`, "--", "socat", "-b", "65536", socatAddress, "STDIO"],
+    args: [`--net=${netns}`, "--", "socat", "-d", "-d", "-b", "65536", socatAddress, "STDIO"],
     stdin: "piped",
     stdout: "piped",
-    stderr: "null",
+    stderr: "piped",
   }).spawn();
+  // socat says "starting data transfer loop" once the device is open: only then is nothing missed.
+  const ready = Promise.withResolvers<void>();
+  const logs = (async () => {
+    const dec = new TextDecoder();
+    let text = "";
+    for await (const chunk of child.stderr) {
+      text += dec.decode(chunk);
+      if (text.includes("starting data transfer loop")) ready.resolve();
+    }
+    ready.reject(new Error(`socat exited before opening ${socatAddress}: ${text.slice(-300)}`));
+  })();
+  const timer = setTimeout(() => ready.reject(new Error(`socat did not open ${socatAddress} in 5 s`)), 5000);
+  try {
+    await ready.promise;
+  } catch (e) {
+    try {
+      child.kill("SIGTERM");
+    } catch { /* gone */ }
+    await child.status;
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
   let buf = new Uint8Array(0);
   const reading = (async () => {
     for await (const chunk of child.stdout) {
@@ -238,6 +261,7 @@ export function openFrameTap(netns: string, socatAddress: string): FrameTap {
       } catch { /* already gone */ }
       await child.status;
       await reading.catch(() => {});
+      await logs.catch(() => {});
     },
   };
 }

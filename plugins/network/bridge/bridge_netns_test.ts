@@ -39,7 +39,10 @@ Deno.test({
       assert.notEqual(byName.get("eth0")?.["address"], ep.mac, "the veth gave its MAC to the guest");
       assert.equal(att.devices[0]?.kind === "net" ? att.devices[0].mac : "", ep.mac);
       {
-        await using dev = openFrameTap(ns.pod, "TUN,tun-name=tap0_cocoon,tun-type=tap,iff-no-pi,iff-up");
+        await using dev = await openFrameTap(
+          ns.pod,
+          "TUN,tun-name=tap0_cocoon,tun-type=tap,iff-no-pi,iff-up",
+        );
         await proveTraffic(sys, ns, dev, { mac: ep.mac });
       }
     } finally {

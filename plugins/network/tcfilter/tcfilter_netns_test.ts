@@ -79,7 +79,10 @@ Deno.test({
       // Traffic: the peer pings the pod address. Its ARP request must come out of the tap; our ARP
       // reply written into the tap must reach the peer, which then sends ICMP to the guest's MAC.
       {
-        await using dev = openFrameTap(ns.pod, "TUN,tun-name=tap0_cocoon,tun-type=tap,iff-no-pi,iff-up");
+        await using dev = await openFrameTap(
+          ns.pod,
+          "TUN,tun-name=tap0_cocoon,tun-type=tap,iff-no-pi,iff-up",
+        );
         await proveTraffic(sys, ns, dev, { mac: ep.mac });
       }
       const stats = rec(
