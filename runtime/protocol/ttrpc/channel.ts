@@ -8,6 +8,7 @@
  * @module
  */
 import { ProtocolError } from "../../errors.ts";
+import { openDeviceDuplex } from "./channel_device.ts";
 import { encodeHeader, type FrameEvent, FrameReader, HEADER_SIZE, MAX_PAYLOAD } from "./frame.ts";
 
 /**
@@ -256,7 +257,11 @@ export function connDuplex(conn: Deno.Conn): Duplex {
   };
 }
 
-/** A duplex over an open read-write file, such as a virtio-serial character device. */
+/**
+ * A duplex over an open `Deno.FsFile`. Deno runs one operation at a time per file handle, so a
+ * read that blocks (a character device with no data) also blocks writes: use this only for files
+ * whose reads never wait (regular files, test fixtures). For devices use {@link openFileDuplex}.
+ */
 export function fileDuplex(file: Deno.FsFile): Duplex {
   return {
     get readable() {
@@ -271,20 +276,12 @@ export function fileDuplex(file: Deno.FsFile): Duplex {
   };
 }
 
-/** Opens a character device or file read-write (e.g. `/dev/vport1p1`) as a duplex. */
-export async function openFileDuplex(path: string): Promise<Duplex> {
-  try {
-    return fileDuplex(await Deno.open(path, { read: true, write: true }));
-  } catch (e) {
-    const code = e instanceof Deno.errors.NotFound ? "NotFound" : "Unavailable";
-    throw new ProtocolError(
-      code,
-      `Cannot open ttrpc channel "${path}": ${e instanceof Error ? e.message : e}`,
-      {
-        cause: e,
-      },
-    );
-  }
+/**
+ * Opens a character device (e.g. the virtio-serial port `/dev/vport1p1`) read-write as a full-duplex
+ * stream, through libc with FFI (needs `--allow-ffi`; see `channel_device.ts` for why).
+ */
+export function openFileDuplex(path: string): Promise<Duplex> {
+  return openDeviceDuplex(path);
 }
 
 /**
