@@ -18,6 +18,7 @@ export {
   openFileDuplex,
 } from "./channel.ts";
 export { type CallOptions, type ClientOptions, type StreamOptions, TtrpcClient } from "./client.ts";
+export { type DeviceDuplexOptions, openDeviceDuplex } from "./channel_device.ts";
 export { ClientStream } from "./client_stream.ts";
 export {
   type CallContext,
