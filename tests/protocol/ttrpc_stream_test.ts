@@ -1,6 +1,10 @@
 // ttrpc 1.2 streams: bidi echo with half-close, server streaming, errors, back pressure.
 import assert from "node:assert/strict";
 import { isRuntimeError } from "../../runtime/errors.ts";
+import { createLogger, memorySink } from "../../runtime/log/logger.ts";
+import { memoryDuplexPair } from "../../runtime/protocol/ttrpc/channel.ts";
+import { TtrpcClient } from "../../runtime/protocol/ttrpc/client.ts";
+import { streamHandler, TtrpcServer } from "../../runtime/protocol/ttrpc/server.ts";
 import { dec, enc, memoryPair, SVC, unixPair } from "./ttrpc_test_util.ts";
 
 Deno.test({
@@ -85,5 +89,41 @@ Deno.test({
       i++;
     }
     assert.equal(i, 2000);
+  },
+});
+
+Deno.test({
+  name:
+    "TtrpcServer ends a stream with RESOURCE_EXHAUSTED when a Data frame is over its limit, and keeps the connection",
+  permissions: "none",
+  async fn() {
+    const server = new TtrpcServer({ log: createLogger({ sink: memorySink() }), maxPayload: 1024 });
+    server.register(SVC, {
+      Echo: (p) => Promise.resolve(p),
+      Stream: streamHandler(async (s) => {
+        for await (const m of s) await s.send(m);
+      }),
+    });
+    const [a, b] = memoryDuplexPair();
+    void server.serveConnection(b);
+    const client = new TtrpcClient(a, { log: createLogger({ sink: memorySink() }) });
+    try {
+      const s = client.stream(SVC, "Stream");
+      await s.send(enc("small"));
+      await s.send(new Uint8Array(2048));
+      const got: string[] = [];
+      let err: unknown;
+      try {
+        for await (const m of s) got.push(dec(m));
+      } catch (e) {
+        err = e;
+      }
+      assert.deepEqual(got, ["small"]);
+      assert.ok(isRuntimeError(err) && err.code === "ResourceExhausted", String(err));
+      assert.equal(dec(await client.call(SVC, "Echo", enc("still up"))), "still up");
+    } finally {
+      await client.close();
+      await server.close();
+    }
   },
 });

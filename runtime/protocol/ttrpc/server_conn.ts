@@ -27,6 +27,8 @@ export type Lookup = (
 interface Active {
   readonly ctl: AbortController;
   readonly stream: ServerStream | undefined;
+  /** Set when the connection already sent the final Response for this id. */
+  answered: boolean;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -52,7 +54,9 @@ export async function serveChannel(channel: Channel, lookup: Lookup, log: Logger
       };
       const a = active.get(id);
       if (a !== undefined && type === MessageType.Data) {
+        a.answered = true; // the status below ends the call; the aborted handler stays silent
         a.ctl.abort(new ProtocolError("ResourceExhausted", st.message));
+        a.stream?.finish(new ProtocolError("ResourceExhausted", st.message));
       }
       if (type === MessageType.Request && id % 2 === 1 && id > last) last = id;
       await sendStatus(id, st);
@@ -61,10 +65,10 @@ export async function serveChannel(channel: Channel, lookup: Lookup, log: Logger
     if (type === MessageType.Data) {
       const s = active.get(id)?.stream;
       if (s === undefined || !s.inboundOpen) return; // not open for input: ignored, like upstream
-      const last = (ev.header.flags & Flags.RemoteClosed) !== 0;
-      const msg = s.borrow && !last ? ev.payload : ev.payload.slice(); // payloads are borrowed from the reader
+      const final = (ev.header.flags & Flags.RemoteClosed) !== 0;
+      const msg = s.borrow && !final ? ev.payload : ev.payload.slice(); // payloads are borrowed from the reader
       const wait = (ev.header.flags & Flags.NoData) === 0 ? s.deliver(msg) : undefined;
-      if (last) s.endInbound();
+      if (final) s.endInbound();
       if (wait !== undefined) await wait;
       return;
     }
@@ -113,7 +117,8 @@ export async function serveChannel(channel: Channel, lookup: Lookup, log: Logger
       (msg) => channel.send(id, MessageType.Data, 0, msg),
       { inboundOpen: (flags & Flags.RemoteOpen) !== 0, highWaterMark: 16, borrow: handler.borrow ?? false },
     );
-    active.set(id, { ctl, stream });
+    const entry: Active = { ctl, stream, answered: false };
+    active.set(id, entry);
     const run = async (): Promise<void> => {
       try {
         if (typeof handler === "function") {
@@ -134,11 +139,15 @@ export async function serveChannel(channel: Channel, lookup: Lookup, log: Logger
         } else if (stream !== undefined) {
           await handler.handle(stream, ctx);
           stream.finish(new ProtocolError("Cancelled", `Stream ${what} finished`));
-          await channel.send(id, MessageType.Data, Flags.RemoteClosed | Flags.NoData, EMPTY).catch(() => {});
+          if (!entry.answered) {
+            await channel.send(id, MessageType.Data, Flags.RemoteClosed | Flags.NoData, EMPTY).catch(
+              () => {},
+            );
+          }
         }
       } catch (e) {
         stream?.finish(e);
-        if (!channel.closed) await sendStatus(id, statusOfError(e, log, what));
+        if (!channel.closed && !entry.answered) await sendStatus(id, statusOfError(e, log, what));
       } finally {
         if (timer !== undefined) clearTimeout(timer);
         active.delete(id);
