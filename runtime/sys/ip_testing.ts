@@ -25,13 +25,14 @@ export interface TestNetns extends AsyncDisposable {
 let seq = 0;
 
 /**
- * Creates `cct-<pid>-<n>-pod` and `-peer` netns joined by a veth (`eth0` in the pod with
+ * Creates `cct-<random>-<n>-pod` and `-peer` netns joined by a veth (`eth0` in the pod with
  * 10.<a>.<b>.2/24, a default route via .1, a static neighbour .7, and an IPv6 address; `p0` in the
  * peer with .1/24). IPv6 is off on the peer side so that it sends nothing on its own.
  */
 export async function createTestNetns(sys: NetSys, opts: { mtu?: number } = {}): Promise<TestNetns> {
   const n = ++seq;
-  const base = `cct-${Deno.pid % 100000}-${n}`;
+  // Unique across the workers of `deno test --parallel`, which share one pid.
+  const base = `cct-${crypto.randomUUID().slice(0, 8)}-${n}`;
   const podName = `${base}-pod`;
   const peerName = `${base}-peer`;
   const a = 100 + (Deno.pid % 100);
