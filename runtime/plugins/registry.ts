@@ -26,6 +26,7 @@ const BUILTIN: readonly { kind: PluginKind; name: string; load: ModuleLoader }[]
   { kind: "network", name: "none", load: () => import("../../plugins/network/none/mod.ts") },
   { kind: "store", name: "fs", load: () => import("../../plugins/store/fs/mod.ts") },
   { kind: "store", name: "sqlite", load: () => import("../../plugins/store/sqlite/mod.ts") },
+  { kind: "storage", name: "9p", load: () => import("../../plugins/storage/9p/mod.ts") },
 ];
 
 /** Kinds and names of the built-in plugins. */

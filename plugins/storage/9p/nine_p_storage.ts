@@ -1,0 +1,179 @@
+/**
+ * `NinePStorage`: one host directory per sandbox (`<sandbox dir>/shared`) exported over virtio-9p at
+ * boot with the tag `cocoon-shared` and mounted by the agent at `/run/cocoon/shared`
+ * (`trans=virtio,version=9p2000.L,msize=…,cache=mmap`). Sharing a source bind-mounts it (with its
+ * submounts, made private) into that directory; the guest then sees it at once, with no hotplug.
+ *
+ * @module
+ */
+import { RuntimeError } from "../../../runtime/errors.ts";
+import { deviceId, type SandboxId } from "../../../runtime/ids.ts";
+import type { Logger } from "../../../runtime/log/logger.ts";
+import type { Device, GuestStorage, OciMount, Vm } from "../../types.ts";
+import { bindInto, type HostRunner, mountsUnder, pruneEmpty, unbind } from "./_host_mount.ts";
+
+export const SHARED_TAG = "cocoon-shared";
+export const GUEST_SHARED_DIR = "/run/cocoon/shared";
+/** Guest storage driver meaning "visible in the guest at `source`, nothing to mount". */
+export const SHARED_DRIVER = "shared";
+/** @default 262144 */
+export const DEFAULT_MSIZE = 262144;
+
+export interface PreparedShare {
+  readonly devices: readonly Device[];
+  readonly storages: readonly GuestStorage[];
+  readonly state: Readonly<Record<string, unknown>>;
+}
+
+export interface NinePOptions {
+  readonly runner: HostRunner;
+  readonly log: Logger;
+  readonly msize?: number;
+}
+
+/** Validates the plugin's config table: `msize` (bytes, 4096..4194304). */
+export function parseNinePConfig(raw: Readonly<Record<string, unknown>>): { msize: number } {
+  for (const k of Object.keys(raw)) {
+    if (k !== "msize") {
+      throw new RuntimeError(
+        "InvalidArgument",
+        `Invalid config key "storage.9p.${k}": it is unknown: use msize`,
+      );
+    }
+  }
+  const m = raw["msize"] ?? DEFAULT_MSIZE;
+  if (typeof m !== "number" || !Number.isInteger(m) || m < 4096 || m > 4194304) {
+    throw new RuntimeError(
+      "InvalidArgument",
+      `Invalid config key "storage.9p.msize": it must be an integer from 4096 to 4194304: current value is ${
+        JSON.stringify(m)
+      }`,
+    );
+  }
+  return { msize: m };
+}
+
+/** The host directory recorded in a prepared share. */
+export function hostDirOf(prepared: PreparedShare | undefined, what: string): string {
+  const dir = prepared?.state["hostDir"];
+  if (typeof dir !== "string" || !dir.startsWith("/")) {
+    throw new RuntimeError("FailedPrecondition", `Cannot ${what}: the sandbox has no 9p shared directory`);
+  }
+  return dir;
+}
+
+/** Relative path below the share for a guest path: "/run/x/rootfs" -> "run/x/rootfs". Pure. */
+export function shareKey(guestPath: string): string {
+  const rel = guestPath.replace(/^\/+/, "").replace(/\/+$/, "");
+  if (rel === "" || rel.split("/").some((s) => s === ".." || s === "." || s === "")) {
+    throw new RuntimeError(
+      "InvalidArgument",
+      `Cannot share to guest path "${guestPath}": expected a clean absolute path`,
+    );
+  }
+  return rel;
+}
+
+function isBind(m: OciMount): boolean {
+  return m.type === "bind" || (m.options ?? []).some((o) => o === "bind" || o === "rbind");
+}
+
+export class NinePStorage {
+  readonly #runner: HostRunner;
+  readonly #log: Logger;
+  readonly #msize: number;
+
+  constructor(opts: NinePOptions) {
+    this.#runner = opts.runner;
+    this.#log = opts.log;
+    this.#msize = opts.msize ?? DEFAULT_MSIZE;
+  }
+
+  /** Bind mounts of directories and files (not devices: the guest has its own /dev). */
+  canHandle(mount: OciMount): boolean {
+    if (!isBind(mount) || mount.source === undefined || !mount.source.startsWith("/")) return false;
+    try {
+      const st = Deno.statSync(mount.source);
+      return st.isDirectory || st.isFile;
+    } catch {
+      return false;
+    }
+  }
+
+  async prepareSandbox(opts: { sandbox: SandboxId; dir: string }): Promise<PreparedShare> {
+    const hostDir = `${opts.dir}/shared`;
+    await Deno.mkdir(hostDir, { recursive: true, mode: 0o700 });
+    return {
+      devices: [{
+        kind: "share-fs",
+        id: deviceId("shared"),
+        tag: SHARED_TAG,
+        source: hostDir,
+        transport: "9p",
+      }],
+      storages: [{
+        driver: "9p",
+        source: SHARED_TAG,
+        fstype: "9p",
+        options: [`msize=${this.#msize}`, "cache=mmap"],
+        mountPoint: GUEST_SHARED_DIR,
+        devices: [],
+      }],
+      state: { hostDir },
+    };
+  }
+
+  async releaseSandbox(prepared: PreparedShare): Promise<void> {
+    const hostDir = hostDirOf(prepared, "release the shared directory");
+    for (const mp of await mountsUnder(hostDir)) await unbind(this.#runner, mp);
+    if ((await mountsUnder(hostDir)).length > 0) {
+      throw new RuntimeError(
+        "Internal",
+        `Cannot remove shared directory "${hostDir}": mounts remain below it`,
+      );
+    }
+    await Deno.remove(hostDir, { recursive: true }).catch((e) => {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    });
+  }
+
+  async share(
+    mount: OciMount,
+    opts: { sandbox: SandboxId; vm: Vm; guestPath: string; prepared?: PreparedShare },
+  ): Promise<GuestStorage> {
+    const source = mount.source;
+    if (source === undefined) {
+      throw new RuntimeError(
+        "InvalidArgument",
+        `Cannot share mount "${mount.destination}": it has no source`,
+      );
+    }
+    const hostDir = hostDirOf(opts.prepared, `share "${source}"`);
+    const key = shareKey(opts.guestPath);
+    await bindInto(this.#runner, source, `${hostDir}/${key}`);
+    this.#log.debug("shared", { sandbox: opts.sandbox, source, key });
+    const guest = `${GUEST_SHARED_DIR}/${key}`;
+    return {
+      driver: SHARED_DRIVER,
+      source: guest,
+      fstype: "none",
+      options: [],
+      mountPoint: guest,
+      devices: [],
+    };
+  }
+
+  async unshare(storage: GuestStorage, opts: { vm: Vm; prepared?: PreparedShare }): Promise<void> {
+    const hostDir = hostDirOf(opts.prepared, `unshare "${storage.source}"`);
+    if (!storage.source.startsWith(`${GUEST_SHARED_DIR}/`)) {
+      throw new RuntimeError(
+        "InvalidArgument",
+        `Cannot unshare "${storage.source}": it is not in the 9p share`,
+      );
+    }
+    const key = shareKey(storage.source.slice(GUEST_SHARED_DIR.length));
+    const target = `${hostDir}/${key}`;
+    await unbind(this.#runner, target);
+    await pruneEmpty(target.slice(0, target.lastIndexOf("/")), hostDir);
+  }
+}

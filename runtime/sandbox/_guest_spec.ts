@@ -1,0 +1,60 @@
+/**
+ * The OCI spec as the guest's OCI runtime sees it: root and bind sources rewritten to guest paths,
+ * host namespace paths and host hooks removed (they name host objects). Pure.
+ *
+ * @module
+ */
+import type { OciMount } from "../../plugins/types.ts";
+import type { JsonObject } from "../oci/spec.ts";
+
+/** Whether an OCI mount is a bind mount of a host path. */
+export function isBindMount(m: OciMount): boolean {
+  return m.type === "bind" || (m.options ?? []).some((o) => o === "bind" || o === "rbind");
+}
+
+/** Bind mounts of host device nodes stay as they are: the guest has its own /dev. */
+export function isDeviceBind(m: OciMount): boolean {
+  return m.source !== undefined && (m.source === "/dev" || m.source.startsWith("/dev/"));
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Builds the guest spec from the host spec document. `mountSources[i]` replaces the source of
+ * `mounts[i]` (undefined keeps it).
+ */
+export function guestSpec(
+  raw: JsonObject,
+  opts: { rootPath: string; mounts: readonly OciMount[]; mountSources: readonly (string | undefined)[] },
+): JsonObject {
+  const out: Record<string, unknown> = { ...raw };
+  const root = isRecord(raw["root"]) ? raw["root"] : {};
+  out["root"] = { ...root, path: opts.rootPath };
+  const rawMounts = Array.isArray(raw["mounts"]) ? raw["mounts"] : [];
+  out["mounts"] = opts.mounts.map((m, i) => {
+    const base = isRecord(rawMounts[i]) ? rawMounts[i] : {};
+    const src = opts.mountSources[i];
+    const next: Record<string, unknown> = { ...base, destination: m.destination };
+    if (src !== undefined) {
+      next["source"] = src;
+      next["type"] = "bind";
+      const o = m.options ?? [];
+      next["options"] = o.some((x) => x === "bind" || x === "rbind") ? o : ["rbind", ...o];
+    }
+    return next;
+  });
+  delete out["hooks"];
+  if (isRecord(raw["linux"])) {
+    const linux: Record<string, unknown> = { ...raw["linux"] };
+    const ns = Array.isArray(linux["namespaces"]) ? linux["namespaces"] : [];
+    // A namespace given by path is a host object (the pod's netns, a pause container's ipc...):
+    // in the guest the container shares the VM's one instead.
+    linux["namespaces"] = ns.filter((n) =>
+      !(isRecord(n) && typeof n["path"] === "string" && n["path"] !== "")
+    );
+    out["linux"] = linux;
+  }
+  return out;
+}

@@ -1,0 +1,203 @@
+/**
+ * createSandbox: prepares the shared directory, attaches the network, boots the VM, waits for the
+ * agent and asks it to set up the sandbox. Every step is persisted; a failure at any step undoes
+ * the steps before it (newest first), so nothing is left: no VM, socket, mount, directory, record.
+ *
+ * @module
+ */
+import type { NetworkAttachment } from "../../plugins/types.ts";
+import { applyAnnotations } from "../config/annotations.ts";
+import type { ResolvedConfig } from "../config/schema.ts";
+import { SandboxError } from "../errors.ts";
+import { sandboxId } from "../ids.ts";
+import { newContext, type SandboxContext, saveSandbox } from "./_context.ts";
+import { removeSandboxDir, toGuestMount } from "./_guest_mount.ts";
+import { sandboxDir, sandboxesRoot } from "./layout.ts";
+import type { PreparedStorage, SandboxRecord } from "./records.ts";
+import type { SandboxRuntime } from "./runtime.ts";
+import { now } from "./status.ts";
+import { buildVmConfig, imageCmdline, safeHostname } from "./vm_config.ts";
+
+export interface CreateSandboxOptions {
+  /** Sandbox id (runc id rules). */
+  readonly id: string;
+  /** OCI annotations: `io.cocoon.config.*` overrides pass through the config's allow-lists. */
+  readonly annotations?: Readonly<Record<string, string>>;
+  /** Network namespace to attach the VM to (path or name); none when absent. */
+  readonly netns?: string | null;
+  readonly hostname?: string;
+  readonly signal?: AbortSignal;
+}
+
+/** The storage plugin behind `shared_fs`, or null for "none". */
+export function sharedFsPlugin(cfg: ResolvedConfig): string | null {
+  switch (cfg.hypervisor.sharedFs) {
+    case "virtio-9p":
+      return "9p";
+    case "virtio-fs":
+      return "virtio-fs";
+    case "none":
+      return null;
+  }
+}
+
+/**
+ * Creates and starts a sandbox.
+ *
+ * @throws {SandboxError} `AlreadyExists` when the id is taken; any plugin or agent error, after
+ * rolling back.
+ */
+export async function createSandbox(rt: SandboxRuntime, opts: CreateSandboxOptions): Promise<SandboxContext> {
+  const id = sandboxId(opts.id);
+  const annotations = opts.annotations ?? {};
+  const cfg = applyAnnotations(rt.config, annotations);
+  const signal = opts.signal;
+  const sig = signal ? { signal } : {};
+  if (await rt.repo.findSandbox(id) !== undefined) {
+    throw new SandboxError("AlreadyExists", `Cannot create sandbox "${id}": a sandbox with this id exists`);
+  }
+  const dir = sandboxDir(cfg.runtime.stateDir, id);
+  await Deno.mkdir(sandboxesRoot(cfg.runtime.stateDir), { recursive: true, mode: 0o711 });
+  try {
+    await Deno.mkdir(dir, { mode: 0o700 });
+  } catch (e) {
+    if (e instanceof Deno.errors.AlreadyExists) {
+      throw new SandboxError("AlreadyExists", `Cannot create sandbox "${id}": directory "${dir}" exists`, {
+        cause: e,
+      });
+    }
+    throw e;
+  }
+  const record: SandboxRecord = {
+    schema: 1,
+    id,
+    createdAt: now(),
+    status: { kind: "creating", since: now() },
+    dir,
+    hypervisor: rt.hypervisorName,
+    vm: null,
+    vcpus: cfg.hypervisor.defaultVcpus,
+    memoryMiB: cfg.hypervisor.defaultMemory,
+    agentTimeoutSeconds: cfg.agent.dialTimeoutSeconds,
+    network: null,
+    prepared: [],
+    annotations,
+  };
+  const ctx = newContext(rt, record);
+  const undo: { what: string; run: () => Promise<unknown> }[] = [
+    { what: "remove the sandbox directory", run: () => removeSandboxDir(dir) },
+  ];
+  const t0 = performance.now();
+  try {
+    await saveSandbox(ctx, record);
+    undo.push({ what: "delete the record", run: () => rt.repo.deleteSandbox(id) });
+
+    // Shared filesystem for directory rootfs and bind mounts.
+    const shareName = sharedFsPlugin(cfg);
+    if (shareName !== null) {
+      const share = await rt.storage(shareName);
+      await share.check?.(sig);
+      const p = await share.prepareSandbox?.({ sandbox: id, dir, ...sig });
+      if (p !== undefined) {
+        const prepared: PreparedStorage = { plugin: shareName, ...p };
+        undo.push({
+          what: `release ${shareName} share`,
+          run: () => share.releaseSandbox?.(p, { sandbox: id, dir }) ?? Promise.resolve(),
+        });
+        await saveSandbox(ctx, { ...ctx.record, prepared: [prepared] });
+      }
+    }
+
+    // Network: only when the spec names a network namespace.
+    let attachment: NetworkAttachment = { endpoints: [], devices: [] };
+    if (opts.netns) {
+      const netns = opts.netns;
+      const model = cfg.runtime.internetworkingModel;
+      const net = await rt.network(model);
+      attachment = await net.attach(netns, { sandbox: id, ...sig });
+      const a = attachment;
+      undo.push({ what: `detach network "${model}"`, run: () => net.detach(netns, a) });
+      await saveSandbox(ctx, { ...ctx.record, network: { plugin: model, netns, attachment } });
+    }
+
+    // The VM.
+    const vmConfig = buildVmConfig(cfg, {
+      id,
+      dir,
+      devices: [...ctx.record.prepared.flatMap((p) => p.devices), ...attachment.devices],
+      imageCmdline: await imageCmdline(cfg.hypervisor.kernel),
+      ...hostFacts(),
+    });
+    const vm = await rt.hypervisor.createVm(vmConfig, sig);
+    undo.push({ what: "stop the VM", run: () => vm.stop({ force: true }) });
+    await vm.start(sig);
+    ctx.vm = vm;
+    await saveSandbox(ctx, { ...ctx.record, vm: vm.saveState() });
+    const bootMs = performance.now() - t0;
+
+    // The agent.
+    const agent = await rt.connectAgent(vm.agentAddress(), {
+      timeoutMs: cfg.agent.dialTimeoutSeconds * 1000,
+      log: ctx.log.child({ subsystem: "agent-client" }),
+      ...sig,
+    });
+    ctx.agent = agent;
+    undo.push({ what: "close the agent connection", run: () => Promise.resolve(agent.close()) });
+    await agent.createSandbox({
+      sandboxId: id,
+      hostname: opts.hostname ?? safeHostname(id),
+      storages: ctx.record.prepared.flatMap((p) => p.storages).map(toGuestMount),
+      guestTime: new Date(),
+    }, sig);
+    for (const ep of attachment.endpoints) {
+      await agent.updateInterface({
+        name: ep.name,
+        mac: ep.mac,
+        mtu: ep.mtu,
+        up: true,
+        addresses: ep.addresses.map(parseCidr),
+      }, sig);
+    }
+    await saveSandbox(ctx, { ...ctx.record, status: { kind: "ready", startedAt: now() } });
+    ctx.log.info("sandbox ready", {
+      bootMs: Math.round(bootMs),
+      readyMs: Math.round(performance.now() - t0),
+    });
+    return ctx;
+  } catch (e) {
+    ctx.log.warn("sandbox create failed, rolling back", { error: e, steps: undo.length });
+    for (const u of undo.reverse()) {
+      try {
+        await u.run();
+      } catch (ue) {
+        ctx.log.error("rollback step failed", { step: u.what, error: ue });
+      }
+    }
+    ctx.agent = undefined;
+    ctx.vm = undefined;
+    throw e;
+  }
+}
+
+function hostFacts(): { hostMemoryMiB?: number; hostCpus?: number } {
+  const out: { hostMemoryMiB?: number; hostCpus?: number } = {};
+  try {
+    out.hostMemoryMiB = Math.floor(Deno.systemMemoryInfo().total / (1024 * 1024));
+  } catch {
+    // no sys permission: no memory hotplug headroom
+  }
+  if (typeof navigator !== "undefined" && navigator.hardwareConcurrency > 0) {
+    out.hostCpus = navigator.hardwareConcurrency;
+  }
+  return out;
+}
+
+function parseCidr(cidr: string): { family: 4 | 6; address: string; prefix: number } {
+  const [address = "", p] = cidr.split("/");
+  const family = address.includes(":") ? 6 : 4;
+  const prefix = p === undefined ? (family === 4 ? 32 : 128) : Number(p);
+  if (!Number.isInteger(prefix) || prefix < 0 || prefix > (family === 4 ? 32 : 128)) {
+    throw new SandboxError("InvalidArgument", `Invalid address "${cidr}": expected CIDR notation`);
+  }
+  return { family, address, prefix };
+}

@@ -1,0 +1,52 @@
+/**
+ * The sandbox core: Sandbox / Container / Process state machines driving the hypervisor, storage,
+ * network and store plugins and the guest agent. The front doors (OCI CLI and holder, shim daemon,
+ * sandboxer, mod.ts, HTTP API) use only what is exported here.
+ *
+ * @module
+ */
+export { Sandbox } from "./sandbox.ts";
+export {
+  defaultAgentConnector,
+  hypervisorPluginConfig,
+  type InjectedPlugins,
+  openSandboxRuntime,
+  type OpenSandboxRuntimeOptions,
+  type SandboxRuntime,
+} from "./runtime.ts";
+export type { AgentApi, AgentConnectOptions, AgentConnector } from "./agent_port.ts";
+export type { CreateSandboxOptions } from "./create_sandbox.ts";
+export { sharedFsPlugin } from "./create_sandbox.ts";
+export type { CreateContainerOptions } from "./create_container.ts";
+export type { DeleteContainerOptions } from "./delete.ts";
+export type { DeleteSandboxOptions } from "./delete_sandbox.ts";
+export type { ExecOptions } from "./exec.ts";
+export type { FetchSandboxOptions } from "./fetch_sandbox.ts";
+export { type KillOptions, parseSignal } from "./kill.ts";
+export type { ProcessIo } from "./stdio.ts";
+export type { ExitInfo } from "./wait.ts";
+export type {
+  ContainerRecord,
+  ExecRecord,
+  PreparedStorage,
+  SandboxRecord,
+  SharedStorage,
+} from "./records.ts";
+export {
+  canCreateContainer,
+  canDelete,
+  canDeleteSandbox,
+  canExec,
+  canKill,
+  canPause,
+  canPauseSandbox,
+  canResume,
+  canResumeSandbox,
+  canStart,
+  type ContainerStatus,
+  isAlive,
+  type ProcessStatus,
+  type SandboxStatus,
+} from "./status.ts";
+export { consoleLogPath, sandboxDir, sandboxesRoot, vmStateDir } from "./layout.ts";
+export { type SandboxStorage, SHARED_DRIVER } from "./storage_port.ts";

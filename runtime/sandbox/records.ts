@@ -1,0 +1,293 @@
+/**
+ * What is persisted about sandboxes and containers, and the validation of records read back from
+ * the metadata store (the store returns `unknown`: a record is never cast, it is parsed here).
+ *
+ * Keys: `sandboxes/<sid>` (SandboxRecord), `sandboxes/<sid>/containers/<cid>` (ContainerRecord),
+ * `containers/<cid>` (ContainerIndex: which sandbox holds a container id).
+ *
+ * @module
+ */
+import * as v from "valibot";
+import type { Device, GuestStorage, NetworkAttachment, VmState } from "../../plugins/types.ts";
+import { SandboxError } from "../errors.ts";
+import { type ContainerId, containerId, deviceId, macAddress, type SandboxId, sandboxId } from "../ids.ts";
+import type { ContainerStatus, ProcessStatus, SandboxStatus } from "./status.ts";
+
+export const RECORD_SCHEMA = 1;
+
+/** Sandbox-wide storage a storage plugin prepared before boot (the shared directory). */
+export interface PreparedStorage {
+  readonly plugin: string;
+  readonly devices: readonly Device[];
+  readonly storages: readonly GuestStorage[];
+  /** Plugin-owned data needed to release it (virtiofsd pid, host paths...). */
+  readonly state: Readonly<Record<string, unknown>>;
+}
+
+export interface SandboxRecord {
+  readonly schema: 1;
+  readonly id: SandboxId;
+  readonly createdAt: string;
+  readonly status: SandboxStatus;
+  /** Host directory owned by the sandbox: `<runtime.state_dir>/sandboxes/<id>`. */
+  readonly dir: string;
+  readonly hypervisor: string;
+  /** Null until the VM was started. */
+  readonly vm: VmState | null;
+  readonly vcpus: number;
+  readonly memoryMiB: number;
+  readonly agentTimeoutSeconds: number;
+  /** Network namespace the VM is attached to, and by which plugin. */
+  readonly network: {
+    readonly plugin: string;
+    readonly netns: string;
+    readonly attachment: NetworkAttachment;
+  } | null;
+  readonly prepared: readonly PreparedStorage[];
+  readonly annotations: Readonly<Record<string, string>>;
+}
+
+/** A storage shared for one container (its rootfs, a bind mount, a volume). */
+export interface SharedStorage {
+  readonly plugin: string;
+  readonly storage: GuestStorage;
+}
+
+export interface ExecRecord {
+  readonly id: string;
+  readonly terminal: boolean;
+  readonly status: ProcessStatus;
+}
+
+export interface ContainerRecord {
+  readonly schema: 1;
+  readonly id: ContainerId;
+  readonly sandboxId: SandboxId;
+  readonly createdAt: string;
+  readonly status: ContainerStatus;
+  /** OCI bundle directory on the host, when the container came from one. */
+  readonly bundle: string | null;
+  /** Host rootfs path as given. */
+  readonly rootfs: string;
+  readonly terminal: boolean;
+  readonly storages: readonly SharedStorage[];
+  readonly execs: Readonly<Record<string, ExecRecord>>;
+  readonly annotations: Readonly<Record<string, string>>;
+}
+
+export interface ContainerIndex {
+  readonly schema: 1;
+  readonly sandboxId: SandboxId;
+}
+
+// Schemas -----------------------------------------------------------------------------------------
+
+const str = v.string();
+const int = v.pipe(v.number(), v.integer());
+const exitStatus = v.nullable(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(255)));
+const strRecord = v.record(v.string(), v.string());
+
+const SandboxStatusSchema = v.variant("kind", [
+  v.object({ kind: v.literal("creating"), since: str }),
+  v.object({ kind: v.literal("ready"), startedAt: str }),
+  v.object({ kind: v.literal("paused"), startedAt: str, pausedAt: str }),
+  v.object({ kind: v.literal("stopped"), stoppedAt: str, reason: str }),
+]);
+
+const ContainerStatusSchema = v.variant("kind", [
+  v.object({ kind: v.literal("creating"), since: str }),
+  v.object({ kind: v.literal("created"), pid: int }),
+  v.object({ kind: v.literal("running"), pid: int, startedAt: str }),
+  v.object({ kind: v.literal("paused"), pid: int, startedAt: str }),
+  v.object({ kind: v.literal("stopped"), pid: int, exitStatus, exitedAt: str }),
+]);
+
+const ProcessStatusSchema = v.variant("kind", [
+  v.object({ kind: v.literal("running"), pid: int, startedAt: str }),
+  v.object({ kind: v.literal("exited"), pid: int, exitStatus, exitedAt: str }),
+]);
+
+const DeviceIdSchema = v.pipe(str, v.check((s) => s.length > 0));
+
+const DeviceSchema = v.variant("kind", [
+  v.object({
+    kind: v.literal("block"),
+    id: DeviceIdSchema,
+    path: str,
+    readOnly: v.boolean(),
+    driver: v.picklist(["virtio-blk", "virtio-scsi", "nvdimm"]),
+  }),
+  v.object({ kind: v.literal("net"), id: DeviceIdSchema, tap: str, mac: str, mtu: int }),
+  v.object({ kind: v.literal("vsock"), id: DeviceIdSchema, cid: int }),
+  v.object({
+    kind: v.literal("share-fs"),
+    id: DeviceIdSchema,
+    tag: str,
+    source: str,
+    transport: v.picklist(["9p", "virtio-fs"]),
+    readOnly: v.optional(v.boolean()),
+    socket: v.optional(str),
+  }),
+  v.object({ kind: v.literal("vfio"), id: DeviceIdSchema, bdf: str }),
+]);
+
+const GuestStorageSchema = v.object({
+  driver: str,
+  source: str,
+  fstype: str,
+  options: v.array(str),
+  mountPoint: str,
+  devices: v.array(DeviceSchema),
+});
+
+const AgentAddressSchema = v.variant("kind", [
+  v.object({ kind: v.literal("vsock"), cid: int, port: int }),
+  v.object({ kind: v.literal("unix"), path: str }),
+]);
+
+const VmStateSchema = v.object({
+  id: str,
+  hypervisor: str,
+  pid: int,
+  stateDir: str,
+  qmpSocket: v.optional(str),
+  agent: AgentAddressSchema,
+  extra: v.optional(v.record(v.string(), v.unknown())),
+});
+
+const NetworkAttachmentSchema = v.object({
+  endpoints: v.array(v.object({ name: str, mac: str, mtu: int, addresses: v.array(str) })),
+  devices: v.array(DeviceSchema),
+});
+
+const SandboxRecordSchema = v.object({
+  schema: v.literal(RECORD_SCHEMA),
+  id: str,
+  createdAt: str,
+  status: SandboxStatusSchema,
+  dir: str,
+  hypervisor: str,
+  vm: v.nullable(VmStateSchema),
+  vcpus: int,
+  memoryMiB: int,
+  agentTimeoutSeconds: int,
+  network: v.nullable(v.object({ plugin: str, netns: str, attachment: NetworkAttachmentSchema })),
+  prepared: v.array(v.object({
+    plugin: str,
+    devices: v.array(DeviceSchema),
+    storages: v.array(GuestStorageSchema),
+    state: v.record(v.string(), v.unknown()),
+  })),
+  annotations: strRecord,
+});
+
+const ContainerRecordSchema = v.object({
+  schema: v.literal(RECORD_SCHEMA),
+  id: str,
+  sandboxId: str,
+  createdAt: str,
+  status: ContainerStatusSchema,
+  bundle: v.nullable(str),
+  rootfs: str,
+  terminal: v.boolean(),
+  storages: v.array(v.object({ plugin: str, storage: GuestStorageSchema })),
+  execs: v.record(v.string(), v.object({ id: str, terminal: v.boolean(), status: ProcessStatusSchema })),
+  annotations: strRecord,
+});
+
+const ContainerIndexSchema = v.object({ schema: v.literal(RECORD_SCHEMA), sandboxId: str });
+
+function parse<S extends v.GenericSchema>(schema: S, value: unknown, what: string): v.InferOutput<S> {
+  const r = v.safeParse(schema, value);
+  if (!r.success) {
+    const issue = r.issues[0];
+    const path = issue?.path?.map((p) => String(p.key)).join(".") ?? "";
+    throw new SandboxError(
+      "DataLoss",
+      `Cannot read ${what}: the stored record is malformed${path ? ` at "${path}"` : ""}: ${
+        issue?.message ?? "invalid"
+      }`,
+    );
+  }
+  return r.output;
+}
+
+/** Validates a stored sandbox record (ids re-validated through their smart constructors). */
+export function parseSandboxRecord(value: unknown, what: string): SandboxRecord {
+  const r = parse(SandboxRecordSchema, value, what);
+  // Devices and MACs inside are plugin data: validated for shape above and handed back to plugins.
+  return { ...r, id: sandboxId(r.id), vm: r.vm === null ? null : vmState(r.vm), ...brandDevices(r) };
+}
+
+/** Validates a stored container record. */
+export function parseContainerRecord(value: unknown, what: string): ContainerRecord {
+  const r = parse(ContainerRecordSchema, value, what);
+  return {
+    ...r,
+    id: containerId(r.id),
+    sandboxId: sandboxId(r.sandboxId),
+    storages: r.storages.map((s) => ({ plugin: s.plugin, storage: guestStorage(s.storage) })),
+  };
+}
+
+export function parseContainerIndex(value: unknown, what: string): ContainerIndex {
+  const r = parse(ContainerIndexSchema, value, what);
+  return { schema: 1, sandboxId: sandboxId(r.sandboxId) };
+}
+
+type RawDevice = v.InferOutput<typeof DeviceSchema>;
+
+function guestStorage(s: v.InferOutput<typeof GuestStorageSchema>): GuestStorage {
+  return { ...s, devices: s.devices.map(device) };
+}
+
+function vmState(s: v.InferOutput<typeof VmStateSchema>): VmState {
+  const { qmpSocket, extra, ...rest } = s;
+  return {
+    ...rest,
+    id: sandboxId(s.id),
+    ...(qmpSocket === undefined ? {} : { qmpSocket }),
+    ...(extra === undefined ? {} : { extra }),
+  };
+}
+
+function brandDevices(
+  r: v.InferOutput<typeof SandboxRecordSchema>,
+): Pick<SandboxRecord, "network" | "prepared"> {
+  return {
+    network: r.network === null ? null : {
+      plugin: r.network.plugin,
+      netns: r.network.netns,
+      attachment: {
+        endpoints: r.network.attachment.endpoints.map((e) => ({ ...e, mac: macAddress(e.mac) })),
+        devices: r.network.attachment.devices.map(device),
+      },
+    },
+    prepared: r.prepared.map((p) => ({
+      plugin: p.plugin,
+      devices: p.devices.map(device),
+      storages: p.storages.map(guestStorage),
+      state: p.state,
+    })),
+  };
+}
+
+/** Re-brands a validated device (ids and MACs through their constructors). */
+function device(d: RawDevice): Device {
+  const id = deviceId(d.id);
+  switch (d.kind) {
+    case "net":
+      return { ...d, id, mac: macAddress(d.mac) };
+    case "share-fs": {
+      const { readOnly, socket, ...rest } = d;
+      return {
+        ...rest,
+        id,
+        ...(readOnly === undefined ? {} : { readOnly }),
+        ...(socket === undefined ? {} : { socket }),
+      };
+    }
+    default:
+      return { ...d, id };
+  }
+}

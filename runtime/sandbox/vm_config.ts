@@ -1,0 +1,118 @@
+/**
+ * The `VmConfig` of a sandbox, from the resolved configuration (annotations applied), the guest
+ * image's manifest and the devices that storage and network plugins need at boot.
+ *
+ * The guest image contract (runtime/guest): `kernel` + `initrd`, and in erofs mode the read-only
+ * userland image attached as the first virtio-blk disk (the guest's /init takes the disk whose
+ * serial is "cocoon-userland", else /dev/vda; Device has no serial field, so Cocoon puts it first
+ * and says `cocoon.userland=/dev/vda`), plus the kernel parameters in `manifest.json` `cmdline`.
+ *
+ * @module
+ */
+import type { Device, VmConfig } from "../../plugins/types.ts";
+import type { ResolvedConfig } from "../config/schema.ts";
+import { deviceId, type SandboxId } from "../ids.ts";
+import { consoleLogPath, vmStateDir } from "./layout.ts";
+
+export const USERLAND_DEVICE_ID = "userland";
+
+export interface VmConfigInput {
+  readonly id: SandboxId;
+  /** The sandbox's host directory. */
+  readonly dir: string;
+  /** Devices from storage and network plugins. */
+  readonly devices: readonly Device[];
+  /** Kernel parameters from the guest image manifest. */
+  readonly imageCmdline?: string;
+  /** Host memory in MiB, for `default_maxmemory = 0`. */
+  readonly hostMemoryMiB?: number;
+  /** Host CPUs, for `default_maxvcpus = 0`. */
+  readonly hostCpus?: number;
+}
+
+/** Builds the VM configuration. Pure. */
+export function buildVmConfig(cfg: ResolvedConfig, input: VmConfigInput): VmConfig {
+  const h = cfg.hypervisor;
+  const devices: Device[] = [];
+  const params: string[] = [];
+  if (h.image !== "") {
+    devices.push({
+      kind: "block",
+      id: deviceId(USERLAND_DEVICE_ID),
+      path: h.image,
+      readOnly: true,
+      driver: "virtio-blk",
+    });
+    params.push("cocoon.userland=/dev/vda");
+  }
+  devices.push(...input.devices);
+  params.push(...words(input.imageCmdline ?? ""), ...words(h.kernelParams));
+  params.push(`cocoon.hostname=${safeHostname(input.id)}`);
+  if (cfg.agent.enableDebug || cfg.runtime.enableDebug) params.push("agent.log=debug");
+  if (cfg.agent.debugConsoleEnabled) params.push("agent.debug_console");
+  if (cfg.agent.kernelModules.length > 0) params.push(`cocoon.modules=${cfg.agent.kernelModules.join(",")}`);
+  const channel = cfg.agent.channel === "vsock" ? "vsock" : "virtio-serial";
+  params.push(`agent.channel=${channel === "vsock" ? "vsock" : "serial"}`);
+  const vcpus = h.defaultVcpus;
+  const memoryMiB = h.defaultMemory;
+  const maxVcpus = Math.max(vcpus, h.defaultMaxVcpus > 0 ? h.defaultMaxVcpus : input.hostCpus ?? vcpus);
+  const maxMemoryMiB = Math.max(
+    memoryMiB,
+    h.defaultMaxMemory > 0 ? h.defaultMaxMemory : input.hostMemoryMiB ?? memoryMiB,
+  );
+  return {
+    id: input.id,
+    stateDir: vmStateDir(input.dir),
+    kernel: h.kernel,
+    ...(h.initrd !== "" ? { initrd: h.initrd } : {}),
+    kernelParams: dedupe(params),
+    vcpus,
+    maxVcpus,
+    memoryMiB,
+    maxMemoryMiB,
+    devices,
+    accelerator: h.accelerator,
+    agentChannel: channel,
+    consoleLog: consoleLogPath(input.dir),
+    ...(cfg.agent.debugConsoleEnabled ? { debugConsole: true } : {}),
+  };
+}
+
+function words(s: string): string[] {
+  return s.split(/\s+/).filter((w) => w !== "");
+}
+
+/** Later parameters win over earlier ones with the same key. */
+function dedupe(params: readonly string[]): string[] {
+  const key = (p: string) => p.split("=")[0] ?? p;
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const p of [...params].reverse()) {
+    const k = key(p);
+    if (seen.has(k)) continue;
+    seen.add(k);
+    out.push(p);
+  }
+  return out.reverse();
+}
+
+/** A hostname from the sandbox id: letters, digits and "-", at most 63 characters. */
+export function safeHostname(id: string): string {
+  const h = id.replace(/[^A-Za-z0-9-]/g, "-").replace(/^-+/, "").slice(0, 63);
+  return h === "" ? "cocoon" : h;
+}
+
+/** The `cmdline` of the guest image manifest next to `kernel` ("" when there is none). */
+export async function imageCmdline(kernel: string): Promise<string> {
+  try {
+    const real = await Deno.realPath(kernel);
+    const text = await Deno.readTextFile(`${real.slice(0, real.lastIndexOf("/"))}/manifest.json`);
+    const m: unknown = JSON.parse(text);
+    if (typeof m === "object" && m !== null && "cmdline" in m && typeof m.cmdline === "string") {
+      return m.cmdline;
+    }
+  } catch {
+    // no manifest: an image not built by runtime/guest
+  }
+  return "";
+}

@@ -1,0 +1,314 @@
+/**
+ * Sandbox lifecycle against an in-memory VM, agent and store: states, guards, persistence of every
+ * transition, exact exit statuses, re-attach from a "new process", rollback of a failed create,
+ * cleanup on delete.
+ */
+import assert from "node:assert/strict";
+import { resolveConfig } from "../../runtime/config/resolve.ts";
+import { isRuntimeError } from "../../runtime/errors.ts";
+import { minimalSpec, parseOciSpec } from "../../runtime/oci/spec.ts";
+import { createLogger, nullSink } from "../../runtime/log/logger.ts";
+import { openSandboxRuntime, Sandbox, type SandboxRuntime } from "../../runtime/sandbox/mod.ts";
+import { fakeConnector, FakeHost, FakeHypervisor, MemoryStore, RecordingShare } from "./sandbox_fakes.ts";
+
+interface World {
+  dir: string;
+  host: FakeHost;
+  hv: FakeHypervisor;
+  store: MemoryStore;
+  share: RecordingShare;
+  rootfs: string;
+  runtime(): Promise<SandboxRuntime>;
+}
+
+async function withWorld(fn: (w: World) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "cocoon-sb-it-" });
+  try {
+    const host = new FakeHost();
+    const hv = new FakeHypervisor(host);
+    const store = new MemoryStore();
+    const share = new RecordingShare();
+    const rootfs = `${dir}/rootfs`;
+    await Deno.mkdir(rootfs);
+    const cfg = resolveConfig(
+      {
+        hypervisor: { qemu: { kernel: "/k/vmlinuz", initrd: "/k/initrd.img", image: "/k/rootfs.erofs" } },
+        runtime: { state_dir: `${dir}/run`, internetworking_model: "none" },
+        agent: { dial_timeout: 5 },
+      },
+      { file: "test", dropIns: [] },
+    );
+    const runtime = () =>
+      openSandboxRuntime(cfg, {
+        log: createLogger({ sink: nullSink }),
+        plugins: { hypervisor: hv, store, storage: { "9p": share } },
+        connectAgent: fakeConnector(host),
+      });
+    await fn({ dir, host, hv, store, share, rootfs, runtime });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+const spec = (args: string[]) => parseOciSpec(minimalSpec(args), "test");
+
+async function run(
+  sb: Sandbox,
+  id: string,
+  args: string[],
+  rootfs: string,
+): Promise<{ out: string; status: number }> {
+  await sb.createContainer({ id, spec: spec(args), rootfs });
+  const out = new Response(sb.io(id).stdout).text();
+  await sb.startContainer(id);
+  const exit = await sb.wait(id);
+  return { out: await out, status: exit.exitStatus };
+}
+
+Deno.test({
+  name: "Sandbox.create() boots a VM with the userland disk first and the share, then readies the agent",
+  async fn() {
+    await withWorld(async (w) => {
+      const sb = await Sandbox.create(await w.runtime(), { id: "sb1" });
+      assert.equal(sb.status().kind, "ready");
+      const cfg = w.hv.configs[0]!;
+      assert.equal(cfg.stateDir, `${w.dir}/run/sandboxes/sb1/vm`);
+      assert.deepEqual(cfg.devices.map((d) => d.kind), ["block", "share-fs"]);
+      assert.ok(cfg.kernelParams.includes("cocoon.userland=/dev/vda"));
+      const agent = w.host.running.get("sb1")!.agent;
+      assert.deepEqual(agent.sandbox?.storages?.map((s) => [s.driver, s.source, s.mountPoint]), [[
+        "9p",
+        "cocoon-shared",
+        "/run/cocoon/shared",
+      ]]);
+      const rec = await w.store.load("sandboxes/sb1");
+      assert.equal((rec as { status: { kind: string } }).status.kind, "ready");
+      await sb.delete();
+    });
+  },
+});
+
+Deno.test({
+  name: "Sandbox containers exit with exact statuses 0, 7 and 137 and stdout reaches the caller",
+  async fn() {
+    await withWorld(async (w) => {
+      const sb = await Sandbox.create(await w.runtime(), { id: "sb2" });
+      const a = await run(sb, "c-echo", ["echo", "hi"], w.rootfs);
+      assert.deepEqual(a, { out: "hi\n", status: 0 });
+      const b = await run(sb, "c-seven", ["sh", "-c", "exit 7"], w.rootfs);
+      assert.equal(b.status, 7);
+      await sb.createContainer({ id: "c-sleep", spec: spec(["sleep", "1000"]), rootfs: w.rootfs });
+      await sb.startContainer("c-sleep");
+      assert.equal((await sb.container("c-sleep")).status.kind, "running");
+      await sb.kill("c-sleep", "SIGKILL");
+      assert.equal((await sb.wait("c-sleep")).exitStatus, 137);
+      const stopped = await sb.container("c-sleep");
+      assert.equal(stopped.status.kind, "stopped");
+      assert.equal(stopped.status.kind === "stopped" ? stopped.status.exitStatus : -1, 137);
+      for (const id of ["c-echo", "c-seven", "c-sleep"]) await sb.deleteContainer(id);
+      assert.equal(w.share.shared.size, 0);
+      await sb.delete();
+      assert.deepEqual(await w.store.list(), []);
+      assert.equal(w.host.running.size, 0);
+      await assert.rejects(Deno.stat(`${w.dir}/run/sandboxes/sb2`), Deno.errors.NotFound);
+    });
+  },
+});
+
+Deno.test({
+  name: "Sandbox guards refuse start twice, exec in a created container, delete of a running one",
+  async fn() {
+    await withWorld(async (w) => {
+      const sb = await Sandbox.create(await w.runtime(), { id: "sb3" });
+      await sb.createContainer({ id: "c1", spec: spec(["sleep", "100"]), rootfs: w.rootfs });
+      const process = spec(["echo", "x"]).process!;
+      await assert.rejects(
+        sb.exec("c1", { execId: "e1", process }),
+        /Cannot exec in container "c1": it is created/,
+      );
+      await sb.startContainer("c1");
+      await assert.rejects(sb.startContainer("c1"), /Cannot start container "c1": it is running/);
+      await assert.rejects(
+        sb.deleteContainer("c1"),
+        (e) => isRuntimeError(e) && e.code === "FailedPrecondition",
+      );
+      await assert.rejects(
+        sb.delete(),
+        /Cannot delete sandbox "sb3": it is ready: 1 container\(s\) still run/,
+      );
+      await sb.pauseContainer("c1");
+      assert.equal((await sb.container("c1")).status.kind, "paused");
+      await assert.rejects(sb.pauseContainer("c1"), /it is paused/);
+      await sb.resumeContainer("c1");
+      const e = await sb.exec("c1", { execId: "e1", process });
+      assert.equal(e.status.kind, "running");
+      assert.equal((await sb.waitExec("c1", "e1")).exitStatus, 0);
+      await assert.rejects(
+        sb.createContainer({ id: "c1", spec: spec(["true"]), rootfs: w.rootfs }),
+        (err) => isRuntimeError(err) && err.code === "AlreadyExists",
+      );
+      await sb.deleteContainer("c1", { force: true });
+      await sb.delete();
+    });
+  },
+});
+
+Deno.test({
+  name: "Sandbox.fetch() re-attaches from a new runtime after release() and deletes the sandbox",
+  async fn() {
+    await withWorld(async (w) => {
+      const first = await Sandbox.create(await w.runtime(), { id: "sb4" });
+      await first.createContainer({ id: "c1", spec: spec(["sleep", "100"]), rootfs: w.rootfs });
+      await first.startContainer("c1");
+      first.release();
+      await assert.rejects(first.kill("c1", 9), /the handle was released/);
+      const second = await Sandbox.fetch(await w.runtime(), "sb4");
+      assert.equal(second.status().kind, "ready");
+      assert.deepEqual(await Sandbox.list(await w.runtime()), ["sb4"]);
+      await second.kill("c1", "TERM");
+      assert.equal((await second.wait("c1")).exitStatus, 143);
+      await second.delete();
+      assert.equal(w.host.running.size, 0);
+      assert.deepEqual(await w.store.list(), []);
+    });
+  },
+});
+
+Deno.test({
+  name: "Sandbox.fetch() marks the sandbox stopped when its VM is gone, and delete force cleans it",
+  async fn() {
+    await withWorld(async (w) => {
+      const sb = await Sandbox.create(await w.runtime(), { id: "sb5" });
+      await sb.createContainer({ id: "c1", spec: spec(["sleep", "100"]), rootfs: w.rootfs });
+      await sb.startContainer("c1");
+      sb.release();
+      w.host.running.delete("sb5"); // kill -9 of the VMM
+      const again = await Sandbox.fetch(await w.runtime(), "sb5");
+      assert.equal(again.status().kind, "stopped");
+      const c = await again.container("c1");
+      assert.deepEqual(c.status.kind === "stopped" ? c.status.exitStatus : "live", null);
+      await again.delete({ force: true });
+      assert.deepEqual(await w.store.list(), []);
+      assert.equal(w.share.shared.size, 0);
+      assert.equal(w.share.released, 1);
+    });
+  },
+});
+
+Deno.test({
+  name: "Sandbox.create() rolls back everything when the VM fails to start or the id is taken",
+  async fn() {
+    await withWorld(async (w) => {
+      const rt = await w.runtime();
+      w.hv.failStart = true;
+      await assert.rejects(Sandbox.create(rt, { id: "sb6" }), /qemu exited with code 1/);
+      assert.deepEqual(await w.store.list(), []);
+      assert.equal(w.share.released, 1);
+      await assert.rejects(Deno.stat(`${w.dir}/run/sandboxes/sb6`), Deno.errors.NotFound);
+      w.hv.failStart = false;
+      const sb = await Sandbox.create(rt, { id: "sb6" });
+      await assert.rejects(
+        Sandbox.create(rt, { id: "sb6" }),
+        (e) => isRuntimeError(e) && e.code === "AlreadyExists",
+      );
+      await assert.rejects(
+        Sandbox.create(rt, { id: "../etc" }),
+        (e) => isRuntimeError(e) && e.code === "InvalidArgument",
+      );
+      assert.equal(sb.status().kind, "ready");
+      await sb.delete();
+    });
+  },
+});
+
+Deno.test({
+  name: "createContainer() rolls back shares and records when the agent refuses, and checks the rootfs",
+  async fn() {
+    await withWorld(async (w) => {
+      const sb = await Sandbox.create(await w.runtime(), { id: "sb7" });
+      const agent = w.host.running.get("sb7")!.agent;
+      agent.failCreate = true;
+      await assert.rejects(
+        sb.createContainer({ id: "c1", spec: spec(["true"]), rootfs: w.rootfs }),
+        /crun create failed/,
+      );
+      assert.equal(w.share.shared.size, 0);
+      assert.deepEqual(await w.store.list("containers/"), []);
+      agent.failCreate = false;
+      await assert.rejects(
+        sb.createContainer({ id: "c1", spec: spec(["true"]), rootfs: `${w.dir}/missing` }),
+        (e) => isRuntimeError(e) && e.code === "NotFound",
+      );
+      const c = await sb.createContainer({ id: "c1", spec: spec(["true"]), rootfs: w.rootfs });
+      assert.equal(c.status.kind, "created");
+      await sb.deleteContainer("c1");
+      await sb.delete();
+    });
+  },
+});
+
+Deno.test({
+  name: "createContainer() rewrites root and bind sources to guest paths and drops host namespace paths",
+  async fn() {
+    await withWorld(async (w) => {
+      const sb = await Sandbox.create(await w.runtime(), { id: "sb8" });
+      const vol = `${w.dir}/vol`;
+      await Deno.mkdir(vol);
+      const raw = {
+        ...minimalSpec(["sleep", "1"]),
+        mounts: [
+          { destination: "/proc", type: "proc", source: "proc" },
+          { destination: "/data", type: "bind", source: vol, options: ["rbind", "ro"] },
+          { destination: "/dev/null", type: "bind", source: "/dev/null", options: ["bind"] },
+        ],
+        linux: { namespaces: [{ type: "pid" }, { type: "network", path: "/proc/1/ns/net" }] },
+        hooks: { prestart: [{ path: "/bin/true" }] },
+      };
+      await sb.createContainer({ id: "c1", spec: parseOciSpec(raw, "t"), rootfs: w.rootfs });
+      const g = w.host.running.get("sb8")!.agent.containers.get("c1")!.spec;
+      assert.deepEqual(g["root"], {
+        path: "/run/cocoon/shared/run/cocoon/containers/c1/rootfs",
+        readonly: false,
+      });
+      assert.deepEqual(g["mounts"], [
+        { destination: "/proc", type: "proc", source: "proc" },
+        {
+          destination: "/data",
+          type: "bind",
+          source: "/run/cocoon/shared/run/cocoon/containers/c1/mounts/1",
+          options: ["rbind", "ro"],
+        },
+        { destination: "/dev/null", type: "bind", source: "/dev/null", options: ["bind"] },
+      ]);
+      assert.deepEqual(g["linux"], { namespaces: [{ type: "pid" }] });
+      assert.equal(g["hooks"], undefined);
+      assert.equal(w.share.shared.size, 2);
+      await sb.deleteContainer("c1", { force: true });
+      assert.equal(w.share.shared.size, 0);
+      await sb.delete();
+    });
+  },
+});
+
+Deno.test({
+  name: "Sandbox.pause() stops the VM and resume() reconnects, persisting both states",
+  async fn() {
+    await withWorld(async (w) => {
+      const sb = await Sandbox.create(await w.runtime(), { id: "sb9" });
+      await sb.pause();
+      assert.equal(w.host.running.get("sb9")!.paused, true);
+      assert.equal(sb.status().kind, "paused");
+      await assert.rejects(
+        sb.createContainer({ id: "c", spec: spec(["true"]), rootfs: w.rootfs }),
+        /it is paused/,
+      );
+      sb.release();
+      const again = await Sandbox.fetch(await w.runtime(), "sb9");
+      assert.equal(again.status().kind, "paused");
+      await again.resume();
+      assert.equal(again.status().kind, "ready");
+      assert.equal(w.host.running.get("sb9")!.paused, false);
+      await again.delete();
+    });
+  },
+});
