@@ -8,11 +8,12 @@ set -a
 set +a
 unset COCOON_STAGE
 HOME=/root
+PATH=/cocoon/bin:/bin:/sbin:/usr/bin:/usr/sbin
 DENO_DIR=/run/cocoon/deno
 DENO_NO_UPDATE_CHECK=1
 DENO_NO_PROMPT=1
 NO_COLOR=1
-export HOME DENO_DIR DENO_NO_UPDATE_CHECK DENO_NO_PROMPT NO_COLOR
+export HOME PATH DENO_DIR DENO_NO_UPDATE_CHECK DENO_NO_PROMPT NO_COLOR
 cd /
 while :; do
   read -r up _ </proc/uptime

@@ -53,6 +53,7 @@ function assertGuestEnvironment(r: BootResult, loaded: readonly string[]): void 
   for (const m of ["/sys/fs/cgroup:cgroup2", "/dev/pts:devpts", "/dev/shm:tmpfs", "/run:tmpfs"]) {
     assert.ok(mounts.includes(m), `mount ${m} missing: ${mounts}`);
   }
+  assert.match(r.agent["path"] ?? "", /^\/cocoon\/bin:/);
   assert.match(r.agent["crun"] ?? "", /^crun version \d/);
   assert.match(r.agent["runc"] ?? "", /^runc version \d/);
   // busybox init is PID 1; the agent runs under /bin/cocoon-agent-run.
@@ -89,6 +90,17 @@ Deno.test({
 });
 
 Deno.test({
+  name: "guest image (erofs) boots with the userland on virtio-pmem, mounted with DAX",
+  ...opts,
+  async fn() {
+    const image = await ensureGuestImage({ agent: "test", mode: "erofs" });
+    const r = await bootGuest(image, { userland: "virtio-pmem" });
+    assertBooted(r);
+    assert.match(r.agent["cocoonmount"] ?? "", /^\/dev\/pmem0 \/cocoon erofs ro,.*dax=always/);
+  },
+});
+
+Deno.test({
   name: "guest image (initrd) boots in QEMU to the agent without a userland disk",
   ...opts,
   async fn() {
@@ -107,7 +119,7 @@ Deno.test({
   ...opts,
   async fn() {
     const image = await ensureGuestImage({ agent: "test", mode: "erofs" });
-    const r = await bootGuest(image, { userland: false, append: "cocoon.userland=/dev/vdz" });
+    const r = await bootGuest(image, { userland: "none", append: "cocoon.userland=/dev/vdz" });
     assert.match(r.console, /cocoon-init: fatal: cannot mount the userland image \/dev\/vdz/);
     assert.equal(r.agent["start"], undefined);
     assert.equal(r.exitCode, 0);

@@ -33,12 +33,14 @@ say("virtiodrivers", dir("/sys/bus/virtio/drivers"));
 say("pcidrivers", dir("/sys/bus/pci/drivers"));
 say("filesystems", lines("/proc/filesystems").map((l) => l.trim().split(/\\s+/).pop()).join(","));
 say("mounts", lines("/proc/mounts").map((l) => l.split(" ").slice(1, 3).join(":")).join(","));
+say("cocoonmount", lines("/proc/mounts").find((l) => l.split(" ")[1] === "/cocoon") ?? "none");
 for (const b of ["crun", "runc"]) {
   const r = await new Deno.Command("/cocoon/bin/" + b, { args: ["--version"] }).output();
   say(b, new TextDecoder().decode(r.stdout).split("\\n")[0]);
 }
 say("pid", Deno.pid + "/" + Deno.ppid);
 say("hostname", Deno.hostname());
+say("path", Deno.env.get("PATH"));
 say("env", Object.entries(Deno.env.toObject()).filter(([k]) => k.startsWith("COCOON_")).map(([k, v]) => k + "=" + v).join(";"));
 say("ready", (await Deno.readTextFile("/proc/uptime")).split(" ")[0]);
 if (Deno.readTextFileSync("/proc/cmdline").includes("agent.test=wait")) {
@@ -92,8 +94,8 @@ export interface BootGuestOptions {
   /** Stop waiting (and kill QEMU) once the console shows this text. */
   until?: string;
   timeoutMs?: number;
-  /** Attach the userland image over virtio-blk (default: when the image has one). */
-  userland?: boolean;
+  /** How to attach the userland image (default `virtio-blk` when the image has one). */
+  userland?: "virtio-blk" | "virtio-pmem" | "none";
   signal?: AbortSignal;
 }
 
@@ -137,13 +139,26 @@ export async function bootGuest(image: GuestImage, opts: BootGuestOptions = {}):
     "-device",
     "virtio-rng-pci",
   ];
-  if (image.rootfs !== null && (opts.userland ?? true)) {
+  const userland = image.rootfs === null ? "none" : opts.userland ?? "virtio-blk";
+  const mem = String(opts.memoryMiB ?? (image.manifest.mode === "initrd" ? 512 : 256));
+  if (image.rootfs !== null && userland === "virtio-blk") {
     args.push(
       "-drive",
       `file=${image.rootfs},if=none,id=userland,format=raw,readonly=on`,
       "-device",
       "virtio-blk-pci,drive=userland,serial=cocoon-userland",
     );
+  } else if (image.rootfs !== null && userland === "virtio-pmem") {
+    // Mapped from the host page cache (shared by every VM using the image), mounted with DAX.
+    const size = (await Deno.stat(image.rootfs)).size;
+    args[args.indexOf(mem)] = `${mem},slots=2,maxmem=${Number(mem) + 4096}M`;
+    args.push(
+      "-object",
+      `memory-backend-file,id=userland,mem-path=${image.rootfs},size=${size},share=off,readonly=on`,
+      "-device",
+      "virtio-pmem-pci,memdev=userland,id=userland-pmem",
+    );
+    args[args.indexOf("-append") + 1] += " cocoon.userland=/dev/pmem0 cocoon.userland_opts=dax=always";
   }
   const start = performance.now();
   const child = new Deno.Command("qemu-system-x86_64", {
