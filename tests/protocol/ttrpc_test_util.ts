@@ -66,8 +66,15 @@ export async function unixPair(): Promise<
   const dir = await Deno.makeTempDir({ prefix: "ttrpc-test-" });
   const path = `${dir}/s.sock`;
   const { server } = echoServer();
-  await server.listen(path);
-  const client = await TtrpcClient.connect(path, { log: createLogger({ sink: memorySink() }) });
+  let client: TtrpcClient;
+  try {
+    await server.listen(path);
+    client = await TtrpcClient.connect(path, { log: createLogger({ sink: memorySink() }) });
+  } catch (e) {
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+    throw e;
+  }
   return {
     client,
     server,
