@@ -12,7 +12,8 @@ import {
   type PluginModule,
 } from "../../plugins/types.ts";
 
-const NAME_RE = /^[a-z][a-z0-9-]{0,31}$/;
+// A leading digit is allowed: the contract names "9p" (plugins/types.ts PluginManifest.name).
+const NAME_RE = /^[a-z0-9][a-z0-9-]{0,31}$/;
 const PERMISSION_KEYS = ["read", "write", "run", "net", "env", "sys", "ffi", "import"] as const;
 export type PermissionKey = typeof PERMISSION_KEYS[number];
 
