@@ -7,7 +7,8 @@
  *
  * @module
  */
-import type { NetworkEndpoint } from "../../plugins/types.ts";
+import type { Device, NetworkAttachment, NetworkEndpoint } from "../../plugins/types.ts";
+import { RuntimeError } from "../errors.ts";
 import { macAddress } from "../ids.ts";
 import { type NetSys, parseJsonOutput, runInNetns } from "./ip_command.ts";
 import type { NetLink, NetNeighbor, NetnsSnapshot, NetRoute } from "./ip_inspect.ts";
@@ -20,8 +21,9 @@ export const ENDPOINT_KINDS: readonly string[] = ["veth", "macvlan", "ipvlan", "
 
 /** A {@link NetworkEndpoint} plus what the guest agent needs to copy the interface. */
 export interface EndpointInfo extends NetworkEndpoint {
-  /** Position among the endpoints: names the host-side devices (`tap<index>_cocoon`). */
+  /** Position among the endpoints, in ifindex order. */
   readonly index: number;
+  /** Interface index in the netns: names the host-side devices (`tap<ifindex>_cocoon`). */
   readonly ifindex: number;
   /** Link kind in the netns ("veth"...). */
   readonly kind: string;
@@ -35,9 +37,32 @@ export function isCocoonLink(name: string): boolean {
   return name.endsWith(COCOON_LINK_SUFFIX);
 }
 
-/** Name of the host-side device `prefix<index>_cocoon` (at most 15 bytes: IFNAMSIZ). */
-export function cocoonLinkName(prefix: string, index: number): string {
-  return `${prefix}${index}${COCOON_LINK_SUFFIX}`;
+/**
+ * Name of the host-side device `prefix<n>_cocoon`; `n` is the ifindex of the netns interface it
+ * serves, so names stay the same across rescans. Throws when the name would not fit IFNAMSIZ.
+ */
+export function cocoonLinkName(prefix: string, n: number): string {
+  const name = `${prefix}${n}${COCOON_LINK_SUFFIX}`;
+  if (name.length > 15) {
+    throw new RuntimeError(
+      "OutOfRange",
+      `Cannot name the device for interface index ${n}: "${name}" is longer than 15 bytes`,
+    );
+  }
+  return name;
+}
+
+/** The ifindex in a Cocoon link name made by {@link cocoonLinkName}, or undefined. */
+export function cocoonLinkIndex(prefix: string, name: string): number | undefined {
+  const m = new RegExp(`^${prefix}(\\d+)${COCOON_LINK_SUFFIX}$`).exec(name);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** What a rescan changed: the whole new attachment, and the devices to hot-plug and unplug. */
+export interface NetworkRescan<A extends NetworkAttachment = NetworkAttachment> {
+  readonly attachment: A;
+  readonly added: readonly Device[];
+  readonly removed: readonly Device[];
 }
 
 /**

@@ -148,6 +148,7 @@ async function vmRoundTrip(model: "tcfilter" | "bridge" | "macvtap", net: Networ
     assert.ok(ping.ok && / 0% packet loss/.test(ping.out), ping.out);
     await waitForLine(consoleLog, NET_PING_OK, 30_000);
     const rtt = /min\/avg\/max = ([\d.\/]+)/.exec(ping.out)?.[1] ?? "?";
+    // deno-lint-ignore no-console -- timings for the report
     console.log(
       `network e2e ${model}: boot->ready ${bootMs} ms, peer->guest ping rtt min/avg/max ${rtt} ms (TCG)`,
     );

@@ -42,6 +42,7 @@ Deno.test({
       // Endpoint data for the guest agent.
       assert.equal(att.endpoints.length, 1);
       const ep = att.endpoints[0]!;
+      const TAP = `tap${ep.ifindex}_cocoon`;
       assert.equal(ep.name, "eth0");
       assert.equal(ep.mtu, 1500);
       assert.ok(ep.addresses.includes(`${ns.podIp}/24`), String(ep.addresses));
@@ -50,14 +51,14 @@ Deno.test({
       assert.equal(ep.neighbors.length, 1);
       assert.deepEqual(att.devices, [{
         kind: "net",
-        id: "net0",
-        tap: "tap0_cocoon",
+        id: `net${ep.ifindex}`,
+        tap: TAP,
         mac: ep.mac,
         mtu: 1500,
       }]);
 
       // The tap exists, is up, has the veth's MTU; addresses stayed on eth0.
-      const tap = rec((await json(ns.pod, "ip", ["-json", "link", "show", "tap0_cocoon"]) as unknown[])[0]);
+      const tap = rec((await json(ns.pod, "ip", ["-json", "link", "show", TAP]) as unknown[])[0]);
       assert.equal(tap["mtu"], 1500);
       assert.ok(Array.isArray(tap["flags"]) && tap["flags"].includes("UP"));
       assert.notEqual(tap["address"], ep.mac);
@@ -65,7 +66,7 @@ Deno.test({
       assert.ok(JSON.stringify(addr["addr_info"]).includes(ns.podIp));
 
       // Both redirects exist.
-      for (const [from, to] of [["eth0", "tap0_cocoon"], ["tap0_cocoon", "eth0"]]) {
+      for (const [from, to] of [["eth0", TAP], [TAP, "eth0"]]) {
         const filters = JSON.stringify(
           await json(ns.pod, "tc", ["-json", "filter", "show", "dev", from!, "ingress"]),
         );
@@ -81,12 +82,12 @@ Deno.test({
       {
         await using dev = await openFrameTap(
           ns.pod,
-          "TUN,tun-name=tap0_cocoon,tun-type=tap,iff-no-pi,iff-up",
+          `TUN,tun-name=${TAP},tun-type=tap,iff-no-pi,iff-up`,
         );
         await proveTraffic(sys, ns, dev, { mac: ep.mac });
       }
       const stats = rec(
-        (await json(ns.pod, "ip", ["-s", "-json", "link", "show", "tap0_cocoon"]) as unknown[])[0],
+        (await json(ns.pod, "ip", ["-s", "-json", "link", "show", TAP]) as unknown[])[0],
       );
       const s64 = rec(stats["stats64"]);
       assert.ok(Number(rec(s64["tx"])["packets"]) >= 2, JSON.stringify(s64));
@@ -116,7 +117,7 @@ Deno.test({
     const net = new TcFilterNetwork(failing, log);
     await assert.rejects(net.attach(ns.pod, { sandbox }), (e: unknown) => {
       assert.ok(
-        e instanceof Error && /tc filter add dev tap0_cocoon .*injected failure/.test(e.message),
+        e instanceof Error && /tc filter add dev tap\d+_cocoon .*injected failure/.test(e.message),
         String(e),
       );
       return true;
@@ -140,6 +141,50 @@ Deno.test({
     await fresh.detach(ns.pod, { endpoints: [], devices: [] });
     assert.equal(await netnsPicture(sys, ns.pod), before);
     await fresh.detach(ns.pod, first);
+    assert.equal(await netnsPicture(sys, ns.pod), before);
+  },
+});
+
+Deno.test({
+  name: "TcFilterNetwork.rescan() connects a veth added after attach and removes the tap of a deleted one",
+  permissions: manifest.permissions,
+  async fn() {
+    await using ns = await createTestNetns(sys);
+    const before = await netnsPicture(sys, ns.pod);
+    const net = new TcFilterNetwork(sys, log);
+    const first = await net.attach(ns.pod, { sandbox });
+    const ip = (args: string[]) => runInNetns(sys, ns.pod, "ip", args, { what: "test" });
+    try {
+      // As Docker 26+ does: a second interface appears after the task was created.
+      await ip(["link", "add", "eth1", "type", "veth", "peer", "name", "x1", "netns", ns.peerName]);
+      await ip(["addr", "add", "192.168.77.2/24", "dev", "eth1"]);
+      await ip(["link", "set", "eth1", "up"]);
+      const grown = await net.rescan(ns.pod, first, { sandbox });
+      assert.equal(grown.added.length, 1);
+      const ep1 = grown.attachment.endpoints.find((e) => e.name === "eth1");
+      assert.ok(ep1 !== undefined && ep1.addresses.includes("192.168.77.2/24"));
+      const tap1 = `tap${ep1.ifindex}_cocoon`;
+      assert.deepEqual(grown.added[0], {
+        kind: "net",
+        id: `net${ep1.ifindex}`,
+        tap: tap1,
+        mac: ep1.mac,
+        mtu: 1500,
+      });
+      const f = JSON.stringify(
+        await json(ns.pod, "tc", ["-json", "filter", "show", "dev", "eth1", "ingress"]),
+      );
+      assert.ok(f.includes(`"to_dev":"${tap1}"`), f);
+      assert.deepEqual(grown.removed, []);
+      await ip(["link", "del", "eth1"]);
+      const shrunk = await net.rescan(ns.pod, grown.attachment, { sandbox });
+      assert.deepEqual(shrunk.removed, grown.added);
+      const links = JSON.stringify(await json(ns.pod, "ip", ["-json", "link", "show"]));
+      assert.ok(!links.includes(tap1), links);
+      assert.deepEqual(shrunk.attachment.devices, first.devices);
+    } finally {
+      await net.detach(ns.pod, first);
+    }
     assert.equal(await netnsPicture(sys, ns.pod), before);
   },
 });

@@ -10,14 +10,14 @@ const sandbox = sandboxId("sb-1");
 const NS = "/proc/4242/ns/net";
 
 const ATTACH = [
-  "ip tuntap add dev tap0_cocoon mode tap",
-  "ip link set dev tap0_cocoon mtu 1450",
-  "ip link set dev tap0_cocoon up",
+  "ip tuntap add dev tap3_cocoon mode tap",
+  "ip link set dev tap3_cocoon mtu 1450",
+  "ip link set dev tap3_cocoon up",
   "tc -json qdisc show dev eth0",
   "tc qdisc add dev eth0 ingress",
-  "tc qdisc add dev tap0_cocoon ingress",
-  "tc filter add dev eth0 parent ffff: protocol all pref 49344 u32 match u8 0 0 action mirred egress redirect dev tap0_cocoon",
-  "tc filter add dev tap0_cocoon parent ffff: protocol all pref 49344 u32 match u8 0 0 action mirred egress redirect dev eth0",
+  "tc qdisc add dev tap3_cocoon ingress",
+  "tc filter add dev eth0 parent ffff: protocol all pref 49344 u32 match u8 0 0 action mirred egress redirect dev tap3_cocoon",
+  "tc filter add dev tap3_cocoon parent ffff: protocol all pref 49344 u32 match u8 0 0 action mirred egress redirect dev eth0",
 ];
 
 const mutations = (cmds: readonly string[]) =>
@@ -30,12 +30,12 @@ Deno.test({
     const sys = fakeNetns();
     const att = await new TcFilterNetwork(sys, log).attach(NS, { sandbox });
     assert.ok(sys.calls.every((c) => c.startsWith(`nsenter --net=${NS} -- `)));
-    const start = sys.commands.indexOf("ip tuntap add dev tap0_cocoon mode tap");
+    const start = sys.commands.indexOf("ip tuntap add dev tap3_cocoon mode tap");
     assert.deepEqual(sys.commands.slice(start), ATTACH);
     assert.deepEqual(att.devices, [{
       kind: "net",
-      id: "net0",
-      tap: "tap0_cocoon",
+      id: "net3",
+      tap: "tap3_cocoon",
       mac: "0a:58:0a:f4:00:05",
       mtu: 1450,
     }]);
@@ -68,7 +68,7 @@ Deno.test({
     const n = sys.calls.length;
     await net.detach(NS, att);
     assert.deepEqual(mutations(sys.commands.slice(n)), [
-      "ip link del dev tap0_cocoon",
+      "ip link del dev tap3_cocoon",
       "tc filter del dev eth0 parent ffff: protocol all pref 49344",
       "tc qdisc del dev eth0 ingress",
     ]);
@@ -95,7 +95,7 @@ Deno.test({
     const n = sys.calls.length;
     await net.detach(NS, att);
     assert.deepEqual(mutations(sys.commands.slice(n)), [
-      "ip link del dev tap0_cocoon",
+      "ip link del dev tap3_cocoon",
       "tc filter del dev eth0 parent ffff: protocol all pref 49344",
     ]);
   },
@@ -105,14 +105,14 @@ Deno.test({
   name: "TcFilterNetwork.attach() rolls back and rethrows when a tc command fails",
   permissions: "none",
   async fn() {
-    const sys = fakeNetns({ failOn: (c) => c.startsWith("tc filter add dev tap0_cocoon") });
+    const sys = fakeNetns({ failOn: (c) => c.startsWith("tc filter add dev tap3_cocoon") });
     await assert.rejects(
       new TcFilterNetwork(sys, log).attach(NS, { sandbox }),
-      /^RuntimeError: Cannot connect "eth0" to tap "tap0_cocoon" in "\/proc\/4242\/ns\/net": "nsenter --net=\/proc\/4242\/ns\/net -- tc filter add dev tap0_cocoon .*" exited with code 2: RTNETLINK answers: injected failure$/,
+      /^RuntimeError: Cannot connect "eth0" to tap "tap3_cocoon" in "\/proc\/4242\/ns\/net": "nsenter --net=\/proc\/4242\/ns\/net -- tc filter add dev tap3_cocoon .*" exited with code 2: RTNETLINK answers: injected failure$/,
     );
-    const failed = sys.commands.findIndex((c) => c.startsWith("tc filter add dev tap0_cocoon"));
+    const failed = sys.commands.findIndex((c) => c.startsWith("tc filter add dev tap3_cocoon"));
     assert.deepEqual(mutations(sys.commands.slice(failed + 1)), [
-      "ip link del dev tap0_cocoon",
+      "ip link del dev tap3_cocoon",
       "tc filter del dev eth0 parent ffff: protocol all pref 49344",
       "tc qdisc del dev eth0 ingress",
     ]);
@@ -141,5 +141,46 @@ Deno.test({
     const allowed = manifest.permissions.run;
     assert.ok(Array.isArray(allowed));
     for (const c of commandsUsed(sys.calls)) assert.ok(allowed.includes(c), `"${c}" is not in the manifest`);
+  },
+});
+
+Deno.test({
+  name: "TcFilterNetwork.rescan() connects an interface added after attach and drops one that went away",
+  permissions: "none",
+  async fn() {
+    const sys = fakeNetns();
+    const net = new TcFilterNetwork(sys, log);
+    const first = await net.attach(NS, { sandbox });
+    await sys.run("ip", ["link", "add", "name", "eth1", "type", "veth"]); // the CNI adds a second interface
+    let n = sys.calls.length;
+    const grown = await net.rescan(NS, first, { sandbox });
+    assert.deepEqual(grown.added, [{
+      kind: "net",
+      id: "net11",
+      tap: "tap11_cocoon",
+      mac: "bb:bb:bb:bb:bb:bb",
+      mtu: 1500,
+    }]);
+    assert.deepEqual(grown.removed, []);
+    assert.deepEqual(grown.attachment.devices.map((d) => d.id), ["net3", "net11"]);
+    assert.deepEqual(mutations(sys.commands.slice(n)), [
+      "ip tuntap add dev tap11_cocoon mode tap",
+      "ip link set dev tap11_cocoon mtu 1500",
+      "ip link set dev tap11_cocoon up",
+      "tc qdisc add dev eth1 ingress",
+      "tc qdisc add dev tap11_cocoon ingress",
+      "tc filter add dev eth1 parent ffff: protocol all pref 49344 u32 match u8 0 0 action mirred egress redirect dev tap11_cocoon",
+      "tc filter add dev tap11_cocoon parent ffff: protocol all pref 49344 u32 match u8 0 0 action mirred egress redirect dev eth1",
+    ]);
+    n = sys.calls.length;
+    const same = await net.rescan(NS, grown.attachment, { sandbox });
+    assert.deepEqual([same.added, same.removed], [[], []]);
+    assert.deepEqual(mutations(sys.commands.slice(n)), [], "a rescan without changes changes nothing");
+    await sys.run("ip", ["link", "del", "dev", "eth0"]); // the first interface goes away
+    n = sys.calls.length;
+    const shrunk = await net.rescan(NS, same.attachment, { sandbox });
+    assert.deepEqual(shrunk.removed.map((d) => d.id), ["net3"]);
+    assert.deepEqual(shrunk.attachment.endpoints.map((e) => e.name), ["eth1"]);
+    assert.deepEqual(mutations(sys.commands.slice(n)), ["ip link del dev tap3_cocoon"]);
   },
 });
