@@ -42,6 +42,17 @@ say("pid", Deno.pid + "/" + Deno.ppid);
 say("hostname", Deno.hostname());
 say("path", Deno.env.get("PATH"));
 say("env", Object.entries(Deno.env.toObject()).filter(([k]) => k.startsWith("COCOON_")).map(([k, v]) => k + "=" + v).join(";"));
+// An orphan (the backgrounded sleep) is reparented past the agent to PID 1, which must reap it.
+await new Deno.Command("/bin/sh", { args: ["-c", "(sleep 0.2 &); exit 0"] }).output();
+await new Promise((r) => setTimeout(r, 1000));
+const zombies = [...Deno.readDirSync("/proc")].filter((e) => /^\d+$/.test(e.name)).filter((e) => {
+  try {
+    return Deno.readTextFileSync("/proc/" + e.name + "/stat").replace(/^.*\\) /, "").startsWith("Z");
+  } catch {
+    return false;
+  }
+});
+say("zombies", String(zombies.length));
 say("ready", (await Deno.readTextFile("/proc/uptime")).split(" ")[0]);
 if (Deno.readTextFileSync("/proc/cmdline").includes("agent.test=wait")) {
   setInterval(() => {}, 1 << 30);
