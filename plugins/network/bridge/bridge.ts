@@ -1,19 +1,19 @@
 /**
- * The `bridge` network model: for each interface in the pod's netns, a bridge `br<N>_cocoon` joins
- * it with a tap `tap<N>_cocoon` that QEMU opens from inside the netns:
+ * The `bridge` network model: for each interface in the pod's netns, a bridge `br<ifindex>_cocoon` joins
+ * it with a tap `tap<ifindex>_cocoon` that QEMU opens from inside the netns:
  *
  * ```
- * ip link add name br0_cocoon type bridge
- * ip link set dev br0_cocoon mtu <mtu>
- * ip link set dev br0_cocoon address <random local MAC>
- * sysctl -q -w net.ipv4.conf.br0_cocoon.arp_ignore=8      (the netns stack must not answer ARP
- * sysctl -q -w net.ipv6.conf.br0_cocoon.disable_ipv6=1      or ND for the pod's addresses via br0)
- * ip tuntap add dev tap0_cocoon mode tap ; ip link set dev tap0_cocoon mtu <mtu> ; ... up
+ * ip link add name br3_cocoon type bridge   (3: the ifindex of eth0 in the netns)
+ * ip link set dev br3_cocoon mtu <mtu>
+ * ip link set dev br3_cocoon address <random local MAC>
+ * sysctl -q -w net.ipv4.conf.br3_cocoon.arp_ignore=8      (the netns stack must not answer ARP
+ * sysctl -q -w net.ipv6.conf.br3_cocoon.disable_ipv6=1      or ND for the pod's addresses via the bridge)
+ * ip tuntap add dev tap3_cocoon mode tap ; ip link set dev tap3_cocoon mtu <mtu> ; ... up
  * ip link set dev eth0 alias cocoon-mac=<veth mac>       (the original MAC, kept in the kernel)
  * ip link set dev eth0 address <random local MAC>
- * ip link set dev eth0 master br0_cocoon
- * ip link set dev tap0_cocoon master br0_cocoon
- * ip link set dev br0_cocoon up
+ * ip link set dev eth0 master br3_cocoon
+ * ip link set dev tap3_cocoon master br3_cocoon
+ * ip link set dev br3_cocoon up
  * ```
  *
  * The guest NIC takes the veth's original MAC. The veth itself must get another one: a bridge
@@ -31,10 +31,12 @@ import { toRuntimeError } from "../../../runtime/errors.ts";
 import { type NetSys, runInNetns } from "../../../runtime/sys/ip_command.ts";
 import { inspectNetns, listLinks, type NetLink } from "../../../runtime/sys/ip_inspect.ts";
 import {
+  cocoonLinkIndex,
   cocoonLinkName,
   createTap,
   deleteLinksMatching,
   type EndpointInfo,
+  type NetworkRescan,
   selectEndpoints,
 } from "../../../runtime/sys/ip_endpoints.ts";
 
@@ -69,29 +71,105 @@ export class BridgeNetwork implements NetworkBackend {
 
   async attach(netns: string, opts: { sandbox: SandboxId; signal?: AbortSignal }): Promise<BridgeAttachment> {
     const sig = opts.signal ? { signal: opts.signal } : {};
-    const log = this.#log.child({ sandbox: opts.sandbox, netns });
     await this.#sweep(netns, sig);
-    const endpoints = selectEndpoints(await inspectNetns(this.#sys, netns, sig), { originalMac });
-    const devices: Device[] = [];
-    try {
-      for (const ep of endpoints) {
-        const tap = cocoonLinkName("tap", ep.index);
-        await this.#connect(netns, ep, { bridge: cocoonLinkName("br", ep.index), tap }, sig);
-        devices.push({ kind: "net", id: deviceId(`net${ep.index}`), tap, mac: ep.mac, mtu: ep.mtu });
-        log.info("endpoint attached", { model: "bridge", endpoint: ep.name, tap, mac: ep.mac });
-      }
-    } catch (e) {
-      await this.#sweep(netns, {}).catch((err) =>
-        log.error("rollback failed", { model: "bridge", error: toRuntimeError(err).message })
-      );
-      throw e;
-    }
-    return { endpoints, devices };
+    return (await this.#reconcile(netns, { endpoints: [], devices: [] }, opts.sandbox, sig)).attachment;
+  }
+
+  /** Connects interfaces added to the netns since, and drops bridges of interfaces gone. */
+  rescan(
+    netns: string,
+    previous: NetworkAttachment,
+    opts: { sandbox: SandboxId; signal?: AbortSignal },
+  ): Promise<NetworkRescan<BridgeAttachment>> {
+    return this.#reconcile(netns, previous, opts.sandbox, opts.signal ? { signal: opts.signal } : {});
   }
 
   async detach(netns: string, _attachment: NetworkAttachment): Promise<void> {
     const removed = await this.#sweep(netns, {});
     this.#log.info("detached", { model: "bridge", netns, removed });
+  }
+
+  async #reconcile(
+    netns: string,
+    previous: NetworkAttachment,
+    sandbox: SandboxId,
+    sig: { signal?: AbortSignal },
+  ): Promise<NetworkRescan<BridgeAttachment>> {
+    const log = this.#log.child({ sandbox, netns });
+    const snap = await inspectNetns(this.#sys, netns, sig);
+    const endpoints = selectEndpoints(snap, { originalMac });
+    const wanted = new Set(endpoints.map((ep) => ep.ifindex));
+    const byName = new Map(snap.links.map((l) => [l.name, l]));
+    const stale = snap.links.filter((l) => {
+      const n = cocoonLinkIndex("br", l.name) ?? cocoonLinkIndex("tap", l.name);
+      return n !== undefined && !wanted.has(n);
+    });
+    await deleteLinksMatching(this.#sys, netns, stale, OWN_RE, sig);
+    const devices: Device[] = [];
+    const added: Device[] = [];
+    for (const ep of endpoints) {
+      const names = { bridge: cocoonLinkName("br", ep.ifindex), tap: cocoonLinkName("tap", ep.ifindex) };
+      const device: Device = {
+        kind: "net",
+        id: deviceId(`net${ep.ifindex}`),
+        tap: names.tap,
+        mac: ep.mac,
+        mtu: ep.mtu,
+      };
+      const intact = byName.has(names.tap) && byName.get(ep.name)?.master === names.bridge;
+      if (!intact) {
+        try {
+          await this.#release(netns, ep.name, names, sig); // whatever a broken earlier try left
+          await this.#connect(netns, ep, names, sig);
+        } catch (e) {
+          await this.#release(netns, ep.name, names, {}).catch((err) =>
+            log.error("rollback failed", {
+              model: "bridge",
+              tap: names.tap,
+              error: toRuntimeError(err).message,
+            })
+          );
+          // On a first attach nothing of this sandbox may stay behind.
+          if (previous.devices.length === 0) await this.#sweep(netns, {}).catch(() => {});
+          throw e;
+        }
+        added.push(device);
+        log.info("endpoint attached", { model: "bridge", endpoint: ep.name, tap: names.tap, mac: ep.mac });
+      }
+      devices.push(device);
+    }
+    const taps = new Set(devices.flatMap((d) => d.kind === "net" ? [d.tap] : []));
+    const removed = previous.devices.filter((d) => d.kind === "net" && !taps.has(d.tap));
+    return { attachment: { endpoints, devices }, added, removed };
+  }
+
+  /** Deletes the bridge and tap of one interface and gives it its MAC back. */
+  async #release(
+    netns: string,
+    ifname: string,
+    names: { bridge: string; tap: string },
+    sig: { signal?: AbortSignal },
+  ): Promise<void> {
+    const links = await listLinks(this.#sys, netns, sig);
+    await deleteLinksMatching(
+      this.#sys,
+      netns,
+      links.filter((l) => l.name === names.bridge || l.name === names.tap),
+      OWN_RE,
+      sig,
+    );
+    const link = links.find((l) => l.name === ifname);
+    if (link !== undefined) await this.#restore(netns, link, sig);
+  }
+
+  async #restore(netns: string, l: NetLink, sig: { signal?: AbortSignal }): Promise<boolean> {
+    const mac = originalMac(l);
+    if (mac === undefined) return false;
+    const what = `Cannot restore "${l.name}" in "${netns}"`;
+    const ip = (args: string[]) => runInNetns(this.#sys, netns, "ip", args, { what, ...sig });
+    await ip(["link", "set", "dev", l.name, "address", mac]);
+    await ip(["link", "set", "dev", l.name, "alias", ""]);
+    return true;
   }
 
   async #connect(
@@ -127,13 +205,7 @@ export class BridgeNetwork implements NetworkBackend {
     const links = await listLinks(this.#sys, netns, sig);
     const removed = await deleteLinksMatching(this.#sys, netns, links, OWN_RE, sig);
     for (const l of links) {
-      const mac = originalMac(l);
-      if (mac === undefined) continue;
-      const what = `Cannot restore "${l.name}" in "${netns}"`;
-      const ip = (args: string[]) => runInNetns(this.#sys, netns, "ip", args, { what, ...sig });
-      await ip(["link", "set", "dev", l.name, "address", mac]);
-      await ip(["link", "set", "dev", l.name, "alias", ""]);
-      removed.push(`mac:${l.name}`);
+      if (await this.#restore(netns, l, sig)) removed.push(`mac:${l.name}`);
     }
     return removed;
   }

@@ -27,6 +27,8 @@ Deno.test({
     try {
       const ep = att.endpoints[0];
       assert.ok(ep !== undefined && att.endpoints.length === 1);
+      const TAP = `tap${ep.ifindex}_cocoon`;
+      const BR = `br${ep.ifindex}_cocoon`;
       assert.ok(ep.addresses.includes(`${ns.podIp}/24`));
       const links = JSON.parse(
         await runInNetns(sys, ns.pod, "ip", ["-json", "link", "show"], { what: "test" }),
@@ -34,14 +36,14 @@ Deno.test({
       const byName = new Map<string, Record<string, unknown>>(
         Array.isArray(links) ? links.map((l: Record<string, unknown>) => [String(l["ifname"]), l]) : [],
       );
-      assert.equal(byName.get("eth0")?.["master"], "br0_cocoon");
-      assert.equal(byName.get("tap0_cocoon")?.["master"], "br0_cocoon");
+      assert.equal(byName.get("eth0")?.["master"], BR);
+      assert.equal(byName.get(TAP)?.["master"], BR);
       assert.notEqual(byName.get("eth0")?.["address"], ep.mac, "the veth gave its MAC to the guest");
       assert.equal(att.devices[0]?.kind === "net" ? att.devices[0].mac : "", ep.mac);
       {
         await using dev = await openFrameTap(
           ns.pod,
-          "TUN,tun-name=tap0_cocoon,tun-type=tap,iff-no-pi,iff-up",
+          `TUN,tun-name=${TAP},tun-type=tap,iff-no-pi,iff-up`,
         );
         await proveTraffic(sys, ns, dev, { mac: ep.mac });
       }
@@ -60,7 +62,7 @@ Deno.test({
     const before = await netnsPicture(sys, ns.pod);
     const failing: NetSys = {
       run(cmd, args, opts) {
-        if (args.join(" ").endsWith("master br0_cocoon") && args.includes("tap0_cocoon")) {
+        if (/^tap\d+_cocoon master br\d+_cocoon$/.test(args.slice(-3).join(" "))) {
           return Promise.resolve({ code: 2, stdout: "", stderr: "injected failure" });
         }
         return sys.run(cmd, args, opts);

@@ -1,13 +1,13 @@
 /**
  * The `macvtap` network model: for each interface in the pod's netns a macvtap in passthru mode is
- * put on top of it (`mvt<N>_cocoon`), which takes the interface's MAC and every frame it receives:
+ * put on top of it (`mvt<ifindex>_cocoon`), which takes the interface's MAC and every frame it receives:
  *
  * ```
- * ip link add link eth0 name mvt0_cocoon type macvtap mode passthru
- * ip link set dev mvt0_cocoon mtu <mtu>
- * ip link set dev mvt0_cocoon up
- * unshare --mount -- sh -c 'mount -t sysfs sysfs /sys && cat /sys/class/net/"$1"/macvtap/tap*\/dev' sh mvt0_cocoon
- * mknod -m 0600 <runDir>/macvtap/<sandbox>-mvt0_cocoon c <major> <minor>            (on the host)
+ * ip link add link eth0 name mvt3_cocoon type macvtap mode passthru
+ * ip link set dev mvt3_cocoon mtu <mtu>
+ * ip link set dev mvt3_cocoon up
+ * unshare --mount -- sh -c 'mount -t sysfs sysfs /sys && cat /sys/class/net/"$1"/macvtap/tap*\/dev' sh mvt3_cocoon
+ * mknod -m 0600 <runDir>/macvtap/<sandbox>-mvt3_cocoon c <major> <minor>            (on the host)
  * ```
  *
  * (the first four inside the netns via `nsenter --net=<netns> --`). A macvtap is not opened by
@@ -116,15 +116,17 @@ export class MacvtapNetwork implements NetworkBackend {
     const devices: Device[] = [];
     try {
       for (const ep of found) {
-        const name = cocoonLinkName("mvt", ep.index);
+        const name = cocoonLinkName("mvt", ep.ifindex);
         const node = `${this.#nodeDir}/${opts.sandbox}-${name}`;
         const m = await this.#create(netns, ep, { name, node }, sig);
         endpoints.push({ ...ep, macvtap: { name, charDevice: node, ...m } });
-        devices.push({ kind: "net", id: deviceId(`net${ep.index}`), tap: name, mac: ep.mac, mtu: ep.mtu });
+        devices.push({ kind: "net", id: deviceId(`net${ep.ifindex}`), tap: name, mac: ep.mac, mtu: ep.mtu });
         log.info("endpoint attached", { model: "macvtap", endpoint: ep.name, macvtap: name, node });
       }
     } catch (e) {
-      const nodes = found.map((ep) => `${this.#nodeDir}/${opts.sandbox}-${cocoonLinkName("mvt", ep.index)}`);
+      const nodes = found.map((ep) =>
+        `${this.#nodeDir}/${opts.sandbox}-${cocoonLinkName("mvt", ep.ifindex)}`
+      );
       await this.#sweep(netns, nodes, {}).catch((err) =>
         log.error("rollback failed", { model: "macvtap", error: toRuntimeError(err).message })
       );

@@ -44,7 +44,7 @@ Deno.test({
         assert.ok(ep !== undefined && att.endpoints.length === 1);
         const link = JSON.stringify(
           JSON.parse(
-            await runInNetns(sys, ns.pod, "ip", ["-d", "-json", "link", "show", "mvt0_cocoon"], {
+            await runInNetns(sys, ns.pod, "ip", ["-d", "-json", "link", "show", ep.macvtap.name], {
               what: "t",
             }),
           ),

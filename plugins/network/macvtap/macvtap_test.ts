@@ -21,32 +21,32 @@ Deno.test({
     const net = new MacvtapNetwork(sys, log, { nodeDir: "/run/cocoon/macvtap", probe: available });
     const att = await net.attach(NS, { sandbox });
     assert.deepEqual(mutations(sys.commands), [
-      "ip link add link eth0 name mvt0_cocoon type macvtap mode passthru",
-      "ip link set dev mvt0_cocoon mtu 1450",
-      "ip link set dev mvt0_cocoon up",
-      `unshare --mount -- sh -c mount -t sysfs sysfs /sys && cat /sys/class/net/"$1"/macvtap/tap*/dev sh mvt0_cocoon`,
+      "ip link add link eth0 name mvt3_cocoon type macvtap mode passthru",
+      "ip link set dev mvt3_cocoon mtu 1450",
+      "ip link set dev mvt3_cocoon up",
+      `unshare --mount -- sh -c mount -t sysfs sysfs /sys && cat /sys/class/net/"$1"/macvtap/tap*/dev sh mvt3_cocoon`,
       "mkdir -p -m 0700 /run/cocoon/macvtap",
-      "rm -f /run/cocoon/macvtap/sb-1-mvt0_cocoon",
-      "mknod -m 0600 /run/cocoon/macvtap/sb-1-mvt0_cocoon c 246 3",
+      "rm -f /run/cocoon/macvtap/sb-1-mvt3_cocoon",
+      "mknod -m 0600 /run/cocoon/macvtap/sb-1-mvt3_cocoon c 246 3",
     ]);
     assert.deepEqual(att.endpoints[0]?.macvtap, {
-      name: "mvt0_cocoon",
-      charDevice: "/run/cocoon/macvtap/sb-1-mvt0_cocoon",
+      name: "mvt3_cocoon",
+      charDevice: "/run/cocoon/macvtap/sb-1-mvt3_cocoon",
       major: 246,
       minor: 3,
     });
     assert.deepEqual(att.devices, [{
       kind: "net",
-      id: "net0",
-      tap: "mvt0_cocoon",
+      id: "net3",
+      tap: "mvt3_cocoon",
       mac: "0a:58:0a:f4:00:05",
       mtu: 1450,
     }]);
     const n = sys.calls.length;
     await net.detach(NS, att);
     assert.deepEqual(mutations(sys.commands.slice(n)), [
-      "ip link del dev mvt0_cocoon",
-      "rm -f /run/cocoon/macvtap/sb-1-mvt0_cocoon",
+      "ip link del dev mvt3_cocoon",
+      "rm -f /run/cocoon/macvtap/sb-1-mvt3_cocoon",
     ]);
   },
 });
@@ -78,11 +78,11 @@ Deno.test({
   async fn() {
     const sys = fakeNetns({ failOn: (c) => c.startsWith("unshare ") });
     const net = new MacvtapNetwork(sys, log, { nodeDir: "/run/x", probe: available });
-    await assert.rejects(net.attach(NS, { sandbox }), /Cannot create macvtap "mvt0_cocoon" on "eth0"/);
+    await assert.rejects(net.attach(NS, { sandbox }), /Cannot create macvtap "mvt3_cocoon" on "eth0"/);
     const failed = sys.commands.findIndex((c) => c.startsWith("unshare "));
     assert.deepEqual(mutations(sys.commands.slice(failed + 1)), [
-      "ip link del dev mvt0_cocoon",
-      "rm -f /run/x/sb-1-mvt0_cocoon",
+      "ip link del dev mvt3_cocoon",
+      "rm -f /run/x/sb-1-mvt3_cocoon",
     ]);
   },
 });
