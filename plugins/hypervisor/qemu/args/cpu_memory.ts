@@ -1,0 +1,34 @@
+/**
+ * `-cpu`, `-smp` and `-m` (with hotplug slots), and the shared RAM backend when needed.
+ *
+ * @module
+ */
+import { needsSharedMemory } from "./machine.ts";
+import type { QemuArgsInput } from "./types.ts";
+
+/** The `-cpu` model used for `accel`. */
+export function cpuModel(input: Pick<QemuArgsInput, "qemu" | "accel">): string {
+  if (input.qemu.cpuModel !== "") return input.qemu.cpuModel;
+  return input.accel === "kvm" ? "host" : "max";
+}
+
+/** Whether memory hotplug is configured for this VM. */
+export function memoryHotplug(input: QemuArgsInput): boolean {
+  return input.qemu.machineType !== "microvm" && input.qemu.memorySlots > 0 &&
+    input.vm.maxMemoryMiB > input.vm.memoryMiB;
+}
+
+export function cpuMemoryArgs(input: QemuArgsInput): string[] {
+  const { vm, qemu } = input;
+  const args = ["-cpu", cpuModel(input)];
+  const smp = vm.maxVcpus > vm.vcpus ? `${vm.vcpus},maxcpus=${vm.maxVcpus}` : `${vm.vcpus}`;
+  args.push("-smp", smp);
+  const mem = memoryHotplug(input)
+    ? `${vm.memoryMiB}M,slots=${qemu.memorySlots},maxmem=${vm.maxMemoryMiB}M`
+    : `${vm.memoryMiB}M`;
+  args.push("-m", mem);
+  if (needsSharedMemory(input)) {
+    args.push("-object", `memory-backend-memfd,id=ram0,size=${vm.memoryMiB}M,share=on`);
+  }
+  return args;
+}

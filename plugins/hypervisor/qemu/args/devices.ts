@@ -1,0 +1,110 @@
+/**
+ * Devices present at boot (cold plug), the entropy device, and the free PCIe root ports kept for
+ * hotplug on q35. The same id scheme is used by hotplug (see `../hotplug.ts`).
+ *
+ * @module
+ */
+import { HypervisorError } from "../../../../runtime/errors.ts";
+import type { Device } from "../../../types.ts";
+import type { QemuConfig } from "../config.ts";
+import { optValue, type QemuArgsInput, qemuId, virtioDriver } from "./types.ts";
+
+/** QEMU ids used for a device: the frontend device id and its backend (drive, netdev, fsdev, chardev). */
+export function deviceIds(device: Device): { dev: string; backend: string } {
+  return { dev: qemuId("dev", device.id), backend: qemuId("be", device.id) };
+}
+
+/** Ids of the root ports reserved for hotplug. */
+export function hotplugPortIds(qemu: QemuConfig): string[] {
+  if (qemu.machineType !== "q35") return [];
+  return Array.from({ length: qemu.hotplugPorts }, (_, i) => `hp${i}`);
+}
+
+/** Frontend (`-device`) and backend options of one device; `bus` is added when given. */
+export function deviceArgs(device: Device, qemu: QemuConfig, bus?: string): string[] {
+  const { dev, backend } = deviceIds(device);
+  const onBus = bus === undefined ? "" : `,bus=${bus}`;
+  switch (device.kind) {
+    case "block": {
+      const ro = device.readOnly ? ",read-only=on" : "";
+      const drive = [
+        "-blockdev",
+        `driver=file,node-name=${backend}-f,filename=${optValue(device.path)}${ro}`,
+      ];
+      drive.push("-blockdev", `driver=raw,node-name=${backend},file=${backend}-f${ro}`);
+      if (device.driver === "virtio-blk") {
+        return [
+          ...drive,
+          "-device",
+          `${virtioDriver("virtio-blk", qemu)},id=${dev},drive=${backend}${onBus}`,
+        ];
+      }
+      if (device.driver === "virtio-scsi") {
+        return [...drive, "-device", `scsi-hd,id=${dev},drive=${backend},bus=scsi0.0`];
+      }
+      throw new HypervisorError(
+        "Unimplemented",
+        `Cannot add block device "${device.id}": driver "nvdimm" is not supported by the qemu plugin`,
+      );
+    }
+    case "net":
+      return [
+        "-netdev",
+        `tap,id=${backend},ifname=${optValue(device.tap)},script=no,downscript=no,vhost=off`,
+        "-device",
+        `${
+          virtioDriver("virtio-net", qemu)
+        },id=${dev},netdev=${backend},mac=${device.mac},host_mtu=${device.mtu}${onBus}`,
+      ];
+    case "vsock":
+      return [
+        "-device",
+        `vhost-vsock-${
+          qemu.machineType === "microvm" ? "device" : "pci"
+        },id=${dev},guest-cid=${device.cid}${onBus}`,
+      ];
+    case "share-fs":
+      if (device.transport === "9p") {
+        const ro = device.readOnly === true ? ",readonly=on" : "";
+        return [
+          "-fsdev",
+          `local,id=${backend},path=${optValue(device.source)},security_model=none${ro}`,
+          "-device",
+          `${virtioDriver("virtio-9p", qemu)},id=${dev},fsdev=${backend},mount_tag=${
+            optValue(device.tag)
+          }${onBus}`,
+        ];
+      }
+      if (device.socket === undefined) {
+        throw new HypervisorError(
+          "InvalidArgument",
+          `Cannot add virtio-fs device "${device.id}": it needs the virtiofsd socket path`,
+        );
+      }
+      return [
+        "-chardev",
+        `socket,id=${backend},path=${optValue(device.socket)}`,
+        "-device",
+        `vhost-user-fs-${
+          qemu.machineType === "microvm" ? "device" : "pci"
+        },id=${dev},chardev=${backend},tag=${optValue(device.tag)}${onBus}`,
+      ];
+    case "vfio":
+      return ["-device", `vfio-pci,id=${dev},host=${optValue(device.bdf)}${onBus}`];
+  }
+}
+
+export function devicesArgs(input: QemuArgsInput): string[] {
+  const { vm, qemu } = input;
+  const args: string[] = [];
+  if (vm.devices.some((d) => d.kind === "block" && d.driver === "virtio-scsi")) {
+    args.push("-device", `${virtioDriver("virtio-scsi", qemu)},id=scsi0`);
+  }
+  for (const d of vm.devices) args.push(...deviceArgs(d, qemu));
+  args.push("-object", "rng-random,id=rng0,filename=/dev/urandom");
+  args.push("-device", `${virtioDriver("virtio-rng", qemu)},id=rng-dev0,rng=rng0`);
+  hotplugPortIds(qemu).forEach((id, i) => {
+    args.push("-device", `pcie-root-port,id=${id},bus=pcie.0,chassis=${i + 1},io-reserve=0`);
+  });
+  return args;
+}

@@ -1,0 +1,26 @@
+/**
+ * Process-level options: defaults off, QMP, pidfile, seccomp, no reboot. QEMU is not asked to
+ * `-daemonize`: its fork would be refused by `spawn=deny`; the plugin starts it in a new session instead.
+ *
+ * @module
+ */
+import { optValue, type QemuArgsInput } from "./types.ts";
+
+/** QEMU's seccomp filter, with everything a VM needs no more of denied. */
+export const SANDBOX_ARG = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny";
+
+export function miscArgs(input: QemuArgsInput): string[] {
+  const args = [
+    "-name",
+    `cocoon-${input.vm.id},debug-threads=on`,
+    "-nodefaults",
+    "-no-user-config",
+    "-no-reboot",
+    "-qmp",
+    `unix:${optValue(input.paths.qmpSocket)},server=on,wait=off`,
+    "-pidfile",
+    input.paths.pidFile,
+  ];
+  if (input.qemu.seccomp) args.push("-sandbox", SANDBOX_ARG);
+  return args;
+}

@@ -1,0 +1,157 @@
+/**
+ * The QEMU `Hypervisor`: validates configuration, picks the accelerator and builds `QemuVm`s.
+ *
+ * @module
+ */
+import { HypervisorError } from "../../../runtime/errors.ts";
+import type { Logger } from "../../../runtime/log/logger.ts";
+import type {
+  Accelerator,
+  AgentAddress,
+  Hypervisor,
+  HypervisorCapabilities,
+  Vm,
+  VmConfig,
+  VmState,
+} from "../../types.ts";
+import { agentCid } from "./args/agent.ts";
+import { buildQemuArgs } from "./args/build.ts";
+import { hotplugPortIds } from "./args/devices.ts";
+import { needsSharedMemory } from "./args/machine.ts";
+import { vmPaths } from "./args/types.ts";
+import type { MachineType, QemuConfig } from "./config.ts";
+import { type DetectProbe, hostProbe, resolveAccelerator } from "./detect.ts";
+import { QemuVm, type QemuVmLayout } from "./qemu.ts";
+
+export interface QemuHypervisorOptions {
+  readonly config: QemuConfig;
+  readonly log: Logger;
+  readonly probe?: DetectProbe;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** The QEMU hypervisor driver. */
+export function createQemuHypervisor(opts: QemuHypervisorOptions): Hypervisor & {
+  /** Argv (binary first) that `createVm(config)` would run, for `cocoon env` and tests. */
+  commandLine(config: VmConfig, accel: Accelerator): string[];
+} {
+  const { config: qemu, log } = opts;
+  const probe = opts.probe ?? hostProbe;
+  const hvLog = log.child({ subsystem: "hypervisor", hypervisor: "qemu" });
+
+  function layoutOf(config: VmConfig, accel: Accelerator): QemuVmLayout {
+    const paths = vmPaths(config);
+    const agent: AgentAddress = config.agentChannel === "vsock"
+      ? { kind: "vsock", cid: agentCid({ vm: config }), port: qemu.agentVsockPort }
+      : { kind: "unix", path: paths.agentSocket };
+    return {
+      id: config.id,
+      stateDir: config.stateDir,
+      paths,
+      machineType: qemu.machineType,
+      hotplugPorts: hotplugPortIds(qemu),
+      sharedMemory: needsSharedMemory({ vm: config, qemu, accel, paths }),
+      agent,
+      accel,
+    };
+  }
+
+  return {
+    capabilities(): HypervisorCapabilities {
+      const hotplug = qemu.machineType !== "microvm";
+      return {
+        blockHotplug: hotplug,
+        netHotplug: hotplug,
+        sharedFs: ["9p", "virtio-fs"],
+        vsock: true,
+        pause: true,
+        template: false,
+      };
+    },
+
+    async check(o = {}): Promise<void> {
+      let out: Deno.CommandOutput;
+      try {
+        out = await new Deno.Command(qemu.path, {
+          args: ["--version"],
+          stdout: "piped",
+          stderr: "piped",
+          ...(o.signal ? { signal: o.signal } : {}),
+        }).output();
+      } catch (e) {
+        throw new HypervisorError("FailedPrecondition", `Cannot use QEMU "${qemu.path}": it does not run`, {
+          cause: e,
+        });
+      }
+      const text = new TextDecoder().decode(out.stdout);
+      const m = /version (\d+)\.(\d+)/.exec(text);
+      if (!out.success || m === null) {
+        throw new HypervisorError("FailedPrecondition", `Cannot use QEMU "${qemu.path}": "--version" failed`);
+      }
+      if (Number(m[1]) < 7) {
+        throw new HypervisorError(
+          "FailedPrecondition",
+          `Cannot use QEMU "${qemu.path}": version ${m[1]}.${m[2]} is older than 7.0`,
+        );
+      }
+      if (qemu.accelerator === "kvm") {
+        const auto = await resolveAccelerator("auto", probe);
+        if (auto.accel !== "kvm") {
+          throw new HypervisorError("FailedPrecondition", `Cannot use accelerator "kvm": ${auto.reason}`);
+        }
+      }
+    },
+
+    async createVm(config: VmConfig): Promise<Vm> {
+      const wanted = config.accelerator !== "auto" ? config.accelerator : qemu.accelerator;
+      const choice = await resolveAccelerator(wanted, probe);
+      const args = buildQemuArgs({ vm: config, qemu, accel: choice.accel, paths: vmPaths(config) });
+      hvLog.debug("vm created", { sandbox: config.id, accel: choice.accel, reason: choice.reason });
+      return new QemuVm(layoutOf(config, choice.accel), hvLog, {
+        binary: qemu.path,
+        args,
+        startTimeoutMs: qemu.startTimeoutMs,
+      });
+    },
+
+    async attachVm(state: VmState, o = {}): Promise<Vm> {
+      const fail = (why: string): never => {
+        throw new HypervisorError("InvalidArgument", `Cannot attach to VM "${state.id}": ${why}`);
+      };
+      if (state.hypervisor !== "qemu") fail(`its hypervisor is "${state.hypervisor}", not "qemu"`);
+      if (!Number.isInteger(state.pid) || state.pid <= 0) fail(`invalid pid ${state.pid}`);
+      const extra = isRecord(state.extra) ? state.extra : {};
+      const consoleLog = extra["consoleLog"];
+      if (typeof consoleLog !== "string") return fail("its state lacks the console log path");
+      const mt = extra["machineType"];
+      const machineType: MachineType = mt === "pc" || mt === "microvm" ? mt : "q35";
+      const ports = extra["hotplugPorts"];
+      const agent = state.agent;
+      if (agent.kind === "unix" ? typeof agent.path !== "string" : !Number.isInteger(agent.cid)) {
+        fail("invalid agent address");
+      }
+      const paths = vmPaths({ stateDir: state.stateDir, consoleLog });
+      if (state.qmpSocket !== undefined && state.qmpSocket !== paths.qmpSocket) {
+        fail(`unexpected QMP socket "${state.qmpSocket}"`);
+      }
+      const layout: QemuVmLayout = {
+        id: state.id,
+        stateDir: state.stateDir,
+        paths,
+        machineType,
+        hotplugPorts: Array.isArray(ports) ? ports.filter((p): p is string => typeof p === "string") : [],
+        sharedMemory: extra["sharedMemory"] === true,
+        agent,
+        accel: typeof extra["accel"] === "string" ? extra["accel"] : "unknown",
+      };
+      return await QemuVm.attach(layout, state.pid, hvLog, o);
+    },
+
+    commandLine(config: VmConfig, accel: Accelerator): string[] {
+      return [qemu.path, ...buildQemuArgs({ vm: config, qemu, accel, paths: vmPaths(config) })];
+    },
+  };
+}

@@ -1,0 +1,144 @@
+import assert from "node:assert/strict";
+import { HypervisorError } from "../../../runtime/errors.ts";
+import { createLogger } from "../../../runtime/log/logger.ts";
+import { GUEST_MARKER } from "./_test_guest.ts";
+import { pidAlive } from "./_process.ts";
+import {
+  blockDevice,
+  leftovers,
+  TEST_PERMISSIONS,
+  testHypervisor,
+  testVmConfig,
+  waitForText,
+} from "./_test_util.ts";
+import type { QemuVm } from "./qemu.ts";
+
+/** Timings go to stderr as JSON lines (the figures this plugin reports). */
+const timings = createLogger({ fields: { subsystem: "qemu-test" } });
+
+async function agentEcho(path: string, line: string): Promise<string> {
+  using conn = await Deno.connect({ transport: "unix", path });
+  await conn.write(new TextEncoder().encode(line + "\n"));
+  const buf = new Uint8Array(256);
+  let text = "";
+  const deadline = Date.now() + 20_000;
+  while (!text.includes("\n") && Date.now() < deadline) {
+    const n = await conn.read(buf);
+    if (n === null) break;
+    text += new TextDecoder().decode(buf.subarray(0, n));
+  }
+  return text.trim();
+}
+
+Deno.test({
+  name: "QemuVm.start() boots the guest under TCG; pause, resume, agent port and ACPI stop work",
+  permissions: TEST_PERMISSIONS,
+  async fn() {
+    const cfg = await testVmConfig("qemu-life");
+    const vm = await testHypervisor().createVm(cfg);
+    try {
+      const t0 = performance.now();
+      await vm.start();
+      const qmpMs = performance.now() - t0;
+      const markerMs = qmpMs + (await waitForText(cfg.consoleLog, GUEST_MARKER));
+      timings.info("boot", { qmpReadyMs: Math.round(qmpMs), markerMs: Math.round(markerMs) });
+      const [pid] = vm.pids();
+      assert.ok(pid !== undefined && (await pidAlive(pid)));
+      const qmp = (vm as QemuVm).qmp;
+      assert.ok(qmp);
+      assert.deepEqual(await qmp.execute("query-status"), {
+        status: "running",
+        singlestep: false,
+        running: true,
+      });
+
+      await vm.pause();
+      const paused = await qmp.execute("query-status");
+      assert.ok(
+        typeof paused === "object" && paused !== null && "status" in paused && paused.status === "paused",
+      );
+      await vm.resume();
+      assert.deepEqual(await qmp.execute("query-status"), {
+        status: "running",
+        singlestep: false,
+        running: true,
+      });
+
+      assert.deepEqual(vm.agentAddress(), { kind: "unix", path: `${cfg.stateDir}/agent.sock` });
+      assert.equal(await agentEcho(`${cfg.stateDir}/agent.sock`, "hello-agent"), "ECHO:hello-agent");
+
+      const t1 = performance.now();
+      await vm.stop({ timeoutMs: 20_000 });
+      timings.info("graceful stop", { ms: Math.round(performance.now() - t1) });
+      assert.deepEqual(await vm.wait(), { kind: "shutdown" });
+      assert.ok(!(await pidAlive(pid)));
+      assert.deepEqual(vm.pids(), []);
+      assert.deepEqual(await leftovers(cfg.stateDir), []);
+      await vm.stop(); // idempotent
+    } finally {
+      await vm[Symbol.asyncDispose]();
+      await Deno.remove(cfg.stateDir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "QemuVm.addDevice() hotplugs a block device the guest sees, and removeDevice() takes it away",
+  permissions: TEST_PERMISSIONS,
+  async fn() {
+    const cfg = await testVmConfig("qemu-hotplug");
+    const img = `${cfg.stateDir}/disk.img`;
+    await Deno.writeFile(img, new Uint8Array(8 * 1024 * 1024));
+    const vm = await testHypervisor().createVm(cfg);
+    try {
+      await vm.start();
+      await waitForText(cfg.consoleLog, GUEST_MARKER);
+      const from = (await Deno.readTextFile(cfg.consoleLog)).length;
+      const att = await vm.addDevice(blockDevice("disk1", img));
+      assert.match(att.guestAddress ?? "", /^0000:[0-9a-f]{2}:00\.0$/);
+      await waitForText(cfg.consoleLog, /BLOCKS: vda/, 30_000, from);
+      const blocks = await (vm as QemuVm).qmp?.execute("query-block");
+      assert.ok(JSON.stringify(blocks).includes(img));
+
+      const from2 = (await Deno.readTextFile(cfg.consoleLog)).length;
+      await vm.removeDevice(att);
+      await waitForText(cfg.consoleLog, /BLOCKS: \r?\n/, 30_000, from2);
+      assert.ok(!JSON.stringify(await (vm as QemuVm).qmp?.execute("query-block")).includes(img));
+
+      assert.deepEqual(await vm.resizeVcpus(2), { before: 1, after: 2 });
+      assert.deepEqual(await vm.resizeMemory(384), { before: 256, after: 384 });
+
+      await vm.stop({ force: true });
+      const exit = await vm.wait();
+      assert.equal(exit.kind, "killed");
+      assert.deepEqual(await leftovers(cfg.stateDir), []);
+    } finally {
+      await vm[Symbol.asyncDispose]();
+      await Deno.remove(cfg.stateDir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "QemuVm.start() fails with QEMU's error and leaves nothing running when QEMU refuses the config",
+  permissions: TEST_PERMISSIONS,
+  async fn() {
+    const cfg = { ...(await testVmConfig("qemu-bad")), kernel: "/nonexistent/vmlinuz" };
+    const vm = await testHypervisor().createVm(cfg);
+    try {
+      await assert.rejects(vm.start(), (e: unknown) => {
+        assert.ok(e instanceof HypervisorError);
+        assert.match(
+          e.message,
+          /^Cannot start VM "qemu-bad": qemu exited with code 1: stderr: .*nonexistent/,
+        );
+        return true;
+      });
+      assert.deepEqual(vm.pids(), []);
+      assert.deepEqual(await leftovers(cfg.stateDir), []);
+    } finally {
+      await vm[Symbol.asyncDispose]();
+      await Deno.remove(cfg.stateDir, { recursive: true });
+    }
+  },
+});
