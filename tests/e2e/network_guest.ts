@@ -4,6 +4,7 @@
  * and virtio-net modules, busybox-static, and a shell `/init` that configures the NIC whose MAC is
  * given by `cocoon.net=<mac>,<cidr>,<gateway>,<mtu>` on the kernel command line, serves
  * `/www/index.html` with busybox httpd on port 80, then pings the gateway and reports the result.
+ * With `cocoon.hot=<cidr>` every NIC hot-plugged later gets that address and is reported.
  * This stands in for the guest agent's UpdateInterface/UpdateRoutes until the sandbox core exists.
  *
  * @module
@@ -12,6 +13,8 @@
 export const NET_READY = "NET_GUEST_READY";
 export const NET_PING_OK = "NET_GUEST_PING_OK";
 export const PAGE_MARKER = "cocoon-net-page";
+/** Printed for each NIC that appears after boot (hot-plugged); it gets the `cocoon.hot=<cidr>` address. */
+export const NET_HOT_NIC = "NET_GUEST_HOT_NIC";
 
 export interface NetTestGuest {
   readonly kernel: string;
@@ -55,6 +58,22 @@ ip link set "$dev" up
 mkdir -p /www
 echo "${PAGE_MARKER} $mac" > /www/index.html
 httpd -p 80 -h /www
+hot=$(sed -n 's/.*cocoon[.]hot=\\([^ ]*\\).*/\\1/p' /proc/cmdline)
+if [ -n "$hot" ]; then
+  (
+    while :; do
+      for p in /sys/class/net/*; do
+        n=\${p##*/}
+        if [ "$n" = lo ] || [ "$n" = "$dev" ] || [ -f "/tmp/seen.$n" ]; then continue; fi
+        touch "/tmp/seen.$n"
+        ip addr add "$hot" dev "$n"
+        ip link set "$n" up
+        echo "${NET_HOT_NIC} $n $(cat $p/address)"
+      done
+      sleep 0.3
+    done
+  ) &
+fi
 echo "${NET_READY} dev=$dev $(ip -o addr show dev $dev | grep 'inet ' | tr -s ' ' | cut -d' ' -f4)"
 if ping -c 3 -W 3 "$gw" > /dev/null; then echo "${NET_PING_OK}"; else echo NET_GUEST_PING_FAIL; fi
 while :; do sleep 1000; done

@@ -8,7 +8,7 @@
  *
  * How QEMU gets the NIC (what the sandbox core must do):
  * - tcfilter, bridge: QEMU runs inside the pod netns (`nsenter --net=<netns> -- qemu-system-x86_64
- *   ...`) and opens the persistent tap by name: `-netdev tap,ifname=tap0_cocoon,script=no,
+ *   ...`) and opens the persistent tap by name: `-netdev tap,ifname=tap<ifindex>_cocoon,script=no,
  *   downscript=no,vhost=off`.
  * - macvtap: QEMU gets the macvtap character device as an inherited fd: the node the plugin made is
  *   opened read-write on fd 3 by the spawning shell and `-netdev tap,fd=3,vhost=off` is used.
@@ -23,10 +23,10 @@ import { TcFilterNetwork } from "../../plugins/network/tcfilter/tcfilter.ts";
 import { BridgeNetwork } from "../../plugins/network/bridge/bridge.ts";
 import { MacvtapNetwork, probeMacvtap } from "../../plugins/network/macvtap/macvtap.ts";
 import { ensureNetTestGuest, NET_PING_OK, NET_READY, PAGE_MARKER } from "./network_guest.ts";
+import { inNetns, startGuestVm, waitForLine } from "./network_vm.ts";
 
 const sys: NetSys = hostNetSys();
 const log = createLogger({ sink: nullSink });
-const QEMU = "qemu-system-x86_64";
 
 const PERMISSIONS: Deno.PermissionOptionsObject = {
   run: [
@@ -51,33 +51,12 @@ const PERMISSIONS: Deno.PermissionOptionsObject = {
   env: true,
 };
 
-async function waitForLine(path: string, text: string, timeoutMs: number): Promise<string> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const log = await Deno.readTextFile(path).catch(() => "");
-    const line = log.split("\n").find((l) => l.includes(text));
-    if (line !== undefined) return line;
-    if (Date.now() > end) {
-      throw new Error(`"${text}" not in the console after ${timeoutMs} ms:\n${log.slice(-1500)}`);
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-async function inPeer(peer: string, args: string[]): Promise<{ ok: boolean; out: string }> {
-  const r = await sys.run("nsenter", [`--net=${peer}`, "--", ...args], {
-    signal: AbortSignal.timeout(30_000),
-  });
-  return { ok: r.code === 0, out: r.stdout + r.stderr };
-}
-
 async function vmRoundTrip(model: "tcfilter" | "bridge" | "macvtap", net: NetworkBackend): Promise<void> {
   const guest = await ensureNetTestGuest();
   await using ns = await createTestNetns(sys);
   const before = await netnsPicture(sys, ns.pod);
   const dir = await Deno.makeTempDir({ prefix: `cocoon-netvm-${model}-` });
   let att: NetworkAttachment | undefined;
-  let qemu: Deno.ChildProcess | undefined;
   try {
     att = await net.attach(ns.pod, { sandbox: sandboxId(`sb-${model}`) });
     const ep = att.endpoints[0];
@@ -91,60 +70,30 @@ async function vmRoundTrip(model: "tcfilter" | "bridge" | "macvtap", net: Networ
       : undefined;
     assert.equal(cidr, `${ns.podIp}/24`);
     assert.equal(gw, ns.peerIp);
-    const consoleLog = `${dir}/console.log`;
-    const netdev = model === "macvtap"
-      ? "tap,id=n0,fd=3,vhost=off"
-      : `tap,id=n0,ifname=${dev.tap},script=no,downscript=no,vhost=off`;
-    const qemuArgs = [
-      QEMU,
-      "-accel",
-      "tcg,thread=multi",
-      "-M",
-      "q35",
-      "-m",
-      "256",
-      "-smp",
-      "1",
-      "-nodefaults",
-      "-no-user-config",
-      "-display",
-      "none",
-      "-serial",
-      `file:${consoleLog}`,
-      "-no-reboot",
-      "-kernel",
-      guest.kernel,
-      "-initrd",
-      guest.initrd,
-      "-append",
-      `console=ttyS0 panic=-1 quiet cocoon.net=${dev.mac},${cidr},${gw},${dev.mtu}`,
-      "-netdev",
-      netdev,
-      "-device",
-      `virtio-net-pci,netdev=n0,mac=${dev.mac},host_mtu=${dev.mtu}`,
-    ];
     const mvt: unknown = Reflect.get(ep, "macvtap");
-    const node = typeof mvt === "object" && mvt !== null ? Reflect.get(mvt, "charDevice") : undefined;
-    const args = model === "macvtap"
-      ? ["--", "sh", "-c", 'node=$1; shift; exec "$@" 3<>"$node"', "sh", String(node), ...qemuArgs]
-      : ["--", ...qemuArgs];
+    const node: unknown = typeof mvt === "object" && mvt !== null
+      ? Reflect.get(mvt, "charDevice")
+      : undefined;
     const t0 = performance.now();
-    qemu = new Deno.Command("nsenter", {
-      args: [`--net=${ns.pod}`, ...args],
-      stdout: "null",
-      stderr: "piped",
-    })
-      .spawn();
+    await using vm = startGuestVm({
+      netns: ns.pod,
+      dir,
+      guest,
+      nic: dev,
+      cmdline: `cocoon.net=${dev.mac},${cidr},${gw},${dev.mtu}`,
+      ...(typeof node === "string" ? { charDevice: node } : {}),
+    });
+    const consoleLog = vm.consoleLog;
     const ready = await waitForLine(consoleLog, NET_READY, 180_000);
     const bootMs = Math.round(performance.now() - t0);
     assert.ok(ready.includes(`${ns.podIp}/24`), ready);
 
-    const page = await inPeer(ns.peer, ["busybox", "wget", "-q", "-O", "-", `http://${ns.podIp}/`]);
+    const page = await inNetns(ns.peer, ["busybox", "wget", "-q", "-O", "-", `http://${ns.podIp}/`]);
     assert.ok(
       page.ok && page.out.includes(`${PAGE_MARKER} ${dev.mac}`),
       `wget: ${page.out}\nconsole:\n${(await Deno.readTextFile(consoleLog)).slice(-1500)}`,
     );
-    const ping = await inPeer(ns.peer, ["busybox", "ping", "-c", "5", "-W", "3", ns.podIp]);
+    const ping = await inNetns(ns.peer, ["busybox", "ping", "-c", "5", "-W", "3", ns.podIp]);
     assert.ok(ping.ok && / 0% packet loss/.test(ping.out), ping.out);
     await waitForLine(consoleLog, NET_PING_OK, 30_000);
     const rtt = /min\/avg\/max = ([\d.\/]+)/.exec(ping.out)?.[1] ?? "?";
@@ -153,13 +102,6 @@ async function vmRoundTrip(model: "tcfilter" | "bridge" | "macvtap", net: Networ
       `network e2e ${model}: boot->ready ${bootMs} ms, peer->guest ping rtt min/avg/max ${rtt} ms (TCG)`,
     );
   } finally {
-    if (qemu !== undefined) {
-      try {
-        qemu.kill("SIGKILL");
-      } catch { /* exited */ }
-      await qemu.status;
-      await qemu.stderr.cancel().catch(() => {});
-    }
     if (att !== undefined) await net.detach(ns.pod, att);
     await Deno.remove(dir, { recursive: true });
   }
