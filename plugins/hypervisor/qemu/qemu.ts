@@ -133,14 +133,16 @@ export class QemuVm implements Vm {
         timeoutMs: launch.startTimeoutMs,
         ...(opts.signal ? { signal: opts.signal } : {}),
       }).then((qmp) => ({ kind: "qmp" as const, qmp }));
+      connect.catch(() => {}); // raced below
       const first = await Promise.race([connect, exited]);
       if (first.kind === "exited") {
         connect.then((r) => r.qmp.close(), () => {});
-        throw await this.#startFailure(`qemu exited with code ${first.status.code}`, await stderr.done);
+        throw new HypervisorError("Internal", "qemu exited during start"); // replaced by its exit code below
       }
       this.#pid = (await readPidFile(paths.pidFile)) ?? child.pid;
       this.#adopt(first.qmp);
       const qmpMs = performance.now() - t0;
+      // answered only once QEMU's main loop runs, i.e. after the machine (kernel, devices) is set up
       await first.qmp.execute("query-status");
       this.#phase = "running";
       this.#log.info("vm started", {
@@ -149,13 +151,24 @@ export class QemuVm implements Vm {
         qmpReadyMs: Math.round(qmpMs),
       });
     } catch (e) {
-      await signalPid(child.pid, "SIGKILL");
-      await child.status.catch(() => {});
+      // QEMU may have exited on its own (bad config): prefer its exit code over the QMP symptom
+      const settled = await Promise.race([
+        exited,
+        new Promise<undefined>((r) => setTimeout(r, 500, undefined)),
+      ]);
+      if (settled === undefined) {
+        await signalPid(child.pid, "SIGKILL");
+        await child.status.catch(() => {});
+      }
       this.#phase = "stopped";
       this.#qmp?.close();
       await this.#cleanup();
-      if (e instanceof HypervisorError && e.message.startsWith(`Cannot start VM`)) throw e;
-      throw await this.#startFailure(e instanceof Error ? e.message : String(e), await stderr.done, e);
+      const why = settled !== undefined
+        ? `qemu exited with code ${settled.status.code}`
+        : e instanceof Error
+        ? e.message
+        : String(e);
+      throw await this.#startFailure(why, await stderr.done, settled === undefined ? e : undefined);
     } finally {
       stderr.stop();
       child.unref();

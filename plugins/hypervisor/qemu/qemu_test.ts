@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { HypervisorError } from "../../../runtime/errors.ts";
 import { createLogger } from "../../../runtime/log/logger.ts";
+import { deviceId } from "../../../runtime/ids.ts";
+import { detectAccelerator } from "./detect.ts";
 import { GUEST_MARKER } from "./_test_guest.ts";
 import { pidAlive } from "./_process.ts";
 import {
@@ -138,6 +140,55 @@ Deno.test({
       assert.deepEqual(await leftovers(cfg.stateDir), []);
     } finally {
       await vm[Symbol.asyncDispose]();
+      await Deno.remove(cfg.stateDir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "QemuVm.start() cold-plugs 9p, virtio-scsi and read-only virtio-blk devices with the auto accelerator",
+  permissions: TEST_PERMISSIONS,
+  async fn() {
+    const base = await testVmConfig("qemu-cold");
+    const img = `${base.stateDir}/ro.img`;
+    const img2 = `${base.stateDir}/scsi.img`;
+    await Deno.writeFile(img, new Uint8Array(4 * 1024 * 1024));
+    await Deno.writeFile(img2, new Uint8Array(4 * 1024 * 1024));
+    const cfg = {
+      ...base,
+      accelerator: "auto" as const,
+      devices: [
+        { ...blockDevice("ro", img), readOnly: true },
+        { ...blockDevice("sc", img2), driver: "virtio-scsi" as const },
+        {
+          kind: "share-fs" as const,
+          id: deviceId("share"),
+          tag: "share0",
+          source: base.stateDir,
+          transport: "9p" as const,
+        },
+      ],
+    };
+    const vm = await testHypervisor({ accelerator: "auto" }).createVm(cfg);
+    try {
+      await vm.start();
+      const qmp = (vm as QemuVm).qmp;
+      assert.ok(qmp);
+      const pci = JSON.stringify(await qmp.execute("query-pci"));
+      for (const id of ["dev-ro", "scsi0", "dev-share", "vserial0", "rng-dev0", "hp0"]) {
+        assert.ok(pci.includes(`"${id}"`), id);
+      }
+      const blocks = await qmp.execute("query-block");
+      assert.ok(Array.isArray(blocks));
+      const ro = blocks.find((b) => JSON.stringify(b).includes(img));
+      assert.ok(JSON.stringify(ro).includes(`"ro":true`));
+      await waitForText(cfg.consoleLog, /BLOCKS: vda/);
+      assert.equal(vm.saveState().extra?.["accel"], (await detectAccelerator()).accel);
+    } finally {
+      await vm[Symbol.asyncDispose]();
+      assert.deepEqual(vm.pids(), []);
+      assert.deepEqual(await leftovers(cfg.stateDir), []);
       await Deno.remove(cfg.stateDir, { recursive: true });
     }
   },
