@@ -3,7 +3,8 @@
  * `<repo>/.cache/network-test-guest/<hash>/`: Debian's cloud kernel (apt-get download), the virtio
  * and virtio-net modules, busybox-static, and a shell `/init` that configures the NIC whose MAC is
  * given by `cocoon.net=<mac>,<cidr>,<gateway>,<mtu>` on the kernel command line, serves
- * `/www/index.html` with busybox httpd on port 80, then pings the gateway and reports the result.
+ * `/www/index.html` (and a 16 MiB `/www/big`) with busybox httpd on port 80, discards what is sent
+ * to TCP port 5001 (for throughput), then pings the gateway and reports the result.
  * With `cocoon.hot=<cidr>` every NIC hot-plugged later gets that address and is reported.
  * This stands in for the guest agent's UpdateInterface/UpdateRoutes until the sandbox core exists.
  *
@@ -58,6 +59,8 @@ ip link set "$dev" up
 mkdir -p /www
 echo "${PAGE_MARKER} $mac" > /www/index.html
 httpd -p 80 -h /www
+dd if=/dev/zero of=/www/big bs=1M count=16 2>/dev/null
+(while :; do nc -l -p 5001 > /dev/null; done) &
 hot=$(sed -n 's/.*cocoon[.]hot=\\([^ ]*\\).*/\\1/p' /proc/cmdline)
 if [ -n "$hot" ]; then
   (
