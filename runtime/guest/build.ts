@@ -36,7 +36,7 @@ import { silentProgress } from "./progress.ts";
 import type { BuildGuestImageOptions, GuestImage, GuestManifest } from "./types.ts";
 
 /** Bump when the image layout or the build steps change (part of the content hash). */
-export const BUILDER_VERSION = "1";
+export const BUILDER_VERSION = "2";
 
 const USERLAND_PACKAGES = ["crun", "runc", "libc6", "libgcc-s1"];
 const WEEK_MS = 7 * 24 * 3600 * 1000;

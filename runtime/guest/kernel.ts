@@ -9,7 +9,7 @@
 import { dirname, join } from "node:path";
 import { GuestImageError } from "../errors.ts";
 import { errText, exec } from "./_exec.ts";
-import { moduleName, parseModulesDep, selectModules } from "./modules.ts";
+import { moduleName, parseModulesDep, parseSoftDeps, selectModules } from "./modules.ts";
 
 /** Modules that may be absent from a kernel flavour (the cloud kernels lack 9p). */
 export const OPTIONAL_MODULES: ReadonlySet<string> = new Set(["9p", "9pnet_virtio", "nfit"]);
@@ -41,7 +41,9 @@ export async function installKernelModules(
   );
   const known = new Set([...dep.keys(), ...builtinLines].map(moduleName));
   const missing = wanted.filter((m) => !known.has(m.replaceAll("-", "_")) && OPTIONAL_MODULES.has(m));
-  const sel = selectModules(dep, builtinLines, wanted.filter((m) => !missing.includes(m)));
+  const readOpt = (f: string) => Deno.readTextFile(join(srcDir, f)).catch(() => "");
+  const soft = parseSoftDeps(await readOpt("modules.softdep"), await readOpt("modules.alias"));
+  const sel = selectModules(dep, builtinLines, wanted.filter((m) => !missing.includes(m)), soft);
   const dstDir = join(initrdRoot, "lib/modules", release);
   await Deno.mkdir(dstDir, { recursive: true });
   for (const rel of sel.paths) {

@@ -49,6 +49,41 @@ export function moduleName(path: string): string {
   return base.replace(/\.ko(\.(xz|zst|gz))?$/, "").replaceAll("-", "_");
 }
 
+/** Soft pre-dependencies (`modules.softdep`) and exact aliases (`modules.alias`). */
+export interface SoftDeps {
+  /** module name → names or aliases to load before it. */
+  pre: ReadonlyMap<string, readonly string[]>;
+  /** alias → module names. */
+  aliases: ReadonlyMap<string, readonly string[]>;
+}
+
+/** Parses `modules.softdep` and `modules.alias` texts (only `pre:` soft dependencies matter here). */
+export function parseSoftDeps(softdep: string, alias: string): SoftDeps {
+  const pre = new Map<string, string[]>();
+  for (const line of softdep.split("\n")) {
+    const m = /^softdep\s+(\S+)\s+(.*)$/.exec(line.trim());
+    if (!m) continue;
+    const words = (m[2] ?? "").split(/\s+/);
+    const names: string[] = [];
+    let inPre = false;
+    for (const w of words) {
+      if (w === "pre:") inPre = true;
+      else if (w === "post:") inPre = false;
+      else if (inPre && w !== "") names.push(w);
+    }
+    const key = (m[1] ?? "").replaceAll("-", "_");
+    pre.set(key, [...(pre.get(key) ?? []), ...names]);
+  }
+  const aliases = new Map<string, string[]>();
+  for (const line of alias.split("\n")) {
+    const m = /^alias\s+(\S+)\s+(\S+)$/.exec(line.trim());
+    if (!m || (m[1] ?? "").includes("*")) continue;
+    const key = m[1] ?? "";
+    aliases.set(key, [...(aliases.get(key) ?? []), (m[2] ?? "").replaceAll("-", "_")]);
+  }
+  return { pre, aliases };
+}
+
 /** The result of resolving wanted module names. */
 export interface ModuleSelection {
   /** Paths (relative to the module dir) to copy, dependencies before dependants. */
@@ -67,6 +102,7 @@ export function selectModules(
   dep: ModulesDep,
   builtinPaths: readonly string[],
   wanted: readonly string[],
+  soft: SoftDeps = { pre: new Map(), aliases: new Map() },
 ): ModuleSelection {
   const byName = new Map<string, string>();
   for (const p of dep.keys()) byName.set(moduleName(p), p);
@@ -80,6 +116,18 @@ export function selectModules(
     if (chain.includes(p)) {
       throw new GuestImageError("Internal", `Cannot resolve module "${p}": dependency cycle`);
     }
+    // Soft pre-dependencies (e.g. libcrc32c needs a crc32c implementation) are loaded explicitly
+    // first: they are not symbol dependencies, so modprobe from modules.dep would not pull them.
+    for (const s of soft.pre.get(moduleName(p)) ?? []) {
+      for (
+        const n of byName.has(s.replaceAll("-", "_")) ? [s.replaceAll("-", "_")] : soft.aliases.get(s) ?? []
+      ) {
+        const sp = byName.get(n);
+        if (sp === undefined || seen.has(sp)) continue;
+        visit(sp, [...chain, p]);
+        if (!load.includes(n)) load.push(n);
+      }
+    }
     for (const d of dep.get(p) ?? []) visit(d, [...chain, p]);
     seen.add(p);
     paths.push(p);
@@ -89,7 +137,7 @@ export function selectModules(
     const p = byName.get(name);
     if (p !== undefined) {
       visit(p, []);
-      load.push(name);
+      if (!load.includes(name)) load.push(name);
     } else if (builtinNames.has(name)) {
       builtin.push(name);
     } else {

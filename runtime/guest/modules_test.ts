@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { moduleName, parseModulesDep, selectModules } from "./modules.ts";
+import { moduleName, parseModulesDep, parseSoftDeps, selectModules } from "./modules.ts";
 
 const DEP = `kernel/fs/9p/9p.ko.xz: kernel/net/9p/9pnet.ko.xz kernel/fs/netfs/netfs.ko.xz
 kernel/net/9p/9pnet.ko.xz:
@@ -52,5 +52,27 @@ Deno.test({
       () => selectModules(parseModulesDep(DEP), [], ["nosuch"]),
       /Cannot find kernel module "nosuch"/,
     );
+  },
+});
+
+Deno.test({
+  name: "selectModules() loads soft pre-dependencies (through aliases) before the module needing them",
+  permissions: "none",
+  fn() {
+    const dep = parseModulesDep(`kernel/fs/erofs/erofs.ko.xz: kernel/lib/libcrc32c.ko.xz
+kernel/lib/libcrc32c.ko.xz:
+kernel/crypto/crc32c_generic.ko.xz:
+`);
+    const soft = parseSoftDeps(
+      "# comment\nsoftdep libcrc32c pre: crc32c post: other\n",
+      "alias crc32c crc32c_generic\nalias crypto-crc32c crc32c_generic\nalias pci:v*d* foo\n",
+    );
+    const sel = selectModules(dep, [], ["erofs"], soft);
+    assert.deepEqual(sel.load, ["crc32c_generic", "erofs"]);
+    assert.deepEqual(sel.paths, [
+      "kernel/crypto/crc32c_generic.ko.xz",
+      "kernel/lib/libcrc32c.ko.xz",
+      "kernel/fs/erofs/erofs.ko.xz",
+    ]);
   },
 });
