@@ -33,6 +33,7 @@ import {
   cocoonLinkName,
   deleteLinksMatching,
   type EndpointInfo,
+  type NetworkRescan,
   selectEndpoints,
 } from "../../../runtime/sys/ip_endpoints.ts";
 
@@ -108,31 +109,80 @@ export class MacvtapNetwork implements NetworkBackend {
     opts: { sandbox: SandboxId; signal?: AbortSignal },
   ): Promise<MacvtapAttachment> {
     const sig = opts.signal ? { signal: opts.signal } : {};
-    const log = this.#log.child({ sandbox: opts.sandbox, netns });
     await this.check();
     await this.#sweep(netns, [], sig);
-    const found = selectEndpoints(await inspectNetns(this.#sys, netns, sig));
+    return (await this.#reconcile(netns, { endpoints: [], devices: [] }, opts.sandbox, sig)).attachment;
+  }
+
+  /** Adds macvtaps for interfaces added to the netns since, and deletes those of interfaces gone. */
+  rescan(
+    netns: string,
+    previous: NetworkAttachment,
+    opts: { sandbox: SandboxId; signal?: AbortSignal },
+  ): Promise<NetworkRescan<MacvtapAttachment>> {
+    return this.#reconcile(netns, previous, opts.sandbox, opts.signal ? { signal: opts.signal } : {});
+  }
+
+  async #reconcile(
+    netns: string,
+    previous: NetworkAttachment,
+    sandbox: SandboxId,
+    sig: { signal?: AbortSignal },
+  ): Promise<NetworkRescan<MacvtapAttachment>> {
+    const log = this.#log.child({ sandbox, netns });
+    const snap = await inspectNetns(this.#sys, netns, sig);
+    const found = selectEndpoints(snap);
+    const nodeOf = (name: string) => `${this.#nodeDir}/${sandbox}-${name}`;
+    const want = new Set(found.map((ep) => cocoonLinkName("mvt", ep.ifindex)));
+    const have = new Set(snap.links.filter((l) => OWN_RE.test(l.name)).map((l) => l.name));
+    const stale = snap.links.filter((l) => OWN_RE.test(l.name) && !want.has(l.name));
+    // A macvtap dies with its lower interface; its node stays until removed here.
+    const removed = previous.devices.filter((d) => d.kind === "net" && !want.has(d.tap));
+    const goneNodes = new Set([
+      ...stale.map((l) => l.name),
+      ...removed.flatMap((d) => d.kind === "net" ? [d.tap] : []),
+    ]);
+    await this.#remove(netns, stale.map((l) => l.name), [...goneNodes].map(nodeOf), sig);
     const endpoints: MacvtapEndpoint[] = [];
     const devices: Device[] = [];
-    try {
-      for (const ep of found) {
-        const name = cocoonLinkName("mvt", ep.ifindex);
-        const node = `${this.#nodeDir}/${opts.sandbox}-${name}`;
-        const m = await this.#create(netns, ep, { name, node }, sig);
+    const added: Device[] = [];
+    for (const ep of found) {
+      const name = cocoonLinkName("mvt", ep.ifindex);
+      const node = nodeOf(name);
+      const device: Device = {
+        kind: "net",
+        id: deviceId(`net${ep.ifindex}`),
+        tap: name,
+        mac: ep.mac,
+        mtu: ep.mtu,
+      };
+      try {
+        if (!have.has(name)) await this.#createLink(netns, ep, name, sig);
+        const m = await this.#makeNode(netns, name, node, sig);
         endpoints.push({ ...ep, macvtap: { name, charDevice: node, ...m } });
-        devices.push({ kind: "net", id: deviceId(`net${ep.ifindex}`), tap: name, mac: ep.mac, mtu: ep.mtu });
+      } catch (e) {
+        const undo = previous.devices.length === 0
+          // On a first attach nothing of this sandbox may stay behind.
+          ? this.#sweep(netns, found.map((f) => nodeOf(cocoonLinkName("mvt", f.ifindex))), {})
+          : have.has(name)
+          ? Promise.resolve()
+          : this.#remove(netns, [name], [node], {});
+        await undo.catch((err) =>
+          log.error("rollback failed", {
+            model: "macvtap",
+            macvtap: name,
+            error: toRuntimeError(err).message,
+          })
+        );
+        throw e;
+      }
+      if (!have.has(name)) {
+        added.push(device);
         log.info("endpoint attached", { model: "macvtap", endpoint: ep.name, macvtap: name, node });
       }
-    } catch (e) {
-      const nodes = found.map((ep) =>
-        `${this.#nodeDir}/${opts.sandbox}-${cocoonLinkName("mvt", ep.ifindex)}`
-      );
-      await this.#sweep(netns, nodes, {}).catch((err) =>
-        log.error("rollback failed", { model: "macvtap", error: toRuntimeError(err).message })
-      );
-      throw e;
+      devices.push(device);
     }
-    return { endpoints, devices };
+    return { attachment: { endpoints, devices }, added, removed };
   }
 
   async detach(netns: string, attachment: NetworkAttachment): Promise<void> {
@@ -145,29 +195,34 @@ export class MacvtapNetwork implements NetworkBackend {
     this.#log.info("detached", { model: "macvtap", netns, removed });
   }
 
-  async #create(
+  async #createLink(
     netns: string,
     ep: EndpointInfo,
-    p: { name: string; node: string },
+    name: string,
+    sig: { signal?: AbortSignal },
+  ): Promise<void> {
+    const what = `Cannot create macvtap "${name}" on "${ep.name}" in "${netns}"`;
+    const ip = (args: string[]) => runInNetns(this.#sys, netns, "ip", args, { what, ...sig });
+    await ip(["link", "add", "link", ep.name, "name", name, "type", "macvtap", "mode", "passthru"]);
+    await ip(["link", "set", "dev", name, "mtu", String(ep.mtu)]);
+    await ip(["link", "set", "dev", name, "up"]);
+  }
+
+  /** Reads the macvtap's device number from a private sysfs mount of the netns and makes the node. */
+  async #makeNode(
+    netns: string,
+    name: string,
+    node: string,
     sig: { signal?: AbortSignal },
   ): Promise<{ major: number; minor: number }> {
-    const what = `Cannot create macvtap "${p.name}" on "${ep.name}" in "${netns}"`;
-    const ip = (args: string[]) => runInNetns(this.#sys, netns, "ip", args, { what, ...sig });
-    await ip(["link", "add", "link", ep.name, "name", p.name, "type", "macvtap", "mode", "passthru"]);
-    await ip(["link", "set", "dev", p.name, "mtu", String(ep.mtu)]);
-    await ip(["link", "set", "dev", p.name, "up"]);
-    const out = await runInNetns(this.#sys, netns, "unshare", [
-      "--mount",
-      "--",
-      "sh",
-      "-c",
-      SYSFS_SCRIPT,
-      "sh",
-      p.name,
-    ], {
-      what,
-      ...sig,
-    });
+    const what = `Cannot make the device node of macvtap "${name}" in "${netns}"`;
+    const out = await runInNetns(
+      this.#sys,
+      netns,
+      "unshare",
+      ["--mount", "--", "sh", "-c", SYSFS_SCRIPT, "sh", name],
+      { what, ...sig },
+    );
     const m = /^(\d+):(\d+)\s*$/.exec(out);
     if (m === null) {
       throw new RuntimeError("Internal", `${what}: unexpected device number "${out.trim().slice(0, 40)}"`);
@@ -175,12 +230,32 @@ export class MacvtapNetwork implements NetworkBackend {
     const major = Number(m[1]);
     const minor = Number(m[2]);
     await runOnHost(this.#sys, "mkdir", ["-p", "-m", "0700", this.#nodeDir], { what, ...sig });
-    await runOnHost(this.#sys, "rm", ["-f", p.node], { what, ...sig });
-    await runOnHost(this.#sys, "mknod", ["-m", "0600", p.node, "c", String(major), String(minor)], {
+    await runOnHost(this.#sys, "rm", ["-f", node], { what, ...sig });
+    await runOnHost(this.#sys, "mknod", ["-m", "0600", node, "c", String(major), String(minor)], {
       what,
       ...sig,
     });
     return { major, minor };
+  }
+
+  async #remove(
+    netns: string,
+    names: readonly string[],
+    nodes: readonly string[],
+    sig: { signal?: AbortSignal },
+  ) {
+    for (const n of names) {
+      await runInNetns(this.#sys, netns, "ip", ["link", "del", "dev", n], {
+        what: `Cannot delete "${n}" in "${netns}"`,
+        ...sig,
+      });
+    }
+    if (nodes.length > 0) {
+      await runOnHost(this.#sys, "rm", ["-f", ...nodes], {
+        what: "Cannot remove macvtap device nodes",
+        ...sig,
+      });
+    }
   }
 
   async #sweep(netns: string, nodes: readonly string[], sig: { signal?: AbortSignal }): Promise<string[]> {

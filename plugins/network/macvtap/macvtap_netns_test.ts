@@ -68,3 +68,33 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "MacvtapNetwork.rescan() drops the node of a macvtap that died with its interface",
+  permissions: { ...manifest.permissions, read: [tmp], write: [tmp] },
+  async fn() {
+    const support = await probeMacvtap(sys);
+    if (!support.builtIn && support.modulesDisabled) return; // the refusal is covered above
+    await using ns = await createTestNetns(sys);
+    const dir = await Deno.makeTempDir({ prefix: "cocoon-macvtap-" });
+    try {
+      const net = new MacvtapNetwork(sys, log, { nodeDir: dir });
+      const first = await net.attach(ns.pod, { sandbox });
+      const ip = (args: string[]) => runInNetns(sys, ns.pod, "ip", args, { what: "test" });
+      await ip(["link", "add", "eth1", "type", "veth", "peer", "name", "x1", "netns", ns.peerName]);
+      const grown = await net.rescan(ns.pod, first, { sandbox });
+      assert.equal(grown.added.length, 1);
+      assert.equal([...Deno.readDirSync(dir)].length, 2);
+      await ip(["link", "del", "eth1"]); // the kernel deletes its macvtap with it
+      const shrunk = await net.rescan(ns.pod, grown.attachment, { sandbox });
+      assert.deepEqual(shrunk.removed, grown.added);
+      assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), [
+        `${sandbox}-${first.endpoints[0]?.macvtap.name}`,
+      ]);
+      await net.detach(ns.pod, shrunk.attachment);
+      assert.deepEqual([...Deno.readDirSync(dir)], []);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

@@ -78,7 +78,10 @@ Deno.test({
   async fn() {
     const sys = fakeNetns({ failOn: (c) => c.startsWith("unshare ") });
     const net = new MacvtapNetwork(sys, log, { nodeDir: "/run/x", probe: available });
-    await assert.rejects(net.attach(NS, { sandbox }), /Cannot create macvtap "mvt3_cocoon" on "eth0"/);
+    await assert.rejects(
+      net.attach(NS, { sandbox }),
+      /Cannot make the device node of macvtap "mvt3_cocoon" in "\/var\/run\/netns\/pod"/,
+    );
     const failed = sys.commands.findIndex((c) => c.startsWith("unshare "));
     assert.deepEqual(mutations(sys.commands.slice(failed + 1)), [
       "ip link del dev mvt3_cocoon",
@@ -97,5 +100,31 @@ Deno.test({
     const allowed = manifest.permissions.run;
     assert.ok(Array.isArray(allowed));
     for (const c of commandsUsed(sys.calls)) assert.ok(allowed.includes(c), `"${c}" is not in the manifest`);
+  },
+});
+
+Deno.test({
+  name:
+    "MacvtapNetwork.rescan() adds a macvtap for a new interface and removes the one of a deleted interface",
+  permissions: "none",
+  async fn() {
+    const sys = fakeNetns({ respond });
+    const net = new MacvtapNetwork(sys, log, { nodeDir: "/run/x", probe: available });
+    const first = await net.attach(NS, { sandbox });
+    await sys.run("ip", ["link", "add", "name", "eth1", "type", "veth"]);
+    const grown = await net.rescan(NS, first, { sandbox });
+    assert.deepEqual(grown.added.map((d) => d.kind === "net" ? d.tap : ""), ["mvt11_cocoon"]);
+    assert.deepEqual(grown.attachment.endpoints.map((e) => e.macvtap.charDevice), [
+      "/run/x/sb-1-mvt3_cocoon",
+      "/run/x/sb-1-mvt11_cocoon",
+    ]);
+    await sys.run("ip", ["link", "del", "dev", "eth0"]);
+    const n = sys.calls.length;
+    const shrunk = await net.rescan(NS, grown.attachment, { sandbox });
+    assert.deepEqual(shrunk.removed, first.devices);
+    assert.deepEqual(mutations(sys.commands.slice(n)).slice(0, 2), [
+      "ip link del dev mvt3_cocoon",
+      "rm -f /run/x/sb-1-mvt3_cocoon",
+    ]);
   },
 });
