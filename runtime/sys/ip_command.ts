@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { RuntimeError } from "../errors.ts";
+import { RuntimeError, toRuntimeError } from "../errors.ts";
 
 export interface NetCommandResult {
   readonly code: number;
@@ -87,7 +87,7 @@ export async function runInNetns(
     if (e instanceof Deno.errors.NotFound) {
       throw new RuntimeError("FailedPrecondition", `${opts.what}: "${c}" is not installed`, { cause: e });
     }
-    throw new RuntimeError("Internal", `${opts.what}: cannot run "${c}"`, { cause: e });
+    throw toRuntimeError(e, `${opts.what}: cannot run "${c}"`); // an aborted signal becomes Cancelled
   }
   if (r.code !== 0) throw failure(opts.what, c, a, r, "Internal");
   return r.stdout;
@@ -107,7 +107,7 @@ export async function runOnHost(
     if (e instanceof Deno.errors.NotFound) {
       throw new RuntimeError("FailedPrecondition", `${opts.what}: "${cmd}" is not installed`, { cause: e });
     }
-    throw new RuntimeError("Internal", `${opts.what}: cannot run "${cmd}"`, { cause: e });
+    throw toRuntimeError(e, `${opts.what}: cannot run "${cmd}"`);
   }
   if (r.code !== 0) throw failure(opts.what, cmd, args, r, "Internal");
   return r.stdout;

@@ -4,6 +4,8 @@ import { TcFilterNetwork } from "./tcfilter.ts";
 import { createLogger, nullSink } from "../../../runtime/log/logger.ts";
 import { sandboxId } from "../../../runtime/ids.ts";
 import { commandsUsed, fakeNetns } from "../../../runtime/sys/ip_fake_netns.ts";
+import type { NetSys } from "../../../runtime/sys/ip_command.ts";
+import { isRuntimeError } from "../../../runtime/errors.ts";
 
 const log = createLogger({ sink: nullSink });
 const sandbox = sandboxId("sb-1");
@@ -182,5 +184,32 @@ Deno.test({
     assert.deepEqual(shrunk.removed.map((d) => d.id), ["net3"]);
     assert.deepEqual(shrunk.attachment.endpoints.map((e) => e.name), ["eth1"]);
     assert.deepEqual(mutations(sys.commands.slice(n)), ["ip link del dev tap3_cocoon"]);
+  },
+});
+
+Deno.test({
+  name: "TcFilterNetwork.attach() stops with Cancelled when its signal aborts and leaves nothing behind",
+  permissions: "none",
+  async fn() {
+    const inner = fakeNetns();
+    const ctl = new AbortController();
+    const sys: NetSys = {
+      run(cmd, args, opts) {
+        if (opts?.signal?.aborted) return Promise.reject(new DOMException("aborted", "AbortError"));
+        if (args.includes("tuntap")) ctl.abort(); // the caller gives up once the tap exists
+        return inner.run(cmd, args);
+      },
+    };
+    await assert.rejects(
+      new TcFilterNetwork(sys, log).attach(NS, { sandbox, signal: ctl.signal }),
+      (e: unknown) => {
+        assert.ok(isRuntimeError(e) && e.code === "Cancelled", String(e));
+        return true;
+      },
+    );
+    const tail = mutations(
+      inner.commands.slice(inner.commands.indexOf("ip tuntap add dev tap3_cocoon mode tap") + 1),
+    );
+    assert.deepEqual(tail, ["ip link del dev tap3_cocoon"], "the rollback ran without the aborted signal");
   },
 });
