@@ -10,7 +10,7 @@ import { loadConfig } from "../config/load.ts";
 import type { ResolvedConfig } from "../config/schema.ts";
 import { createRegistry, type PluginRegistry } from "../plugins/registry.ts";
 import type { CommandContext, GlobalOptions } from "./args.ts";
-import { COMMANDS } from "./dispatch.ts";
+import { COMMANDS, RUNC_VERBS } from "./dispatch.ts";
 import { splitGlobalArgs } from "./global.ts";
 import { OCI_SPEC_VERSION, VERSION } from "./version.ts";
 
@@ -23,6 +23,7 @@ const printErr = (t: string) => void Deno.stderr.writeSync(enc.encode(t.endsWith
 export async function runCli(argv: readonly string[]): Promise<number> {
   let globals: GlobalOptions | undefined;
   let log: Logger | undefined;
+  let verb: string | undefined;
   try {
     const split = splitGlobalArgs(argv);
     globals = split.globals;
@@ -36,6 +37,7 @@ export async function runCli(argv: readonly string[]): Promise<number> {
       print(helpText());
       return split.verb === undefined && !globals.help ? 2 : 0;
     }
+    verb = split.verb;
     const cmd = COMMANDS[split.verb];
     if (!cmd) {
       throw new RuntimeError("InvalidArgument", `Unknown command "${split.verb}": see \`cocoon --help\``);
@@ -53,7 +55,7 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     if (globals?.log !== undefined && log) log.error(err.message, { err: e });
     else log?.debug("command failed", { err: e });
     printErr(`cocoon: ${err.message}`);
-    return exitCodeOf(err.code);
+    return verb !== undefined && RUNC_VERBS.has(verb) ? 1 : exitCodeOf(err.code);
   }
 }
 
@@ -63,7 +65,9 @@ export async function runCli(argv: readonly string[]): Promise<number> {
  */
 export function runShimCli(argv: readonly string[]): Promise<number> {
   printErr(
-    `containerd-shim-cocoon-v2: the containerd shim is not available in this build (args: ${argv.join(" ")}); ` +
+    `containerd-shim-cocoon-v2: the containerd shim is not available in this build (args: ${
+      argv.join(" ")
+    }); ` +
       "use the OCI CLI (cocoon create/start) meanwhile",
   );
   return Promise.resolve(exitCodeOf("Unimplemented"));
@@ -90,7 +94,9 @@ function makeContext(globals: GlobalOptions, log: Logger): CommandContext {
 }
 
 function helpText(): string {
-  const verbs = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`).join("\n");
+  const verbs = Object.entries(COMMANDS).filter(([name]) => !name.startsWith("__")).map(([name, c]) =>
+    `  ${name.padEnd(10)} ${c.summary}`
+  ).join("\n");
   return `cocoon ${VERSION}: a secure container runtime, one microVM per pod
 
 Usage: cocoon [global options] <command> [options]

@@ -1,0 +1,143 @@
+/**
+ * Shared pieces of the runc-compatible verbs: argument parsing that reports errors as runc does,
+ * the state root (`--root`, else `runtime.state_dir`), the sandbox runtime for that root, and the
+ * view of one container (holder liveness + persisted record) behind `state`, `list`, `delete`...
+ *
+ * @module
+ */
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { isRuntimeError, RuntimeError } from "../errors.ts";
+import { type ContainerId, containerId } from "../ids.ts";
+import type { ResolvedConfig } from "../config/schema.ts";
+import type { Logger } from "../log/logger.ts";
+import { holderAlive, type HolderInfo, readHolderInfo } from "../holder/info.ts";
+import { type OciPaths, ociPaths } from "../holder/paths.ts";
+import { type OciState, ociState } from "../oci/state.ts";
+import { type ContainerRecord, openSandboxRuntime, Sandbox, type SandboxRuntime } from "../sandbox/mod.ts";
+import type { CommandContext } from "./args.ts";
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
+/** parseArgs with positionals; unknown flags and missing values become InvalidArgument errors. */
+type Parsed<O extends Options> = ReturnType<
+  typeof parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true }>
+>;
+
+export function parseVerb<O extends Options>(verb: string, args: readonly string[], options: O): Parsed<O> {
+  try {
+    return parseArgs({ args: [...args], options, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new RuntimeError(
+      "InvalidArgument",
+      `Invalid arguments for "${verb}": ${e instanceof Error ? e.message : String(e)}`,
+      { cause: e },
+    );
+  }
+}
+
+/** The container id argument (runc's id rules: no path traversal). */
+export function idArg(verb: string, positionals: readonly string[], index = 0): ContainerId {
+  const s = positionals[index];
+  if (s === undefined || s === "") {
+    throw new RuntimeError("InvalidArgument", `Invalid arguments for "${verb}": a container id is required`);
+  }
+  return containerId(s);
+}
+
+/** The configuration with `runtime.state_dir` replaced by `--root` when given. */
+export function withStateDir(cfg: ResolvedConfig, root: string | undefined): ResolvedConfig {
+  if (root === undefined || root === "") return cfg;
+  const abs = root.startsWith("/") ? root : `${Deno.cwd()}/${root}`;
+  return { ...cfg, runtime: { ...cfg.runtime, stateDir: abs.replace(/\/+$/, "") || "/" } };
+}
+
+export interface OciEnv {
+  readonly cfg: ResolvedConfig;
+  readonly stateDir: string;
+  runtime(): Promise<SandboxRuntime>;
+}
+
+/** Config, state root and (lazily) the sandbox runtime of a CLI call. */
+export async function ociEnv(ctx: CommandContext, log: Logger = ctx.log): Promise<OciEnv> {
+  const cfg = withStateDir(await ctx.config(), ctx.globals.root);
+  let rt: Promise<SandboxRuntime> | undefined;
+  return {
+    cfg,
+    stateDir: cfg.runtime.stateDir,
+    runtime: () => (rt ??= ctx.registry().then((registry) => openSandboxRuntime(cfg, { log, registry }))),
+  };
+}
+
+/** What a CLI verb knows about one container. */
+export interface ContainerView {
+  readonly id: ContainerId;
+  readonly paths: OciPaths;
+  readonly info: HolderInfo | null;
+  /** The holder runs (it owns the sandbox: verbs go through its socket). */
+  readonly alive: boolean;
+  readonly record: ContainerRecord | null;
+}
+
+export function notFound(id: string): RuntimeError {
+  return new RuntimeError("NotFound", `Container "${id}" does not exist`);
+}
+
+/** @throws {RuntimeError} `NotFound` ("does not exist", as podman and containerd expect). */
+export async function lookup(env: OciEnv, id: ContainerId): Promise<ContainerView> {
+  const paths = ociPaths(env.stateDir, id);
+  const dirExists = await Deno.stat(paths.dir).then(() => true, () => false);
+  const info = dirExists ? await readHolderInfo(paths.info).catch(() => null) : null;
+  const alive = info !== null && await holderAlive(info);
+  let record: ContainerRecord | null = null;
+  try {
+    const sb = await Sandbox.fetch(await env.runtime(), id, { connect: false });
+    record = await sb.container(id);
+  } catch (e) {
+    if (!(isRuntimeError(e) && e.code === "NotFound")) throw e;
+  }
+  if (!dirExists && record === null) throw notFound(id);
+  return { id, paths, info, alive, record };
+}
+
+/** The OCI state: a container whose holder is gone is stopped, whatever its record says. */
+export function viewState(v: ContainerView): OciState & { readonly created?: string } {
+  const base = v.record !== null ? ociState(v.record, v.alive && v.info !== null ? v.info.pid : 0) : {
+    ociVersion: "1.0.2",
+    id: v.id,
+    status: "creating" as const,
+    pid: v.alive && v.info !== null ? v.info.pid : 0,
+    bundle: v.info?.bundle ?? "",
+    annotations: {},
+  };
+  const starting = v.info === null && (v.record === null || v.record.status.kind === "creating");
+  const status = v.alive ? base.status : starting ? "creating" : "stopped";
+  return {
+    ...base,
+    status,
+    pid: status === "stopped" ? 0 : base.pid,
+    ...(v.info !== null
+      ? { created: v.info.createdAt }
+      : v.record !== null
+      ? { created: v.record.createdAt }
+      : {}),
+  };
+}
+
+/** The holder's socket, or a clear error when the container is not held (stopped, or dead holder). */
+export function liveSocket(v: ContainerView, op: string): string {
+  if (!v.alive || v.info === null) {
+    throw new RuntimeError(
+      "FailedPrecondition",
+      `Cannot ${op} container "${v.id}": container is not running`,
+    );
+  }
+  return v.info.socket;
+}
+
+/** Writes a pid file the way runc does (temp file + rename, no newline). */
+export async function writePidFile(path: string, pid: number): Promise<void> {
+  const abs = path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
+  const tmp = `${abs.replace(/[^/]*$/, "")}.${abs.replace(/^.*\//, "")}.${crypto.randomUUID().slice(0, 8)}`;
+  await Deno.writeTextFile(tmp, String(pid), { mode: 0o644 });
+  await Deno.rename(tmp, abs);
+}

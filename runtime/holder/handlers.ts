@@ -1,0 +1,122 @@
+/**
+ * What the holder does for each control request: one sandbox call each, plus `exec`, which turns
+ * the connection into the exec'd process's stdio stream and ends it with an EXIT frame.
+ *
+ * @module
+ */
+import { RuntimeError } from "../errors.ts";
+import { parseOciProcess } from "../oci/spec.ts";
+import type { Holder } from "./holder.ts";
+import { KILLED_STATUS } from "./holder.ts";
+import { atMost } from "./relay.ts";
+import type { ControlConn } from "./server.ts";
+import { encodeFrame, FRAME, framePayloadObject, type HolderRequest, jsonBytes } from "./wire.ts";
+
+export async function handleRequest(h: Holder, req: HolderRequest, conn: ControlConn): Promise<unknown> {
+  const sb = h.sandbox;
+  switch (req.op) {
+    case "ping":
+      return { pid: Deno.pid };
+    case "start":
+      await sb.startContainer(h.id);
+      h.watchExit();
+      return {};
+    case "kill":
+      await sb.kill(h.id, req.signal, {
+        all: req.all,
+        ...(req.execId !== undefined ? { execId: req.execId } : {}),
+      });
+      if (req.execId === undefined) h.watchExit();
+      return {};
+    case "pause":
+      await sb.pauseContainer(h.id);
+      return {};
+    case "resume":
+      await sb.resumeContainer(h.id);
+      return {};
+    case "ps":
+      return await sb.processes(h.id);
+    case "stats":
+      return await sb.stats(h.id);
+    case "update":
+      await sb.update(h.id, req.resources);
+      return {};
+    case "delete":
+      await h.remove(req.force);
+      return {};
+    case "exec":
+      await execSession(h, req, conn);
+      return undefined;
+  }
+}
+
+async function execSession(
+  h: Holder,
+  req: Extract<HolderRequest, { op: "exec" }>,
+  c: ControlConn,
+): Promise<void> {
+  const process = parseOciProcess(req.process, `exec "${req.execId}"`);
+  const rec = await h.sandbox.exec(h.id, { execId: req.execId, process, stdin: true });
+  const io = h.sandbox.io(h.id, { exec: req.execId });
+  await c.reply({ pid: rec.status.pid });
+  const send = (type: (typeof FRAME)[keyof typeof FRAME], data?: Uint8Array) =>
+    c.writer.write(encodeFrame(type, data)).catch(() => {});
+  const forward = async (
+    from: ReadableStream<Uint8Array>,
+    type: typeof FRAME.stdout | typeof FRAME.stderr,
+  ) => {
+    try {
+      for await (const chunk of from) {
+        for (let off = 0; off < chunk.length; off += 65536) {
+          await send(type, chunk.subarray(off, off + 65536));
+        }
+      }
+    } catch (e) {
+      h.log.debug("exec output ended", { exec: req.execId, error: e });
+    }
+  };
+  const out = forward(io.stdout, FRAME.stdout);
+  const err = process.terminal ? io.stderr.cancel().catch(() => {}) : forward(io.stderr, FRAME.stderr);
+  const stdin = io.stdin.getWriter();
+  let stdinOpen = true;
+  const closeStdin = () => {
+    if (!stdinOpen) return;
+    stdinOpen = false;
+    void stdin.close().catch(() => {});
+  };
+  void (async () => {
+    try {
+      for (;;) {
+        const f = await c.reader.readFrame();
+        if (f === null) break;
+        if (f.type === FRAME.stdin && stdinOpen) await stdin.write(f.payload);
+        else if (f.type === FRAME.stdinClose) closeStdin();
+        else if (f.type === FRAME.resize) {
+          const o = framePayloadObject(f.payload);
+          const rows = Number(o["rows"]), cols = Number(o["cols"]);
+          if (rows > 0 && cols > 0) await io.resize({ rows, columns: cols });
+        }
+      }
+    } catch (e) {
+      h.log.debug("exec input ended", { exec: req.execId, error: e });
+    }
+    closeStdin();
+  })();
+  let status = KILLED_STATUS;
+  try {
+    status = (await h.sandbox.waitExec(h.id, req.execId)).exitStatus;
+  } catch (e) {
+    h.log.warn("exec wait failed", { exec: req.execId, error: e });
+  }
+  await atMost(Promise.all([out, err]), 3000);
+  await send(FRAME.exit, jsonBytes({ status }));
+}
+
+/** The `{ status }` of an EXIT frame. */
+export function exitStatusOf(payload: Uint8Array): number {
+  const s = framePayloadObject(payload)["status"];
+  if (typeof s !== "number" || !Number.isInteger(s) || s < 0 || s > 255) {
+    throw new RuntimeError("Internal", "Invalid exit frame from the holder: status must be 0-255");
+  }
+  return s;
+}

@@ -1,0 +1,196 @@
+/**
+ * The per-container holder: the process that runc-style callers see as "the container". It owns
+ * the sandbox in-process (VM, agent connection), relays the container's stdio to the stdio it
+ * inherited from `create` (or to a terminal whose master went to `--console-socket`), answers the
+ * short-lived CLI verbs on its control socket, and ends with the container's exit status (callers
+ * such as conmon and containerd's runc shim wait on its pid).
+ *
+ * @module
+ */
+import { isRuntimeError, RuntimeError, toRuntimeError } from "../errors.ts";
+import type { ContainerId } from "../ids.ts";
+import type { Logger } from "../log/logger.ts";
+import type { OciBundle } from "../oci/bundle.ts";
+import { isAlive, Sandbox, type SandboxRuntime } from "../sandbox/mod.ts";
+import { type ConsoleSlave, sendConsole } from "../sys/console_socket.ts";
+import { processStartTime, writeAtomic, writeHolderInfo } from "./info.ts";
+import type { OciPaths } from "./paths.ts";
+import { atMost, type HostStdio, type Relay, relayStreams, relayTerminal } from "./relay.ts";
+import { handleRequest } from "./handlers.ts";
+import { ControlServer } from "./server.ts";
+
+export interface HolderOptions {
+  readonly rt: SandboxRuntime;
+  readonly id: ContainerId;
+  readonly bundle: OciBundle;
+  readonly paths: OciPaths;
+  readonly stdio: HostStdio;
+  readonly consoleSocket?: string;
+  readonly log: Logger;
+  /** The pid written to holder.json (default this process). */
+  readonly pid?: number;
+  /** Let a process stdin reach the container on a terminal given as plain stdio (`cocoon run -t`). */
+  readonly terminalOnStdio?: boolean;
+  /** Aborts a create in progress (rolled back). */
+  readonly signal?: AbortSignal;
+}
+
+/** Exit status for a container that never ran or whose VM vanished (SIGKILL, like runc). */
+export const KILLED_STATUS = 137;
+
+export class Holder {
+  readonly sandbox: Sandbox;
+  readonly id: ContainerId;
+  readonly log: Logger;
+  readonly #paths: OciPaths;
+  readonly #relay: Relay;
+  readonly #tty: ConsoleSlave | null;
+  #server: ControlServer | undefined;
+  #waiter: Promise<number> | undefined;
+  readonly #done = Promise.withResolvers<number>();
+  #finishing = false;
+
+  private constructor(sb: Sandbox, opts: HolderOptions, relay: Relay, tty: ConsoleSlave | null) {
+    this.sandbox = sb;
+    this.id = opts.id;
+    this.log = opts.log;
+    this.#paths = opts.paths;
+    this.#relay = relay;
+    this.#tty = tty;
+  }
+
+  /**
+   * Boots the sandbox, creates the container, connects its stdio, listens on the control socket
+   * and writes holder.json. On failure nothing is left but the error, which is also written to
+   * `paths.error` for the waiting `create`.
+   */
+  static async create(opts: HolderOptions): Promise<Holder> {
+    const { rt, id, bundle, log } = opts;
+    let sb: Sandbox | undefined;
+    let tty: ConsoleSlave | null = null;
+    try {
+      const spec = bundle.spec;
+      const terminal = spec.process?.terminal ?? false;
+      if (terminal && opts.consoleSocket === undefined && opts.terminalOnStdio !== true) {
+        throw new RuntimeError(
+          "InvalidArgument",
+          `Cannot create container "${id}": process.terminal is true but no --console-socket was given`,
+        );
+      }
+      sb = await Sandbox.create(rt, {
+        id,
+        annotations: spec.annotations,
+        netns: spec.netns,
+        ...(spec.hostname ? { hostname: spec.hostname } : {}),
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
+      await sb.createContainer({
+        id,
+        spec,
+        rootfs: bundle.rootfs,
+        bundle: bundle.dir,
+        stdin: true,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
+      const io = sb.io(id);
+      let relay: Relay;
+      if (terminal && opts.consoleSocket !== undefined) {
+        tty = sendConsole(opts.consoleSocket);
+        relay = relayTerminal(io, tty, log);
+      } else {
+        relay = relayStreams(io, opts.stdio, log);
+      }
+      const h = new Holder(sb, opts, relay, tty);
+      h.#server = await ControlServer.listen(
+        opts.paths.socket,
+        (req, conn) => handleRequest(h, req, conn),
+        log,
+      );
+      const pid = opts.pid ?? Deno.pid;
+      await writeHolderInfo(opts.paths.info, {
+        pid,
+        startTime: await processStartTime(pid) ?? "",
+        socket: opts.paths.socket,
+        bundle: bundle.dir,
+        createdAt: new Date().toISOString(),
+      });
+      // The VM can die under us (kill -9 of QEMU): the container is then gone too.
+      void sb.waitVm().then(() => h.finish(KILLED_STATUS, "the VM exited"), () => {});
+      return h;
+    } catch (e) {
+      const err = toRuntimeError(e);
+      log.error("create failed", { error: e });
+      tty?.close();
+      if (sb !== undefined) {
+        await sb.delete({ force: true }).catch((de) => log.error("cleanup failed", { error: de }));
+      }
+      await writeAtomic(opts.paths.error, JSON.stringify({ code: err.code, message: err.message })).catch(
+        () => {},
+      );
+      throw err;
+    }
+  }
+
+  /** Resolves with the status the holder must exit with, once everything is released. */
+  get done(): Promise<number> {
+    return this.#done.promise;
+  }
+
+  /** Starts waiting for the container's init (after start, or after a signal to a created one). */
+  watchExit(): void {
+    if (this.#waiter !== undefined) return;
+    this.#waiter = this.sandbox.wait(this.id).then(
+      (x) => x.exitStatus,
+      (e) => {
+        this.log.warn("wait failed", { error: e });
+        return KILLED_STATUS;
+      },
+    );
+    void this.#waiter.then((status) => this.finish(status, "the container exited"));
+  }
+
+  /** Flushes output, stops the VM, closes the socket and resolves `done` with `status`. */
+  async finish(status: number, reason: string): Promise<void> {
+    if (this.#finishing) return;
+    this.#finishing = true;
+    this.log.info("holder finishing", { status, reason });
+    await atMost(this.#relay.drained, 3000);
+    this.#relay.stop();
+    this.#tty?.close();
+    if (this.sandbox.status().kind !== "stopped") {
+      await this.sandbox.stop({ force: true }).catch((e) => this.log.warn("stop failed", { error: e }));
+    }
+    await this.closeServer();
+    this.#done.resolve(status);
+  }
+
+  /** Removes the whole sandbox (delete / delete --force), then finishes. */
+  async remove(force: boolean): Promise<void> {
+    const c = await this.sandbox.container(this.id);
+    if (!force && isAlive(c.status) && c.status.kind !== "created") {
+      throw new RuntimeError(
+        "FailedPrecondition",
+        `Cannot delete container "${this.id}" that is not stopped: it is ${c.status.kind}`,
+      );
+    }
+    this.#finishing = true;
+    this.#relay.stop();
+    this.#tty?.close();
+    try {
+      await this.sandbox.delete({ force: true });
+    } catch (e) {
+      if (!(isRuntimeError(e) && e.code === "NotFound")) throw e;
+    }
+    const status = c.status.kind === "stopped" && c.status.exitStatus !== null
+      ? c.status.exitStatus
+      : KILLED_STATUS;
+    // The server closes after this reply is written (it waits for open connections).
+    void this.closeServer().then(() => this.#done.resolve(status));
+  }
+
+  async closeServer(): Promise<void> {
+    const s = this.#server;
+    this.#server = undefined;
+    if (s !== undefined) await s.close();
+  }
+}

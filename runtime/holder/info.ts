@@ -1,0 +1,95 @@
+/**
+ * `holder.json`: what a CLI verb needs to find a container's holder, and the liveness check that
+ * survives pid reuse (the pid and the process start time, from /proc/<pid>/stat, must both match).
+ *
+ * @module
+ */
+import { RuntimeError } from "../errors.ts";
+
+export interface HolderInfo {
+  readonly pid: number;
+  /** Field 22 of /proc/<pid>/stat (clock ticks since boot). */
+  readonly startTime: string;
+  readonly socket: string;
+  readonly bundle: string;
+  readonly createdAt: string;
+}
+
+function isRecord(x: unknown): x is Record<string, unknown> {
+  return typeof x === "object" && x !== null && !Array.isArray(x);
+}
+
+/** Validates a parsed holder.json. Pure. */
+export function parseHolderInfo(x: unknown, where: string): HolderInfo {
+  if (
+    !isRecord(x) || typeof x["pid"] !== "number" || !Number.isInteger(x["pid"]) || x["pid"] <= 0 ||
+    typeof x["startTime"] !== "string" || typeof x["socket"] !== "string" ||
+    typeof x["bundle"] !== "string" ||
+    typeof x["createdAt"] !== "string"
+  ) {
+    throw new RuntimeError(
+      "DataLoss",
+      `Invalid holder state "${where}": expected pid, startTime, socket, bundle, createdAt`,
+    );
+  }
+  return {
+    pid: x["pid"],
+    startTime: x["startTime"],
+    socket: x["socket"],
+    bundle: x["bundle"],
+    createdAt: x["createdAt"],
+  };
+}
+
+/** The start time of `pid` from /proc/<pid>/stat, or null when there is no such process. */
+export async function processStartTime(pid: number): Promise<string | null> {
+  try {
+    const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+    // comm may hold spaces and parentheses: fields start after the last ")".
+    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const state = rest[0];
+    if (state === "Z" || state === "X") return null; // exited, not yet reaped
+    return rest[19] ?? null; // field 22 overall
+  } catch {
+    return null;
+  }
+}
+
+export async function readHolderInfo(path: string): Promise<HolderInfo | null> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
+  }
+  let x: unknown;
+  try {
+    x = JSON.parse(text);
+  } catch (e) {
+    throw new RuntimeError("DataLoss", `Invalid holder state "${path}": it is not JSON`, { cause: e });
+  }
+  return parseHolderInfo(x, path);
+}
+
+/** Writes holder.json atomically (temp file, fsync, rename). */
+export async function writeHolderInfo(path: string, info: HolderInfo): Promise<void> {
+  await writeAtomic(path, JSON.stringify(info));
+}
+
+export async function writeAtomic(path: string, text: string): Promise<void> {
+  const tmp = `${path}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+  const f = await Deno.open(tmp, { write: true, create: true, truncate: true, mode: 0o600 });
+  try {
+    await f.write(new TextEncoder().encode(text));
+    await f.syncData();
+  } finally {
+    f.close();
+  }
+  await Deno.rename(tmp, path);
+}
+
+/** True when the holder described by `info` still runs (same pid and start time). */
+export async function holderAlive(info: HolderInfo): Promise<boolean> {
+  return await processStartTime(info.pid) === info.startTime;
+}

@@ -1,0 +1,261 @@
+/**
+ * The libc calls the OCI front door needs and Deno has no API for, through `Deno.dlopen`: a pty
+ * pair (`posix_openpt`, `grantpt`, `unlockpt`, `ptsname_r`, `open(O_NOCTTY)`), raw mode
+ * (`tcgetattr`/`cfmakeraw`/`tcsetattr`), window sizes (`TIOCGWINSZ`/`TIOCSWINSZ`), a unix stream
+ * socket that sends one fd with SCM_RIGHTS (`--console-socket`), non-blocking fd I/O and `poll`.
+ * x86_64 / aarch64 Linux (LP64) struct layouts.
+ *
+ * Every buffer handed to libc is backed by its own `ArrayBuffer` (off the V8 heap), so the garbage
+ * collector never moves it while a call (or the `poll` thread) uses it.
+ *
+ * @module
+ */
+import { RuntimeError } from "../errors.ts";
+
+const SYMBOLS = {
+  __errno_location: { parameters: [], result: "pointer" },
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  sendmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
+  close: { parameters: ["i32"], result: "i32" },
+  posix_openpt: { parameters: ["i32"], result: "i32" },
+  grantpt: { parameters: ["i32"], result: "i32" },
+  unlockpt: { parameters: ["i32"], result: "i32" },
+  ptsname_r: { parameters: ["i32", "buffer", "usize"], result: "i32" },
+  open: { parameters: ["buffer", "i32", "i32"], result: "i32" },
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  fcntl: { parameters: ["i32", "i32", "i64"], result: "i32" },
+  ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
+  tcgetattr: { parameters: ["i32", "buffer"], result: "i32" },
+  tcsetattr: { parameters: ["i32", "i32", "buffer"], result: "i32" },
+  cfmakeraw: { parameters: ["buffer"], result: "void" },
+  poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
+} as const;
+
+type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+let lib: Libc | undefined;
+
+function libc(): Libc {
+  if (lib === undefined) {
+    try {
+      lib = Deno.dlopen("libc.so.6", SYMBOLS).symbols;
+    } catch (e) {
+      throw new RuntimeError("Unavailable", `Cannot load "libc.so.6" through FFI: ${String(e)}`, {
+        cause: e,
+      });
+    }
+  }
+  return lib;
+}
+
+export const EAGAIN = 11;
+export const EINTR = 4;
+export const EIO = 5;
+
+/** A zeroed byte buffer with its own off-heap backing store. */
+export function offHeap(n: number): Uint8Array {
+  return new Uint8Array(new ArrayBuffer(n));
+}
+
+function errno(): number {
+  const p = libc().__errno_location();
+  return p === null ? 0 : new Deno.UnsafePointerView(p).getInt32();
+}
+
+function check(ret: number | bigint, what: string): number {
+  const n = Number(ret);
+  if (n < 0) throw new RuntimeError("Internal", `Cannot ${what}: errno ${errno()}`);
+  return n;
+}
+
+function cString(s: string): Uint8Array {
+  const enc = new TextEncoder().encode(s);
+  const b = offHeap(enc.length + 1);
+  b.set(enc);
+  return b;
+}
+
+function ptr(b: Uint8Array): bigint {
+  return BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(b)));
+}
+
+// Unix socket + SCM_RIGHTS ----------------------------------------------------------------------
+
+/** A `sockaddr_un` for `path`. Pure. @throws InvalidArgument when the path does not fit. */
+export function sockaddrUn(path: string): Uint8Array {
+  const enc = new TextEncoder().encode(path);
+  if (enc.length === 0 || enc.length >= 108) {
+    throw new RuntimeError(
+      "InvalidArgument",
+      `Invalid unix socket path "${path}": it must be 1 to 107 bytes long`,
+    );
+  }
+  const sa = offHeap(110);
+  new DataView(sa.buffer).setUint16(0, 1, /* AF_UNIX */ true);
+  sa.set(enc, 2);
+  return sa;
+}
+
+/** Connects a blocking, close-on-exec unix stream socket to `path`; returns its fd. */
+export function connectUnix(path: string): number {
+  const sa = sockaddrUn(path);
+  const c = libc();
+  const fd = check(
+    c.socket(1, /* AF_UNIX */ 1 /* SOCK_STREAM */ | 0o2000000, 0),
+    `create a socket for "${path}"`,
+  );
+  if (c.connect(fd, sa, 2 + new TextEncoder().encode(path).length + 1) < 0) {
+    const err = errno();
+    c.close(fd);
+    const code = err === 2 /* ENOENT */
+      ? "NotFound"
+      : err === 111 /* ECONNREFUSED */
+      ? "Unavailable"
+      : "Internal";
+    throw new RuntimeError(code, `Cannot connect to console socket "${path}": errno ${err}`);
+  }
+  return fd;
+}
+
+/**
+ * The control buffer of a message carrying `fds` as SCM_RIGHTS: `cmsghdr{len, SOL_SOCKET,
+ * SCM_RIGHTS}` followed by the fds, padded to 8 bytes. Pure.
+ */
+export function rightsControl(fds: readonly number[]): Uint8Array {
+  const len = 16 + 4 * fds.length;
+  const buf = offHeap((len + 7) & ~7);
+  const v = new DataView(buf.buffer);
+  v.setBigUint64(0, BigInt(len), true);
+  v.setInt32(8, 1, /* SOL_SOCKET */ true);
+  v.setInt32(12, 1, /* SCM_RIGHTS */ true);
+  fds.forEach((fd, i) => v.setInt32(16 + 4 * i, fd, true));
+  return buf;
+}
+
+/** Sends `data` with `fd` attached (SCM_RIGHTS) on the connected socket `sock`. */
+export function sendFd(sock: number, fd: number, data: Uint8Array): void {
+  const payload = offHeap(Math.max(1, data.length));
+  payload.set(data);
+  const iov = offHeap(16);
+  const iv = new DataView(iov.buffer);
+  iv.setBigUint64(0, ptr(payload), true);
+  iv.setBigUint64(8, BigInt(payload.length), true);
+  const control = rightsControl([fd]);
+  const msg = offHeap(56);
+  const mv = new DataView(msg.buffer);
+  mv.setBigUint64(16, ptr(iov), true);
+  mv.setBigUint64(24, 1n, true);
+  mv.setBigUint64(32, ptr(control), true);
+  mv.setBigUint64(40, BigInt(control.length), true);
+  for (;;) {
+    const r = Number(libc().sendmsg(sock, msg, 0x4000 /* MSG_NOSIGNAL */));
+    if (r >= 0) return;
+    const err = errno();
+    if (err !== EINTR) {
+      throw new RuntimeError("Internal", `Cannot send fd ${fd} over socket fd ${sock}: errno ${err}`);
+    }
+  }
+}
+
+// Pseudo-terminals ------------------------------------------------------------------------------
+
+export interface PtyPair {
+  readonly master: number;
+  readonly slave: number;
+  /** `/dev/pts/N`. */
+  readonly name: string;
+}
+
+/** Opens a new pty pair (both ends close-on-exec, the slave without becoming a controlling tty). */
+export function openPty(): PtyPair {
+  const c = libc();
+  const O_RDWR = 0o2, O_NOCTTY = 0o400, O_CLOEXEC = 0o2000000;
+  const master = check(c.posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC), "open a pty master (posix_openpt)");
+  try {
+    check(c.grantpt(master), "grant the pty (grantpt)");
+    check(c.unlockpt(master), "unlock the pty (unlockpt)");
+    const nameBuf = offHeap(128);
+    const r = c.ptsname_r(master, nameBuf, 128n);
+    if (r !== 0) throw new RuntimeError("Internal", `Cannot name the pty (ptsname_r): error ${r}`);
+    const name = new TextDecoder().decode(nameBuf.subarray(0, nameBuf.indexOf(0)));
+    const slave = check(c.open(cString(name), O_RDWR | O_NOCTTY | O_CLOEXEC, 0), `open pty slave "${name}"`);
+    return { master, slave, name };
+  } catch (e) {
+    c.close(master);
+    throw e;
+  }
+}
+
+/** Puts a terminal fd in raw mode (no echo, no line editing, no signal keys, no output mangling). */
+export function makeRaw(fd: number): void {
+  const t = offHeap(64);
+  check(libc().tcgetattr(fd, t), `read terminal settings of fd ${fd}`);
+  libc().cfmakeraw(t);
+  check(libc().tcsetattr(fd, 0, /* TCSANOW */ t), `set raw mode on fd ${fd}`);
+}
+
+export interface WindowSize {
+  readonly rows: number;
+  readonly cols: number;
+}
+
+/** ioctl(TIOCGWINSZ). */
+export function getWindowSize(fd: number): WindowSize {
+  const ws = offHeap(8);
+  check(libc().ioctl(fd, 0x5413n, ws), `read the window size of fd ${fd}`);
+  const v = new DataView(ws.buffer);
+  return { rows: v.getUint16(0, true), cols: v.getUint16(2, true) };
+}
+
+/** ioctl(TIOCSWINSZ). */
+export function setWindowSize(fd: number, size: WindowSize): void {
+  const ws = offHeap(8);
+  const v = new DataView(ws.buffer);
+  v.setUint16(0, size.rows, true);
+  v.setUint16(2, size.cols, true);
+  check(libc().ioctl(fd, 0x5414n, ws), `set the window size of fd ${fd}`);
+}
+
+// Raw fd I/O ------------------------------------------------------------------------------------
+
+export function setNonBlocking(fd: number): void {
+  const c = libc();
+  const flags = check(c.fcntl(fd, 3, /* F_GETFL */ 0n), `read the flags of fd ${fd}`);
+  check(c.fcntl(fd, 4, /* F_SETFL */ BigInt(flags | 0o4000)), `set O_NONBLOCK on fd ${fd}`);
+}
+
+export type IoResult =
+  | { readonly kind: "ok"; readonly n: number }
+  | { readonly kind: "again" }
+  | { readonly kind: "error"; readonly errno: number };
+
+function ioResult(r: number | bigint): IoResult {
+  const n = Number(r);
+  if (n >= 0) return { kind: "ok", n };
+  const err = errno();
+  return err === EAGAIN || err === EINTR ? { kind: "again" } : { kind: "error", errno: err };
+}
+
+/** read(2) into an off-heap buffer (see {@link offHeap}). */
+export function readFd(fd: number, buf: Uint8Array): IoResult {
+  return ioResult(libc().read(fd, buf, BigInt(buf.length)));
+}
+
+/** write(2) from an off-heap buffer. */
+export function writeFd(fd: number, buf: Uint8Array): IoResult {
+  return ioResult(libc().write(fd, buf, BigInt(buf.length)));
+}
+
+/** Waits on a blocking thread, at most `timeoutMs`, until `fd` is readable or writable. */
+export async function pollFd(fd: number, dir: "in" | "out", timeoutMs: number): Promise<void> {
+  const pfd = offHeap(8);
+  const v = new DataView(pfd.buffer);
+  v.setInt32(0, fd, true);
+  v.setInt16(4, dir === "in" ? 0x1 : 0x4, true);
+  await libc().poll(pfd, 1n, timeoutMs);
+}
+
+export function closeFd(fd: number): void {
+  libc().close(fd);
+}
