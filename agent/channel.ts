@@ -12,8 +12,9 @@
  */
 import { RuntimeError } from "../runtime/errors.ts";
 import type { Logger } from "../runtime/log/logger.ts";
-import { connDuplex, openFileDuplex } from "../runtime/protocol/ttrpc/channel.ts";
+import { connDuplex, type Duplex } from "../runtime/protocol/ttrpc/channel.ts";
 import type { TtrpcServer } from "../runtime/protocol/ttrpc/server.ts";
+import { FdDuplex } from "./sys/fd_duplex.ts";
 
 /** Resolves a virtio-serial port name to its device node. */
 export async function findSerialPort(name: string, sysRoot = "/sys", devRoot = "/dev"): Promise<string> {
@@ -30,38 +31,80 @@ export async function findSerialPort(name: string, sysRoot = "/sys", devRoot = "
   throw new RuntimeError("NotFound", `Cannot find virtio-serial port "${name}"`);
 }
 
-/** Serves the virtio-serial port forever (until `signal` aborts), reopening after each disconnect. */
+/**
+ * Serves the virtio-serial port until `signal` aborts. The port is opened once and kept open: the
+ * guest driver discards unread data when a port is closed, so closing and reopening between host
+ * connections could drop half a frame and desynchronise the stream. A read of 0 bytes means "host
+ * not connected": it ends the current ttRPC session (fresh frame state for the next host) but not
+ * the file, and the next session starts after a short pause.
+ */
 export async function serveSerial(
   server: TtrpcServer,
   name: string,
   opts: { log: Logger; signal?: AbortSignal; retryMs?: number },
 ): Promise<void> {
-  let connected = 0;
-  while (!opts.signal?.aborted) {
-    let path: string;
+  let path: string | undefined;
+  while (path === undefined) {
+    opts.signal?.throwIfAborted();
     try {
       path = await findSerialPort(name);
     } catch (e) {
       opts.log.limited.warn("agent port not found, retrying", { port: name, error: e });
       await sleep(500);
-      continue;
     }
+  }
+  const file = FdDuplex.open(path);
+  opts.signal?.addEventListener("abort", () => file.close(), { once: true });
+  opts.log.info("serving agent channel", { path });
+  let sessions = 0;
+  while (!opts.signal?.aborted) {
     const started = Date.now();
+    const session = sessionDuplex(file);
     try {
-      const duplex = await openFileDuplex(path);
-      const onAbort = () => duplex.close();
-      opts.signal?.addEventListener("abort", onAbort, { once: true });
-      await server.serveConnection(duplex);
-      opts.signal?.removeEventListener("abort", onAbort);
+      await server.serveConnection(opts.log.level === "debug" ? tracedDuplex(session, opts.log) : session);
     } catch (e) {
       opts.log.limited.warn("agent channel failed", { path, error: e });
     }
     // A session that lasted means a host went away; an instant EOF means none is connected yet.
-    if (Date.now() - started > 200) {
-      opts.log.info("host disconnected; reopening channel", { path, sessions: ++connected });
-    }
+    if (Date.now() - started > 200) opts.log.info("host disconnected", { path, sessions: ++sessions });
     await sleep(opts.retryMs ?? 50);
   }
+  file.close();
+}
+
+/** One ttRPC session on the shared port file: EOF ends the session; close() leaves the file open. */
+function sessionDuplex(file: FdDuplex): Duplex {
+  let ended = false;
+  const read = async (p: Uint8Array): Promise<number | null> => {
+    if (ended) return null;
+    const n = await file.read(p);
+    if (n === null || n === 0) {
+      ended = true;
+      return null;
+    }
+    return n;
+  };
+  const write = async (p: Uint8Array): Promise<number> => {
+    if (ended) {
+      throw new RuntimeError("Unavailable", "Cannot write to the agent channel: the host disconnected");
+    }
+    return await file.write(p);
+  };
+  const readable = new ReadableStream<Uint8Array>({
+    async pull(c) {
+      const buf = new Uint8Array(65536);
+      const n = await read(buf);
+      if (n === null) c.close();
+      else c.enqueue(buf.subarray(0, n));
+    },
+  }, { highWaterMark: 0 }); // pull only on demand: an eager pull would steal bytes from read()
+  const writable = new WritableStream<Uint8Array>({
+    async write(chunk) {
+      let off = 0;
+      while (off < chunk.length) off += await write(chunk.subarray(off));
+    },
+  });
+  return { readable, writable, read, write, close: () => void (ended = true) };
 }
 
 /** Listens on vsock and serves every connection (never used on hosts without vhost-vsock). */
@@ -78,6 +121,39 @@ export async function serveVsock(server: TtrpcServer, port: number, opts: { log:
       opts.log.warn("vsock connection failed", { error: e })
     );
   }
+}
+
+/** Logs byte counts of reads and writes (agent.log=debug). */
+function tracedDuplex(d: Duplex, log: Logger): Duplex {
+  const read = d.read?.bind(d);
+  const write = d.write?.bind(d);
+  return {
+    get readable() {
+      return d.readable;
+    },
+    get writable() {
+      return d.writable;
+    },
+    close: () => d.close(),
+    ...(read
+      ? {
+        read: async (p: Uint8Array) => {
+          const n = await read(p);
+          log.limited.debug("channel read", { bytes: n });
+          return n;
+        },
+      }
+      : {}),
+    ...(write
+      ? {
+        write: async (p: Uint8Array) => {
+          const n = await write(p);
+          log.limited.debug("channel write", { bytes: n });
+          return n;
+        },
+      }
+      : {}),
+  };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

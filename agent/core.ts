@@ -33,6 +33,8 @@ export interface AgentCore extends Disposable {
   readonly log: Logger;
   /** Set by CreateSandbox. */
   sandboxId: string | undefined;
+  /** Called after DestroySandbox has answered: the agent exits and the guest powers off. */
+  readonly shutdown: () => void;
 }
 
 export interface AgentCoreOptions {
@@ -41,6 +43,8 @@ export interface AgentCoreOptions {
   readonly bundleRoot: string;
   readonly paths?: GuestPaths;
   readonly oomIntervalMs?: number;
+  /** What DestroySandbox does last (default: nothing; main.ts exits the agent). */
+  readonly shutdown?: () => void;
 }
 
 export function createAgentCore(o: AgentCoreOptions): AgentCore {
@@ -56,6 +60,7 @@ export function createAgentCore(o: AgentCoreOptions): AgentCore {
     bundleRoot: o.bundleRoot,
     log: o.env.log,
     sandboxId: undefined,
+    shutdown: o.shutdown ?? (() => {}),
     [Symbol.dispose]: () => oom.close(),
   };
 }

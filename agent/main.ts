@@ -42,6 +42,10 @@ async function main(): Promise<void> {
   using core = createAgentCore({
     env,
     bundleRoot: `${RUN_DIR}/containers`,
+    shutdown: () => {
+      log.info("agent exiting");
+      Deno.exit(0);
+    },
     setTime: (d) => {
       const ms = BigInt(d.getTime());
       setTimeOfDay(ms / 1000n, (ms % 1000n) * 1000n);
@@ -49,6 +53,7 @@ async function main(): Promise<void> {
   });
   const server = new TtrpcServer({ log: log.child({ subsystem: "ttrpc" }) });
   registerAgentServices(server, core);
+  log.info("agent ready", { runtime: runtime.kind, runtimePath: runtime.argv[0] });
   if (opts.debugConsole) startDebugConsole(log);
   if (opts.channel.kind === "vsock") await serveVsock(server, opts.channel.port, { log });
   else await serveSerial(server, opts.channel.name, { log });

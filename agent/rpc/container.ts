@@ -31,7 +31,7 @@ export function containerHandlers(core: AgentCore): [string, UnaryHandler][] {
       core.log.info("sandbox created", { sandbox: req.sandboxId, storages: req.storages.length });
       return {};
     }),
-    unary(Agent.method.destroySandbox, async () => {
+    unary(Agent.method.destroySandbox, async (req) => {
       for (const c of table.list()) {
         await deleteContainer(env, table, c.id, { force: true }).catch((e) =>
           core.log.warn("delete failed", { error: e })
@@ -39,6 +39,9 @@ export function containerHandlers(core: AgentCore): [string, UnaryHandler][] {
         await unmountAll(core, c.id);
       }
       await unmountAll(core, "");
+      core.log.info("sandbox destroyed; shutting down", { sandbox: core.sandboxId ?? req.sandboxId });
+      // After the reply has left: the agent exits and /init's runner powers the guest off.
+      setTimeout(() => core.shutdown(), 200);
       return {};
     }),
     unary(Agent.method.createContainer, async (req) => {

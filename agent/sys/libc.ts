@@ -28,6 +28,7 @@ const SYMBOLS = {
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
   settimeofday: { parameters: ["buffer", "pointer"], result: "i32" },
   kill: { parameters: ["i32", "i32"], result: "i32" },
+  open: { parameters: ["buffer", "i32", "i32"], result: "i32" },
 } as const;
 
 type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
@@ -240,6 +241,12 @@ export async function pollFd(fd: number, dir: "in" | "out", timeoutMs: number): 
   v.setInt32(0, fd, true);
   v.setInt16(4, dir === "in" ? 0x1 : 0x4, true);
   await libc().poll(pfd, 1n, timeoutMs);
+}
+
+/** open(2) read-write, non-blocking, close-on-exec (a character device such as a virtio port). */
+export function openRdwrNonBlocking(path: string): number {
+  const p = new TextEncoder().encode(path + "\0");
+  return check(libc().open(p, 0o2 | 0o4000 | 0o2000000, 0), `open "${path}"`);
 }
 
 export function closeFd(fd: number): void {

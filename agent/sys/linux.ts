@@ -43,14 +43,17 @@ export function linuxContainerEnv(opts: LinuxEnvOptions): ContainerEnv & Disposa
   };
 }
 
-/** Finds crun (preferred) or runc on PATH-like locations. */
+/** Finds crun (preferred) or runc: the guest userland (/cocoon/bin) first, then the usual places. */
 export function detectRuntime(root: string): OciRuntime {
-  for (
-    const [kind, path] of [["crun", "/usr/bin/crun"], ["crun", "/bin/crun"], ["runc", "/usr/bin/runc"], [
-      "runc",
-      "/usr/sbin/runc",
-    ]] as const
-  ) {
+  const candidates: readonly (readonly ["crun" | "runc", string])[] = [
+    ["crun", "/cocoon/bin/crun"],
+    ["crun", "/usr/bin/crun"],
+    ["crun", "/bin/crun"],
+    ["runc", "/cocoon/bin/runc"],
+    ["runc", "/usr/bin/runc"],
+    ["runc", "/usr/sbin/runc"],
+  ];
+  for (const [kind, path] of candidates) {
     try {
       if (Deno.statSync(path).isFile) return { kind, argv: [path], root };
     } catch {

@@ -386,11 +386,13 @@ export class AgentClient implements Disposable {
     }, o);
   }
 
-  /** Copies a file into the guest in 1 MiB chunks. */
+  /** Copies a file into the guest in 1 MiB chunks (or makes a symlink with `symlinkTarget`). */
   async copyFile(
     guestPath: string,
     data: Uint8Array,
-    o: { mode?: number; dirMode?: number; uid?: number; gid?: number } & AgentCallOptions = {},
+    o:
+      & { mode?: number; dirMode?: number; uid?: number; gid?: number; symlinkTarget?: string }
+      & AgentCallOptions = {},
   ): Promise<void> {
     const chunk = 1 << 20;
     let offset = 0;
@@ -405,6 +407,7 @@ export class AgentClient implements Disposable {
         gid: o.gid ?? 0,
         offset: BigInt(offset),
         data: part,
+        symlinkTarget: o.symlinkTarget ?? "",
       }, o);
       offset += part.length;
     } while (offset < data.length);
