@@ -84,7 +84,7 @@ async function execSession(
     stdinOpen = false;
     void stdin.close().catch(() => {});
   };
-  void (async () => {
+  const input = (async () => {
     try {
       for (;;) {
         const f = await c.reader.readFrame();
@@ -110,6 +110,8 @@ async function execSession(
   }
   await atMost(Promise.all([out, err]), 3000);
   await send(FRAME.exit, jsonBytes({ status }));
+  // The client closes after EXIT; closing first would break its pending writes (EPIPE).
+  await atMost(input, 2000);
 }
 
 /** The `{ status }` of an EXIT frame. */
