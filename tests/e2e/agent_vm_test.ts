@@ -3,6 +3,7 @@
  * plugin under TCG, connects the host AgentClient to the virtio-serial agent socket, and runs busybox
  * containers in the guest with crun. Skipped unless RUNTIME_E2E=1 (or COCOON_E2E=1) and QEMU exists.
  */
+// deno-lint-ignore-file no-console -- the test reports boot and container timings
 import assert from "node:assert/strict";
 import { defaultSpec } from "../../agent/container/default_spec.ts";
 import qemuPlugin from "../../plugins/hypervisor/qemu/mod.ts";
@@ -137,6 +138,12 @@ Deno.test({
           Math.round(containerMs)
         } ms`,
       );
+      // The host may go away and come back (daemon restart): the agent serves the new connection.
+      agent.close();
+      agent = await AgentClient.connect(vm.agentAddress(), { timeoutMs: 60_000, log });
+      assert.equal((await agent.version()).agentVersion, version.agentVersion);
+      step("reconnected");
+
       // Clean shutdown: DestroySandbox makes the agent exit and the guest power itself off.
       await agent.destroySandbox("agent-e2e");
       agent.close();
