@@ -24,6 +24,10 @@ const key = (kind: PluginKind, name: string) => `${kind}/${name}`;
 const BUILTIN: readonly { kind: PluginKind; name: string; load: ModuleLoader }[] = [
   { kind: "hypervisor", name: "qemu", load: () => import("../../plugins/hypervisor/qemu/mod.ts") },
   { kind: "network", name: "none", load: () => import("../../plugins/network/none/mod.ts") },
+  { kind: "network", name: "tcfilter", load: () => import("../../plugins/network/tcfilter/mod.ts") },
+  { kind: "network", name: "bridge", load: () => import("../../plugins/network/bridge/mod.ts") },
+  { kind: "network", name: "macvtap", load: () => import("../../plugins/network/macvtap/mod.ts") },
+  { kind: "network", name: "vfio", load: () => import("../../plugins/network/vfio/mod.ts") },
   { kind: "store", name: "fs", load: () => import("../../plugins/store/fs/mod.ts") },
   { kind: "store", name: "sqlite", load: () => import("../../plugins/store/sqlite/mod.ts") },
   { kind: "storage", name: "9p", load: () => import("../../plugins/storage/9p/mod.ts") },
