@@ -2,8 +2,8 @@
  * Test helper: a tiny guest for real-QEMU tests of this plugin, built on demand and cached under
  * `<repo>/.cache/qemu-test-guest/`. The kernel is Debian's cloud kernel (fetched with
  * `apt-get download`); the initrd holds busybox-static, the virtio modules and a shell `/init`
- * that prints {@link GUEST_MARKER}, reports block devices, echoes lines on the agent port and
- * powers off on the ACPI power button.
+ * that prints {@link GUEST_MARKER}, reports block devices, onlines hotplugged CPUs (as the agent
+ * would), echoes lines on the agent port and powers off on the ACPI power button.
  *
  * @module
  */
@@ -58,6 +58,9 @@ while :; do
   cur="$(ls /sys/block | tr '\\n' ' ')"
   [ "$cur" != "$prev" ] && echo "BLOCKS: $cur"
   prev="$cur"
+  for c in /sys/devices/system/cpu/cpu*/online; do
+    [ -f "$c" ] && [ "$(cat $c)" = 0 ] && echo 1 > $c && echo "ONLINED: $c"
+  done
   sleep 0.3
 done
 `;
