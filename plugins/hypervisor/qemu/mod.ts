@@ -21,7 +21,11 @@ export { manifest };
 const plugin: PluginModule<"hypervisor", Hypervisor> = {
   manifest,
   create(ctx) {
-    return Promise.resolve(createQemuHypervisor({ config: parseQemuConfig(ctx.config), log: ctx.log }));
+    try {
+      return Promise.resolve(createQemuHypervisor({ config: parseQemuConfig(ctx.config), log: ctx.log }));
+    } catch (e) {
+      return Promise.reject(e);
+    }
   },
 };
 export default plugin;

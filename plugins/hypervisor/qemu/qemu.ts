@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { HypervisorError, RuntimeError } from "../../../runtime/errors.ts";
+import { HypervisorError, toRuntimeError } from "../../../runtime/errors.ts";
 import type { Logger } from "../../../runtime/log/logger.ts";
 import type { SandboxId } from "../../../runtime/ids.ts";
 import type { AgentAddress, AttachedDevice, Device, Vm, VmExit, VmState } from "../../types.ts";
@@ -183,7 +183,7 @@ export class QemuVm implements Vm {
     const detail = [err && `stderr: ${err}`, consoleTail && `console: ${consoleTail}`].filter((s) => s).join(
       "; ",
     );
-    const code = cause instanceof RuntimeError ? cause.code : "Internal";
+    const code = cause === undefined ? "Internal" : toRuntimeError(cause).code;
     return new HypervisorError(code, `Cannot start VM "${this.id}": ${why}${detail ? `: ${detail}` : ""}`, {
       cause,
     });
