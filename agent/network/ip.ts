@@ -1,6 +1,7 @@
 /**
- * Guest networking with iproute2 (`ip -j` JSON output for listing; argv builders for changes).
- * The argv builders and JSON parsers are pure; running goes through the command runner.
+ * Guest networking with `ip` (iproute2 or busybox: only the commands and output forms both have),
+ * links read from /sys/class/net. Argv builders and text parsers are pure; running goes through the
+ * command runner.
  *
  * @module
  */
@@ -61,64 +62,52 @@ function checkCidr(c: string): string {
   return c;
 }
 
-/** Parses `ip -j addr show`. Pure; tolerates missing fields, skips malformed entries. */
-export function parseIpAddr(json: string): Iface[] {
-  const v: unknown = JSON.parse(json);
-  if (!Array.isArray(v)) throw new RuntimeError("Internal", "Cannot parse ip -j addr output: not an array");
-  const out: Iface[] = [];
-  for (const e of v) {
-    if (typeof e !== "object" || e === null) continue;
-    const name = Reflect.get(e, "ifname");
-    if (typeof name !== "string") continue;
-    const mac = Reflect.get(e, "address");
-    const mtu = Reflect.get(e, "mtu");
-    const flags = Reflect.get(e, "flags");
-    const infos = Reflect.get(e, "addr_info");
-    const addresses: IfaceAddress[] = [];
-    if (Array.isArray(infos)) {
-      for (const i of infos) {
-        if (typeof i !== "object" || i === null) continue;
-        const fam = Reflect.get(i, "family");
-        const local = Reflect.get(i, "local");
-        const prefix = Reflect.get(i, "prefixlen");
-        if (typeof local !== "string" || typeof prefix !== "number") continue;
-        addresses.push({ family: fam === "inet6" ? 6 : 4, address: local, prefix });
-      }
-    }
-    out.push({
-      name,
-      mac: typeof mac === "string" ? mac : "",
-      mtu: typeof mtu === "number" ? mtu : 0,
-      up: Array.isArray(flags) && flags.includes("UP"),
-      addresses,
-    });
+/** One link from /sys/class/net/<name>. */
+export interface LinkInfo {
+  readonly name: string;
+  readonly mac: string;
+  readonly mtu: number;
+  readonly up: boolean;
+}
+
+/** Parses `ip -o addr show` (iproute2 and busybox print the same one-line form). Pure. */
+export function parseIpOneline(text: string): Map<string, IfaceAddress[]> {
+  const out = new Map<string, IfaceAddress[]>();
+  for (const line of text.split("\n")) {
+    const m = /^\d+:\s+([^\s@:]+)\S*\s+(inet6?)\s+([0-9a-fA-F.:]+)\/(\d{1,3})/.exec(line);
+    if (!m) continue;
+    const [, name = "", fam, address = "", prefix = "0"] = m;
+    const list = out.get(name) ?? [];
+    list.push({ family: fam === "inet6" ? 6 : 4, address, prefix: Number(prefix) });
+    out.set(name, list);
   }
   return out;
 }
 
-/** Parses `ip -j route show`. Pure. */
-export function parseIpRoute(json: string, family: Family): RouteSpec[] {
-  const v: unknown = JSON.parse(json);
-  if (!Array.isArray(v)) throw new RuntimeError("Internal", "Cannot parse ip -j route output: not an array");
-  const out: RouteSpec[] = [];
+/** Parses `ip -4|-6 route show` text. Pure. */
+export function parseIpRouteText(text: string, family: Family): RouteSpec[] {
   const SCOPES: Record<string, number> = { universe: 0, global: 0, link: 253, host: 254 };
-  for (const e of v) {
-    if (typeof e !== "object" || e === null) continue;
-    const dst = Reflect.get(e, "dst");
-    const str = (k: string) => {
-      const x = Reflect.get(e, k);
-      return typeof x === "string" ? x : "";
-    };
-    const scope = Reflect.get(e, "scope");
-    const metric = Reflect.get(e, "metric");
+  const out: RouteSpec[] = [];
+  for (const line of text.split("\n")) {
+    const words = line.trim().split(/\s+/).filter((w) => w !== "");
+    const dst = words[0];
+    if (dst === undefined || ["unreachable", "blackhole", "prohibit", "local", "broadcast"].includes(dst)) {
+      continue;
+    }
+    const kv = new Map<string, string>();
+    for (let k = 1; k + 1 < words.length; k++) {
+      const key = words[k] ?? "";
+      if (["via", "dev", "src", "scope", "metric", "proto"].includes(key)) kv.set(key, words[++k] ?? "");
+    }
+    const scope = kv.get("scope");
     out.push({
-      destination: dst === "default" || typeof dst !== "string" ? "" : dst,
-      gateway: str("gateway"),
-      device: str("dev"),
-      source: str("prefsrc"),
-      scope: typeof scope === "string" ? SCOPES[scope] ?? 0 : 0,
+      destination: dst === "default" ? "" : dst,
+      gateway: kv.get("via") ?? "",
+      device: kv.get("dev") ?? "",
+      source: kv.get("src") ?? "",
+      scope: scope === undefined ? 0 : SCOPES[scope] ?? (/^\d+$/.test(scope) ? Number(scope) : 0),
       family,
-      metric: typeof metric === "number" ? metric : 0,
+      metric: Number(kv.get("metric") ?? "0") || 0,
     });
   }
   return out;
@@ -192,13 +181,26 @@ async function run(runner: CommandRunner, argv: readonly string[]): Promise<stri
   return r.stdout;
 }
 
-export async function listInterfaces(runner: CommandRunner): Promise<Iface[]> {
-  return parseIpAddr(await run(runner, ["ip", "-j", "addr", "show"]));
+/** Links from /sys/class/net plus addresses from `ip -o addr show`. */
+export async function listInterfaces(runner: CommandRunner, sysRoot = "/sys"): Promise<Iface[]> {
+  const addrs = parseIpOneline(await run(runner, ["ip", "-o", "addr", "show"]));
+  const out: Iface[] = [];
+  for await (const e of Deno.readDir(`${sysRoot}/class/net`)) {
+    const link = await readLink(`${sysRoot}/class/net/${e.name}`, e.name);
+    out.push({ ...link, addresses: addrs.get(e.name) ?? [] });
+  }
+  return out.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+async function readLink(dir: string, name: string): Promise<LinkInfo> {
+  const read = (f: string) => Deno.readTextFile(`${dir}/${f}`).then((s) => s.trim(), () => "");
+  const flags = parseInt((await read("flags")) || "0", 16);
+  return { name, mac: await read("address"), mtu: Number(await read("mtu")) || 0, up: (flags & 1) === 1 };
 }
 
 /** Applies `iface`; when its name is unknown, the interface with its MAC address is renamed first. */
-export async function updateInterface(runner: CommandRunner, iface: Iface): Promise<Iface> {
-  const current = await listInterfaces(runner);
+export async function updateInterface(runner: CommandRunner, iface: Iface, sysRoot = "/sys"): Promise<Iface> {
+  const current = await listInterfaces(runner, sysRoot);
   if (!current.some((i) => i.name === iface.name) && iface.mac) {
     const byMac = current.find((i) => i.mac.toLowerCase() === iface.mac.toLowerCase());
     if (!byMac) {
@@ -211,17 +213,16 @@ export async function updateInterface(runner: CommandRunner, iface: Iface): Prom
     await run(runner, ["ip", "link", "set", "dev", byMac.name, "name", checkName(iface.name)]);
   }
   for (const argv of updateInterfaceArgv(iface)) await run(runner, argv);
-  const after = (await listInterfaces(runner)).find((i) => i.name === iface.name);
+  const after = (await listInterfaces(runner, sysRoot)).find((i) => i.name === iface.name);
   if (!after) throw new RuntimeError("Internal", `Cannot find interface "${iface.name}" after updating it`);
   return after;
 }
 
 export async function listRoutes(runner: CommandRunner): Promise<RouteSpec[]> {
+  const v6 = await run(runner, ["ip", "-6", "route", "show"]).catch(() => "");
   return [
-    ...parseIpRoute(await run(runner, ["ip", "-j", "-4", "route", "show"]), 4),
-    ...parseIpRoute(await run(runner, ["ip", "-j", "-6", "route", "show"]), 6).filter((r) =>
-      r.device !== "lo"
-    ),
+    ...parseIpRouteText(await run(runner, ["ip", "-4", "route", "show"]), 4),
+    ...parseIpRouteText(v6, 6).filter((r) => r.device !== "lo"),
   ];
 }
 
@@ -237,6 +238,14 @@ export async function updateRoutes(
   return await listRoutes(runner);
 }
 
+/** `ip neigh replace` (iproute2); busybox `ip` cannot add neighbours, so IPv4 falls back to `arp -s`. */
 export async function addNeighbors(runner: CommandRunner, ns: readonly Neighbor[]): Promise<void> {
-  for (const n of ns) await run(runner, neighborArgv(n));
+  for (const n of ns) {
+    try {
+      await run(runner, neighborArgv(n));
+    } catch (e) {
+      if (n.address.includes(":")) throw e;
+      await run(runner, ["arp", "-i", checkName(n.device), "-s", checkAddr(n.address), n.mac.toLowerCase()]);
+    }
+  }
 }

@@ -1,50 +1,45 @@
 import assert from "node:assert/strict";
 import { FakeRunner } from "../sys/fake.ts";
 import {
+  addNeighbors,
   addRouteArgv,
   neighborArgv,
-  parseIpAddr,
-  parseIpRoute,
-  updateInterface,
+  parseIpOneline,
+  parseIpRouteText,
   updateInterfaceArgv,
 } from "./ip.ts";
 
-const ADDR_JSON = JSON.stringify([
-  {
-    ifname: "lo",
-    address: "00:00:00:00:00:00",
-    mtu: 65536,
-    flags: ["LOOPBACK", "UP"],
-    addr_info: [{ family: "inet", local: "127.0.0.1", prefixlen: 8 }],
-  },
-  { ifname: "eth0", address: "02:00:00:00:00:01", mtu: 1500, flags: ["BROADCAST"], addr_info: [] },
-]);
-
 Deno.test({
-  name: "parseIpAddr() and parseIpRoute() read iproute2 JSON",
+  name: "parseIpOneline() and parseIpRouteText() read the output of busybox and iproute2 ip",
   permissions: "none",
   fn() {
-    const ifs = parseIpAddr(ADDR_JSON);
-    assert.deepEqual(ifs[0], {
-      name: "lo",
-      mac: "00:00:00:00:00:00",
-      mtu: 65536,
-      up: true,
-      addresses: [{ family: 4, address: "127.0.0.1", prefix: 8 }],
-    });
-    assert.equal(ifs[1]?.up, false);
-    const routes = parseIpRoute(
-      JSON.stringify([{ dst: "default", gateway: "10.0.0.1", dev: "eth0" }, {
-        dst: "10.0.0.0/24",
-        dev: "eth0",
-        scope: "link",
-        prefsrc: "10.0.0.2",
-      }]),
+    const addrs = parseIpOneline(
+      "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever\n" +
+        "4: eth0    inet 192.0.2.2/24 brd 192.0.2.255 scope global eth0\\ x\n" +
+        "4: eth0    inet6 fe80::1/64 scope link \\ x\n" +
+        "5: veth0@if2    inet 10.1.0.1/16 scope global veth0\n",
+    );
+    assert.deepEqual(addrs.get("eth0"), [
+      { family: 4, address: "192.0.2.2", prefix: 24 },
+      { family: 6, address: "fe80::1", prefix: 64 },
+    ]);
+    assert.deepEqual(addrs.get("veth0"), [{ family: 4, address: "10.1.0.1", prefix: 16 }]);
+    const routes = parseIpRouteText(
+      "default via 192.0.2.1 dev eth0 metric 100\n192.0.2.0/24 dev eth0 proto kernel scope link  src 192.0.2.2 \nunreachable 10.9.0.0/16\n",
       4,
     );
-    assert.equal(routes[0]?.destination, "");
-    assert.equal(routes[0]?.gateway, "10.0.0.1");
-    assert.equal(routes[1]?.scope, 253);
+    assert.deepEqual(routes, [
+      { destination: "", gateway: "192.0.2.1", device: "eth0", source: "", scope: 0, family: 4, metric: 100 },
+      {
+        destination: "192.0.2.0/24",
+        gateway: "",
+        device: "eth0",
+        source: "192.0.2.2",
+        scope: 253,
+        family: 4,
+        metric: 0,
+      },
+    ]);
   },
 });
 
@@ -79,17 +74,7 @@ Deno.test({
         family: 4,
         metric: 0,
       }),
-      [
-        "ip",
-        "-4",
-        "route",
-        "replace",
-        "default",
-        "via",
-        "10.0.0.1",
-        "dev",
-        "eth0",
-      ],
+      ["ip", "-4", "route", "replace", "default", "via", "10.0.0.1", "dev", "eth0"],
     );
     assert.deepEqual(
       neighborArgv({ address: "10.0.0.1", device: "eth0", mac: "AA:BB:CC:DD:EE:FF", state: 0x80 }),
@@ -108,7 +93,9 @@ Deno.test({
     );
     assert.throws(
       () => updateInterfaceArgv({ name: "eth0; rm -rf /", mac: "", mtu: 0, up: false, addresses: [] }),
-      { code: "InvalidArgument" },
+      {
+        code: "InvalidArgument",
+      },
     );
     assert.throws(() =>
       addRouteArgv({
@@ -125,32 +112,18 @@ Deno.test({
 });
 
 Deno.test({
-  name: "updateInterface() renames the interface found by MAC address first",
+  name: "addNeighbors() falls back to arp -s when ip cannot add neighbours (busybox)",
   permissions: "none",
   async fn() {
-    let listed = 0;
-    const runner = new FakeRunner((argv) => {
-      if (argv.includes("-j")) {
-        listed++;
-        const after = JSON.stringify([{
-          ifname: "net1",
-          address: "02:00:00:00:00:01",
-          mtu: 1500,
-          flags: ["UP"],
-          addr_info: [],
-        }]);
-        return { stdout: listed === 1 ? ADDR_JSON : after };
-      }
-      return {};
-    });
-    const r = await updateInterface(runner, {
-      name: "net1",
-      mac: "02:00:00:00:00:01",
-      mtu: 0,
-      up: true,
-      addresses: [],
-    });
-    assert.equal(r.name, "net1");
-    assert.ok(runner.commands().includes("ip link set dev eth0 name net1"));
+    const runner = new FakeRunner((
+      argv,
+    ) => (argv[1] === "neigh" ? { code: 1, stderr: "ip: invalid argument" } : {}));
+    await addNeighbors(runner, [{
+      address: "10.0.0.1",
+      device: "eth0",
+      mac: "02:00:00:00:00:09",
+      state: 0x80,
+    }]);
+    assert.deepEqual(runner.commands().slice(1), ["arp -i eth0 -s 10.0.0.1 02:00:00:00:00:09"]);
   },
 });

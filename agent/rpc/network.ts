@@ -80,11 +80,11 @@ export function networkHandlers(core: AgentCore): [string, UnaryHandler][] {
   return [
     unary(
       Agent.method.listInterfaces,
-      async () => ({ interfaces: (await listInterfaces(runner)).map(ifaceMsg) }),
+      async () => ({ interfaces: (await listInterfaces(runner, core.paths.sys)).map(ifaceMsg) }),
     ),
     unary(Agent.method.updateInterface, async (req) => {
       if (!req.interface) throw new RuntimeError("InvalidArgument", "Cannot update an interface: none given");
-      return ifaceMsg(await updateInterface(runner, ifaceOf(req.interface)));
+      return ifaceMsg(await updateInterface(runner, ifaceOf(req.interface), core.paths.sys));
     }),
     unary(Agent.method.listRoutes, async () => ({ routes: (await listRoutes(runner)).map(routeMsg) })),
     unary(Agent.method.updateRoutes, async (req) => ({

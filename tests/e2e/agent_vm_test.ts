@@ -85,6 +85,8 @@ Deno.test({
       assert.equal(details.onlineCpus, 2);
       assert.ok(details.totalMemoryBytes > 256n << 20n);
 
+      const lo = (await agent.listInterfaces()).find((i) => i.name === "lo");
+      assert.ok(lo && lo.up && lo.addresses.some((a) => a.address === "127.0.0.1"), JSON.stringify(lo));
       step("details");
       const root = "/run/cocoon/e2e-rootfs";
       await pushRootfs(agent, root);

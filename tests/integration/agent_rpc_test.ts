@@ -81,6 +81,10 @@ for (const probe of hostRuntimes("/nonexistent")) {
       const details = await agent.guestDetails();
       assert.ok(details.onlineCpus >= 1);
       assert.ok(details.totalMemoryBytes > 0n);
+      const ifs = await agent.listInterfaces();
+      const lo = ifs.find((i) => i.name === "lo");
+      assert.ok(lo && lo.up && lo.addresses.some((a) => a.address === "127.0.0.1" && a.prefix === 8));
+      assert.ok(Array.isArray(await agent.listRoutes()));
       const when = new Date("2030-01-02T03:04:05Z");
       await agent.setGuestTime(when);
       assert.deepEqual(f.times, [when]);
