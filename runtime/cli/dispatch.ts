@@ -7,6 +7,16 @@ import type { Command } from "./args.ts";
 import { check } from "./commands/check.ts";
 import { create } from "./commands/create.ts";
 import { delete_ } from "./commands/delete.ts";
+import { events } from "./commands/events.ts";
+import { exec } from "./commands/exec.ts";
+import { features } from "./commands/features.ts";
+import { list } from "./commands/list.ts";
+import { checkpoint, restore } from "./commands/not_supported.ts";
+import { pause, resume } from "./commands/pause.ts";
+import { ps } from "./commands/ps.ts";
+import { run } from "./commands/run.ts";
+import { spec } from "./commands/spec.ts";
+import { update } from "./commands/update.ts";
 import { holder } from "./commands/holder.ts";
 import { kill } from "./commands/kill.ts";
 import { start } from "./commands/start.ts";
@@ -26,6 +36,18 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   state,
   kill,
   delete: delete_,
+  exec,
+  ps,
+  pause,
+  resume,
+  list,
+  events,
+  features,
+  run,
+  spec,
+  update,
+  checkpoint,
+  restore,
   // internal
   __holder: holder,
 };
@@ -37,4 +59,16 @@ export const RUNC_VERBS: ReadonlySet<string> = new Set([
   "state",
   "kill",
   "delete",
+  "exec",
+  "ps",
+  "pause",
+  "resume",
+  "list",
+  "events",
+  "features",
+  "run",
+  "spec",
+  "update",
+  "checkpoint",
+  "restore",
 ]);
