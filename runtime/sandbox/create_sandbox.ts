@@ -5,18 +5,19 @@
  *
  * @module
  */
-import type { NetworkAttachment } from "../../plugins/types.ts";
+import type { NetworkAttachment, Vm } from "../../plugins/types.ts";
 import { applyAnnotations } from "../config/annotations.ts";
 import type { ResolvedConfig } from "../config/schema.ts";
 import { SandboxError } from "../errors.ts";
 import { sandboxId } from "../ids.ts";
 import { newContext, type SandboxContext, saveSandbox } from "./_context.ts";
+import type { AgentApi } from "./agent_port.ts";
 import { removeSandboxDir, toGuestMount } from "./_guest_mount.ts";
-import { sandboxDir, sandboxesRoot } from "./layout.ts";
+import { consoleLogPath, sandboxDir, sandboxesRoot } from "./layout.ts";
 import type { PreparedStorage, SandboxRecord } from "./records.ts";
 import type { SandboxRuntime } from "./runtime.ts";
 import { now } from "./status.ts";
-import { buildVmConfig, imageCmdline, safeHostname } from "./vm_config.ts";
+import { buildVmConfig, imageCmdline } from "./vm_config.ts";
 
 export interface CreateSandboxOptions {
   /** Sandbox id (runc id rules). */
@@ -126,6 +127,7 @@ export async function createSandbox(rt: SandboxRuntime, opts: CreateSandboxOptio
       dir,
       devices: [...ctx.record.prepared.flatMap((p) => p.devices), ...attachment.devices],
       imageCmdline: await imageCmdline(cfg.hypervisor.kernel),
+      ...(opts.hostname !== undefined ? { hostname: opts.hostname } : {}),
       ...hostFacts(),
     });
     const vm = await rt.hypervisor.createVm(vmConfig, sig);
@@ -136,16 +138,14 @@ export async function createSandbox(rt: SandboxRuntime, opts: CreateSandboxOptio
     const bootMs = performance.now() - t0;
 
     // The agent.
-    const agent = await rt.connectAgent(vm.agentAddress(), {
-      timeoutMs: cfg.agent.dialTimeoutSeconds * 1000,
-      log: ctx.log.child({ subsystem: "agent-client" }),
-      ...sig,
-    });
+    const agent = await connectOrExit(ctx, vm, cfg.agent.dialTimeoutSeconds * 1000, signal);
     ctx.agent = agent;
     undo.push({ what: "close the agent connection", run: () => Promise.resolve(agent.close()) });
     await agent.createSandbox({
       sandboxId: id,
-      hostname: opts.hostname ?? safeHostname(id),
+      // The guest hostname comes from the kernel command line (cocoon.hostname=): the agent's
+      // CreateSandbox hostname write to /proc/sys/kernel/hostname fails with EPERM in the guest.
+      ...(opts.hostname !== undefined ? { hostname: opts.hostname } : {}),
       storages: ctx.record.prepared.flatMap((p) => p.storages).map(toGuestMount),
       guestTime: new Date(),
     }, sig);
@@ -165,7 +165,11 @@ export async function createSandbox(rt: SandboxRuntime, opts: CreateSandboxOptio
     });
     return ctx;
   } catch (e) {
-    ctx.log.warn("sandbox create failed, rolling back", { error: e, steps: undo.length });
+    ctx.log.warn("sandbox create failed, rolling back", {
+      error: e,
+      steps: undo.length,
+      console: await consoleTail(consoleLogPath(dir)),
+    });
     for (const u of undo.reverse()) {
       try {
         await u.run();
@@ -177,6 +181,46 @@ export async function createSandbox(rt: SandboxRuntime, opts: CreateSandboxOptio
     ctx.vm = undefined;
     throw e;
   }
+}
+
+/** Connects to the agent, failing at once when the VM exits first (a guest that cannot boot). */
+async function connectOrExit(
+  ctx: SandboxContext,
+  vm: Vm,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<AgentApi> {
+  const abort = new AbortController();
+  const onAbort = () => abort.abort(signal?.reason);
+  signal?.addEventListener("abort", onAbort);
+  const exited = vm.wait().then((exit) => {
+    throw new SandboxError(
+      "Unavailable",
+      `Cannot create sandbox "${ctx.record.id}": the VM exited before its agent answered (${exit.kind}${
+        exit.kind === "crashed" ? `: ${exit.reason}` : ""
+      })`,
+    );
+  });
+  try {
+    return await Promise.race([
+      ctx.rt.connectAgent(vm.agentAddress(), {
+        timeoutMs,
+        log: ctx.log.child({ subsystem: "agent-client" }),
+        signal: abort.signal,
+      }),
+      exited,
+    ]);
+  } finally {
+    abort.abort();
+    exited.catch(() => {});
+    signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+/** The last lines of the guest console, for failure reports. */
+async function consoleTail(path: string): Promise<string> {
+  const text = await Deno.readTextFile(path).catch(() => "");
+  return text.slice(-3000);
 }
 
 function hostFacts(): { hostMemoryMiB?: number; hostCpus?: number } {

@@ -15,7 +15,7 @@ import type {
 } from "../../plugins/types.ts";
 import { AgentClient } from "../agent_client/client.ts";
 import type { ResolvedConfig } from "../config/schema.ts";
-import { SandboxError } from "../errors.ts";
+import { AgentError, isRuntimeError, SandboxError } from "../errors.ts";
 import { type Logger, rootLog } from "../log/logger.ts";
 import { loadPlugin } from "../plugins/loader.ts";
 import { createRegistry, type PluginRegistry } from "../plugins/registry.ts";
@@ -52,18 +52,40 @@ export interface SandboxRuntime {
   network(name: string): Promise<NetworkBackend>;
 }
 
-/** The default connector: ttRPC to the agent, waiting until it answers Health.Check. */
+/**
+ * The default connector: ttRPC to the agent, waiting until it answers Health.Check. Each probe uses
+ * a fresh connection that is closed when the probe times out: probes queued on one connection
+ * while the guest has not opened its virtio-serial port reach the agent later as a burst, and on
+ * slow boots (generic kernel under TCG) the channel then stalls after the burst.
+ */
 export const defaultAgentConnector: AgentConnector = async (
   address: AgentAddress,
   opts: AgentConnectOptions,
 ): Promise<AgentApi> => {
-  const c: AgentApi = await AgentClient.connect(address, {
-    timeoutMs: opts.timeoutMs,
-    log: opts.log,
-    ...(opts.signal ? { signal: opts.signal } : {}),
+  const deadline = Date.now() + opts.timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    opts.signal?.throwIfAborted();
+    try {
+      const c: AgentApi = await AgentClient.connect(address, {
+        timeoutMs: Math.min(PROBE_MS + 500, Math.max(1, deadline - Date.now())),
+        probeTimeoutMs: PROBE_MS,
+        log: opts.log,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
+      return c;
+    } catch (e) {
+      if (isRuntimeError(e) && e.code === "Cancelled") throw e;
+      last = e;
+    }
+  }
+  throw new AgentError("DeadlineExceeded", `Cannot reach the agent: no answer within ${opts.timeoutMs} ms`, {
+    cause: last,
   });
-  return c;
 };
+
+/** Deadline of one Health.Check probe, ms. */
+const PROBE_MS = 2000;
 
 /** Table of a plugin in the config: `[hypervisor.<name>]` keys that the plugin understands. */
 const QEMU_KEYS = [

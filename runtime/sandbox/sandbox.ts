@@ -15,7 +15,7 @@
  *
  * @module
  */
-import type { AttachedDevice, Device, VmExit } from "../../plugins/types.ts";
+import type { AttachedDevice, Device, Vm, VmExit } from "../../plugins/types.ts";
 import type { ContainerStats, GuestInterface, GuestRoute } from "../agent_client/types.ts";
 import type { ContainerId, SandboxId } from "../ids.ts";
 import { containerId } from "../ids.ts";
@@ -34,6 +34,25 @@ import { startContainer } from "./start_container.ts";
 import type { SandboxStatus } from "./status.ts";
 import { type ProcessIo, processIo } from "./stdio.ts";
 import { type ExitInfo, waitContainer, waitExec } from "./wait.ts";
+
+/**
+ * Drops this process's control connection to a VM and leaves it running. The Vm contract has no
+ * such method yet (QEMU's QMP socket takes one client at a time, so another process can attach
+ * only after this): a plugin's own `detach()` is used when it has one, else the QEMU plugin's
+ * documented `qmp` client is closed.
+ */
+function detachVm(vm: Vm): void {
+  if ("detach" in vm && typeof vm.detach === "function") {
+    vm.detach();
+    return;
+  }
+  if (
+    "qmp" in vm && typeof vm.qmp === "object" && vm.qmp !== null && "close" in vm.qmp &&
+    typeof vm.qmp.close === "function"
+  ) {
+    vm.qmp.close();
+  }
+}
 
 export class Sandbox implements AsyncDisposable {
   readonly #ctx: SandboxContext;
@@ -196,7 +215,8 @@ export class Sandbox implements AsyncDisposable {
     const ctx = this.#ctx;
     ctx.agent?.close();
     ctx.agent = undefined;
-    ctx.vm = undefined; // the QMP connection closes with the handle's owner process or on GC
+    if (ctx.vm !== undefined) detachVm(ctx.vm);
+    ctx.vm = undefined;
     ctx.released = true;
   }
 

@@ -28,6 +28,8 @@ export interface VmConfigInput {
   readonly hostMemoryMiB?: number;
   /** Host CPUs, for `default_maxvcpus = 0`. */
   readonly hostCpus?: number;
+  /** Guest hostname (default: from the sandbox id). */
+  readonly hostname?: string;
 }
 
 /** Builds the VM configuration. Pure. */
@@ -47,7 +49,7 @@ export function buildVmConfig(cfg: ResolvedConfig, input: VmConfigInput): VmConf
   }
   devices.push(...input.devices);
   params.push(...words(input.imageCmdline ?? ""), ...words(h.kernelParams));
-  params.push(`cocoon.hostname=${safeHostname(input.id)}`);
+  params.push(`cocoon.hostname=${safeHostname(input.hostname ?? input.id)}`);
   if (cfg.agent.enableDebug || cfg.runtime.enableDebug) params.push("agent.log=debug");
   if (cfg.agent.debugConsoleEnabled) params.push("agent.debug_console");
   if (cfg.agent.kernelModules.length > 0) params.push(`cocoon.modules=${cfg.agent.kernelModules.join(",")}`);
