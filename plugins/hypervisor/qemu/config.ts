@@ -11,7 +11,7 @@ export type MachineType = "q35" | "microvm" | "pc";
 export interface QemuConfig {
   /** QEMU binary. @default "qemu-system-x86_64" */
   readonly path: string;
-  /** @default "q35" */
+  /** "microvm" does not boot the Debian cloud kernel under TCG (no timer to calibrate); hotplug needs "q35". @default "q35" */
   readonly machineType: MachineType;
   /** `-cpu` model; empty = "host" under KVM, "max" under TCG. @default "" */
   readonly cpuModel: string;
