@@ -12,39 +12,41 @@ export class ChunkReader {
   readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
   #pending: Uint8Array | null = null;
   #done = false;
-  #busy = false;
+  #tail: Promise<void> = Promise.resolve();
 
   constructor(stream: ReadableStream<Uint8Array>) {
     this.#reader = stream.getReader();
   }
 
-  /** Next bytes (1..max), or null at end of stream. One read at a time. */
-  async read(max: number): Promise<Uint8Array | null> {
+  /** Next bytes (1..max), or null at end of stream. Concurrent reads are served in call order. */
+  read(max: number): Promise<Uint8Array | null> {
     if (max <= 0) {
-      throw new RuntimeError("InvalidArgument", `Cannot read ${max} bytes: expected a positive length`);
+      return Promise.reject(
+        new RuntimeError("InvalidArgument", `Cannot read ${max} bytes: expected a positive length`),
+      );
     }
-    if (this.#busy) throw new RuntimeError("FailedPrecondition", "Cannot read: another read is in progress");
-    this.#busy = true;
-    try {
-      let chunk = this.#pending;
-      this.#pending = null;
-      while (!chunk || chunk.length === 0) {
-        if (this.#done) return null;
-        const r = await this.#reader.read();
-        if (r.done) {
-          this.#done = true;
-          return null;
-        }
-        chunk = r.value;
+    const next = this.#tail.then(() => this.#readNow(max));
+    this.#tail = next.then(() => {}, () => {});
+    return next;
+  }
+
+  async #readNow(max: number): Promise<Uint8Array | null> {
+    let chunk = this.#pending;
+    this.#pending = null;
+    while (!chunk || chunk.length === 0) {
+      if (this.#done) return null;
+      const r = await this.#reader.read();
+      if (r.done) {
+        this.#done = true;
+        return null;
       }
-      if (chunk.length > max) {
-        this.#pending = chunk.subarray(max);
-        return chunk.subarray(0, max);
-      }
-      return chunk;
-    } finally {
-      this.#busy = false;
+      chunk = r.value;
     }
+    if (chunk.length > max) {
+      this.#pending = chunk.subarray(max);
+      return chunk.subarray(0, max);
+    }
+    return chunk;
   }
 
   /** Reads until end of stream (tests, small outputs). */

@@ -14,6 +14,7 @@ import { healthHandlers } from "./health.ts";
 import { networkHandlers } from "./network.ts";
 import { processHandlers } from "./process.ts";
 import { stdioHandlers } from "./stdio.ts";
+import { stdioStreamHandler } from "./stdio_stream.ts";
 
 export function registerAgentServices(server: TtrpcServer, core: AgentCore): void {
   server.register(
@@ -24,6 +25,7 @@ export function registerAgentServices(server: TtrpcServer, core: AgentCore): voi
       ...stdioHandlers(core),
       ...networkHandlers(core),
       ...guestHandlers(core),
+      stdioStreamHandler(core),
     ]),
   );
   server.register(Health.typeName, Object.fromEntries(healthHandlers(core)));

@@ -26,6 +26,7 @@ import { type Logger, rootLog } from "../log/logger.ts";
 import { Agent } from "../protocol/gen/cocoon/agent/v1/agent_pb.ts";
 import { Health, ServingStatus } from "../protocol/gen/cocoon/agent/v1/health_pb.ts";
 import { TtrpcClient } from "../protocol/ttrpc/client.ts";
+import { type AttachedProcess, attachProcess } from "./attach.ts";
 import * as t from "./trans.ts";
 import type {
   AgentVersion,
@@ -321,6 +322,11 @@ export class AgentClient implements Disposable {
       execId: p.execId ?? "",
       window: size,
     }, opts);
+  }
+
+  /** Attaches to a process's stdio over one streaming call (see attach.ts). */
+  attach(p: ProcessRef, opts: { replace?: boolean; signal?: AbortSignal } = {}): Promise<AttachedProcess> {
+    return attachProcess(this.#ttrpc, p, opts);
   }
 
   /** stdout (or stderr) as a pull-based stream: the agent is read only as fast as it is consumed. */

@@ -168,6 +168,44 @@ for (const probe of hostRuntimes("/nonexistent")) {
     },
   );
 
+  t("AgentClient.attach() streams stdin, stdout, stderr and the exit status with flow control", async (f) => {
+    const { agent } = f;
+    const c = containerId(`rpc-attach-${suffix}`);
+    await agent.createContainer({ id: c, spec: defaultSpec({ args: ["sleep", "1000"], rootfs: f.rootfs }) });
+    await agent.startContainer(c);
+    const ref = { containerId: c, execId: execId("a1") };
+    await agent.execProcess({
+      ...ref,
+      process: {
+        args: ["sh", "-c", "cat; echo err >&2; yes | head -c 1048576; exit 6"],
+        cwd: "/",
+        env: ["PATH=/bin"],
+      },
+    });
+    const a = await agent.attach(ref);
+    assert.ok(a.pid > 1);
+    await assert.rejects(
+      agent.attach(ref),
+      (e: unknown) => e instanceof Error && Reflect.get(e, "code") === "AlreadyExists",
+    );
+    await a.writeStdin(enc.encode("abc\n"));
+    await a.closeStdin();
+    const errText = new Response(a.stderr).text();
+    let total = 0;
+    let head = "";
+    for await (const chunk of a.stdout) {
+      if (head.length < 4) head += dec.decode(chunk).slice(0, 4);
+      total += chunk.length;
+    }
+    assert.equal(head.slice(0, 4), "abc\n");
+    assert.equal(total, 4 + 1048576);
+    assert.equal(await errText, "err\n");
+    assert.equal(await a.exit, 6);
+    await agent.signalProcess({ containerId: c }, 9);
+    await agent.waitProcess({ containerId: c });
+    await agent.removeContainer(c);
+  });
+
   t("AgentClient maps agent errors to codes", async (f) => {
     await assert.rejects(
       f.agent.startContainer(containerId("nope")),
