@@ -28,13 +28,29 @@ export function toGuestMount(s: GuestStorage): GuestMount {
   };
 }
 
-/** Mount points at or under `dir` in this mount namespace (octal escapes decoded). */
+/**
+ * Mount points at or under `dir` in this mount namespace (octal escapes decoded). Deno grants /proc
+ * mount tables only with --allow-all; without it the table is read through `cat`. Throws when the
+ * table cannot be read at all: callers must not assume "no mounts".
+ */
 export async function hostMountsUnder(dir: string): Promise<string[]> {
   let text: string;
   try {
     text = await Deno.readTextFile("/proc/self/mountinfo");
   } catch {
-    return [];
+    const out = await new Deno.Command("cat", {
+      args: ["/proc/self/mountinfo"],
+      stdout: "piped",
+      stderr: "null",
+    })
+      .output();
+    if (!out.success) {
+      throw new SandboxError(
+        "Internal",
+        `Cannot list mounts under "${dir}": /proc/self/mountinfo is not readable`,
+      );
+    }
+    text = new TextDecoder().decode(out.stdout);
   }
   const out: string[] = [];
   for (const line of text.split("\n")) {

@@ -148,6 +148,7 @@ Deno.test({
       assert.deepEqual(await socketsUnder(`${dir}/run`), []);
       await assert.rejects(Deno.stat(`${dir}/run/sandboxes/${id}`), Deno.errors.NotFound);
       assert.deepEqual((await Array.fromAsync(Deno.readDir(`${dir}/run/sandboxes`))).length, 0);
+      // deno-lint-ignore no-console
       console.log(`sandbox ready in ${Math.round(readyMs)} ms (TCG)`);
     } catch (e) {
       const consoleLog = await Deno.readTextFile(`${dir}/run/sandboxes/${id}/console.log`).catch(() => "");

@@ -8,6 +8,7 @@ import { RuntimeError } from "../../../runtime/errors.ts";
 
 export interface RunResult {
   readonly code: number;
+  readonly stdout?: string;
   readonly stderr: string;
 }
 
@@ -24,11 +25,10 @@ export function hostRunner(): HostRunner {
       const out = await new Deno.Command(cmd, {
         args: [...args],
         stdin: "null",
-        stdout: "null",
+        stdout: "piped",
         stderr: "piped",
-      })
-        .output();
-      return { code: out.code, stderr: dec.decode(out.stderr) };
+      }).output();
+      return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
     },
   };
 }
@@ -71,7 +71,7 @@ export async function bindInto(r: HostRunner, source: string, target: string): P
 
 /** Unmounts everything at and under `target` (lazily when busy) and removes the mount point. */
 export async function unbind(r: HostRunner, target: string): Promise<void> {
-  for (const mp of await mountsUnder(target)) {
+  for (const mp of await mountsUnder(target, r)) {
     const res = await r.run("umount", [mp]);
     if (res.code !== 0) await must(r, `Cannot unshare "${target}"`, "umount", ["-l", mp]);
   }
@@ -80,10 +80,19 @@ export async function unbind(r: HostRunner, target: string): Promise<void> {
   });
 }
 
-/** Mount points at or below `dir` in this mount namespace, deepest first. */
-export async function mountsUnder(dir: string): Promise<string[]> {
-  const text = await Deno.readTextFile("/proc/self/mountinfo");
-  return parseMountPoints(text).filter((mp) => mp === dir || mp.startsWith(`${dir}/`))
+/**
+ * Mount points at or below `dir` in this mount namespace, deepest first. Deno grants /proc mount
+ * tables only with --allow-all, so the table is read with `cat` (same mount namespace).
+ */
+export async function mountsUnder(dir: string, r: HostRunner = hostRunner()): Promise<string[]> {
+  const res = await r.run("cat", ["/proc/self/mountinfo"]);
+  if (res.code !== 0 || res.stdout === undefined) {
+    throw new RuntimeError(
+      "Internal",
+      `Cannot list mounts under "${dir}": cat /proc/self/mountinfo exited with code ${res.code}`,
+    );
+  }
+  return parseMountPoints(res.stdout).filter((mp) => mp === dir || mp.startsWith(`${dir}/`))
     .sort((a, b) => b.length - a.length);
 }
 

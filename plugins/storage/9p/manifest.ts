@@ -14,9 +14,10 @@ export const manifest: PluginManifest<"storage"> = {
   apiVersion: 1,
   description: "Directories (rootfs, bind mounts) shared with the guest over QEMU virtio-9p",
   permissions: {
-    // mount --rbind / umount of shared sources into the sandbox's shared directory
-    run: ["mount", "umount"],
-    // any source directory may be shared; /proc/self/mountinfo lists what to unmount
+    // mount --rbind / umount of shared sources into the sandbox's shared directory; cat reads
+    // /proc/self/mountinfo (Deno grants /proc mount tables only with --allow-all)
+    run: ["mount", "umount", "cat"],
+    // any source directory may be shared
     read: true,
     write: [...SHARE_DIRS],
   },

@@ -125,8 +125,8 @@ export class NinePStorage {
 
   async releaseSandbox(prepared: PreparedShare): Promise<void> {
     const hostDir = hostDirOf(prepared, "release the shared directory");
-    for (const mp of await mountsUnder(hostDir)) await unbind(this.#runner, mp);
-    if ((await mountsUnder(hostDir)).length > 0) {
+    for (const mp of await mountsUnder(hostDir, this.#runner)) await unbind(this.#runner, mp);
+    if ((await mountsUnder(hostDir, this.#runner)).length > 0) {
       throw new RuntimeError(
         "Internal",
         `Cannot remove shared directory "${hostDir}": mounts remain below it`,
