@@ -152,6 +152,7 @@ Deno.test({
       console.log(`sandbox ready in ${Math.round(readyMs)} ms (TCG)`);
     } catch (e) {
       const consoleLog = await Deno.readTextFile(`${dir}/run/sandboxes/${id}/console.log`).catch(() => "");
+      // deno-lint-ignore no-console
       console.error(
         `--- console tail ---\n${consoleLog.slice(-4000)}\n--- log tail ---\n${logLines.slice(-40).join("")}`,
       );
