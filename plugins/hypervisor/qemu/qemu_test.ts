@@ -193,3 +193,24 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "QemuVm.stop() falls back to QMP quit when the guest ignores the ACPI power button",
+  permissions: TEST_PERMISSIONS,
+  async fn() {
+    const cfg = await testVmConfig("qemu-noacpi");
+    const vm = await testHypervisor().createVm(cfg);
+    try {
+      await vm.start();
+      // right after start the guest kernel is not up yet, so nothing handles the power button
+      const t0 = performance.now();
+      await vm.stop({ timeoutMs: 1 });
+      assert.ok(performance.now() - t0 < 10_000);
+      assert.deepEqual(await vm.wait(), { kind: "killed" });
+      assert.deepEqual(await leftovers(cfg.stateDir), []);
+    } finally {
+      await vm[Symbol.asyncDispose]();
+      await Deno.remove(cfg.stateDir, { recursive: true });
+    }
+  },
+});
