@@ -16,6 +16,7 @@ import { ContainerTable } from "../../agent/container/state.ts";
 import { containerStats } from "../../agent/container/stats.ts";
 import { containerStatus } from "../../agent/container/status.ts";
 import { updateContainer } from "../../agent/container/update.ts";
+import { OomWatcher } from "../../agent/container/oom.ts";
 import { waitProcess } from "../../agent/container/wait.ts";
 import { linuxContainerEnv } from "../../agent/sys/linux.ts";
 import { setChildSubreaper } from "../../agent/sys/libc.ts";
@@ -57,11 +58,21 @@ async function withRuntime(
   }
 }
 
-async function create(f: Fixture, name: string, args: string[], extra: { terminal?: boolean } = {}) {
+async function create(
+  f: Fixture,
+  name: string,
+  args: string[],
+  extra: { terminal?: boolean; resources?: Record<string, unknown> } = {},
+) {
   const id = `${name}-${suffix}`;
   const bundle = `${f.dir}/bundles/${id}`;
   await Deno.mkdir(bundle, { recursive: true });
-  const spec = defaultSpec({ args, rootfs: f.rootfs, ...(extra.terminal ? { terminal: true } : {}) });
+  const spec = defaultSpec({
+    args,
+    rootfs: f.rootfs,
+    ...(extra.terminal ? { terminal: true } : {}),
+    ...(extra.resources ? { resources: extra.resources } : {}),
+  });
   return await createContainer(f.env, f.table, { id, bundle, spec });
 }
 
@@ -203,4 +214,28 @@ for (const probe of hostRuntimes("/nonexistent")) {
     await deleteContainer(f.env, f.table, c.id, { force: true });
     assert.equal(f.table.has(c.id), false);
   });
+
+  if (probe.kind === "runc") {
+    // crun here has no memory controller (v1-bound on this hybrid host); runc uses v1 memory.
+    t("OomWatcher.next() reports the container whose process the kernel OOM-killed", async (f) => {
+      const c = await create(
+        f,
+        "oom",
+        ["sh", "-c", "(x=$(yes | head -c 400000000); echo ${#x}); sleep 1000"],
+        {
+          resources: { memory: { limit: 16 * 1024 * 1024 } },
+        },
+      );
+      using oom = new OomWatcher(f.env, f.table, { intervalMs: 50 });
+      await startContainer(f.env, f.table, c.id);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const got = await Promise.race([
+        oom.next(),
+        new Promise<string>((r) => (timer = setTimeout(() => r("timeout"), 20_000))),
+      ]);
+      clearTimeout(timer);
+      assert.equal(got, c.id);
+      assert.equal(c.phase, "running", "only the memory hog died, not the container init");
+    });
+  }
 }
