@@ -54,20 +54,10 @@ async function main(): Promise<void> {
   const server = new TtrpcServer({ log: log.child({ subsystem: "ttrpc" }) });
   registerAgentServices(server, core);
   log.info("agent ready", { runtime: runtime.kind, runtimePath: runtime.argv[0] });
-  if (opts.debugConsole) startDebugConsole(log);
+  // The shell itself is started by /init (busybox init respawns it on the console).
+  if (opts.debugConsole) log.warn("debug console enabled: a root shell runs on the guest console");
   if (opts.channel.kind === "vsock") await serveVsock(server, opts.channel.port, { log });
   else await serveSerial(server, opts.channel.name, { log });
-}
-
-/** A shell on the console for debugging (agent.debug_console). */
-function startDebugConsole(log: ReturnType<typeof createLogger>): void {
-  try {
-    const child = new Deno.Command("/bin/sh", { stdin: "inherit", stdout: "inherit", stderr: "inherit" })
-      .spawn();
-    log.info("debug console started", { pid: child.pid });
-  } catch (e) {
-    log.warn("debug console failed", { error: e });
-  }
 }
 
 if (import.meta.main) {

@@ -131,6 +131,19 @@ Deno.test({
       assert.match(text, /65534/);
       assert.equal((await agent.waitProcess({ containerId: long, execId: tty })).exitStatus, 5);
       step("tty exec");
+      await agent.pauseContainer(long);
+      await agent.resumeContainer(long);
+      const stats = await agent.statsContainer(long);
+      assert.ok(
+        stats.cpu && stats.cpu.usageNs > 0n,
+        `cpu stats in the guest: ${JSON.stringify(stats, (_k, v) => typeof v === "bigint" ? String(v) : v)}`,
+      );
+      console.log(
+        `guest stats: memory ${stats.memory ? String(stats.memory.usageBytes) : "n/a"} bytes, pids ${
+          stats.pids ? String(stats.pids.current) : "n/a"
+        }`,
+      );
+      step("pause, resume, stats");
       await agent.signalProcess({ containerId: long }, 9);
       assert.equal((await agent.waitProcess({ containerId: long })).exitStatus, 137);
       await agent.removeContainer(long);
