@@ -147,6 +147,29 @@ export interface HostCheck {
   readonly fix?: string;
 }
 
+/**
+ * Keys of a `[hypervisor.*]` table that the core validates and interprets itself. A hypervisor plugin
+ * receives the whole table (defaults filled in) and ignores these; it validates the rest.
+ */
+export const CORE_HYPERVISOR_KEYS: readonly string[] = [
+  "valid_hypervisor_paths",
+  "kernel",
+  "valid_kernel_paths",
+  "initrd",
+  "valid_initrd_paths",
+  "image",
+  "valid_image_paths",
+  "default_maxmemory",
+  "shared_fs",
+  "virtio_fs_daemon",
+  "valid_virtio_fs_daemon_paths",
+  "virtio_fs_cache",
+  "virtio_fs_extra_args",
+  "block_device_driver",
+  "enable_annotations",
+  "entropy_source",
+];
+
 export interface Hypervisor {
   capabilities(): HypervisorCapabilities;
   /** Host facts this hypervisor depends on (binary, version, accelerator and why), for `cocoon check`. */

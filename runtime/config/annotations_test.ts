@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { applyAnnotations, globMatch } from "./annotations.ts";
 import { loadConfig } from "./load.ts";
 
-const base = () => loadConfig({ env: () => undefined, systemPath: "/nonexistent" });
+const base = () => loadConfig({ env: () => undefined, systemPath: "/proc/nonexistent/cocoon.toml" });
 
 Deno.test("applyAnnotations() applies allow-listed io.cocoon and io.katacontainers keys", async () => {
   const cfg = applyAnnotations(await base(), {

@@ -4,36 +4,45 @@
  *
  * @module
  */
-import type { ResolvedConfig } from "./schema.ts";
+import type { HypervisorConfig, ResolvedConfig } from "./schema.ts";
+
+/** The snake_case table of the resolved hypervisor settings (core keys). */
+export function hypervisorTable(h: HypervisorConfig): Record<string, unknown> {
+  return {
+    path: h.path,
+    valid_hypervisor_paths: h.validHypervisorPaths,
+    kernel: h.kernel,
+    valid_kernel_paths: h.validKernelPaths,
+    initrd: h.initrd,
+    valid_initrd_paths: h.validInitrdPaths,
+    image: h.image,
+    valid_image_paths: h.validImagePaths,
+    kernel_params: h.kernelParams,
+    machine_type: h.machineType,
+    accelerator: h.accelerator,
+    cpu_model: h.cpuModel,
+    default_vcpus: h.defaultVcpus,
+    default_maxvcpus: h.defaultMaxVcpus,
+    default_memory: h.defaultMemory,
+    default_maxmemory: h.defaultMaxMemory,
+    memory_slots: h.memorySlots,
+    shared_fs: h.sharedFs,
+    virtio_fs_daemon: h.virtioFsDaemon,
+    valid_virtio_fs_daemon_paths: h.validVirtioFsDaemonPaths,
+    virtio_fs_cache: h.virtioFsCache,
+    virtio_fs_extra_args: h.virtioFsExtraArgs,
+    block_device_driver: h.blockDeviceDriver,
+    enable_annotations: h.enableAnnotations,
+    enable_debug: h.enableDebug,
+    entropy_source: h.entropySource,
+  };
+}
 
 export function effectiveTree(c: ResolvedConfig): Record<string, unknown> {
   const h = c.hypervisor;
   return {
     hypervisor: {
-      [h.name]: {
-        path: h.path,
-        valid_hypervisor_paths: h.validHypervisorPaths,
-        kernel: h.kernel,
-        initrd: h.initrd,
-        image: h.image,
-        kernel_params: h.kernelParams,
-        machine_type: h.machineType,
-        accelerator: h.accelerator,
-        cpu_model: h.cpuModel,
-        default_vcpus: h.defaultVcpus,
-        default_maxvcpus: h.defaultMaxVcpus,
-        default_memory: h.defaultMemory,
-        default_maxmemory: h.defaultMaxMemory,
-        memory_slots: h.memorySlots,
-        shared_fs: h.sharedFs,
-        virtio_fs_daemon: h.virtioFsDaemon,
-        virtio_fs_cache: h.virtioFsCache,
-        virtio_fs_extra_args: h.virtioFsExtraArgs,
-        block_device_driver: h.blockDeviceDriver,
-        enable_annotations: h.enableAnnotations,
-        enable_debug: h.enableDebug,
-        entropy_source: h.entropySource,
-      },
+      [h.name]: { ...h.raw, ...hypervisorTable(h) },
     },
     agent: {
       enable_debug: c.agent.enableDebug,

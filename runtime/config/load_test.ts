@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { BUILTIN_NAME, loadConfig, mergeRaw } from "./load.ts";
 
 const noEnv = () => undefined;
-const none = "/nonexistent/cocoon.toml";
+const none = "/proc/nonexistent/cocoon.toml";
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "cocoon-config-" });

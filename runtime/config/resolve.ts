@@ -4,6 +4,7 @@
  * @module
  */
 import * as v from "valibot";
+import { hypervisorTable } from "./effective.ts";
 import { ConfigError } from "../errors.ts";
 import {
   type ConfigSource,
@@ -69,7 +70,7 @@ export function resolveHypervisor(name: string, h: RawHypervisor): HypervisorCon
   const initrd = h.initrd ?? `${DEFAULT_GUEST_DIR}/initrd.img`;
   const image = h.image ?? `${DEFAULT_GUEST_DIR}/rootfs.erofs`;
   const daemon = h.virtio_fs_daemon ?? "/usr/libexec/virtiofsd";
-  return {
+  const resolved: HypervisorConfig = {
     name,
     path,
     validHypervisorPaths: h.valid_hypervisor_paths ?? [path],
@@ -97,8 +98,9 @@ export function resolveHypervisor(name: string, h: RawHypervisor): HypervisorCon
     enableAnnotations: h.enable_annotations ?? ["kernel_params", "default_vcpus", "default_memory"],
     enableDebug: h.enable_debug ?? false,
     entropySource: h.entropy_source ?? "/dev/urandom",
-    raw: h,
+    raw: {},
   };
+  return { ...resolved, raw: { ...hypervisorTable(resolved), ...h } };
 }
 
 function defaultVmmPath(name: string): string {

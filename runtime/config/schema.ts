@@ -63,6 +63,17 @@ export const HypervisorSchema = v.strictObject({
   enable_debug: opt(v.boolean()),
   /** Entropy device backing file. @default "/dev/urandom" */
   entropy_source: opt(str()),
+  // Keys owned by the QEMU plugin (validated again by it): known here so typos fail at load time.
+  /** Spare PCIe root ports for hotplug on q35. @default 4 */
+  hotplug_ports: opt(int(0, 32)),
+  /** QEMU -sandbox on. @default true */
+  seccomp: opt(v.boolean()),
+  /** Guest RAM in a shared memfd (virtio-fs, templates). @default false */
+  shared_memory: opt(v.boolean()),
+  /** vsock port the agent listens on. @default 1024 */
+  agent_vsock_port: opt(int(1, 65535)),
+  /** ms to wait for QEMU to start and QMP to answer. @default 30000 */
+  start_timeout_ms: opt(int(1, 3_600_000)),
 });
 
 export const AgentSchema = v.strictObject({
@@ -157,7 +168,7 @@ export interface HypervisorConfig {
   readonly enableAnnotations: readonly string[];
   readonly enableDebug: boolean;
   readonly entropySource: string;
-  /** The raw table, for the plugin's own validation of keys it adds. */
+  /** The table handed to the hypervisor plugin: every key above in snake_case with defaults filled in, plus the plugin's own keys as written. */
   readonly raw: Readonly<Record<string, unknown>>;
 }
 

@@ -54,7 +54,7 @@ Deno.test({
       loadPlugin(reg, "network", "nope", ctx),
       /Cannot find network plugin "nope": known network plugins are/,
     );
-    const missing = createRegistry({ ghost: "/nonexistent/mod.ts" });
+    const missing = createRegistry({ ghost: "/proc/nonexistent/mod.ts" });
     await assert.rejects(loadPlugin(missing, "store", "ghost", ctx), { code: "NotFound" });
   },
 });

@@ -4,6 +4,7 @@
  * @module
  */
 import { ConfigError } from "../../../runtime/errors.ts";
+import { CORE_HYPERVISOR_KEYS } from "../../types.ts";
 
 export type MachineType = "q35" | "microvm" | "pc";
 
@@ -86,6 +87,7 @@ const KEYS: Readonly<Record<string, keyof QemuConfig>> = {
 export function parseQemuConfig(raw: Readonly<Record<string, unknown>>): QemuConfig {
   const out: Record<string, unknown> = { ...DEFAULT_QEMU_CONFIG };
   for (const [k, v] of Object.entries(raw)) {
+    if (CORE_HYPERVISOR_KEYS.includes(k)) continue; // validated and used by the core
     const key = KEYS[k];
     if (key === undefined) throw bad(k, v, `is unknown: use one of ${Object.keys(KEYS).join(", ")}`);
     out[key] = check(k, key, v);

@@ -8,6 +8,7 @@ import type { Logger } from "../../../runtime/log/logger.ts";
 import type {
   Accelerator,
   AgentAddress,
+  HostCheck,
   Hypervisor,
   HypervisorCapabilities,
   Vm,
@@ -103,6 +104,41 @@ export function createQemuHypervisor(opts: QemuHypervisorOptions): Hypervisor & 
           throw new HypervisorError("FailedPrecondition", `Cannot use accelerator "kvm": ${auto.reason}`);
         }
       }
+    },
+
+    async hostReport(o = {}): Promise<readonly HostCheck[]> {
+      const out: HostCheck[] = [];
+      try {
+        await this.check(o);
+        const ver = await new Deno.Command(qemu.path, { args: ["--version"], stdout: "piped", stderr: "null" })
+          .output();
+        const first = new TextDecoder().decode(ver.stdout).split("\n")[0] ?? "";
+        out.push({ name: "hypervisor qemu", status: "ok", detail: `${first} (${qemu.path})` });
+      } catch (e) {
+        out.push({
+          name: "hypervisor qemu",
+          status: "fail",
+          detail: e instanceof Error ? e.message : String(e),
+          fix: "apt-get install qemu-system-x86, or set [hypervisor.qemu] path",
+        });
+      }
+      const auto = await resolveAccelerator("auto", probe);
+      const chosen = await resolveAccelerator(qemu.accelerator, probe);
+      out.push({
+        name: "kvm",
+        status: auto.accel === "kvm" ? "ok" : "info",
+        detail: auto.accel === "kvm"
+          ? "usable for ordinary guests"
+          : auto.pvm
+          ? "present but PVM (/sys/module/kvm_pvm): ordinary guest kernels hang under it, so it is not used"
+          : `not usable: ${auto.reason}`,
+      });
+      out.push({
+        name: "accelerator",
+        status: qemu.accelerator === "kvm" && auto.accel !== "kvm" ? "fail" : "ok",
+        detail: `${chosen.accel === "tcg" ? "TCG (multi-threaded)" : "KVM"} will be used: ${chosen.reason}`,
+      });
+      return out;
     },
 
     async createVm(config: VmConfig): Promise<Vm> {
