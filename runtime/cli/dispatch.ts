@@ -6,6 +6,7 @@
 import type { Command } from "./args.ts";
 import { check } from "./commands/check.ts";
 import { create } from "./commands/create.ts";
+import { daemon } from "./commands/daemon.ts";
 import { delete_ } from "./commands/delete.ts";
 import { events } from "./commands/events.ts";
 import { exec } from "./commands/exec.ts";
@@ -30,6 +31,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   env,
   guest,
   plugins,
+  daemon,
   // runc-compatible OCI verbs (errors exit 1, as runc's do)
   create,
   start,

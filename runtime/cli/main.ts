@@ -12,6 +12,7 @@ import { createRegistry, type PluginRegistry } from "../plugins/registry.ts";
 import type { CommandContext, GlobalOptions } from "./args.ts";
 import { COMMANDS, RUNC_VERBS } from "./dispatch.ts";
 import { splitGlobalArgs } from "./global.ts";
+import { runShim } from "../shim/main.ts";
 import { OCI_SPEC_VERSION, VERSION } from "./version.ts";
 
 const enc = new TextEncoder();
@@ -60,17 +61,19 @@ export async function runCli(argv: readonly string[]): Promise<number> {
 }
 
 /**
- * Entry when started as `containerd-shim-cocoon-v2`. The shim v2 binary contract (start, delete,
- * serve) is built on the sandbox core; until then the shim refuses clearly.
+ * Entry when started as `containerd-shim-cocoon-v2` (containerd shim v2 binary: `start`, `delete`;
+ * the Task API itself is served by `cocoon daemon`).
  */
 export function runShimCli(argv: readonly string[]): Promise<number> {
-  printErr(
-    `containerd-shim-cocoon-v2: the containerd shim is not available in this build (args: ${
-      argv.join(" ")
-    }); ` +
-      "use the OCI CLI (cocoon create/start) meanwhile",
-  );
-  return Promise.resolve(exitCodeOf("Unimplemented"));
+  return runShim(argv, {
+    out: (b) => {
+      let off = 0;
+      while (off < b.length) off += Deno.stdout.writeSync(b.subarray(off));
+    },
+    err: printErr,
+    env: (n) => Deno.env.get(n),
+    cwd: Deno.cwd(),
+  });
 }
 
 function makeLogger(g: GlobalOptions): Logger {

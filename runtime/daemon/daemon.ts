@@ -1,0 +1,131 @@
+/**
+ * The Cocoon daemon: one per host, serving containerd's Task API for every container of every pod
+ * on `<daemon dir>/cocoon.sock`, plus a small control service for the shim binary
+ * (`cocoon.daemon.v1.Shim`: Register reserves a container id between `start` and `Create`, so the
+ * daemon does not exit in between; Cleanup is the `delete` binary's forced removal).
+ *
+ * It exits (when `exitWhenIdle`) after a Shutdown once no container and no reservation is left.
+ *
+ * @module
+ */
+import { RuntimeError } from "../errors.ts";
+import type { Logger } from "../log/logger.ts";
+import type { SandboxRuntime } from "../sandbox/mod.ts";
+import { TtrpcServer } from "../protocol/ttrpc/mod.ts";
+import { type DaemonPaths, daemonPaths } from "../shim/address.ts";
+import { EventPublisher } from "./events.ts";
+import { Pods } from "./pods.ts";
+import { registerTaskService } from "./task_service.ts";
+import { TaskManager } from "./tasks.ts";
+
+export const CONTROL_SERVICE = "cocoon.daemon.v1.Shim";
+/** How long a `start` reservation keeps the daemon up waiting for `Create`. */
+const RESERVATION_MS = 120_000;
+
+export interface DaemonOptions {
+  /** The daemon directory (socket, pid file). */
+  readonly dir: string;
+  readonly runtime: SandboxRuntime;
+  readonly log: Logger;
+  /** Exit after Shutdown once idle (the real daemon); tests keep an embedded daemon up. */
+  readonly exitWhenIdle?: boolean;
+}
+
+export interface Daemon {
+  readonly paths: DaemonPaths;
+  readonly tasks: TaskManager;
+  /** Resolves when the daemon stopped serving (idle exit or `close`). */
+  readonly done: Promise<void>;
+  /** Stops serving: removes the socket and pid file, flushes events. With `deletePods`, deletes every pod. */
+  close(opts?: { deletePods?: boolean }): Promise<void>;
+}
+
+interface ControlRequest {
+  readonly id: string;
+}
+
+function parseControl(payload: Uint8Array): ControlRequest {
+  let x: unknown;
+  try {
+    x = JSON.parse(new TextDecoder().decode(payload));
+  } catch (e) {
+    throw new RuntimeError("InvalidArgument", "Invalid control request: it is not JSON", { cause: e });
+  }
+  if (typeof x !== "object" || x === null || !("id" in x) || typeof x.id !== "string" || x.id === "") {
+    throw new RuntimeError("InvalidArgument", 'Invalid control request: "id" must be a non-empty string');
+  }
+  return { id: x.id };
+}
+
+const enc = new TextEncoder();
+
+/** Starts serving; resolves once the socket listens. */
+export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
+  const paths = daemonPaths(opts.dir);
+  const log = opts.log;
+  await Deno.mkdir(paths.dir, { recursive: true, mode: 0o700 });
+  const events = new EventPublisher(log.child({ subsystem: "events" }));
+  const pods = new Pods(opts.runtime, log.child({ subsystem: "pods" }));
+  const tasks = new TaskManager(pods, events, log.child({ subsystem: "tasks" }));
+  const server = new TtrpcServer({ log: log.child({ subsystem: "ttrpc-server" }) });
+  const reservations = new Map<string, number>();
+  const finished = Promise.withResolvers<void>();
+  let shutdownAsked = false;
+  let closing: Promise<void> | undefined;
+
+  const live = () => {
+    const now = Date.now();
+    for (const [id, until] of reservations) if (until < now || tasks.find(id)) reservations.delete(id);
+    return reservations.size;
+  };
+  const maybeExit = () => {
+    if (opts.exitWhenIdle !== true || !shutdownAsked || tasks.size > 0 || live() > 0) return;
+    log.info("idle: exiting");
+    setTimeout(() => void close(), 10);
+  };
+  const sweep = setInterval(() => maybeExit(), 5000);
+  Deno.unrefTimer(sweep);
+
+  const close = (o: { deletePods?: boolean } = {}): Promise<void> => {
+    closing ??= (async () => {
+      clearInterval(sweep);
+      await server.close();
+      if (o.deletePods === true) await pods.closeAll();
+      await Promise.race([events.flush(), new Promise((r) => setTimeout(r, 5000))]);
+      events.close();
+      await Deno.remove(paths.pidFile).catch(() => {});
+      finished.resolve();
+    })();
+    return closing;
+  };
+
+  registerTaskService(server, tasks, {
+    shutdown: (id, now) => {
+      log.debug("shutdown asked", { container: id, now, containers: tasks.size });
+      shutdownAsked = true;
+      maybeExit();
+    },
+  });
+  server.register(CONTROL_SERVICE, {
+    Register: (payload) => {
+      const { id } = parseControl(payload);
+      reservations.set(id, Date.now() + RESERVATION_MS);
+      return Promise.resolve(enc.encode("{}"));
+    },
+    Cleanup: async (payload) => {
+      const { id } = parseControl(payload);
+      reservations.delete(id);
+      const r = await tasks.forceDelete(id);
+      setTimeout(maybeExit, 10);
+      return enc.encode(JSON.stringify({
+        pid: r.pid,
+        exitStatus: r.exit.exitStatus,
+        exitedAt: r.exit.exitedAt.toISOString(),
+      }));
+    },
+  });
+  await server.listen(paths.socket, { mode: 0o600, replace: true });
+  await Deno.writeTextFile(paths.pidFile, String(Deno.pid));
+  log.info("daemon listening", { socket: paths.socket, pid: Deno.pid });
+  return { paths, tasks, done: finished.promise, close };
+}

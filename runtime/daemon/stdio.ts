@@ -1,0 +1,145 @@
+/**
+ * Stdio of a task as containerd hands it over: FIFO paths (stdout/stderr opened write-only, the
+ * reader is already there; stdin opened read-only in the background, the writer comes later),
+ * `file://` log paths (stdout and stderr appended to one file), or "" (output drained). With a
+ * terminal stderr is "" and the pty's output arrives on stdout.
+ *
+ * @module
+ */
+import { RuntimeError } from "../errors.ts";
+import type { Logger } from "../log/logger.ts";
+
+export interface TaskStdio {
+  readonly stdin: string;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly terminal: boolean;
+}
+
+/** @throws {RuntimeError} `Unimplemented` for `binary://` loggers, `InvalidArgument` for other schemes. */
+export function checkStdio(s: TaskStdio, what: string): void {
+  for (const p of [s.stdin, s.stdout, s.stderr]) {
+    if (p === "" || p.startsWith("/") || p.startsWith("file://")) continue;
+    if (p.startsWith("binary://")) {
+      throw new RuntimeError(
+        "Unimplemented",
+        `Cannot set up stdio of ${what}: binary:// log drivers are not supported (use file:// or fifos)`,
+      );
+    }
+    throw new RuntimeError(
+      "InvalidArgument",
+      `Cannot set up stdio of ${what}: unknown stdio "${p.slice(0, 80)}"`,
+    );
+  }
+}
+
+function filePathOf(uri: string): string {
+  return decodeURIComponent(new URL(uri).pathname);
+}
+
+interface Sink {
+  write(b: Uint8Array): Promise<void>;
+  close(): void;
+}
+
+async function openSink(path: string, log: Logger): Promise<Sink | null> {
+  if (path === "") return null;
+  let f: Deno.FsFile;
+  if (path.startsWith("file://")) {
+    const p = filePathOf(path);
+    await Deno.mkdir(p.slice(0, p.lastIndexOf("/")) || "/", { recursive: true });
+    f = await Deno.open(p, { write: true, create: true, append: true, mode: 0o640 });
+  } else {
+    f = await Deno.open(path, { write: true });
+  }
+  let broken = false;
+  return {
+    async write(b) {
+      if (broken) return;
+      try {
+        let off = 0;
+        while (off < b.length) off += await f.write(b.subarray(off));
+      } catch (e) {
+        broken = true; // the reader went away: keep draining
+        log.debug("stdio reader gone", { path, error: e instanceof Error ? e.message : String(e) });
+      }
+    },
+    close() {
+      try {
+        f.close();
+      } catch { /* closed */ }
+    },
+  };
+}
+
+async function pump(src: ReadableStream<Uint8Array>, sink: Sink | null): Promise<void> {
+  try {
+    for await (const chunk of src) await sink?.write(chunk);
+  } finally {
+    sink?.close();
+  }
+}
+
+/**
+ * Copies a process's stdout/stderr streams into the task's stdio. Resolves when both ended (the
+ * process exited and its output was drained). `file://` stdout and stderr share one file.
+ */
+export async function copyOutput(
+  s: TaskStdio,
+  streams: { readonly stdout: ReadableStream<Uint8Array>; readonly stderr: ReadableStream<Uint8Array> },
+  log: Logger,
+): Promise<void> {
+  const out = await openSink(s.stdout, log);
+  const err = s.stderr !== "" && s.stderr === s.stdout ? out : await openSink(s.stderr, log);
+  const shared = err !== null && err === out;
+  const errSink: Sink | null = shared && err !== null ? { write: (b) => err.write(b), close: () => {} } : err;
+  const results = await Promise.allSettled([pump(streams.stdout, out), pump(streams.stderr, errSink)]);
+  for (const r of results) {
+    if (r.status === "rejected") log.debug("output copy ended with an error", { error: String(r.reason) });
+  }
+}
+
+/** A running stdin copy. */
+export interface StdinCopy {
+  /** Resolves when the FIFO reached EOF and the process's stdin was closed. */
+  readonly done: Promise<void>;
+  /** Stops waiting for a writer (unblocks a pending open) and closes the process's stdin. */
+  abandon(): Promise<void>;
+}
+
+/** Copies the stdin FIFO into `sink` until EOF, then closes `sink`. */
+export function copyStdin(path: string, sink: WritableStream<Uint8Array>, log: Logger): StdinCopy {
+  const w = sink.getWriter();
+  let closed = false;
+  const closeSink = async () => {
+    if (closed) return;
+    closed = true;
+    await w.close().catch((e) => log.debug("closing stdin failed", { error: String(e) }));
+  };
+  const done = (async () => {
+    try {
+      const file = await Deno.open(path, { read: true });
+      for await (const chunk of file.readable) {
+        if (closed) break;
+        await w.write(chunk);
+      }
+    } catch (e) {
+      log.debug("stdin copy ended", { path, error: e instanceof Error ? e.message : String(e) });
+    } finally {
+      await closeSink();
+    }
+  })();
+  return {
+    done,
+    async abandon() {
+      // Opening read-write never blocks; it completes a pending read-only open, and closing it
+      // leaves that reader at EOF once the real writer is gone too.
+      try {
+        const f = await Deno.open(path, { read: true, write: true });
+        f.close();
+      } catch { /* the fifo is gone */ }
+      await Promise.race([done, new Promise((r) => setTimeout(r, 200))]);
+      await closeSink();
+    },
+  };
+}

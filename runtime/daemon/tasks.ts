@@ -1,0 +1,335 @@
+/**
+ * The daemon's tasks: every container of every pod, keyed by container id, with its init and exec
+ * processes as containerd sees them. Operations map onto the sandbox core; exits are watched so
+ * Wait/State/Delete keep answering after the process is gone, and events go out in order.
+ *
+ * @module
+ */
+import { RuntimeError } from "../errors.ts";
+import type { Logger } from "../log/logger.ts";
+import { resolvePath } from "../oci/bundle.ts";
+import { parseOciProcess, parseOciSpecText } from "../oci/spec.ts";
+import type { TaskEvent } from "../protocol/events.ts";
+import type { Sandbox } from "../sandbox/mod.ts";
+import { groupOf } from "../shim/address.ts";
+import { readRegistration } from "../shim/registration.ts";
+import type { EventPublisher } from "./events.ts";
+import type { Pods } from "./pods.ts";
+import { Proc, type ProcExit } from "./proc.ts";
+import { mountRootfs, type RootfsMount, unmountRootfs } from "./rootfs.ts";
+import { checkStdio, copyOutput, copyStdin, type StdinCopy, type TaskStdio } from "./stdio.ts";
+
+/** How long output may still drain after a process exited before the exit is reported. */
+const DRAIN_MS = 3000;
+
+export interface Task {
+  readonly id: string;
+  readonly namespace: string;
+  readonly bundle: string;
+  readonly group: string;
+  readonly ttrpcAddress: string;
+  readonly sandbox: Sandbox;
+  readonly rootfsMounted: boolean;
+  readonly init: Proc;
+  readonly execs: Map<string, Proc>;
+  readonly io: Map<Proc, { output?: Promise<void>; stdin?: StdinCopy }>;
+}
+
+export interface CreateRequest extends TaskStdio {
+  readonly id: string;
+  readonly bundle: string;
+  readonly rootfs: readonly RootfsMount[];
+}
+
+export class TaskManager {
+  readonly #tasks = new Map<string, Task>();
+  readonly #pods: Pods;
+  readonly #events: EventPublisher;
+  readonly #log: Logger;
+  /** Namespace and events address for bundles that have no registration file. */
+  readonly #fallback: { namespace: string; ttrpcAddress: string };
+
+  constructor(
+    pods: Pods,
+    events: EventPublisher,
+    log: Logger,
+    fallback = { namespace: "", ttrpcAddress: "" },
+  ) {
+    this.#pods = pods;
+    this.#events = events;
+    this.#log = log;
+    this.#fallback = fallback;
+  }
+
+  get size(): number {
+    return this.#tasks.size;
+  }
+
+  ids(): string[] {
+    return [...this.#tasks.keys()];
+  }
+
+  task(id: string): Task {
+    const t = this.#tasks.get(id);
+    if (t === undefined) throw new RuntimeError("NotFound", `Cannot find container "${id}": not found`);
+    return t;
+  }
+
+  find(id: string): Task | undefined {
+    return this.#tasks.get(id);
+  }
+
+  proc(id: string, execId: string): Proc {
+    const t = this.task(id);
+    if (execId === "") return t.init;
+    const p = t.execs.get(execId);
+    if (p === undefined) {
+      throw new RuntimeError("NotFound", `Cannot find process "${execId}" of container "${id}": not found`);
+    }
+    return p;
+  }
+
+  #publish(t: Task, event: TaskEvent): void {
+    void this.#events.publish(t.ttrpcAddress, t.namespace, event);
+  }
+
+  /** Creates the container (its pod's VM first when it is the pod's first). Returns the init pid. */
+  async create(req: CreateRequest): Promise<number> {
+    if (this.#tasks.has(req.id)) {
+      throw new RuntimeError("AlreadyExists", `Cannot create container "${req.id}": it already exists`);
+    }
+    checkStdio(req, `container "${req.id}"`);
+    const spec = parseOciSpecText(
+      await Deno.readTextFile(`${req.bundle}/config.json`),
+      `${req.bundle}/config.json`,
+    );
+    const reg = await readRegistration(req.bundle);
+    const group = reg?.group ?? groupOf(req.id, spec.annotations);
+    const mounted = req.rootfs.length > 0;
+    const rootfs = mounted ? `${req.bundle}/rootfs` : resolvePath(req.bundle, spec.root.path);
+    if (mounted) await mountRootfs(req.rootfs, rootfs);
+    let joined = false;
+    try {
+      const sandbox = await this.#pods.join(group, req.id, {
+        annotations: spec.annotations,
+        netns: spec.netns,
+        hostname: spec.hostname,
+      });
+      joined = true;
+      const rec = await sandbox.createContainer({
+        id: req.id,
+        spec,
+        rootfs,
+        bundle: req.bundle,
+        stdin: req.stdin !== "",
+      });
+      const init = new Proc(req.id, "", req);
+      init.pid = rec.status.kind === "created" ? rec.status.pid : 0;
+      const t: Task = {
+        id: req.id,
+        namespace: reg?.namespace ?? this.#fallback.namespace,
+        bundle: req.bundle,
+        group,
+        ttrpcAddress: reg?.ttrpcAddress ?? this.#fallback.ttrpcAddress,
+        sandbox,
+        rootfsMounted: mounted,
+        init,
+        execs: new Map(),
+        io: new Map(),
+      };
+      this.#tasks.set(req.id, t);
+      this.#attach(t, init);
+      this.#publish(t, {
+        kind: "create",
+        containerId: req.id,
+        bundle: req.bundle,
+        rootfs: req.rootfs.map((m) => ({ type: m.type, source: m.source, options: [...m.options] })),
+        io: { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr, terminal: req.terminal },
+        pid: init.pid,
+      });
+      return init.pid;
+    } catch (e) {
+      if (joined) await this.#pods.leave(group, req.id);
+      if (mounted) await unmountRootfs(rootfs);
+      throw e;
+    }
+  }
+
+  /** Wires a process's stdio to the sandbox's streams (before it runs, so nothing is missed). */
+  #attach(t: Task, p: Proc): void {
+    const io = t.sandbox.io(t.id, p.execId === "" ? {} : { exec: p.execId });
+    const log = this.#log.child({ container: t.id, exec: p.execId });
+    const output = copyOutput(p.stdio, io, log);
+    const stdin = p.stdio.stdin !== "" ? copyStdin(p.stdio.stdin, io.stdin, log) : undefined;
+    t.io.set(p, { output, ...(stdin ? { stdin } : {}) });
+  }
+
+  /** Starts the init or an exec; the start event goes out before any exit event. */
+  async start(id: string, execId: string): Promise<number> {
+    const t = this.task(id);
+    const p = this.proc(id, execId);
+    if (p.state.kind !== "created") {
+      throw new RuntimeError("FailedPrecondition", `Cannot start ${p.label}: it is ${p.state.kind}`);
+    }
+    if (execId === "") {
+      const rec = await t.sandbox.startContainer(id);
+      p.setRunning(rec.status.kind === "running" ? rec.status.pid : p.pid);
+      this.#publish(t, { kind: "start", containerId: id, pid: p.pid });
+      void this.#watch(t, p, () => t.sandbox.wait(id));
+    } else {
+      const process = parseOciProcess(p.spec, `exec "${execId}" of "${id}"`);
+      const rec = await t.sandbox.exec(id, { execId, process, stdin: p.stdio.stdin !== "" });
+      p.setRunning(rec.status.kind === "running" ? rec.status.pid : 0);
+      this.#attach(t, p);
+      this.#publish(t, { kind: "exec-started", containerId: id, execId, pid: p.pid });
+      void this.#watch(t, p, () => t.sandbox.waitExec(id, execId));
+    }
+    return p.pid;
+  }
+
+  /** Waits for the exit, lets the output drain, then records and publishes it. */
+  async #watch(
+    t: Task,
+    p: Proc,
+    wait: () => Promise<{ exitStatus: number; exitedAt: string }>,
+  ): Promise<void> {
+    let exit: ProcExit;
+    try {
+      const e = await wait();
+      exit = { exitStatus: e.exitStatus, exitedAt: new Date(e.exitedAt) };
+    } catch (e) {
+      // The VM or its agent went away: the process is gone with it (as SIGKILL).
+      this.#log.warn("process lost", { container: t.id, exec: p.execId, error: e });
+      exit = { exitStatus: 137, exitedAt: new Date() };
+    }
+    const io = t.io.get(p);
+    if (io?.output) await Promise.race([io.output, new Promise((r) => setTimeout(r, DRAIN_MS))]);
+    if (!p.setExited(exit)) return;
+    this.#publish(t, {
+      kind: "exit",
+      containerId: t.id,
+      id: p.execId === "" ? t.id : p.execId,
+      pid: p.pid,
+      exitStatus: exit.exitStatus,
+      exitedAt: exit.exitedAt,
+    });
+  }
+
+  /** Registers an exec (it runs on Start). */
+  exec(id: string, execId: string, stdio: TaskStdio, spec: unknown): void {
+    const t = this.task(id);
+    if (t.execs.has(execId)) {
+      throw new RuntimeError(
+        "AlreadyExists",
+        `Cannot exec "${execId}" in container "${id}": id already exists`,
+      );
+    }
+    if (t.init.state.kind === "stopped") {
+      throw new RuntimeError("FailedPrecondition", `Cannot exec in container "${id}": it is stopped`);
+    }
+    checkStdio(stdio, `process "${execId}"`);
+    parseOciProcess(spec, `exec "${execId}" of "${id}"`);
+    t.execs.set(execId, new Proc(id, execId, stdio, spec));
+    this.#publish(t, { kind: "exec-added", containerId: id, execId });
+  }
+
+  async kill(id: string, execId: string, signal: number, all: boolean): Promise<void> {
+    const t = this.task(id);
+    const p = this.proc(id, execId);
+    p.assertAlive();
+    if (execId !== "" && p.state.kind === "created") {
+      throw new RuntimeError("FailedPrecondition", `Cannot signal ${p.label}: it is not started`);
+    }
+    await t.sandbox.kill(id, signal, { all, ...(execId !== "" ? { execId } : {}) });
+  }
+
+  async closeStdin(id: string, execId: string): Promise<void> {
+    const t = this.task(id);
+    const io = t.io.get(this.proc(id, execId));
+    const stdin = io?.stdin;
+    if (stdin === undefined) return;
+    const done = await Promise.race([
+      stdin.done.then(() => true),
+      new Promise((r) => setTimeout(() => r(false), 1000)),
+    ]);
+    if (!done) await stdin.abandon();
+  }
+
+  async resize(id: string, execId: string, width: number, height: number): Promise<void> {
+    const t = this.task(id);
+    const p = this.proc(id, execId);
+    if (width === 0 || height === 0 || !p.stdio.terminal || p.state.kind === "stopped") return;
+    await t.sandbox.io(id, execId === "" ? {} : { exec: execId }).resize({ columns: width, rows: height });
+  }
+
+  async pause(id: string): Promise<void> {
+    const t = this.task(id);
+    await t.sandbox.pauseContainer(id);
+    t.init.setPaused(true);
+    this.#publish(t, { kind: "paused", containerId: id });
+  }
+
+  async resume(id: string): Promise<void> {
+    const t = this.task(id);
+    await t.sandbox.resumeContainer(id);
+    t.init.setPaused(false);
+    this.#publish(t, { kind: "resumed", containerId: id });
+  }
+
+  /**
+   * Deletes an exited (or never started) init with its container, or an exec's record. The pod's
+   * last container takes the VM with it.
+   */
+  async delete(id: string, execId: string): Promise<{ pid: number; exit: ProcExit }> {
+    const t = this.task(id);
+    const p = this.proc(id, execId);
+    if (p.state.kind === "running" || p.state.kind === "paused") {
+      throw new RuntimeError("FailedPrecondition", `Cannot delete ${p.label}: it is ${p.state.kind}`);
+    }
+    const exit = p.exit() ?? { exitStatus: 0, exitedAt: new Date() };
+    if (execId !== "") {
+      await t.io.get(p)?.stdin?.abandon();
+      t.io.delete(p);
+      t.execs.delete(execId);
+      return { pid: p.pid, exit };
+    }
+    await this.#remove(t);
+    this.#publish(t, {
+      kind: "delete",
+      containerId: id,
+      id: "",
+      pid: p.pid,
+      exitStatus: exit.exitStatus,
+      exitedAt: exit.exitedAt,
+    });
+    return { pid: p.pid, exit };
+  }
+
+  /** Kills whatever is left of the container and deletes it (the `delete` binary's path). */
+  async forceDelete(id: string): Promise<{ pid: number; exit: ProcExit }> {
+    const t = this.#tasks.get(id);
+    if (t === undefined) return { pid: 0, exit: { exitStatus: 137, exitedAt: new Date() } };
+    if (t.init.state.kind !== "stopped") {
+      await t.sandbox.kill(id, 9, { all: true }).catch(() => {});
+      await Promise.race([t.init.exited, new Promise((r) => setTimeout(r, 5000))]);
+      t.init.setExited({ exitStatus: 137, exitedAt: new Date() });
+    }
+    for (const p of t.execs.values()) p.setExited({ exitStatus: 137, exitedAt: new Date() });
+    return await this.delete(id, "");
+  }
+
+  async #remove(t: Task): Promise<void> {
+    for (const io of t.io.values()) await io.stdin?.abandon();
+    t.io.clear();
+    try {
+      await t.sandbox.deleteContainer(t.id, { force: true });
+    } catch (e) {
+      if (!(e instanceof RuntimeError && e.code === "NotFound")) {
+        this.#log.warn("container delete failed", { container: t.id, error: e });
+      }
+    }
+    if (t.rootfsMounted) await unmountRootfs(`${t.bundle}/rootfs`);
+    this.#tasks.delete(t.id);
+    await this.#pods.leave(t.group, t.id);
+  }
+}

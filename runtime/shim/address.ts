@@ -1,0 +1,68 @@
+/**
+ * Where the one Cocoon daemon of a host listens, and how a container finds its pod.
+ *
+ * - Daemon directory: `$COCOON_DAEMON_DIR`, else `/run/cocoon/daemon`. It holds `cocoon.sock`
+ *   (the Task API socket every shim prints), `daemon.pid`, `daemon.log` and `start.lock`.
+ * - Address: `unix://<dir>/cocoon.sock` for every container of every pod (1:N); containerd opens
+ *   one connection per task on it.
+ * - Group (= sandbox id): annotation `io.kubernetes.cri.sandbox-id`, else
+ *   `io.containerd.runc.v2.group`, else the container id.
+ *
+ * @module
+ */
+import { RuntimeError } from "../errors.ts";
+
+export const DEFAULT_DAEMON_DIR = "/run/cocoon/daemon";
+export const CRI_SANDBOX_ID = "io.kubernetes.cri.sandbox-id";
+export const RUNC_GROUP = "io.containerd.runc.v2.group";
+/** The Linux `sun_path` limit, less the terminating NUL. */
+const MAX_SOCKET_PATH = 107;
+
+/** The daemon directory from the environment. */
+export function daemonDir(env: (name: string) => string | undefined = (n) => Deno.env.get(n)): string {
+  const d = env("COCOON_DAEMON_DIR");
+  return d !== undefined && d !== "" ? d.replace(/\/+$/, "") : DEFAULT_DAEMON_DIR;
+}
+
+export interface DaemonPaths {
+  readonly dir: string;
+  readonly socket: string;
+  /** `unix://` + socket: what `start` prints and writes to `<bundle>/address`. */
+  readonly address: string;
+  readonly pidFile: string;
+  readonly logFile: string;
+  readonly lockFile: string;
+}
+
+/** Paths of the daemon in `dir`. Pure. @throws {RuntimeError} `InvalidArgument` when the socket path is too long. */
+export function daemonPaths(dir: string): DaemonPaths {
+  const socket = `${dir}/cocoon.sock`;
+  if (new TextEncoder().encode(socket).length > MAX_SOCKET_PATH) {
+    throw new RuntimeError(
+      "InvalidArgument",
+      `Invalid daemon directory "${dir}": the socket path is longer than ${MAX_SOCKET_PATH} bytes`,
+    );
+  }
+  return {
+    dir,
+    socket,
+    address: `unix://${socket}`,
+    pidFile: `${dir}/daemon.pid`,
+    logFile: `${dir}/daemon.log`,
+    lockFile: `${dir}/start.lock`,
+  };
+}
+
+/** The socket path of a `unix://` address (or a bare path). Pure. */
+export function socketOfAddress(address: string): string {
+  return address.startsWith("unix://") ? address.slice("unix://".length) : address;
+}
+
+/** The pod a container belongs to. Pure. */
+export function groupOf(id: string, annotations: Readonly<Record<string, string>>): string {
+  const cri = annotations[CRI_SANDBOX_ID];
+  if (cri !== undefined && cri !== "") return cri;
+  const g = annotations[RUNC_GROUP];
+  if (g !== undefined && g !== "") return g;
+  return id;
+}

@@ -1,0 +1,83 @@
+/**
+ * `<bundle>/cocoon-shim.json`: what `start` learned from containerd (namespace, where to publish
+ * events, the pod) for the daemon's `Create` and for the `delete` binary, which runs without a
+ * daemon when it died. Written atomically; read back validated.
+ *
+ * @module
+ */
+import * as v from "valibot";
+import { RuntimeError } from "../errors.ts";
+
+export const REGISTRATION_FILE = "cocoon-shim.json";
+
+export interface Registration {
+  readonly schema: 1;
+  readonly id: string;
+  readonly namespace: string;
+  /** The pod (sandbox id). */
+  readonly group: string;
+  /** containerd's ttRPC socket (`TTRPC_ADDRESS`): events go there. */
+  readonly ttrpcAddress: string;
+  /** containerd's gRPC socket (`-address`). */
+  readonly grpcAddress: string;
+  readonly daemonDir: string;
+}
+
+const Schema = v.object({
+  schema: v.literal(1),
+  id: v.pipe(v.string(), v.minLength(1)),
+  namespace: v.string(),
+  group: v.pipe(v.string(), v.minLength(1)),
+  ttrpcAddress: v.string(),
+  grpcAddress: v.string(),
+  daemonDir: v.pipe(v.string(), v.minLength(1)),
+});
+
+/** Validates a parsed registration. @throws {RuntimeError} `DataLoss` when malformed. */
+export function parseRegistration(x: unknown, where: string): Registration {
+  const r = v.safeParse(Schema, x);
+  if (!r.success) {
+    const issue = r.issues[0];
+    throw new RuntimeError(
+      "DataLoss",
+      `Invalid shim registration "${where}": ${v.getDotPath(issue) ?? "document"}: ${issue.message}`,
+    );
+  }
+  return r.output;
+}
+
+/** Reads `<bundle>/cocoon-shim.json`, or null when absent. */
+export async function readRegistration(bundle: string): Promise<Registration | null> {
+  const path = `${bundle}/${REGISTRATION_FILE}`;
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw new RuntimeError("Unavailable", `Cannot read shim registration "${path}"`, { cause: e });
+  }
+  let x: unknown;
+  try {
+    x = JSON.parse(text);
+  } catch (e) {
+    throw new RuntimeError("DataLoss", `Invalid shim registration "${path}": it is not JSON`, { cause: e });
+  }
+  return parseRegistration(x, path);
+}
+
+export async function writeRegistration(bundle: string, r: Registration): Promise<void> {
+  await writeAtomic(`${bundle}/${REGISTRATION_FILE}`, JSON.stringify(r));
+}
+
+/** Writes `text` to `path` through a temp file and a rename (no trailing newline added). */
+export async function writeAtomic(path: string, text: string, mode = 0o600): Promise<void> {
+  const tmp = `${path}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+  const f = await Deno.open(tmp, { write: true, create: true, truncate: true, mode });
+  try {
+    await f.write(new TextEncoder().encode(text));
+    await f.syncData();
+  } finally {
+    f.close();
+  }
+  await Deno.rename(tmp, path);
+}

@@ -1,0 +1,56 @@
+/**
+ * `containerd-shim-cocoon-v2 start`: runs in the bundle directory. Reads config.json for the pod
+ * (group), records what containerd told it in `<bundle>/cocoon-shim.json`, makes sure the daemon
+ * listens, reserves the container id with it, writes `<bundle>/address` (no newline) and returns
+ * the address to print. Nothing else may reach stdout/stderr.
+ *
+ * @module
+ */
+import { parseOciSpecText } from "../oci/spec.ts";
+import { daemonDir, daemonPaths, groupOf } from "./address.ts";
+import { controlCall, ensureDaemon } from "./daemon_client.ts";
+import type { ShimFlags } from "./flags.ts";
+import { writeAtomic, writeRegistration } from "./registration.ts";
+
+export interface StartEnv {
+  readonly bundle: string;
+  readonly env: (name: string) => string | undefined;
+}
+
+/** Does `start`; returns the address to print. */
+export async function shimStart(flags: ShimFlags, opts: StartEnv): Promise<string> {
+  const bundle = opts.bundle;
+  const spec = parseOciSpecText(await Deno.readTextFile(`${bundle}/config.json`), `${bundle}/config.json`);
+  const dir = daemonDir(opts.env);
+  const paths = daemonPaths(dir);
+  const ttrpc = opts.env("TTRPC_ADDRESS");
+  await writeRegistration(bundle, {
+    schema: 1,
+    id: flags.id,
+    namespace: flags.namespace,
+    group: groupOf(flags.id, spec.annotations),
+    ttrpcAddress: ttrpc !== undefined && ttrpc !== ""
+      ? ttrpc
+      : flags.address !== ""
+      ? `${flags.address}.ttrpc`
+      : "",
+    grpcAddress: flags.address,
+    daemonDir: dir,
+  });
+  // The daemon may be exiting as we look (its last container just went): reserve, else retry.
+  let last: unknown;
+  for (let i = 0; i < 3; i++) {
+    try {
+      await ensureDaemon(paths);
+      await controlCall(paths, "Register", { id: flags.id }, { timeoutMs: 10_000 });
+      last = undefined;
+      break;
+    } catch (e) {
+      last = e;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  if (last !== undefined) throw last;
+  await writeAtomic(`${bundle}/address`, paths.address, 0o644);
+  return paths.address;
+}

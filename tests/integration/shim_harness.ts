@@ -1,0 +1,147 @@
+/**
+ * Harness for the shim tests: a private real containerd whose PATH finds a
+ * `containerd-shim-cocoon-v2` launcher (this checkout's main.ts under that name), a private daemon
+ * directory, and either an embedded daemon on the in-memory sandbox (fake VM + agent) or none (the
+ * shim starts the real daemon itself).
+ *
+ * @module
+ */
+import { resolveConfig } from "../../runtime/config/resolve.ts";
+import { type Daemon, startDaemon } from "../../runtime/daemon/daemon.ts";
+import { createLogger, type LogSink } from "../../runtime/log/logger.ts";
+import { openSandboxRuntime } from "../../runtime/sandbox/mod.ts";
+import { type Containerd, startContainerd } from "../utils/containerd.ts";
+import { fakeConnector, FakeHost, FakeHypervisor, MemoryStore, RecordingShare } from "./sandbox_fakes.ts";
+
+export const RUNTIME = "io.containerd.cocoon.v2";
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+
+export interface ShimWorld {
+  readonly dir: string;
+  readonly daemonDir: string;
+  readonly rootfs: string;
+  readonly ctrd: Containerd;
+  readonly daemon: Daemon | undefined;
+  readonly host: FakeHost;
+  readonly logs: string[];
+  /** `ctr run --runtime io.containerd.cocoon.v2 ...flags --rootfs <rootfs> id ...cmd` */
+  run(
+    flags: readonly string[],
+    id: string,
+    cmd: readonly string[],
+  ): Promise<{ code: number; stdout: string; stderr: string }>;
+}
+
+/** Writes the launcher script containerd finds on its PATH. */
+export async function writeShimLauncher(
+  binDir: string,
+  env: Readonly<Record<string, string>> = {},
+): Promise<void> {
+  await Deno.mkdir(binDir, { recursive: true });
+  const exports = Object.entries(env).map(([k, v]) => `export ${k}='${v}'\n`).join("");
+  const path = `${binDir}/containerd-shim-cocoon-v2`;
+  await Deno.writeTextFile(
+    path,
+    `#!/bin/sh\n${exports}COCOON_ARGV0=containerd-shim-cocoon-v2 exec '${Deno.execPath()}' run --allow-all --quiet --no-prompt '${MAIN}' "$@"\n`,
+  );
+  await Deno.chmod(path, 0o755);
+}
+
+/** Runs `fn` in a fresh world; everything started is stopped and removed afterwards. */
+export async function withShimWorld(
+  opts: {
+    embedded: boolean;
+    env?: Readonly<Record<string, string>>;
+    rootfs?: (dir: string) => Promise<string>;
+  },
+  fn: (w: ShimWorld) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "cshim-" });
+  const daemonDir = `${dir}/d`;
+  const logs: string[] = [];
+  const sink: LogSink = { write: (l) => void logs.push(l) };
+  let ctrd: Containerd | undefined;
+  let daemon: Daemon | undefined;
+  const host = new FakeHost();
+  try {
+    await writeShimLauncher(`${dir}/bin`);
+    let rootfs = `${dir}/rootfs`;
+    if (opts.rootfs) rootfs = await opts.rootfs(dir);
+    else await Deno.mkdir(`${rootfs}/bin`, { recursive: true });
+    if (opts.embedded) {
+      const cfg = resolveConfig({
+        hypervisor: { qemu: { kernel: "/k/vmlinuz", initrd: "/k/initrd.img", image: "/k/rootfs.erofs" } },
+        runtime: { state_dir: `${dir}/run`, internetworking_model: "none" },
+        agent: { dial_timeout: 5 },
+      }, { file: "shim-test", dropIns: [] });
+      const log = createLogger({ sink, level: "debug" });
+      const runtime = await openSandboxRuntime(cfg, {
+        log,
+        plugins: {
+          hypervisor: new FakeHypervisor(host),
+          store: new MemoryStore(),
+          storage: { "9p": new RecordingShare() },
+        },
+        connectAgent: fakeConnector(host),
+      });
+      daemon = await startDaemon({ dir: daemonDir, runtime, log });
+    }
+    ctrd = await startContainerd({
+      env: {
+        PATH: `${dir}/bin:${Deno.env.get("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin"}`,
+        COCOON_DAEMON_DIR: daemonDir,
+        ...opts.env,
+      },
+    });
+    const c = ctrd;
+    await fn({
+      dir,
+      daemonDir,
+      rootfs,
+      ctrd: c,
+      daemon,
+      host,
+      logs,
+      run: (flags, id, cmd) => c.ctr(["run", "--runtime", RUNTIME, ...flags, "--rootfs", rootfs, id, ...cmd]),
+    });
+  } catch (e) {
+    const ctrdLog = ctrd ? await ctrd.log().catch(() => "") : "";
+    const shimLog = await Deno.readTextFile(`${daemonDir}/shim.log`).catch(() => "");
+    const daemonLog = await Deno.readTextFile(`${daemonDir}/daemon.log`).catch(() => "");
+    // deno-lint-ignore no-console
+    console.error(
+      `--- containerd log ---\n${ctrdLog.slice(-3000)}\n--- shim log ---\n${shimLog.slice(-2000)}\n` +
+        `--- daemon log ---\n${daemonLog.slice(-3000)}\n--- embedded log ---\n${logs.slice(-30).join("")}`,
+    );
+    throw e;
+  } finally {
+    await ctrd?.stop().catch(() => {});
+    await daemon?.close({ deletePods: true }).catch(() => {});
+    await killDaemonOf(daemonDir);
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Kills the daemon a shim started in `daemonDir` (by its pid file), and waits for it to go. */
+export async function killDaemonOf(daemonDir: string): Promise<void> {
+  const text = await Deno.readTextFile(`${daemonDir}/daemon.pid`).catch(() => "");
+  const pid = Number(text.trim());
+  if (!Number.isInteger(pid) || pid <= 1 || pid === Deno.pid) return;
+  try {
+    Deno.kill(pid, "SIGTERM");
+  } catch {
+    return;
+  }
+  for (let i = 0; i < 100; i++) {
+    if (!(await Deno.stat(`/proc/${pid}`).then(() => true, () => false))) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  try {
+    Deno.kill(pid, "SIGKILL");
+  } catch { /* gone */ }
+}
+
+/** Lines of `ctr events` about `id`, reduced to their topics. */
+export function topicsOf(lines: readonly string[], id: string): string[] {
+  return lines.filter((l) => l.includes(`"${id}"`)).flatMap((l) => /\/tasks\/[a-z-]+/.exec(l)?.[0] ?? []);
+}
