@@ -72,7 +72,7 @@ export async function createContainer(
 /** `process.terminal` of an OCI spec (false when absent or malformed). Pure. */
 export function specTerminal(spec: unknown): boolean {
   if (typeof spec !== "object" || spec === null) return false;
-  const proc = (spec as Record<string, unknown>)["process"];
+  const proc: unknown = Reflect.get(spec, "process");
   if (typeof proc !== "object" || proc === null) return false;
-  return (proc as Record<string, unknown>)["terminal"] === true;
+  return Reflect.get(proc, "terminal") === true;
 }
