@@ -77,11 +77,12 @@ export class Holder {
           `Cannot create container "${id}": process.terminal is true but no --console-socket was given`,
         );
       }
+      // No sandbox hostname: the container's own (spec.hostname, in its UTS namespace) is set by
+      // the guest's OCI runtime.
       sb = await Sandbox.create(rt, {
         id,
         annotations: spec.annotations,
         netns: spec.netns,
-        ...(spec.hostname ? { hostname: spec.hostname } : {}),
         ...(opts.signal ? { signal: opts.signal } : {}),
       });
       await sb.createContainer({

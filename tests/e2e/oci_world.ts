@@ -1,0 +1,191 @@
+/**
+ * Shared set-up for the OCI CLI end-to-end tests: real QEMU (TCG here) with the guest image that
+ * has 9p (generic kernel flavour, built once and cached), a private state root and configuration,
+ * busybox bundles, a launcher script for podman, and leak checks (QEMU processes, holders, sockets,
+ * mounts, state directories).
+ *
+ * @module
+ */
+import { makeBusyboxRootfs } from "../../agent/testing/rootfs.ts";
+import { buildGuestImage } from "../../runtime/guest/mod.ts";
+import { minimalSpec } from "../../runtime/oci/spec.ts";
+import { DENO, repoRoot } from "../utils/cli.ts";
+
+/** QEMU, the image tools and root: what a real boot needs. */
+export async function hostCanBoot(): Promise<boolean> {
+  if (Deno.uid() !== 0) return false;
+  for (const bin of ["qemu-system-x86_64", "apt-get", "mkfs.erofs", "depmod", "mount"]) {
+    const r = await new Deno.Command("sh", {
+      args: ["-c", `command -v ${bin}`],
+      stdout: "null",
+      stderr: "null",
+    })
+      .output().catch(() => null);
+    if (r === null || !r.success) return false;
+  }
+  return true;
+}
+
+export interface OciWorld {
+  readonly dir: string;
+  readonly root: string;
+  readonly config: string;
+  readonly rootfs: string;
+  /** Runs `cocoon <args>` with this world's config and root. */
+  cocoon(
+    args: string[],
+    opts?: { stdin?: string },
+  ): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** Spawns `cocoon <args>` with piped stdio (the holder inherits them). */
+  spawn(args: string[]): Deno.ChildProcess;
+  /** A bundle whose process runs `args`. */
+  bundle(name: string, args: string[], opts?: { terminal?: boolean }): Promise<string>;
+  /** A launcher script that runs this Cocoon with this world's config (for podman --runtime). */
+  launcher(): Promise<string>;
+}
+
+/** Builds the world in a temp dir, runs `fn`, then kills and removes whatever is left. */
+export async function withOciWorld(fn: (w: OciWorld) => Promise<void>): Promise<void> {
+  const image = await buildGuestImage({ kernelFlavour: "generic", setCurrent: false });
+  const dir = await Deno.makeTempDir({ prefix: "cocoon-oci-e2e-" });
+  const root = `${dir}/root`;
+  const config = `${dir}/configuration.toml`;
+  const accel = Deno.env.get("COCOON_TEST_ACCEL") === "kvm" ? "kvm" : "tcg";
+  await Deno.writeTextFile(
+    config,
+    `[hypervisor.qemu]
+kernel = "${image.kernel}"
+initrd = "${image.initrd}"
+image = "${image.rootfs ?? ""}"
+accelerator = "${accel}"
+default_memory = 512
+default_maxmemory = 1024
+default_maxvcpus = 2
+[runtime]
+state_dir = "${root}"
+internetworking_model = "none"
+[agent]
+dial_timeout = 90
+`,
+  );
+  const rootfs = await makeBusyboxRootfs(dir);
+  const env = { COCOON_CONFIG: config };
+  const cli = ["run", "--allow-all", "--quiet", `${repoRoot}main.ts`];
+  const w: OciWorld = {
+    dir,
+    root,
+    config,
+    rootfs,
+    async cocoon(args, opts = {}) {
+      const p = new Deno.Command(DENO, {
+        args: [...cli, ...args],
+        env,
+        cwd: dir,
+        stdin: opts.stdin !== undefined ? "piped" : "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      if (opts.stdin !== undefined) {
+        const wr = p.stdin.getWriter();
+        await wr.write(new TextEncoder().encode(opts.stdin));
+        await wr.close();
+      }
+      const out = await p.output();
+      const dec = new TextDecoder();
+      return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+    },
+    spawn(args) {
+      return new Deno.Command(DENO, {
+        args: [...cli, ...args],
+        env,
+        cwd: dir,
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+    },
+    async bundle(name, args, opts = {}) {
+      const b = `${dir}/${name}`;
+      await Deno.mkdir(b);
+      const spec = minimalSpec(args, { terminal: opts.terminal ?? false, rootfs });
+      await Deno.writeTextFile(`${b}/config.json`, JSON.stringify(spec));
+      return b;
+    },
+    async launcher() {
+      const path = `${dir}/cocoon-launcher`;
+      await Deno.writeTextFile(
+        path,
+        `#!/bin/sh\nCOCOON_CONFIG=${config} exec ${DENO} ${cli.join(" ")} "$@"\n`,
+        { mode: 0o755 },
+      );
+      return path;
+    },
+  };
+  try {
+    await fn(w);
+  } finally {
+    for (const pid of await pidsMatching(dir)) {
+      try {
+        Deno.kill(pid, "SIGKILL");
+      } catch { /* gone */ }
+    }
+    for (const m of (await mountsUnder(dir)).reverse()) {
+      await new Deno.Command("umount", { args: ["-l", m] }).output();
+    }
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Pids whose command line mentions `marker` (QEMU of a sandbox, holders of a root). */
+export async function pidsMatching(marker: string, what?: string): Promise<number[]> {
+  const out: number[] = [];
+  for await (const e of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(e.name) || Number(e.name) === Deno.pid) continue;
+    const cmd = (await Deno.readTextFile(`/proc/${e.name}/cmdline`).catch(() => "")).replaceAll("\0", " ");
+    if (cmd.includes(marker) && (what === undefined || cmd.includes(what))) out.push(Number(e.name));
+  }
+  return out;
+}
+
+export async function mountsUnder(dir: string): Promise<string[]> {
+  const text = await Deno.readTextFile("/proc/self/mountinfo");
+  return text.split("\n").map((l) => l.split(" ")[4] ?? "").filter((m) => m.startsWith(dir));
+}
+
+export async function socketsUnder(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (d: string): Promise<void> => {
+    for await (const e of Deno.readDir(d)) {
+      const p = `${d}/${e.name}`;
+      if (e.isDirectory) await walk(p);
+      else if ((await Deno.lstat(p)).isSocket) out.push(p);
+    }
+  };
+  await walk(dir).catch(() => {});
+  return out;
+}
+
+/** Everything a container may leave: none of it may remain after delete. */
+export async function leftovers(w: OciWorld, id: string): Promise<Record<string, unknown>> {
+  const exists = (p: string) => Deno.stat(p).then(() => true, () => false);
+  return {
+    qemu: await pidsMatching(id, "qemu-system"),
+    holder: await pidsMatching(id, "__holder"),
+    mounts: await mountsUnder(w.dir),
+    sockets: await socketsUnder(w.root),
+    ociDir: await exists(`${w.root}/oci/${id}`),
+    sandboxDir: await exists(`${w.root}/sandboxes/${id}`),
+  };
+}
+
+export const CLEAN = { qemu: [], holder: [], mounts: [], sockets: [], ociDir: false, sandboxDir: false };
+
+/** Polls `fn` until it returns true or `ms` pass. */
+export async function eventually(fn: () => Promise<boolean>, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await fn()) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return await fn();
+}
