@@ -83,6 +83,7 @@ Deno.test({
       const gone = await w.cocoon(["state", id]);
       assert.equal(gone.code, 1);
       assert.match(gone.stderr, /does not exist/);
+      // deno-lint-ignore no-console
       console.log(`create (boot + container) took ${Math.round(createMs)} ms`);
     });
   },
