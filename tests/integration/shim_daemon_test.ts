@@ -1,0 +1,114 @@
+/**
+ * The shim binary's start/delete contract with the real, detached daemon (no containerd, no VM):
+ * `start` prints exactly the unix:// address once the socket listens, writes `address` without a
+ * newline, starts one daemon that outlives it with stdio on /dev/null and serves every container
+ * (1:N); the Task API answers Connect/State/Checkpoint/Shutdown as containerd expects; `delete`
+ * prints a DeleteResponse, and the daemon exits once nothing is left.
+ */
+import assert from "node:assert/strict";
+import { fromBinary } from "@bufbuild/protobuf";
+import { minimalSpec } from "../../runtime/oci/spec.ts";
+import { DeleteResponseSchema, Task } from "../../runtime/protocol/gen/containerd/task/v2/shim_pb.ts";
+import { RpcStatusError, TtrpcClient, typedClient } from "../../runtime/protocol/ttrpc/mod.ts";
+import { killDaemonOf, writeShimLauncher } from "./shim_harness.ts";
+
+const opts = { ignore: Deno.uid() !== 0, sanitizeResources: false, sanitizeOps: false };
+
+async function shim(
+  bin: string,
+  args: string[],
+  o: { cwd: string; env: Record<string, string> },
+): Promise<{ code: number; stdout: Uint8Array; stderr: string }> {
+  const out = await new Deno.Command(`${bin}/containerd-shim-cocoon-v2`, {
+    args,
+    cwd: o.cwd,
+    env: o.env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return { code: out.code, stdout: out.stdout, stderr: new TextDecoder().decode(out.stderr) };
+}
+
+async function makeBundle(dir: string, id: string): Promise<string> {
+  const b = `${dir}/${id}`;
+  await Deno.mkdir(`${b}/rootfs`, { recursive: true });
+  await Deno.writeTextFile(`${b}/config.json`, JSON.stringify(minimalSpec(["true"], { rootfs: "rootfs" })));
+  return b;
+}
+
+const alive = (pid: number) => Deno.stat(`/proc/${pid}`).then(() => true, () => false);
+
+Deno.test({
+  name:
+    "shim start spawns one detached daemon for all containers; delete answers a DeleteResponse; idle daemon exits",
+  ...opts,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "cshimd-" });
+    const daemonDir = `${dir}/d`;
+    const env = { COCOON_DAEMON_DIR: daemonDir, PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" };
+    try {
+      await writeShimLauncher(`${dir}/bin`);
+      const b1 = await makeBundle(dir, "c1");
+      const b2 = await makeBundle(dir, "c2");
+      const base = [
+        "-namespace",
+        "default",
+        "-address",
+        `${dir}/containerd.sock`,
+        "-publish-binary",
+        "/usr/bin/containerd",
+      ];
+      const s1 = await shim(`${dir}/bin`, [...base, "-id", "c1", "start"], { cwd: b1, env });
+      assert.equal(s1.stderr, "");
+      assert.equal(s1.code, 0);
+      const address = new TextDecoder().decode(s1.stdout);
+      assert.equal(address, `unix://${daemonDir}/cocoon.sock`);
+      assert.equal(await Deno.readTextFile(`${b1}/address`), address);
+      const pid = Number(await Deno.readTextFile(`${daemonDir}/daemon.pid`));
+      assert.ok(await alive(pid), "the daemon outlives start");
+      for (const fd of [0, 1, 2]) assert.equal(await Deno.readLink(`/proc/${pid}/fd/${fd}`), "/dev/null");
+      const stat = (await Deno.readTextFile(`/proc/${pid}/stat`)).replace(/^.*\) /, "").split(" ");
+      assert.equal(Number(stat[3]), pid, "the daemon leads its own session");
+
+      const s2 = await shim(`${dir}/bin`, [...base, "-id", "c2", "start"], { cwd: b2, env });
+      assert.equal(new TextDecoder().decode(s2.stdout), address);
+      assert.equal(Number(await Deno.readTextFile(`${daemonDir}/daemon.pid`)), pid, "one daemon, 1:N");
+
+      const client = await TtrpcClient.connect(`${daemonDir}/cocoon.sock`);
+      try {
+        const task = typedClient(client, Task);
+        const c = await task.connect({ id: "c1" });
+        assert.equal(c.shimPid, pid);
+        assert.equal(c.taskPid, 0);
+        await assert.rejects(
+          task.state({ id: "c1" }),
+          (e) => e instanceof RpcStatusError && e.grpcCode === 5,
+        );
+        await assert.rejects(
+          task.checkpoint({ id: "c1" }),
+          (e) => e instanceof RpcStatusError && e.grpcCode === 12,
+        );
+        await task.shutdown({ id: "c1" });
+      } finally {
+        await client.close();
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      assert.ok(await alive(pid), "Shutdown does not end a daemon with containers pending");
+
+      for (const [id, b] of [["c1", b1], ["c2", b2]] as const) {
+        const d = await shim(`${dir}/bin`, [...base, "-id", id, "-bundle", b, "delete"], { cwd: b, env });
+        assert.equal(d.code, 0, d.stderr);
+        const r = fromBinary(DeleteResponseSchema, d.stdout);
+        assert.equal(r.exitStatus, 137);
+        assert.ok((r.exitedAt?.seconds ?? 0n) > 0n);
+      }
+      for (let i = 0; i < 100 && await alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+      assert.equal(await alive(pid), false, "the idle daemon exits");
+      await assert.rejects(Deno.stat(`${daemonDir}/cocoon.sock`), Deno.errors.NotFound);
+    } finally {
+      await killDaemonOf(daemonDir);
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
