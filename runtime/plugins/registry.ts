@@ -31,6 +31,8 @@ const BUILTIN: readonly { kind: PluginKind; name: string; load: ModuleLoader }[]
   { kind: "store", name: "fs", load: () => import("../../plugins/store/fs/mod.ts") },
   { kind: "store", name: "sqlite", load: () => import("../../plugins/store/sqlite/mod.ts") },
   { kind: "storage", name: "9p", load: () => import("../../plugins/storage/9p/mod.ts") },
+  { kind: "storage", name: "virtio-fs", load: () => import("../../plugins/storage/virtio-fs/mod.ts") },
+  { kind: "storage", name: "virtio-blk", load: () => import("../../plugins/storage/virtio-blk/mod.ts") },
 ];
 
 /** Kinds and names of the built-in plugins. */

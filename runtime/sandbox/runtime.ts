@@ -113,6 +113,13 @@ export function hypervisorPluginConfig(cfg: ResolvedConfig): Record<string, unkn
   return out;
 }
 
+/** A storage plugin's table: virtio-fs takes the `virtio_fs_*` keys of `[hypervisor.X]`. */
+export function storagePluginConfig(cfg: ResolvedConfig, name: string): Record<string, unknown> {
+  if (name !== "virtio-fs") return {};
+  const h = cfg.hypervisor;
+  return { daemon: h.virtioFsDaemon, cache: h.virtioFsCache, extra_args: [...h.virtioFsExtraArgs] };
+}
+
 /**
  * Loads the hypervisor and store plugins named by `cfg` (or takes the injected ones) and returns
  * the runtime. Storage and network plugins load lazily.
@@ -156,7 +163,7 @@ export async function openSandboxRuntime(
     connectAgent: opts.connectAgent ?? defaultAgentConnector,
     storage: (name) =>
       cached(storages, name, async () => {
-        const s = await load("storage", name, {});
+        const s = await load("storage", name, storagePluginConfig(cfg, name));
         if (!isSandboxStorage(s)) {
           throw new SandboxError("Internal", `Cannot use storage plugin "${name}": it lacks share/unshare`);
         }

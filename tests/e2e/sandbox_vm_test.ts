@@ -8,90 +8,21 @@
  */
 import assert from "node:assert/strict";
 import { makeBusyboxRootfs } from "../../agent/testing/rootfs.ts";
-import { resolveConfig } from "../../runtime/config/resolve.ts";
-import { buildGuestImage, DEFAULT_GUEST_MODULES, type GuestImage } from "../../runtime/guest/mod.ts";
-import { createLogger, type LogSink } from "../../runtime/log/logger.ts";
 import { minimalSpec, parseOciSpec } from "../../runtime/oci/spec.ts";
-import { openSandboxRuntime, Sandbox, type SandboxRuntime } from "../../runtime/sandbox/mod.ts";
+import { Sandbox } from "../../runtime/sandbox/mod.ts";
+import {
+  guestImageWith9p,
+  hostCanBoot,
+  logLines,
+  mountsUnder,
+  qemuPids,
+  runtimeFor,
+  scrub,
+  socketsUnder,
+} from "./sandbox_util.ts";
 
 const canRun = await hostCanBoot();
 const opts = { ignore: !canRun, sanitizeResources: false, sanitizeOps: false };
-
-async function hostCanBoot(): Promise<boolean> {
-  for (const bin of ["qemu-system-x86_64", "apt-get", "mkfs.erofs", "depmod", "mount"]) {
-    const r = await new Deno.Command("sh", {
-      args: ["-c", `command -v ${bin}`],
-      stdout: "null",
-      stderr: "null",
-    })
-      .output().catch(() => null);
-    if (r === null || !r.success) return false;
-  }
-  return Deno.uid() === 0;
-}
-
-/**
- * The guest image with a kernel that has 9p (generic flavour), built once and cached. The generic
- * kernel builds crc32c as a module that erofs needs through libcrc32c's soft dependency, which
- * modules.dep does not list, so it is named first.
- */
-export async function guestImageWith9p(): Promise<GuestImage> {
-  return await buildGuestImage({
-    kernelFlavour: "generic",
-    modules: ["crc32c_generic", ...DEFAULT_GUEST_MODULES],
-    setCurrent: false,
-  });
-}
-
-const logLines: string[] = [];
-const sink: LogSink = { write: (l) => void logLines.push(l) };
-
-async function runtimeFor(dir: string, image: GuestImage): Promise<SandboxRuntime> {
-  const cfg = resolveConfig({
-    hypervisor: {
-      qemu: {
-        kernel: image.kernel,
-        initrd: image.initrd,
-        image: image.rootfs ?? "",
-        accelerator: Deno.env.get("COCOON_TEST_ACCEL") === "kvm" ? "kvm" : "tcg",
-        default_memory: 512,
-        default_maxmemory: 1024,
-        default_maxvcpus: 2,
-      },
-    },
-    runtime: { state_dir: `${dir}/run`, store: "fs", internetworking_model: "none" },
-    agent: { dial_timeout: 90, enable_debug: Deno.env.get("COCOON_E2E_DEBUG") === "1" },
-  }, { file: "e2e", dropIns: [] });
-  return await openSandboxRuntime(cfg, { log: createLogger({ sink, level: "debug" }) });
-}
-
-async function qemuPids(marker: string): Promise<number[]> {
-  const out: number[] = [];
-  for await (const e of Deno.readDir("/proc")) {
-    if (!/^\d+$/.test(e.name)) continue;
-    const cmd = await Deno.readTextFile(`/proc/${e.name}/cmdline`).catch(() => "");
-    if (cmd.includes("qemu-system") && cmd.includes(marker)) out.push(Number(e.name));
-  }
-  return out;
-}
-
-async function mountsUnder(dir: string): Promise<string[]> {
-  const text = await Deno.readTextFile("/proc/self/mountinfo");
-  return text.split("\n").map((l) => l.split(" ")[4] ?? "").filter((m) => m.startsWith(dir));
-}
-
-async function socketsUnder(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  const walk = async (d: string): Promise<void> => {
-    for await (const e of Deno.readDir(d)) {
-      const p = `${d}/${e.name}`;
-      if (e.isDirectory) await walk(p);
-      else if ((await Deno.lstat(p)).isSocket) out.push(p);
-    }
-  };
-  await walk(dir).catch(() => {});
-  return out;
-}
 
 const spec = (args: string[]) => parseOciSpec(minimalSpec(args), "e2e");
 
@@ -159,10 +90,7 @@ Deno.test({
       throw e;
     } finally {
       if (sb !== undefined) await sb.delete({ force: true }).catch(() => {});
-      for (const pid of await qemuPids(id)) Deno.kill(pid, "SIGKILL");
-      for (const m of (await mountsUnder(dir)).reverse()) {
-        await new Deno.Command("umount", { args: ["-l", m] }).output();
-      }
+      await scrub(dir, id);
       await Deno.remove(dir, { recursive: true });
     }
   },

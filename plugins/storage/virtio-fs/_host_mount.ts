@@ -1,0 +1,123 @@
+/**
+ * Host-side bind mounts into a sandbox's shared directory, behind a runner that tests replace with
+ * a recording fake. (The 9p plugin keeps its own copy: plugins do not import each other.)
+ *
+ * @module
+ */
+import { RuntimeError } from "../../../runtime/errors.ts";
+
+export interface RunResult {
+  readonly code: number;
+  readonly stdout?: string;
+  readonly stderr: string;
+}
+
+/** Runs one command to completion. */
+export interface HostRunner {
+  run(cmd: string, args: readonly string[]): Promise<RunResult>;
+}
+
+/** The real runner (`Deno.Command`, stdin closed). */
+export function hostRunner(): HostRunner {
+  const dec = new TextDecoder();
+  return {
+    async run(cmd, args) {
+      const out = await new Deno.Command(cmd, {
+        args: [...args],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+    },
+  };
+}
+
+async function must(r: HostRunner, what: string, cmd: string, args: readonly string[]): Promise<void> {
+  const res = await r.run(cmd, args);
+  if (res.code !== 0) {
+    throw new RuntimeError(
+      "Internal",
+      `${what}: "${[cmd, ...args].join(" ")}" exited with code ${res.code}: ${
+        res.stderr.trim().slice(0, 300)
+      }`,
+    );
+  }
+}
+
+/**
+ * Bind-mounts `source` (a directory or a file, with its submounts) on `target`, creating `target`
+ * as an empty directory or file first, and makes the new mounts private so nothing propagates.
+ */
+export async function bindInto(r: HostRunner, source: string, target: string): Promise<void> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(source);
+  } catch (e) {
+    throw new RuntimeError("NotFound", `Cannot share "${source}": it does not exist`, { cause: e });
+  }
+  const parent = target.slice(0, target.lastIndexOf("/"));
+  await Deno.mkdir(parent, { recursive: true });
+  if (info.isDirectory) await Deno.mkdir(target, { recursive: true });
+  else await (await Deno.open(target, { create: true, write: true })).close();
+  try {
+    await must(r, `Cannot share "${source}"`, "mount", ["--rbind", source, target]);
+    await must(r, `Cannot share "${source}"`, "mount", ["--make-rprivate", target]);
+  } catch (e) {
+    await unbind(r, target).catch(() => {});
+    throw e;
+  }
+}
+
+/** Unmounts everything at and under `target` (lazily when busy) and removes the mount point. */
+export async function unbind(r: HostRunner, target: string): Promise<void> {
+  for (const mp of await mountsUnder(target, r)) {
+    const res = await r.run("umount", [mp]);
+    if (res.code !== 0) await must(r, `Cannot unshare "${target}"`, "umount", ["-l", mp]);
+  }
+  await Deno.remove(target).catch((e) => {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  });
+}
+
+/**
+ * Mount points at or below `dir` in this mount namespace, deepest first. Deno grants /proc mount
+ * tables only with --allow-all, so the table is read with `cat` (same mount namespace).
+ */
+export async function mountsUnder(dir: string, r: HostRunner = hostRunner()): Promise<string[]> {
+  const res = await r.run("cat", ["/proc/self/mountinfo"]);
+  if (res.code !== 0 || res.stdout === undefined) {
+    throw new RuntimeError(
+      "Internal",
+      `Cannot list mounts under "${dir}": cat /proc/self/mountinfo exited with code ${res.code}`,
+    );
+  }
+  return parseMountPoints(res.stdout).filter((mp) => mp === dir || mp.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+}
+
+/** Mount points (field 5) of a mountinfo text, octal escapes decoded. Pure. */
+export function parseMountPoints(mountinfo: string): string[] {
+  const out: string[] = [];
+  for (const line of mountinfo.split("\n")) {
+    const f = line.split(" ");
+    const mp = f[4];
+    if (mp !== undefined) {
+      out.push(mp.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
+    }
+  }
+  return out;
+}
+
+/** Removes empty directories from `leaf` up to (not including) `stop`. */
+export async function pruneEmpty(leaf: string, stop: string): Promise<void> {
+  let dir = leaf;
+  while (dir.startsWith(`${stop}/`)) {
+    try {
+      await Deno.remove(dir);
+    } catch {
+      return; // not empty, or gone
+    }
+    dir = dir.slice(0, dir.lastIndexOf("/"));
+  }
+}

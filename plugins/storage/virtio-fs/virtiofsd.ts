@@ -1,0 +1,221 @@
+/**
+ * Finding, installing, starting and stopping virtiofsd. Debian 12 ships none; Debian 13's package
+ * runs here when started through Debian 13's own glibc loader, so {@link installVirtiofsd}
+ * downloads `virtiofsd libc6 libseccomp2 libcap-ng0` from trixie with a private apt list (the
+ * system's apt setup is untouched) and unpacks them into a private prefix.
+ *
+ * @module
+ */
+import { RuntimeError } from "../../../runtime/errors.ts";
+
+/** Default root of the private install. */
+export const DEFAULT_VIRTIOFSD_ROOT = "/var/cache/cocoon/virtiofsd";
+const MIRROR = "http://deb.debian.org/debian";
+const PACKAGES = ["virtiofsd", "libc6", "libseccomp2", "libcap-ng0"];
+
+/** How to run virtiofsd: `argv` followed by virtiofsd's own arguments. */
+export interface VirtiofsdCommand {
+  readonly argv: readonly string[];
+  readonly version: string;
+}
+
+const dec = new TextDecoder();
+
+async function sh(
+  script: string,
+  args: readonly string[],
+  signal?: AbortSignal,
+): Promise<{ code: number; out: string }> {
+  const out = await new Deno.Command("sh", {
+    args: ["-c", script, "sh", ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    ...(signal ? { signal } : {}),
+  }).output();
+  return { code: out.code, out: dec.decode(out.stdout) + dec.decode(out.stderr) };
+}
+
+/** `virtiofsd --version` through `argv`; undefined when it does not run. */
+export async function probeVirtiofsd(argv: readonly string[]): Promise<VirtiofsdCommand | undefined> {
+  const first = argv[0];
+  if (first === undefined) return undefined;
+  try {
+    await Deno.stat(first);
+  } catch {
+    return undefined;
+  }
+  const r = await sh('exec "$@" --version', argv).catch(() => ({ code: -1, out: "" }));
+  const m = /virtiofsd\s+(\S+)/.exec(r.out);
+  return r.code === 0 && m ? { argv, version: m[1] ?? "" } : undefined;
+}
+
+/** The command line of the private install under `root` (loader, library path, binary). */
+export function privateArgv(root: string): string[] {
+  const prefix = `${root}/prefix`;
+  const lib = `${prefix}/usr/lib/x86_64-linux-gnu`;
+  return [`${lib}/ld-linux-x86-64.so.2`, "--library-path", lib, `${prefix}/usr/libexec/virtiofsd`];
+}
+
+/**
+ * Finds a working virtiofsd: the configured command (`virtio_fs_daemon`, a command line), then the
+ * private install under `root`.
+ *
+ * @throws {RuntimeError} `FailedPrecondition` naming the binary and the alternative `shared_fs`.
+ */
+export async function findVirtiofsd(
+  configured: string,
+  root = DEFAULT_VIRTIOFSD_ROOT,
+): Promise<VirtiofsdCommand> {
+  const words = configured.split(/\s+/).filter((w) => w !== "");
+  const found = (words.length > 0 ? await probeVirtiofsd(words) : undefined) ??
+    await probeVirtiofsd(privateArgv(root));
+  if (found === undefined) {
+    throw new RuntimeError(
+      "FailedPrecondition",
+      `Cannot use shared_fs "virtio-fs": virtiofsd is not found at "${
+        words[0] ?? ""
+      }" nor installed under "${root}": ` +
+        `install virtiofsd (installVirtiofsd() fetches Debian 13's) or set shared_fs = "virtio-9p" in [hypervisor]`,
+    );
+  }
+  return found;
+}
+
+/**
+ * Installs Debian 13's virtiofsd with its own glibc under `root` (cached: returns at once when it
+ * runs already). Needs apt access to deb.debian.org.
+ */
+export async function installVirtiofsd(
+  opts: { root?: string; signal?: AbortSignal } = {},
+): Promise<VirtiofsdCommand> {
+  const root = opts.root ?? DEFAULT_VIRTIOFSD_ROOT;
+  const have = await probeVirtiofsd(privateArgv(root));
+  if (have !== undefined) return have;
+  await Deno.mkdir(`${root}/apt/lists/partial`, { recursive: true });
+  await Deno.mkdir(`${root}/debs`, { recursive: true });
+  using lock = await Deno.open(`${root}/.lock`, { write: true, create: true });
+  await lock.lock(true);
+  const raced = await probeVirtiofsd(privateArgv(root));
+  if (raced !== undefined) return raced;
+  await Deno.writeTextFile(
+    `${root}/apt/trixie.list`,
+    `deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${MIRROR} trixie main\n`,
+  );
+  const aptOpts = [
+    `Dir::Etc::SourceList=${root}/apt/trixie.list`,
+    "Dir::Etc::SourceParts=/dev/null",
+    `Dir::State::Lists=${root}/apt/lists`,
+    `Dir::Cache::pkgcache=${root}/apt/pkgcache.bin`,
+    `Dir::Cache::srcpkgcache=${root}/apt/srcpkgcache.bin`,
+  ].flatMap((o) => ["-o", o]);
+  const step = async (what: string, script: string, args: readonly string[]) => {
+    const r = await sh(script, args, opts.signal);
+    if (r.code !== 0) {
+      throw new RuntimeError(
+        "Unavailable",
+        `Cannot install virtiofsd: ${what} exited with code ${r.code}: ${r.out.trim().slice(-400)}`,
+      );
+    }
+  };
+  await step("apt-get update", 'apt-get -q "$@" update', aptOpts);
+  await step("apt-get download", 'cd "$1" && shift && apt-get -q "$@"', [
+    `${root}/debs`,
+    ...aptOpts,
+    "download",
+    ...PACKAGES,
+  ]);
+  const tmp = `${root}/prefix.tmp-${Deno.pid}`;
+  await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  await Deno.mkdir(tmp);
+  for await (const e of Deno.readDir(`${root}/debs`)) {
+    if (e.name.endsWith(".deb") && PACKAGES.some((p) => e.name.startsWith(`${p}_`))) {
+      await step(`dpkg-deb -x ${e.name}`, 'dpkg-deb -x "$1" "$2"', [`${root}/debs/${e.name}`, tmp]);
+    }
+  }
+  await Deno.remove(`${root}/prefix`, { recursive: true }).catch(() => {});
+  await Deno.rename(tmp, `${root}/prefix`);
+  const done = await probeVirtiofsd(privateArgv(root));
+  if (done === undefined) {
+    throw new RuntimeError(
+      "Internal",
+      `Cannot install virtiofsd: "${privateArgv(root).join(" ")} --version" fails`,
+    );
+  }
+  return done;
+}
+
+export interface VirtiofsdProcess {
+  readonly pid: number;
+  readonly socket: string;
+}
+
+/**
+ * Starts virtiofsd for `sharedDir` in its own session (it outlives this process and exits when
+ * QEMU disconnects), logging to `<runDir>/virtiofsd.log`, and waits for its socket.
+ * `--sandbox none`: bind mounts made later under `sharedDir` must be visible to it.
+ */
+export async function startVirtiofsd(
+  cmd: VirtiofsdCommand,
+  opts: { sharedDir: string; runDir: string; cache: string; extraArgs?: readonly string[] },
+): Promise<VirtiofsdProcess> {
+  await Deno.mkdir(opts.runDir, { recursive: true, mode: 0o700 });
+  const socket = `${opts.runDir}/virtiofsd.sock`;
+  const log = `${opts.runDir}/virtiofsd.log`;
+  await Deno.remove(socket).catch(() => {});
+  const args = [
+    ...cmd.argv,
+    "--socket-path",
+    socket,
+    "--shared-dir",
+    opts.sharedDir,
+    "--sandbox",
+    "none",
+    "--cache",
+    opts.cache,
+    "--announce-submounts",
+    ...(opts.extraArgs ?? []),
+  ];
+  const child = new Deno.Command("sh", {
+    args: ["-c", 'log="$1"; shift; exec setsid "$@" >"$log" 2>&1', "sh", log, ...args],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  child.unref();
+  const status = child.status.then((s) => s);
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    if (await Deno.stat(socket).then((s) => s.isSocket === true, () => false)) {
+      return { pid: child.pid, socket };
+    }
+    const exited = await Promise.race([status, new Promise<null>((r) => setTimeout(() => r(null), 50))]);
+    if (exited !== null) {
+      const text = await Deno.readTextFile(log).catch(() => "");
+      throw new RuntimeError(
+        "Unavailable",
+        `Cannot start virtiofsd: it exited with code ${exited.code}: ${
+          text.trim().split("\n").slice(-3).join(" | ")
+        }`,
+      );
+    }
+  }
+  await stopVirtiofsd({ pid: child.pid, socket });
+  throw new RuntimeError("DeadlineExceeded", `Cannot start virtiofsd: no socket at "${socket}" after 10 s`);
+}
+
+/** Stops a virtiofsd (when its pid still names this socket) and removes the socket. */
+export async function stopVirtiofsd(p: VirtiofsdProcess): Promise<void> {
+  const alive = async () =>
+    (await Deno.readTextFile(`/proc/${p.pid}/cmdline`).catch(() => "")).includes(p.socket);
+  // Deno.kill needs unrestricted run permission; kill(1) through sh needs only "sh".
+  const kill = (sig: string) => sh('kill -s "$1" "$2" 2>/dev/null', [sig, String(p.pid)]).catch(() => {});
+  if (await alive()) {
+    await kill("TERM");
+    for (let i = 0; i < 100 && await alive(); i++) {
+      if (i === 50) await kill("KILL");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+  await Deno.remove(p.socket).catch(() => {});
+}
