@@ -72,6 +72,24 @@ export function setChildSubreaper(): void {
   check(libc().prctl(36, 1n, 0n, 0n, 0n), "set child subreaper (prctl PR_SET_CHILD_SUBREAPER)");
 }
 
+/**
+ * Clears the subreaper flag. Tests set the flag only while they run containers: `deno test` runs
+ * every module in one process, and orphans of other modules must not become ours meanwhile.
+ */
+export function clearChildSubreaper(): void {
+  check(libc().prctl(36, 0n, 0n, 0n, 0n), "clear child subreaper (prctl PR_SET_CHILD_SUBREAPER)");
+}
+
+/** True when this process is a child subreaper (prctl PR_GET_CHILD_SUBREAPER). */
+export function isChildSubreaper(): boolean {
+  const out = new Int32Array(1);
+  check(
+    libc().prctl(37, BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(out))), 0n, 0n, 0n),
+    "read subreaper flag",
+  );
+  return out[0] === 1;
+}
+
 /** How a process ended. */
 export type WaitResult =
   | { readonly kind: "running" }

@@ -19,7 +19,7 @@ import { updateContainer } from "../../agent/container/update.ts";
 import { OomWatcher } from "../../agent/container/oom.ts";
 import { waitProcess } from "../../agent/container/wait.ts";
 import { linuxContainerEnv } from "../../agent/sys/linux.ts";
-import { setChildSubreaper } from "../../agent/sys/libc.ts";
+import { holdSubreaper } from "../../agent/testing/subreaper.ts";
 import { hostRuntimes, makeBusyboxRootfs } from "../../agent/testing/rootfs.ts";
 import { createLogger, nullSink } from "../../runtime/log/logger.ts";
 
@@ -38,7 +38,7 @@ async function withRuntime(
   rt: (dir: string) => OciRuntime,
   fn: (f: Fixture) => Promise<void>,
 ): Promise<void> {
-  setChildSubreaper();
+  const release = await holdSubreaper();
   const dir = await Deno.makeTempDir({ prefix: "cocoon-agent-it-" });
   const env = linuxContainerEnv({
     runtime: rt(dir),
@@ -54,6 +54,8 @@ async function withRuntime(
   } finally {
     for (const c of table.list()) await deleteContainer(env, table, c.id, { force: true }).catch(() => {});
     env[Symbol.dispose]();
+    // deno test runs all modules in one process: stay a subreaper only while this test runs.
+    await release();
     await Deno.remove(dir, { recursive: true });
   }
 }

@@ -7,7 +7,7 @@ import { defaultSpec } from "../../agent/container/default_spec.ts";
 import type { OciRuntime } from "../../agent/container/env.ts";
 import { type AgentCore, createAgentCore } from "../../agent/core.ts";
 import { registerAgentServices } from "../../agent/rpc/services.ts";
-import { setChildSubreaper } from "../../agent/sys/libc.ts";
+import { holdSubreaper } from "../../agent/testing/subreaper.ts";
 import { linuxContainerEnv } from "../../agent/sys/linux.ts";
 import { hostRuntimes, makeBusyboxRootfs } from "../../agent/testing/rootfs.ts";
 import { AgentClient } from "../../runtime/agent_client/client.ts";
@@ -29,7 +29,7 @@ interface Fx {
 }
 
 async function withAgent(rt: (dir: string) => OciRuntime, fn: (f: Fx) => Promise<void>): Promise<void> {
-  setChildSubreaper();
+  const release = await holdSubreaper();
   const log = createLogger({ sink: nullSink });
   const dir = await Deno.makeTempDir({ prefix: "cocoon-agent-rpc-" });
   const env = linuxContainerEnv({ runtime: rt(dir), stateDir: `${dir}/state`, log });
@@ -52,6 +52,8 @@ async function withAgent(rt: (dir: string) => OciRuntime, fn: (f: Fx) => Promise
     await served;
     core[Symbol.dispose]();
     env[Symbol.dispose]();
+    // deno test runs all modules in one process: stay a subreaper only while this test runs.
+    await release();
     await Deno.remove(dir, { recursive: true });
   }
 }
