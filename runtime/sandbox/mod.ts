@@ -6,6 +6,7 @@
  * @module
  */
 export { Sandbox } from "./sandbox.ts";
+export { type BundleSandbox, createFromBundle, type CreateFromBundleOptions } from "./from_bundle.ts";
 export {
   defaultAgentConnector,
   hypervisorPluginConfig,

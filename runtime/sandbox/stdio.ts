@@ -5,6 +5,7 @@
  * @module
  */
 import type { WindowSize } from "../agent_client/types.ts";
+import { SandboxError } from "../errors.ts";
 import { containerId, execId } from "../ids.ts";
 import { requireAgent, type SandboxContext } from "./_context.ts";
 
@@ -32,7 +33,16 @@ export function processIo(
     stdin: new WritableStream<Uint8Array>({
       async write(chunk) {
         let off = 0;
-        while (off < chunk.length) off += await agent.writeStdin(ref, chunk.subarray(off), sig);
+        while (off < chunk.length) {
+          const n = await agent.writeStdin(ref, chunk.subarray(off), sig);
+          if (n <= 0) {
+            throw new SandboxError(
+              "Unavailable",
+              `Cannot write to the stdin of container "${ref.containerId}": the agent took no bytes`,
+            );
+          }
+          off += n;
+        }
       },
       async close() {
         await agent.closeStdin(ref, sig);

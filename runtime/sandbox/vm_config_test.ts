@@ -1,0 +1,71 @@
+import assert from "node:assert/strict";
+import { resolveConfig } from "../config/resolve.ts";
+import { sandboxId } from "../ids.ts";
+import { buildVmConfig, safeHostname } from "./vm_config.ts";
+
+const cfg = (over: Record<string, unknown> = {}, agent: Record<string, unknown> = {}) =>
+  resolveConfig({
+    hypervisor: {
+      qemu: {
+        kernel: "/g/vmlinuz",
+        initrd: "/g/initrd.img",
+        image: "/g/rootfs.erofs",
+        kernel_params: "quiet agent.log=warn",
+        ...over,
+      },
+    },
+    runtime: { state_dir: "/run/x" },
+    agent,
+  }, { file: "t", dropIns: [] });
+
+Deno.test({
+  name:
+    "buildVmConfig() puts the userland disk first, names it on the command line and places state under the sandbox dir",
+  permissions: "none",
+  fn() {
+    const v = buildVmConfig(cfg(), {
+      id: sandboxId("sb1"),
+      dir: "/run/x/sandboxes/sb1",
+      devices: [],
+      imageCmdline: "panic=1",
+      hostMemoryMiB: 4096,
+      hostCpus: 2,
+    });
+    assert.equal(v.stateDir, "/run/x/sandboxes/sb1/vm");
+    assert.equal(v.consoleLog, "/run/x/sandboxes/sb1/console.log");
+    assert.deepEqual(v.devices, [{
+      kind: "block",
+      id: "userland",
+      path: "/g/rootfs.erofs",
+      readOnly: true,
+      driver: "virtio-blk",
+    }]);
+    assert.deepEqual(v.kernelParams, [
+      "cocoon.userland=/dev/vda",
+      "panic=1",
+      "quiet",
+      "agent.log=warn",
+      "cocoon.hostname=sb1",
+      "agent.channel=serial",
+    ]);
+    assert.equal(v.initrd, "/g/initrd.img");
+    assert.deepEqual([v.vcpus, v.maxVcpus, v.memoryMiB, v.maxMemoryMiB], [1, 2, 512, 4096]);
+  },
+});
+
+Deno.test({
+  name: "buildVmConfig() drops the disk in initrd mode and lets later kernel parameters win",
+  permissions: "none",
+  fn() {
+    const v = buildVmConfig(cfg({ image: "", default_maxmemory: 1024 }, { enable_debug: true }), {
+      id: sandboxId("sb2"),
+      dir: "/d",
+      devices: [],
+    });
+    assert.deepEqual(v.devices, []);
+    assert.ok(v.kernelParams.includes("agent.log=debug"));
+    assert.ok(!v.kernelParams.includes("agent.log=warn"));
+    assert.equal(v.maxMemoryMiB, 1024);
+    assert.equal(safeHostname("a_b.c"), "a-b-c");
+  },
+});
