@@ -163,3 +163,23 @@ Deno.test({
     assert.equal(r.exitCode, 0);
   },
 });
+
+Deno.test({
+  name: "guest image with a compiled agent runs /cocoon/bin/cocoon-agent with its libraries",
+  ...opts,
+  async fn() {
+    // Any dynamically linked program stands in for a `deno compile`d agent; the deno runtime itself,
+    // started without arguments on the console, shows its REPL banner.
+    const deno = new URL("../../node_modules/deno/deno", import.meta.url).pathname;
+    const image = await buildGuestImage({ outDir: DEFAULT_GUEST_ROOT, agentBinary: deno, setCurrent: false });
+    assert.equal(image.manifest.agent.kind, "compiled");
+    assert.equal(image.manifest.agent.runtime, null);
+    const libs = image.manifest.libraries.map((l) => l.name);
+    for (const l of ["libc.so.6", "ld-linux-x86-64.so.2", "libgcc_s.so.1", "libseccomp.so.2"]) {
+      assert.ok(libs.includes(l), `${l} not in ${libs.join(" ")}`);
+    }
+    const r = await bootGuest(image, { until: "exit using ctrl+d" });
+    assert.match(r.console, /cocoon-init: agent starting at/);
+    assert.match(r.console, /Deno \d+\.\d+\.\d+/, r.console.slice(-2000));
+  },
+});
