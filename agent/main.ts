@@ -37,7 +37,9 @@ async function main(): Promise<void> {
     runtime,
     stateDir: `${RUN_DIR}/state`,
     log: log.child({ subsystem: "container" }),
-    reapOrphans: Deno.pid === 1,
+    // As a subreaper the agent also inherits orphans nobody tracks; every child Deno spawns here
+    // goes through the command runner, so sweeping the rest is safe.
+    reapOrphans: true,
   });
   using core = createAgentCore({
     env,

@@ -16,7 +16,7 @@ export interface LinuxEnvOptions {
   readonly stateDir: string;
   readonly log: Logger;
   readonly cgroupRoot?: string;
-  /** Also reap zombie orphans nobody tracks (set when the agent is PID 1). */
+  /** Also reap zombie orphans nobody tracks (the agent: every child it spawns goes through the runner). */
   readonly reapOrphans?: boolean;
 }
 

@@ -56,6 +56,7 @@ export class Reaper implements ProcessWaiter, Disposable {
   readonly #log: Logger | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
   #listening = false;
+  #lastSweep = 0;
   readonly #onSignal = (): void => this.check();
 
   constructor(opts: ReaperOptions = {}) {
@@ -106,7 +107,10 @@ export class Reaper implements ProcessWaiter, Disposable {
         w.resolve(r);
       }
     }
-    if (this.#orphans) this.#reapOrphans(this.#orphans);
+    if (this.#orphans && Date.now() - this.#lastSweep >= 1000) {
+      this.#lastSweep = Date.now();
+      this.#reapOrphans(this.#orphans);
+    }
     if (this.#watches.size === 0 && !this.#orphans) this.#disarm();
     else if (this.#watches.size === 0 && this.#timer !== undefined) Deno.unrefTimer(this.#timer);
   }
