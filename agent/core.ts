@@ -17,6 +17,8 @@ export const AGENT_PROTOCOL_VERSION = 1;
 export interface GuestPaths {
   readonly proc: string;
   readonly sys: string;
+  /** Where resolv.conf is written (default /etc). */
+  readonly etc?: string;
 }
 
 export interface AgentCore extends Disposable {

@@ -6,6 +6,7 @@
  * @module
  */
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { RuntimeError } from "../../runtime/errors.ts";
 import { containerId } from "../../runtime/ids.ts";
 import { Agent } from "../../runtime/protocol/gen/cocoon/agent/v1/agent_pb.ts";
 import type { UnaryHandler } from "../../runtime/protocol/ttrpc/server.ts";
@@ -17,8 +18,24 @@ import { startContainer } from "../container/start.ts";
 import { containerStats } from "../container/stats.ts";
 import { updateContainer } from "../container/update.ts";
 import type { AgentCore } from "../core.ts";
+import { runToEnd } from "../sys/command.ts";
 import { jsonObject, unary } from "./_codec.ts";
 import { mountAll, unmountAll } from "./storage.ts";
+
+async function loadModule(core: AgentCore, name: string, params: readonly string[]): Promise<void> {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) {
+    throw new RuntimeError("InvalidArgument", `Invalid kernel module name "${name.slice(0, 64)}"`);
+  }
+  const r = await runToEnd(core.env.runner, ["modprobe", name, ...params]);
+  if (r.code !== 0) {
+    throw new RuntimeError(
+      "Internal",
+      `Cannot load kernel module "${name}": modprobe exited with code ${r.code}: ${
+        r.stderr.trim().slice(0, 300)
+      }`,
+    );
+  }
+}
 
 export function containerHandlers(core: AgentCore): [string, UnaryHandler][] {
   const { env, table } = core;
@@ -27,6 +44,11 @@ export function containerHandlers(core: AgentCore): [string, UnaryHandler][] {
       if (req.guestTime) core.setTime(timestampDate(req.guestTime));
       core.sandboxId = req.sandboxId;
       if (req.hostname) await env.fs.writeTextFile(`${core.paths.proc}/sys/kernel/hostname`, req.hostname);
+      if (req.dns.length > 0) {
+        const lines = req.dns.map((l) => l.replace(/[\r\n]/g, " ").slice(0, 256)).slice(0, 64);
+        await env.fs.writeTextFile(`${core.paths.etc ?? "/etc"}/resolv.conf`, lines.join("\n") + "\n");
+      }
+      for (const m of req.kernelModules) await loadModule(core, m.name, m.parameters);
       await mountAll(core, "", req.storages);
       core.log.info("sandbox created", { sandbox: req.sandboxId, storages: req.storages.length });
       return {};
