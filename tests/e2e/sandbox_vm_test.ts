@@ -95,3 +95,38 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "Sandbox after kill -9 of QEMU: fetch marks it stopped and delete force leaves no mount, socket or directory",
+  ...opts,
+  async fn() {
+    const image = await guestImageWith9p();
+    const dir = await Deno.makeTempDir({ prefix: "cocoon-e2e-kill-" });
+    const id = `kill-${crypto.randomUUID().slice(0, 8)}`;
+    try {
+      const rootfs = await makeBusyboxRootfs(dir);
+      const sb = await Sandbox.create(await runtimeFor(dir, image), { id });
+      await sb.createContainer({ id, spec: spec(["sleep", "600"]), rootfs });
+      await sb.startContainer(id);
+      assert.equal((await mountsUnder(`${dir}/run`)).length, 1); // the rootfs bind mount in the 9p export
+      const [pid] = await qemuPids(id);
+      assert.ok(pid !== undefined);
+      sb.release();
+      Deno.kill(pid, "SIGKILL");
+      while ((await qemuPids(id)).length > 0) await new Promise((r) => setTimeout(r, 50));
+
+      const again = await Sandbox.fetch(await runtimeFor(dir, image), id);
+      assert.equal(again.status().kind, "stopped");
+      const c = await again.container(id);
+      assert.equal(c.status.kind, "stopped");
+      await again.delete(); // stopped: no force needed, the dead VM's leftovers are cleaned
+      assert.deepEqual(await mountsUnder(dir), []);
+      assert.deepEqual(await socketsUnder(`${dir}/run`), []);
+      await assert.rejects(Deno.stat(`${dir}/run/sandboxes/${id}`), Deno.errors.NotFound);
+    } finally {
+      await scrub(dir, id);
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
