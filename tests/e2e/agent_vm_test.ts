@@ -87,6 +87,29 @@ Deno.test({
 
       const lo = (await agent.listInterfaces()).find((i) => i.name === "lo");
       assert.ok(lo && lo.up && lo.addresses.some((a) => a.address === "127.0.0.1"), JSON.stringify(lo));
+      const lo2 = await agent.updateInterface({
+        name: "lo",
+        mac: "",
+        mtu: 16384,
+        up: true,
+        addresses: [{ family: 4, address: "127.0.0.1", prefix: 8 }, {
+          family: 4,
+          address: "10.98.0.1",
+          prefix: 32,
+        }],
+      });
+      assert.equal(lo2.mtu, 16384);
+      assert.ok(lo2.addresses.some((a) => a.address === "10.98.0.1" && a.prefix === 32), JSON.stringify(lo2));
+      const routes = await agent.updateRoutes([{
+        destination: "10.99.0.0/16",
+        device: "lo",
+        scope: 253,
+        family: 4,
+      }]);
+      assert.ok(
+        routes.some((r) => r.destination === "10.99.0.0/16" && r.device === "lo"),
+        JSON.stringify(routes),
+      );
       step("details");
       const root = "/run/cocoon/e2e-rootfs";
       await pushRootfs(agent, root);
