@@ -33,7 +33,12 @@ import { DEFAULT_GUEST_MODULES } from "./modules.ts";
 import { DEFAULT_DEB_CACHE, DEFAULT_GUEST_ROOT, IMAGE_FILES } from "./paths.ts";
 import { resolvePayload, sha256File, sha256Text } from "./payload.ts";
 import { silentProgress } from "./progress.ts";
-import type { BuildGuestImageOptions, GuestImage, GuestManifest } from "./types.ts";
+import {
+  type BuildGuestImageOptions,
+  DEFAULT_KERNEL_FLAVOUR,
+  type GuestImage,
+  type GuestManifest,
+} from "./types.ts";
 
 /** Bump when the image layout or the build steps change (part of the content hash). */
 export const BUILDER_VERSION = "2";
@@ -48,7 +53,7 @@ export async function buildGuestImage(opts: BuildGuestImageOptions = {}): Promis
   const signal = opts.signal;
   const outDir = opts.outDir ?? DEFAULT_GUEST_ROOT;
   const mode = opts.mode ?? "erofs";
-  const flavour = opts.kernelFlavour ?? "cloud";
+  const flavour = opts.kernelFlavour ?? DEFAULT_KERNEL_FLAVOUR;
   const compression = opts.compression ?? "gzip";
   const wanted = opts.modules ?? DEFAULT_GUEST_MODULES;
   await Deno.mkdir(outDir, { recursive: true });

@@ -10,6 +10,7 @@ export { DEFAULT_DEB_CACHE, DEFAULT_GUEST_ROOT, defaultGuestImagePaths, IMAGE_FI
 export type { GuestImagePaths } from "./paths.ts";
 export { silentProgress, stderrProgress, textProgress } from "./progress.ts";
 export { DEFAULT_GUEST_MODULES } from "./modules.ts";
+export { DEFAULT_KERNEL_FLAVOUR } from "./types.ts";
 export { pruneGuestImages, type PruneOptions } from "./prune.ts";
 export type {
   AgentPayload,

@@ -12,6 +12,12 @@ export type GuestMode = "erofs" | "initrd";
 /** Kernel package flavour: `cloud` (small, no 9p) or `generic` (has 9p). */
 export type KernelFlavour = "cloud" | "generic";
 
+/**
+ * The default kernel flavour: `generic`, because Debian's cloud kernels (6.1 and 6.12) are built
+ * without 9p (CONFIG_NET_9P unset) and 9p is the default `shared_fs` for directory rootfs.
+ */
+export const DEFAULT_KERNEL_FLAVOUR: KernelFlavour = "generic";
+
 /** Receives build progress. */
 export interface ProgressSink {
   /** A step begins (the previous one, if any, is done). */

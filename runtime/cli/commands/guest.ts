@@ -2,6 +2,7 @@ import { parseArgs } from "node:util";
 import {
   buildGuestImage,
   DEFAULT_GUEST_ROOT,
+  DEFAULT_KERNEL_FLAVOUR,
   formatGuestImageInfo,
   guestImageInfo,
   stderrProgress,
@@ -9,7 +10,7 @@ import {
 import { RuntimeError } from "../../errors.ts";
 import type { Command } from "../args.ts";
 
-const USAGE = `cocoon guest build [--out DIR] [--mode erofs|initrd] [--kernel-flavour cloud|generic]
+const USAGE = `cocoon guest build [--out DIR] [--mode erofs|initrd] [--kernel-flavour generic|cloud]
                    [--agent-bundle FILE] [--agent-binary FILE] [--deno FILE] [--json]
 cocoon guest info [DIR] [--json]`;
 
@@ -34,9 +35,12 @@ export const guest: Command = {
     if (sub === "build") {
       const mode = values.mode ?? "erofs";
       if (mode !== "erofs" && mode !== "initrd") {
-        throw new RuntimeError("InvalidArgument", `Flag "--mode" must be erofs or initrd: current value is "${mode}"`);
+        throw new RuntimeError(
+          "InvalidArgument",
+          `Flag "--mode" must be erofs or initrd: current value is "${mode}"`,
+        );
       }
-      const flavour = values["kernel-flavour"] ?? "cloud";
+      const flavour = values["kernel-flavour"] ?? DEFAULT_KERNEL_FLAVOUR;
       if (flavour !== "cloud" && flavour !== "generic") {
         throw new RuntimeError(
           "InvalidArgument",
@@ -55,7 +59,9 @@ export const guest: Command = {
       ctx.print(
         values.json
           ? JSON.stringify(img, null, 2)
-          : `${img.built ? "Built" : "Up to date:"} ${img.dir}\n  kernel ${img.kernel}\n  initrd ${img.initrd}${
+          : `${
+            img.built ? "Built" : "Up to date:"
+          } ${img.dir}\n  kernel ${img.kernel}\n  initrd ${img.initrd}${
             img.rootfs ? `\n  rootfs ${img.rootfs}` : ""
           }`,
       );
