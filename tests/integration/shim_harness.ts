@@ -51,8 +51,8 @@ export async function writeShimLauncher(
 export async function withShimWorld(
   opts: {
     embedded: boolean;
-    env?: Readonly<Record<string, string>>;
-    rootfs?: (dir: string) => Promise<string>;
+    /** Prepares the world's directory before containerd starts: the rootfs, extra containerd env. */
+    prepare?: (dir: string) => Promise<{ rootfs?: string; env?: Readonly<Record<string, string>> }>;
   },
   fn: (w: ShimWorld) => Promise<void>,
 ): Promise<void> {
@@ -65,9 +65,9 @@ export async function withShimWorld(
   const host = new FakeHost();
   try {
     await writeShimLauncher(`${dir}/bin`);
-    let rootfs = `${dir}/rootfs`;
-    if (opts.rootfs) rootfs = await opts.rootfs(dir);
-    else await Deno.mkdir(`${rootfs}/bin`, { recursive: true });
+    const prepared = await opts.prepare?.(dir) ?? {};
+    const rootfs = prepared.rootfs ?? `${dir}/rootfs`;
+    if (prepared.rootfs === undefined) await Deno.mkdir(`${rootfs}/bin`, { recursive: true });
     if (opts.embedded) {
       const cfg = resolveConfig({
         hypervisor: { qemu: { kernel: "/k/vmlinuz", initrd: "/k/initrd.img", image: "/k/rootfs.erofs" } },
@@ -90,7 +90,7 @@ export async function withShimWorld(
       env: {
         PATH: `${dir}/bin:${Deno.env.get("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin"}`,
         COCOON_DAEMON_DIR: daemonDir,
-        ...opts.env,
+        ...prepared.env,
       },
     });
     const c = ctrd;
@@ -118,7 +118,41 @@ export async function withShimWorld(
     await ctrd?.stop().catch(() => {});
     await daemon?.close({ deletePods: true }).catch(() => {});
     await killDaemonOf(daemonDir);
+    await killProcessesUnder(dir);
+    await unmountUnder(dir);
     await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Pids of processes (other than this one) whose command line mentions `dir` and matches `what`. */
+export async function pidsMentioning(dir: string, what = ""): Promise<number[]> {
+  const out: number[] = [];
+  for await (const e of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(e.name) || Number(e.name) === Deno.pid) continue;
+    const cmd = await Deno.readTextFile(`/proc/${e.name}/cmdline`).catch(() => "");
+    if (cmd.includes(dir) && cmd.includes(what)) out.push(Number(e.name));
+  }
+  return out;
+}
+
+/** SIGKILLs every process that mentions `dir` (QEMU of a pod whose daemon died, a stray daemon). */
+export async function killProcessesUnder(dir: string): Promise<void> {
+  for (const pid of await pidsMentioning(dir)) {
+    try {
+      Deno.kill(pid, "SIGKILL");
+    } catch { /* gone */ }
+  }
+}
+
+/** Lazily unmounts everything under `dir`, deepest first. */
+export async function unmountUnder(dir: string): Promise<void> {
+  const info = await Deno.readTextFile("/proc/self/mountinfo").catch(() => "");
+  const targets = info.split("\n").map((l) => l.split(" ")[4] ?? "")
+    .filter((p) => p.startsWith(`${dir}/`)).sort((a, b) => b.length - a.length);
+  for (const t of targets) {
+    await new Deno.Command("umount", { args: ["-l", t], stdout: "null", stderr: "null" }).output().catch(
+      () => {},
+    );
   }
 }
 
