@@ -4,16 +4,18 @@
  *
  * @module
  */
+import initScript from "../../agent/init/init.sh" with { type: "text" };
+import agentRunScript from "../../agent/init/agent_run.sh" with { type: "text" };
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { exec } from "./_exec.ts";
 import { writeCpio } from "./cpio.ts";
 import { type CopiedLib, copyRuntimeLibs, indexLibraries, resolveInRoot } from "./libs.ts";
 import type { AgentPayload, GuestMode } from "./types.ts";
 
 /** The init scripts shipped in the initrd (agent/init/ in this repository). */
-export const INIT_SCRIPT = fileURLToPath(new URL("../../agent/init/init.sh", import.meta.url));
-export const AGENT_RUN_SCRIPT = fileURLToPath(new URL("../../agent/init/agent_run.sh", import.meta.url));
+// Text imports, so that `deno bundle` and `deno compile` carry the scripts inside the executable.
+export const INIT_SCRIPT: string = initScript;
+export const AGENT_RUN_SCRIPT: string = agentRunScript;
 
 /** Unpacked package roots by package name. */
 export type Unpacked = ReadonlyMap<string, string>;
@@ -30,9 +32,9 @@ export async function assembleInitrdBase(
   await Deno.copyFile(await resolveInRoot(busyboxRoot, "bin/busybox"), join(initrdRoot, "bin/busybox"));
   await Deno.chmod(join(initrdRoot, "bin/busybox"), 0o755);
   await Deno.symlink("busybox", join(initrdRoot, "bin/sh"));
-  await Deno.copyFile(INIT_SCRIPT, join(initrdRoot, "init"));
+  await Deno.writeTextFile(join(initrdRoot, "init"), INIT_SCRIPT);
   await Deno.chmod(join(initrdRoot, "init"), 0o755);
-  await Deno.copyFile(AGENT_RUN_SCRIPT, join(initrdRoot, "bin/cocoon-agent-run"));
+  await Deno.writeTextFile(join(initrdRoot, "bin/cocoon-agent-run"), AGENT_RUN_SCRIPT);
   await Deno.chmod(join(initrdRoot, "bin/cocoon-agent-run"), 0o755);
   await Deno.writeTextFile(join(initrdRoot, "etc/cocoon/mode"), mode + "\n");
 }

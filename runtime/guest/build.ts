@@ -82,8 +82,8 @@ export async function buildGuestImage(opts: BuildGuestImageOptions = {}): Promis
       mode,
       compression,
       modules: wanted.join(","),
-      init: await sha256File(INIT_SCRIPT),
-      agentRun: await sha256File(AGENT_RUN_SCRIPT),
+      init: sha256Text(INIT_SCRIPT),
+      agentRun: sha256Text(AGENT_RUN_SCRIPT),
       agent: `${agent.payload.kind}:${agent.sha256}`,
       runtime: agent.runtime === null ? "none" : `${agent.runtime.version}:${agent.runtime.sha256}`,
     };

@@ -57,10 +57,11 @@ export async function resolvePayload(
   let payload: AgentPayload;
   if (opts.agentBinary !== undefined) {
     payload = { kind: "compiled", binary: opts.agentBinary };
-  } else if (opts.agentBundle !== undefined) {
+  } else if (opts.agentBundle !== undefined || Deno.env.get("COCOON_AGENT_BUNDLE")) {
+    // COCOON_AGENT_BUNDLE: set by compile.sh's launcher to the agent bundle shipped beside cocoon.
     payload = {
       kind: "bundle",
-      bundle: opts.agentBundle,
+      bundle: opts.agentBundle ?? Deno.env.get("COCOON_AGENT_BUNDLE") ?? "",
       deno: opts.denoBinary ?? await defaultDenoBinary(),
     };
   } else {
