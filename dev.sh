@@ -59,7 +59,8 @@ run_tests() {
   if [ -f runtime/protocol/gen.sh ]; then gate "generated protobuf code is current" bash runtime/protocol/gen.sh --check; fi
   local log
   log=$(mktemp)
-  say "deno test (all suites)"
+  say "deno test (all suites, end-to-end included: RUNTIME_E2E=1)"
+  export RUNTIME_E2E=1
   set +e
   deno test --allow-all --parallel --no-prompt 2>&1 | tee "$log"
   set -e

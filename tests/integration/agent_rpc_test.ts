@@ -217,7 +217,7 @@ for (const probe of hostRuntimes("/nonexistent")) {
       f.agent.createContainer({
         id: containerId(`bad-${suffix}`),
         spec: { process: {} },
-        bundle: "/nonexistent/x",
+        bundle: "/proc/nonexistent/x", // cannot be created: the create must fail
       }),
       (e: unknown) => e instanceof Error && Reflect.get(e, "code") !== undefined,
     );
