@@ -5,7 +5,11 @@
  * whole host-side path is exercised without booting a VM (tests/e2e/shim_vm_test.ts boots one).
  */
 import assert from "node:assert/strict";
-import { topicsOf, withShimWorld } from "./shim_harness.ts";
+import { isMountPoint } from "../../runtime/daemon/rootfs.ts";
+import { RUNTIME, topicsOf, withShimWorld } from "./shim_harness.ts";
+import { buildBusyboxImage } from "./shim_image.ts";
+
+const IMAGE = "docker.io/library/cocoon-busybox:latest";
 
 const canRun = await (async () => {
   if (Deno.uid() !== 0) return false;
@@ -115,6 +119,72 @@ Deno.test({
       assert.ok(sub.lines.some((l) => l.includes("/tasks/paused")));
       assert.ok(sub.lines.some((l) => l.includes("/tasks/resumed")));
       assert.equal(w.host.running.size, 0);
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "an imported OCI image runs through the overlayfs snapshotter: its mounts land on bundle/rootfs and go on delete",
+  ...opts,
+  async fn() {
+    await withShimWorld({ embedded: true }, async (w) => {
+      const tar = await buildBusyboxImage(w.dir, IMAGE);
+      const imp = await w.ctrd.ctr(["image", "import", tar]);
+      assert.equal(imp.code, 0, imp.stderr);
+      const d = await w.ctrd.ctr(["run", "-d", "--runtime", RUNTIME, IMAGE, "c-img", "sleep", "600"]);
+      assert.equal(d.code, 0, d.stderr);
+      const bundle = `${w.ctrd.state}/io.containerd.runtime.v2.task/default/c-img`;
+      assert.ok(await isMountPoint(`${bundle}/rootfs`), "the snapshot is mounted on bundle/rootfs");
+      assert.ok((await Deno.stat(`${bundle}/rootfs/bin/busybox`)).isFile);
+      const shared = [...w.share.shared.values()];
+      assert.ok(shared.includes(`${bundle}/rootfs`), `shared: ${shared.join(", ")}`);
+      assert.equal((await w.ctrd.ctr(["task", "kill", "-s", "KILL", "c-img"])).code, 0);
+      for (let i = 0; i < 50 && !/STOPPED/.test((await w.ctrd.ctr(["task", "ls"])).stdout); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal((await w.ctrd.ctr(["task", "rm", "c-img"])).code, 0);
+      assert.equal(await isMountPoint(`${bundle}/rootfs`), false);
+      assert.equal((await w.ctrd.ctr(["container", "rm", "c-img"])).code, 0);
+
+      // The same image in the foreground: output and exit code come back.
+      const hi = await w.ctrd.ctr(["run", "--rm", "--runtime", RUNTIME, IMAGE, "c-img2", "echo", "hi"]);
+      assert.equal(hi.stdout, "hi\n", hi.stderr);
+      assert.equal(hi.code, 0);
+    });
+  },
+});
+
+Deno.test({
+  name: "containers with one io.kubernetes.cri.sandbox-id share one VM, which goes with the last of them",
+  ...opts,
+  async fn() {
+    await withShimWorld({ embedded: true }, async (w) => {
+      const pod = ["-d", "--annotation", "io.kubernetes.cri.sandbox-id=pod1"];
+      assert.equal((await w.run(pod, "pod1", ["sleep", "600"])).code, 0);
+      assert.equal((await w.run(pod, "pod1-app", ["sleep", "600"])).code, 0);
+      assert.deepEqual([...w.host.running.keys()], ["pod1"]);
+      for (const id of ["pod1", "pod1-app"]) {
+        assert.equal((await w.ctrd.ctr(["task", "kill", "-s", "KILL", id])).code, 0);
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal((await w.ctrd.ctr(["task", "rm", "pod1"])).code, 0);
+      assert.equal(w.host.running.size, 1, "the VM stays while a container of the pod remains");
+      assert.equal((await w.ctrd.ctr(["task", "rm", "pod1-app"])).code, 0);
+      assert.equal(w.host.running.size, 0);
+    });
+  },
+});
+
+Deno.test({
+  name: "--log-uri file:// sends stdout and stderr to the file before the exit is reported",
+  ...opts,
+  async fn() {
+    await withShimWorld({ embedded: true }, async (w) => {
+      const log = `${w.dir}/logs/c.log`;
+      const r = await w.run(["--log-uri", `file://${log}`], "c-log", ["echo", "logged"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(await Deno.readTextFile(log), "logged\n");
     });
   },
 });

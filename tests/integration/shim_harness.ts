@@ -23,6 +23,8 @@ export interface ShimWorld {
   readonly ctrd: Containerd;
   readonly daemon: Daemon | undefined;
   readonly host: FakeHost;
+  /** What the fake shared filesystem shares now (guest path -> host source). */
+  readonly share: RecordingShare;
   readonly logs: string[];
   /** `ctr run --runtime io.containerd.cocoon.v2 ...flags --rootfs <rootfs> id ...cmd` */
   run(
@@ -63,6 +65,7 @@ export async function withShimWorld(
   let ctrd: Containerd | undefined;
   let daemon: Daemon | undefined;
   const host = new FakeHost();
+  const share = new RecordingShare();
   try {
     await writeShimLauncher(`${dir}/bin`);
     const prepared = await opts.prepare?.(dir) ?? {};
@@ -80,7 +83,7 @@ export async function withShimWorld(
         plugins: {
           hypervisor: new FakeHypervisor(host),
           store: new MemoryStore(),
-          storage: { "9p": new RecordingShare() },
+          storage: { "9p": share },
         },
         connectAgent: fakeConnector(host),
       });
@@ -101,6 +104,7 @@ export async function withShimWorld(
       ctrd: c,
       daemon,
       host,
+      share,
       logs,
       run: (flags, id, cmd) => c.ctr(["run", "--runtime", RUNTIME, ...flags, "--rootfs", rootfs, id, ...cmd]),
     });
