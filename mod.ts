@@ -41,16 +41,16 @@ export {
   SandboxError,
 } from "./runtime/errors.ts";
 export {
-  containerId,
   type ContainerId,
-  deviceId,
+  containerId,
   type DeviceId,
-  execId,
+  deviceId,
   type ExecId,
-  macAddress,
+  execId,
   type MacAddress,
-  sandboxId,
+  macAddress,
   type SandboxId,
+  sandboxId,
 } from "./runtime/ids.ts";
 export { loadConfig, type LoadConfigOptions } from "./runtime/config/load.ts";
 export { applyAnnotations } from "./runtime/config/annotations.ts";

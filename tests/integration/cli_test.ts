@@ -38,10 +38,13 @@ Deno.test("cocoon env prints the effective configuration as TOML and JSON", asyn
 });
 
 Deno.test("cocoon with a bad config names the file and key and exits 2", async () => {
-  await withConfig("[hypervisor.qemu]\ndefault_vcpus = \"two\"\n", async (path) => {
+  await withConfig('[hypervisor.qemu]\ndefault_vcpus = "two"\n', async (path) => {
     const r = await cocoon(["--config", path, "env"]);
     assert.equal(r.code, 2);
-    assert.match(r.stderr, new RegExp(`Cannot load config "${path}": key "hypervisor\\.qemu\\.default_vcpus" must be a number`));
+    assert.match(
+      r.stderr,
+      new RegExp(`Cannot load config "${path}": key "hypervisor\\.qemu\\.default_vcpus" must be a number`),
+    );
   });
 });
 

@@ -5,8 +5,13 @@
 import assert from "node:assert/strict";
 import { repoRoot } from "../utils/cli.ts";
 
-async function sh(cmd: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string }> {
-  const o = await new Deno.Command(cmd, { args, env, cwd: repoRoot, stdout: "piped", stderr: "piped" }).output();
+async function sh(
+  cmd: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; out: string }> {
+  const o = await new Deno.Command(cmd, { args, env, cwd: repoRoot, stdout: "piped", stderr: "piped" })
+    .output();
   const dec = new TextDecoder();
   return { code: o.code, out: dec.decode(o.stdout) + dec.decode(o.stderr) };
 }

@@ -51,7 +51,10 @@ Deno.test("runtime/ reaches concrete plugins only through runtime/plugins/regist
     for (const { spec } of imports(text)) {
       if (!spec.startsWith(".")) continue;
       const target = resolve(file, spec);
-      if (target.startsWith("plugins/") && target !== "plugins/types.ts" && file !== "runtime/plugins/registry.ts") {
+      if (
+        target.startsWith("plugins/") && target !== "plugins/types.ts" &&
+        file !== "runtime/plugins/registry.ts"
+      ) {
         bad.push(`${file} imports ${target}`);
       }
     }
@@ -69,7 +72,10 @@ Deno.test("plugins/ import values only from the contract, runtime/log, errors, i
       if (!spec.startsWith(".")) continue;
       const target = resolve(file, spec);
       if (typeOnly || target.startsWith(own) || target === "plugins/types.ts") continue;
-      if (!allowed.some((a) => target.startsWith(a)) || (target.startsWith("plugins/") && !target.startsWith(own))) {
+      if (
+        !allowed.some((a) => target.startsWith(a)) ||
+        (target.startsWith("plugins/") && !target.startsWith(own))
+      ) {
         bad.push(`${file} imports ${target}`);
       }
     }
@@ -95,7 +101,9 @@ Deno.test("no `any` in hand-written code", async () => {
   for (const [file, text] of await sources("runtime", "plugins", "agent", "tests")) {
     if (file === "tests/style/style_test.ts") continue;
     text.split("\n").forEach((line, i) => {
-      if (/(:\s+any\b|\bas any\b|<any>)/.test(line) && !/deno-lint-ignore/.test(text.split("\n")[i - 1] ?? "")) {
+      if (
+        /(:\s+any\b|\bas any\b|<any>)/.test(line) && !/deno-lint-ignore/.test(text.split("\n")[i - 1] ?? "")
+      ) {
         bad.push(`${file}:${i + 1}`);
       }
     });

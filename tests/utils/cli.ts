@@ -8,7 +8,10 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-export async function cocoon(args: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): Promise<CliResult> {
+export async function cocoon(
+  args: string[],
+  opts: { env?: Record<string, string>; cwd?: string } = {},
+): Promise<CliResult> {
   const out = await new Deno.Command(DENO, {
     args: ["run", "--allow-all", "--quiet", `${root}main.ts`, ...args],
     env: { COCOON_CONFIG: "", ...opts.env },

@@ -110,7 +110,11 @@ export function createQemuHypervisor(opts: QemuHypervisorOptions): Hypervisor & 
       const out: HostCheck[] = [];
       try {
         await this.check(o);
-        const ver = await new Deno.Command(qemu.path, { args: ["--version"], stdout: "piped", stderr: "null" })
+        const ver = await new Deno.Command(qemu.path, {
+          args: ["--version"],
+          stdout: "piped",
+          stderr: "null",
+        })
           .output();
         const first = new TextDecoder().decode(ver.stdout).split("\n")[0] ?? "";
         out.push({ name: "hypervisor qemu", status: "ok", detail: `${first} (${qemu.path})` });
