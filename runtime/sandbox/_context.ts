@@ -23,6 +23,8 @@ export interface SandboxContext {
   queue: Promise<unknown>;
   /** Set by release(): the handle may no longer be used. */
   released: boolean;
+  /** Called when a process starts (container init: no execId), so monitors can wait for it. */
+  readonly onStart: Set<(containerId: string, execId?: string) => void>;
 }
 
 export function newContext(
@@ -39,6 +41,7 @@ export function newContext(
     agent,
     queue: Promise.resolve(),
     released: false,
+    onStart: new Set(),
   };
 }
 

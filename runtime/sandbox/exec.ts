@@ -45,6 +45,7 @@ export function execProcess(ctx: SandboxContext, id: string, opts: ExecOptions):
     };
     await saveContainer(ctx, { ...c, execs: { ...c.execs, [eid]: rec } });
     ctx.log.info("process started", { container: cid, exec: eid, pid });
+    for (const f of ctx.onStart) f(cid, eid);
     return rec;
   });
 }

@@ -25,6 +25,7 @@ export type { ExecOptions } from "./exec.ts";
 export type { FetchSandboxOptions } from "./fetch_sandbox.ts";
 export { type KillOptions, parseSignal } from "./kill.ts";
 export type { ProcessIo } from "./stdio.ts";
+export type { SandboxEvent } from "./monitor.ts";
 export type { ExitInfo } from "./wait.ts";
 export type {
   ContainerRecord,

@@ -27,6 +27,7 @@ import { deleteSandbox, type DeleteSandboxOptions, stopSandbox } from "./delete_
 import { type ExecOptions, execProcess } from "./exec.ts";
 import { fetchSandbox, type FetchSandboxOptions, listSandboxes } from "./fetch_sandbox.ts";
 import { killContainer, type KillOptions } from "./kill.ts";
+import { monitorSandbox, type SandboxEvent } from "./monitor.ts";
 import { pauseContainer, pauseSandbox, resumeContainer, resumeSandbox } from "./pause.ts";
 import type { ContainerRecord, ExecRecord, SandboxRecord } from "./records.ts";
 import type { SandboxRuntime } from "./runtime.ts";
@@ -92,6 +93,11 @@ export class Sandbox implements AsyncDisposable {
   /** Host pids of the VM (QEMU), empty when it is not running. */
   pids(): readonly number[] {
     return this.#ctx.vm?.pids() ?? (this.#ctx.record.vm ? [this.#ctx.record.vm.pid] : []);
+  }
+
+  /** Events: process exits (persisted as they happen), OOM kills, VM exit. Ends with the VM or `signal`. */
+  monitor(opts: { signal?: AbortSignal } = {}): AsyncGenerator<SandboxEvent> {
+    return monitorSandbox(this.#ctx, opts);
   }
 
   /** Resolves when the VM exits (from any cause). */

@@ -21,6 +21,7 @@ export function startContainer(
     const pid = await agent.startContainer(cid, opts.signal ? { signal: opts.signal } : {});
     const next = await saveContainer(ctx, { ...c, status: { kind: "running", pid, startedAt: now() } });
     ctx.log.info("container started", { container: cid, pid });
+    for (const f of ctx.onStart) f(cid);
     return next;
   });
 }

@@ -312,3 +312,33 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name: "Sandbox.monitor() reports exec and container exits as they happen and ends with the VM",
+  async fn() {
+    await withWorld(async (w) => {
+      const sb = await Sandbox.create(await w.runtime(), { id: "sb10" });
+      const events: string[] = [];
+      const done = (async () => {
+        for await (const e of sb.monitor()) {
+          events.push(
+            e.kind === "exit"
+              ? `exit ${e.containerId}${e.execId ? `/${e.execId}` : ""} ${e.exitStatus}`
+              : e.kind,
+          );
+        }
+      })();
+      await sb.createContainer({ id: "c1", spec: spec(["sleep", "100"]), rootfs: w.rootfs });
+      await sb.startContainer("c1");
+      await sb.exec("c1", { execId: "e1", process: spec(["sh", "-c", "exit 3"]).process! });
+      await sb.kill("c1", "KILL");
+      while (events.length < 2) await new Promise((r) => setTimeout(r, 5));
+      assert.deepEqual(events.sort(), ["exit c1 137", "exit c1/e1 3"]);
+      const c = await sb.container("c1");
+      assert.equal(c.status.kind, "stopped"); // persisted by the monitor's waiter
+      await sb.delete();
+      await done;
+      assert.equal(events.at(-1), "vm-exit");
+    });
+  },
+});
