@@ -188,3 +188,39 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name:
+    "ctr run -t (under script for a terminal): terminal task, no stderr fifo, output and exit code come back",
+  ...opts,
+  ignore: opts.ignore || !(await hasScript()),
+  async fn() {
+    await withShimWorld({ embedded: true }, async (w) => {
+      const sub = await w.ctrd.subscribe();
+      const cmd =
+        `ctr -a ${w.ctrd.grpcAddress} run -t --runtime ${RUNTIME} --rootfs ${w.rootfs} c-tty echo hi-tty`;
+      const out = await new Deno.Command("script", {
+        args: ["-q", "-e", "-c", cmd, "/dev/null"],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = new TextDecoder().decode(out.stdout);
+      assert.equal(out.code, 0, text + new TextDecoder().decode(out.stderr));
+      assert.match(text, /hi-tty/);
+      const created = await sub.waitFor((l) => l.includes("/tasks/create") && l.includes('"c-tty"'));
+      assert.match(created, /"terminal":true/);
+      assert.doesNotMatch(created, /"stderr":"\//);
+    });
+  },
+});
+
+async function hasScript(): Promise<boolean> {
+  const r = await new Deno.Command("sh", {
+    args: ["-c", "command -v script"],
+    stdout: "null",
+    stderr: "null",
+  })
+    .output().catch(() => null);
+  return r !== null && r.success;
+}
