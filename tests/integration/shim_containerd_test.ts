@@ -57,7 +57,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "ctr run -d, task exec/ps/pause/resume/kill through the shim: 137 after SIGKILL, NOT_FOUND once exited",
+    "ctr run -d, task exec/ps/metrics/pause/resume/kill through the shim: 137 after SIGKILL, NOT_FOUND once exited",
   ...opts,
   async fn() {
     await withShimWorld({ embedded: true }, async (w) => {
@@ -81,6 +81,10 @@ Deno.test({
       const ps = await w.ctrd.ctr(["task", "ps", "c-sleep"]);
       assert.equal(ps.code, 0, ps.stderr);
       assert.match(ps.stdout, /PID/);
+
+      const metrics = await w.ctrd.ctr(["task", "metrics", "c-sleep"]);
+      assert.equal(metrics.code, 0, metrics.stderr);
+      assert.match(metrics.stdout, /c-sleep/);
 
       assert.equal((await w.ctrd.ctr(["task", "pause", "c-sleep"])).code, 0);
       assert.match((await w.ctrd.ctr(["task", "ls"])).stdout, /c-sleep\s+\d+\s+PAUSED/);
