@@ -9,6 +9,7 @@
  */
 import { benchTtrpc } from "./ttrpc_bench.ts";
 import { benchStores } from "../../plugins/store/bench.ts";
+import { benchBoot } from "./boot_bench.ts";
 
 export interface Figure {
   readonly section: string;
@@ -41,6 +42,10 @@ const SECTIONS: Readonly<Record<string, Section>> = {
       { section: "store", name: `${r.store} save`, value: Math.round(r.saveOpsPerSec), unit: "ops/s" },
       { section: "store", name: `${r.store} load`, value: Math.round(r.loadOpsPerSec), unit: "ops/s" },
     ]);
+  },
+  async boot() {
+    const r = await benchBoot();
+    return r.rows.map((row) => fig("boot", row.name, row.value, row.unit, row.goal));
   },
 };
 
