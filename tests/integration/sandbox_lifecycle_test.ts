@@ -342,3 +342,28 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name: "Sandbox.delete({ force }) cleans a sandbox whose create was killed half-way (record still creating)",
+  async fn() {
+    await withWorld(async (w) => {
+      const sb = await Sandbox.create(await w.runtime(), { id: "sb11" });
+      sb.release();
+      // As if the creating process died after the VM booted, before the record said "ready".
+      const rec = await w.store.load("sandboxes/sb11");
+      await w.store.save("sandboxes/sb11", { ...(rec as object), status: { kind: "creating", since: "t" } });
+      const again = await Sandbox.fetch(await w.runtime(), "sb11");
+      assert.equal(again.status().kind, "creating");
+      await assert.rejects(again.delete(), /Cannot delete sandbox "sb11": it is creating/);
+      await assert.rejects(
+        Sandbox.create(await w.runtime(), { id: "sb11" }),
+        (e) => isRuntimeError(e) && e.code === "AlreadyExists",
+      );
+      await again.delete({ force: true });
+      assert.equal(w.host.running.size, 0);
+      assert.equal(w.share.released, 1);
+      assert.deepEqual(await w.store.list(), []);
+      await assert.rejects(Deno.stat(`${w.dir}/run/sandboxes/sb11`), Deno.errors.NotFound);
+    });
+  },
+});
