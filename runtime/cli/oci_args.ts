@@ -35,6 +35,30 @@ export function parseVerb<O extends Options>(verb: string, args: readonly string
   }
 }
 
+/**
+ * Splits `[flags] <id> [command...]` the way runc does: flags end at the first positional (the id),
+ * so a command's own flags (`sh -c ...`) are never read as ours. Returns the flag part with the id,
+ * and the command. Pure.
+ */
+export function splitAtCommand(
+  args: readonly string[],
+  options: Options,
+): { head: string[]; command: string[] } {
+  const takesValue = new Set<string>();
+  for (const [name, o] of Object.entries(options)) {
+    if (o.type !== "string") continue;
+    takesValue.add(`--${name}`);
+    if (o.short !== undefined) takesValue.add(`-${o.short}`);
+  }
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === "--") return { head: args.slice(0, i + 2), command: args.slice(i + 2) };
+    if (!a.startsWith("-") || a === "-") return { head: args.slice(0, i + 1), command: args.slice(i + 1) };
+    if (takesValue.has(a)) i++; // "--flag value"; "--flag=value" is one token
+  }
+  return { head: [...args], command: [] };
+}
+
 /** The container id argument (runc's id rules: no path traversal). */
 export function idArg(verb: string, positionals: readonly string[], index = 0): ContainerId {
   const s = positionals[index];

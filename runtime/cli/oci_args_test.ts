@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { containerId, sandboxId } from "../ids.ts";
 import { ociPaths } from "../holder/paths.ts";
 import type { ContainerRecord } from "../sandbox/mod.ts";
-import { type ContainerView, idArg, parseVerb, viewState } from "./oci_args.ts";
+import { type ContainerView, idArg, parseVerb, splitAtCommand, viewState } from "./oci_args.ts";
 
 const record = (status: ContainerRecord["status"]): ContainerRecord => ({
   schema: 1,
@@ -77,5 +77,30 @@ Deno.test({
     });
     assert.equal(values.all, true);
     assert.deepEqual(positionals, ["c1", "9"]);
+  },
+});
+
+Deno.test({
+  name: "splitAtCommand() stops reading flags at the container id, as runc does",
+  permissions: "none",
+  fn() {
+    const o = {
+      tty: { type: "boolean", short: "t" },
+      cwd: { type: "string" },
+      cap: { type: "string", short: "c" },
+    } as const;
+    assert.deepEqual(splitAtCommand(["-t", "--cwd", "/tmp", "c1", "sh", "-c", "exit 5"], o), {
+      head: ["-t", "--cwd", "/tmp", "c1"],
+      command: ["sh", "-c", "exit 5"],
+    });
+    assert.deepEqual(splitAtCommand(["--cwd=/x", "c1", "ls", "-l"], o), {
+      head: ["--cwd=/x", "c1"],
+      command: ["ls", "-l"],
+    });
+    assert.deepEqual(splitAtCommand(["-c", "X", "c1"], o), { head: ["-c", "X", "c1"], command: [] });
+    assert.deepEqual(splitAtCommand(["--process", "p.json"], {}), {
+      head: ["--process", "p.json"],
+      command: [],
+    });
   },
 });

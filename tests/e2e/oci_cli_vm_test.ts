@@ -25,6 +25,20 @@ async function state(w: OciWorld, id: string): Promise<{ status: string; pid: nu
   return JSON.parse(r.stdout);
 }
 
+/**
+ * `cocoon create`, spawned: the holder keeps its stdout/stderr pipes (the container's stdio), so
+ * only its exit status is awaited; the pipes stay readable for the container's output.
+ */
+async function create(w: OciWorld, args: string[]): Promise<Deno.ChildProcess> {
+  const p = w.spawn(["create", ...args]);
+  const status = await p.status;
+  if (status.code !== 0) {
+    const err = await p.stderr.getReader().read();
+    assert.fail(`cocoon create failed: ${new TextDecoder().decode(err.value)}`);
+  }
+  return p;
+}
+
 async function ok(w: OciWorld, args: string[]): Promise<string> {
   const r = await w.cocoon(args);
   assert.equal(r.code, 0, `cocoon ${args.join(" ")}: ${r.stderr}`);
@@ -37,24 +51,19 @@ Deno.test({
   async fn() {
     await withOciWorld(async (w) => {
       const id = `oci-${crypto.randomUUID().slice(0, 8)}`;
-      const b = await w.bundle("b1", ["sh", "-c", "echo hello from the guest; exec sleep 600"]);
+      // PID 1 of a pid namespace ignores TERM unless it handles it: the shell traps it.
+      const script = 'trap "exit 143" TERM; echo hello from the guest; while true; do sleep 1; done';
+      const b = await w.bundle("b1", ["sh", "-c", script]);
       const t0 = performance.now();
-      const create = w.spawn(["create", "--bundle", b, "--pid-file", `${w.dir}/init.pid`, id]);
-      // The holder keeps create's stdout (the container's); create itself returns when created.
-      const status = await create.status;
+      const c = await create(w, ["--bundle", b, "--pid-file", `${w.dir}/init.pid`, id]);
       const createMs = performance.now() - t0;
-      if (status.code !== 0) {
-        assert.fail(
-          `create failed: ${new TextDecoder().decode((await create.stderr.getReader().read()).value)}`,
-        );
-      }
       const pid = Number(await Deno.readTextFile(`${w.dir}/init.pid`));
       const s0 = await state(w, id);
       assert.deepEqual([s0.status, s0.pid], ["created", pid]);
       assert.equal((await pidsMatching(id, "qemu-system")).length, 1);
 
       await ok(w, ["start", id]);
-      const reader = create.stdout.getReader();
+      const reader = c.stdout.getReader();
       const first = await reader.read();
       assert.equal(new TextDecoder().decode(first.value), "hello from the guest\n");
       assert.equal((await state(w, id)).status, "running");
@@ -76,6 +85,7 @@ Deno.test({
       await ok(w, ["kill", id, "TERM"]);
       assert.ok(await eventually(async () => (await pidsMatching(id, "__holder")).length === 0, 30_000));
       assert.equal((await reader.read()).done, true); // the holder closed the container's stdout
+      await c.stderr.cancel();
       const stopped = await state(w, id);
       assert.deepEqual([stopped.status, stopped.pid], ["stopped", 0]);
       await ok(w, ["delete", id]);
@@ -97,7 +107,9 @@ Deno.test({
       const b = await w.bundle("b1", ["sleep", "600"]);
       for (const victim of ["__holder", "qemu-system"]) {
         const id = `oci-${crypto.randomUUID().slice(0, 8)}`;
-        await ok(w, ["create", "--bundle", b, id]);
+        const c = await create(w, ["--bundle", b, id]);
+        await c.stdout.cancel();
+        await c.stderr.cancel();
         await ok(w, ["start", id]);
         const [pid] = await pidsMatching(id, victim);
         assert.ok(pid !== undefined, `no ${victim} process`);
@@ -126,10 +138,12 @@ Deno.test({
       const sock = `${w.dir}/console.sock`;
       const listener = listenConsoleSocket(sock);
       try {
-        const create = w.spawn(["create", "--bundle", b, "--console-socket", sock, id]);
+        const pending = create(w, ["--bundle", b, "--console-socket", sock, id]);
         const { fd } = receiveFd(listener, 180_000);
         try {
-          assert.equal((await create.status).code, 0);
+          const c = await pending;
+          await c.stdout.cancel();
+          await c.stderr.cancel();
           await ok(w, ["start", id]);
           let out = "";
           for (let i = 0; i < 50 && !out.includes("on-a-terminal"); i++) out += readSome(fd, 200);

@@ -6,7 +6,7 @@ import { spawnSelfDetached, waitReady } from "../../holder/spawn.ts";
 import { execId as toExecId } from "../../ids.ts";
 import { sendConsole } from "../../sys/console_socket.ts";
 import type { Command } from "../args.ts";
-import { idArg, liveSocket, lookup, ociEnv, parseVerb, writePidFile } from "../oci_args.ts";
+import { idArg, liveSocket, lookup, ociEnv, parseVerb, splitAtCommand, writePidFile } from "../oci_args.ts";
 import { bundleProcess, execProcessFrom, readProcessFile } from "../oci_process.ts";
 import { forwardedGlobals } from "./create.ts";
 
@@ -38,7 +38,8 @@ export const exec: Command = {
     "cocoon exec [--process FILE | CMD ARGS...] [--tty] [--detach] [--pid-file F] [--console-socket S] " +
     "[--cwd DIR] [--env K=V]... [--user UID[:GID]] <container-id>",
   async run(args, ctx) {
-    const { values, positionals } = parseVerb("exec", args, OPTIONS);
+    const { head, command } = splitAtCommand(args, OPTIONS);
+    const { values, positionals } = parseVerb("exec", head, OPTIONS);
     const id = idArg("exec", positionals);
     if (Number(values["preserve-fds"] ?? "0") > 0) {
       throw new RuntimeError(
@@ -53,7 +54,7 @@ export const exec: Command = {
     const process = values.process !== undefined
       ? await readProcessFile(values.process, tty)
       : execProcessFrom(await bundleProcess(v.info?.bundle ?? ""), {
-        args: positionals.slice(1),
+        args: command,
         tty,
         ...(values.cwd !== undefined ? { cwd: values.cwd } : {}),
         env: values.env ?? [],
