@@ -61,6 +61,12 @@ dial_timeout = 90
   return path;
 }
 
+/** Proportional set size of a process, KiB (0 when it is gone). */
+async function pssKiB(pid: number): Promise<number> {
+  const text = await Deno.readTextFile(`/proc/${pid}/smaps_rollup`).catch(() => "");
+  return Number(/^Pss:\s+(\d+)/m.exec(text)?.[1] ?? 0);
+}
+
 /** `ctr run --rootfs` writes no environment (no image config): give the process a PATH. */
 const PATH = ["--env", "PATH=/bin:/sbin:/usr/bin"];
 
@@ -86,7 +92,10 @@ Deno.test({
 
       const d = await w.run(["-d", ...PATH], "v-sleep", ["sleep", "600"]);
       assert.equal(d.code, 0, d.stderr);
-      assert.equal((await pidsMentioning(w.dir, "qemu-system")).length, 1, "one VM for the running pod");
+      const qemu = await pidsMentioning(w.dir, "qemu-system");
+      assert.equal(qemu.length, 1, "one VM for the running pod");
+      const daemonPid = Number(await Deno.readTextFile(`${w.daemonDir}/daemon.pid`));
+      const pss = { qemuKiB: await pssKiB(qemu[0] ?? 0), daemonKiB: await pssKiB(daemonPid) };
       const ex = await w.ctrd.ctr(["task", "exec", "--exec-id", "e1", "v-sleep", "/bin/echo", "in-vm"]);
       assert.equal(ex.stdout, "in-vm\n", ex.stderr);
       assert.equal(ex.code, 0);
@@ -115,7 +124,71 @@ Deno.test({
       }
       assert.deepEqual(await pidsMentioning(w.dir, "qemu-system"), [], "no VM left");
       // deno-lint-ignore no-console
-      console.log(`ctr run echo hi through Cocoon (VM boot included, TCG): ${echoMs} ms`);
+      console.log(
+        `ctr run echo hi through Cocoon (VM boot included, TCG): ${echoMs} ms; PSS of one pod: ${
+          JSON.stringify(pss)
+        }`,
+      );
+    });
+  },
+});
+
+Deno.test({
+  name: "a pod of two containers runs in one QEMU; killing QEMU reports exit 137 for both and leaves nothing",
+  ...opts,
+  async fn() {
+    await withShimWorld({ embedded: false, prepare }, async (w) => {
+      const sub = await w.ctrd.subscribe();
+      const pod = ["--annotation", "io.kubernetes.cri.sandbox-id=pod1", ...PATH];
+      assert.equal((await w.run(["-d", ...pod], "pod1", ["sleep", "600"])).code, 0);
+      const b = await w.run(["-d", ...pod], "pod1-b", ["sleep", "600"]);
+      assert.equal(b.code, 0, b.stderr);
+      const qemu = await pidsMentioning(w.dir, "qemu-system");
+      assert.equal(qemu.length, 1, "both containers share the pod's VM");
+      const ex = await w.ctrd.ctr(["task", "exec", "--exec-id", "e1", "pod1-b", "/bin/echo", "b"]);
+      assert.equal(ex.stdout, "b\n", ex.stderr);
+      for (const pid of qemu) Deno.kill(pid, "SIGKILL");
+      for (const id of ["pod1", "pod1-b"]) {
+        const exit = await sub.waitFor((l) => l.includes("/tasks/exit") && l.includes(`"id":"${id}"`), {
+          timeoutMs: 30_000,
+        });
+        assert.match(exit, /"exit_status":137/);
+      }
+      const ls = await w.ctrd.ctr(["task", "ls"]);
+      assert.match(ls.stdout, /pod1\s+\d+\s+STOPPED/);
+      assert.match(ls.stdout, /pod1-b\s+\d+\s+STOPPED/);
+      for (const id of ["pod1-b", "pod1"]) {
+        const rm = await w.ctrd.ctr(["task", "rm", id]);
+        assert.equal(rm.code, 0, rm.stderr);
+      }
+      assert.equal((await w.ctrd.ctr(["task", "ls"])).stdout.trim().split("\n").length, 1, "no task left");
+      assert.deepEqual(await pidsMentioning(w.dir, "qemu-system"), []);
+    });
+  },
+});
+
+Deno.test({
+  name: "killing the daemon: containerd runs the shim's delete, which removes the container and its VM",
+  ...opts,
+  async fn() {
+    await withShimWorld({ embedded: false, prepare }, async (w) => {
+      const sub = await w.ctrd.subscribe();
+      assert.equal((await w.run(["-d", ...PATH], "v-orphan", ["sleep", "600"])).code, 0);
+      assert.equal((await pidsMentioning(w.dir, "qemu-system")).length, 1);
+      const daemonPid = Number(await Deno.readTextFile(`${w.daemonDir}/daemon.pid`));
+      Deno.kill(daemonPid, "SIGKILL");
+      const exit = await sub.waitFor((l) => l.includes("/tasks/exit") && l.includes('"v-orphan"'), {
+        timeoutMs: 60_000,
+      });
+      assert.match(exit, /"exit_status":137/);
+      await sub.waitFor((l) => l.includes("/tasks/delete") && l.includes('"v-orphan"'), {
+        timeoutMs: 60_000,
+      });
+      for (let i = 0; i < 100 && (await pidsMentioning(w.dir, "qemu-system")).length > 0; i++) {
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.deepEqual(await pidsMentioning(w.dir, "qemu-system"), [], "the delete binary took the VM down");
+      assert.doesNotMatch((await w.ctrd.ctr(["task", "ls"])).stdout, /v-orphan/);
     });
   },
 });
