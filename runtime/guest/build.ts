@@ -55,7 +55,9 @@ export async function buildGuestImage(opts: BuildGuestImageOptions = {}): Promis
   const mode = opts.mode ?? "erofs";
   const flavour = opts.kernelFlavour ?? DEFAULT_KERNEL_FLAVOUR;
   const compression = opts.compression ?? "gzip";
-  const wanted = opts.modules ?? DEFAULT_GUEST_MODULES;
+  // The generic kernel builds crc32c as a module that erofs needs but modules.dep does not name.
+  const wanted = opts.modules ??
+    (flavour === "generic" ? ["crc32c_generic", ...DEFAULT_GUEST_MODULES] : DEFAULT_GUEST_MODULES);
   await Deno.mkdir(outDir, { recursive: true });
   const work = await Deno.makeTempDir({ dir: outDir, prefix: ".work-" });
   try {

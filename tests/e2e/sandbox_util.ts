@@ -5,7 +5,8 @@
  * @module
  */
 import { resolveConfig } from "../../runtime/config/resolve.ts";
-import { buildGuestImage, DEFAULT_GUEST_MODULES, type GuestImage } from "../../runtime/guest/mod.ts";
+import type { GuestImage } from "../../runtime/guest/mod.ts";
+import { ensureGuestImage } from "../utils/guest.ts";
 import { createLogger, type LogSink } from "../../runtime/log/logger.ts";
 import { openSandboxRuntime, type SandboxRuntime } from "../../runtime/sandbox/mod.ts";
 
@@ -29,11 +30,8 @@ export async function hostCanBoot(): Promise<boolean> {
  * modules.dep does not list, so it is named first.
  */
 export async function guestImageWith9p(): Promise<GuestImage> {
-  return await buildGuestImage({
-    kernelFlavour: "generic",
-    modules: ["crc32c_generic", ...DEFAULT_GUEST_MODULES],
-    setCurrent: false,
-  });
+  // The default image uses Debian's generic kernel, which has 9p.
+  return await ensureGuestImage();
 }
 
 export const logLines: string[] = [];

@@ -3,8 +3,8 @@
  * rootfs directory reaches the guest over 9p; containers print "hi" and exit 0, 7 and 137; a second
  * runtime (a "new process") re-attaches; delete leaves no QEMU, socket, mount or state directory.
  *
- * The default guest image uses Debian's cloud kernel, which has no 9p: this test builds (once, then
- * cached by content hash) the same image with the generic kernel flavour.
+ * The default guest image uses Debian's generic kernel, which has 9p (the cloud kernels have none);
+ * ensureGuestImage() builds it once, cached by content hash.
  */
 import assert from "node:assert/strict";
 import { makeBusyboxRootfs } from "../../agent/testing/rootfs.ts";
