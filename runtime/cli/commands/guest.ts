@@ -5,6 +5,7 @@ import {
   DEFAULT_KERNEL_FLAVOUR,
   formatGuestImageInfo,
   guestImageInfo,
+  pruneGuestImages,
   stderrProgress,
 } from "../../guest/mod.ts";
 import { RuntimeError } from "../../errors.ts";
@@ -12,7 +13,8 @@ import type { Command } from "../args.ts";
 
 const USAGE = `cocoon guest build [--out DIR] [--mode erofs|initrd] [--kernel-flavour generic|cloud]
                    [--agent-bundle FILE] [--agent-binary FILE] [--deno FILE] [--json]
-cocoon guest info [DIR] [--json]`;
+cocoon guest info [DIR] [--json]
+cocoon guest prune [--out DIR]   (removes images other than "current" unused for an hour)`;
 
 export const guest: Command = {
   summary: "Build the guest image (kernel, initrd, read-only userland) or show what is in it",
@@ -72,6 +74,18 @@ export const guest: Command = {
       ctx.print(values.json ? JSON.stringify(info, null, 2) : formatGuestImageInfo(info));
       return 0;
     }
-    throw new RuntimeError("InvalidArgument", `Unknown guest subcommand "${sub ?? ""}": use build or info`);
+    if (sub === "prune") {
+      const removed = await pruneGuestImages(values.out ? { outDir: values.out } : {});
+      ctx.print(
+        removed.length
+          ? `Removed ${removed.length} image(s):\n  ${removed.join("\n  ")}`
+          : "Nothing to remove",
+      );
+      return 0;
+    }
+    throw new RuntimeError(
+      "InvalidArgument",
+      `Unknown guest subcommand "${sub ?? ""}": use build, info or prune`,
+    );
   },
 };
