@@ -71,24 +71,7 @@ export async function withShimWorld(
     const prepared = await opts.prepare?.(dir) ?? {};
     const rootfs = prepared.rootfs ?? `${dir}/rootfs`;
     if (prepared.rootfs === undefined) await Deno.mkdir(`${rootfs}/bin`, { recursive: true });
-    if (opts.embedded) {
-      const cfg = resolveConfig({
-        hypervisor: { qemu: { kernel: "/k/vmlinuz", initrd: "/k/initrd.img", image: "/k/rootfs.erofs" } },
-        runtime: { state_dir: `${dir}/run`, internetworking_model: "none" },
-        agent: { dial_timeout: 5 },
-      }, { file: "shim-test", dropIns: [] });
-      const log = createLogger({ sink, level: "debug" });
-      const runtime = await openSandboxRuntime(cfg, {
-        log,
-        plugins: {
-          hypervisor: new FakeHypervisor(host),
-          store: new MemoryStore(),
-          storage: { "9p": share },
-        },
-        connectAgent: fakeConnector(host),
-      });
-      daemon = await startDaemon({ dir: daemonDir, runtime, log });
-    }
+    if (opts.embedded) daemon = await startEmbeddedDaemon(dir, daemonDir, { host, share, sink });
     ctrd = await startContainerd({
       env: {
         PATH: `${dir}/bin:${Deno.env.get("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin"}`,
@@ -158,6 +141,26 @@ export async function unmountUnder(dir: string): Promise<void> {
       () => {},
     );
   }
+}
+
+/** A daemon in this process on the in-memory sandbox (fake VM, agent, store and share). */
+export async function startEmbeddedDaemon(
+  dir: string,
+  daemonDir: string,
+  o: { host: FakeHost; share: RecordingShare; sink: LogSink },
+): Promise<Daemon> {
+  const cfg = resolveConfig({
+    hypervisor: { qemu: { kernel: "/k/vmlinuz", initrd: "/k/initrd.img", image: "/k/rootfs.erofs" } },
+    runtime: { state_dir: `${dir}/run`, internetworking_model: "none" },
+    agent: { dial_timeout: 5 },
+  }, { file: "shim-test", dropIns: [] });
+  const log = createLogger({ sink: o.sink, level: "debug" });
+  const runtime = await openSandboxRuntime(cfg, {
+    log,
+    plugins: { hypervisor: new FakeHypervisor(o.host), store: new MemoryStore(), storage: { "9p": o.share } },
+    connectAgent: fakeConnector(o.host),
+  });
+  return await startDaemon({ dir: daemonDir, runtime, log });
 }
 
 /** Kills the daemon a shim started in `daemonDir` (by its pid file), and waits for it to go. */

@@ -20,7 +20,11 @@ async function run(cmd: string, args: string[]): Promise<void> {
 }
 
 /** Builds `<dir>/image.tar` (OCI layout) named `name`. Returns its path. */
-export async function buildBusyboxImage(dir: string, name: string): Promise<string> {
+export async function buildBusyboxImage(
+  dir: string,
+  name: string,
+  opts: { entrypoint?: readonly string[]; file?: string } = {},
+): Promise<string> {
   const work = `${dir}/image-build`;
   const blobs = `${work}/oci/blobs/sha256`;
   await Deno.mkdir(blobs, { recursive: true });
@@ -38,7 +42,11 @@ export async function buildBusyboxImage(dir: string, name: string): Promise<stri
   const config = await blob({
     architecture: "amd64",
     os: "linux",
-    config: { Env: ["PATH=/bin:/sbin:/usr/bin"], Cmd: ["/bin/sh"], WorkingDir: "/" },
+    config: {
+      Env: ["PATH=/bin:/sbin:/usr/bin"],
+      ...(opts.entrypoint ? { Entrypoint: [...opts.entrypoint] } : { Cmd: ["/bin/sh"] }),
+      WorkingDir: "/",
+    },
     rootfs: { type: "layers", diff_ids: [`sha256:${layerDigest}`] },
   });
   const manifest = await blob({
@@ -64,7 +72,7 @@ export async function buildBusyboxImage(dir: string, name: string): Promise<stri
       }],
     }),
   );
-  const tar = `${dir}/image.tar`;
+  const tar = `${dir}/${opts.file ?? "image.tar"}`;
   await run("tar", ["-C", `${work}/oci`, "-cf", tar, "."]);
   await Deno.remove(work, { recursive: true });
   return tar;
