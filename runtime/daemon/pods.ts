@@ -9,6 +9,7 @@
 import { isRuntimeError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 import { Sandbox, type SandboxRuntime } from "../sandbox/mod.ts";
+import { sandboxIdOf } from "../shim/address.ts";
 
 export interface JoinOptions {
   readonly annotations: Readonly<Record<string, string>>;
@@ -72,18 +73,18 @@ export class Pods {
   async #open(group: string, opts: JoinOptions): Promise<Sandbox> {
     try {
       const sb = await Sandbox.create(this.#rt, {
-        id: group,
+        id: sandboxIdOf(group),
         annotations: opts.annotations,
         ...(opts.netns !== null ? { netns: opts.netns } : {}),
         ...(opts.hostname !== null ? { hostname: opts.hostname } : {}),
         ...(opts.signal ? { signal: opts.signal } : {}),
       });
-      this.#log.info("pod created", { group, vmPids: sb.pids() });
+      this.#log.info("pod created", { group, sandbox: sb.id, vmPids: sb.pids() });
       return sb;
     } catch (e) {
       if (!(isRuntimeError(e) && e.code === "AlreadyExists")) throw e;
       // A previous daemon left this sandbox: take it over.
-      const sb = await Sandbox.fetch(this.#rt, group);
+      const sb = await Sandbox.fetch(this.#rt, sandboxIdOf(group));
       this.#log.info("pod adopted", { group, status: sb.status().kind });
       return sb;
     }

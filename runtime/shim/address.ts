@@ -5,11 +5,13 @@
  *   (the Task API socket every shim prints), `daemon.pid`, `daemon.log` and `start.lock`.
  * - Address: `unix://<dir>/cocoon.sock` for every container of every pod (1:N); containerd opens
  *   one connection per task on it.
- * - Group (= sandbox id): annotation `io.kubernetes.cri.sandbox-id`, else
- *   `io.containerd.runc.v2.group`, else the container id.
+ * - Group: annotation `io.kubernetes.cri.sandbox-id`, else `io.containerd.runc.v2.group`, else
+ *   the container id. The sandbox (VM) id is the group when short, else a short stable form of it
+ *   (CRI's 64-hex ids would push the VM's socket paths past the `sun_path` limit).
  *
  * @module
  */
+import { createHash } from "node:crypto";
 import { RuntimeError } from "../errors.ts";
 
 export const DEFAULT_DAEMON_DIR = "/run/cocoon/daemon";
@@ -65,4 +67,14 @@ export function groupOf(id: string, annotations: Readonly<Record<string, string>
   const g = annotations[RUNC_GROUP];
   if (g !== undefined && g !== "") return g;
   return id;
+}
+
+/** Longest group used as a sandbox id as it is. */
+const MAX_SANDBOX_ID = 32;
+
+/** The sandbox id of a group: itself when ≤ 32 characters, else `<first 12>-<16 hex of its sha256>`. Pure. */
+export function sandboxIdOf(group: string): string {
+  if (group.length <= MAX_SANDBOX_ID) return group;
+  const h = createHash("sha256").update(group).digest("hex").slice(0, 16);
+  return `${group.slice(0, 12).replace(/[._-]+$/, "")}-${h}`;
 }

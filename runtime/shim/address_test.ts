@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { isRuntimeError } from "../errors.ts";
-import { daemonDir, daemonPaths, DEFAULT_DAEMON_DIR, groupOf, socketOfAddress } from "./address.ts";
+import {
+  daemonDir,
+  daemonPaths,
+  DEFAULT_DAEMON_DIR,
+  groupOf,
+  sandboxIdOf,
+  socketOfAddress,
+} from "./address.ts";
 import { deleteResponse } from "./delete.ts";
 import { fromBinary } from "@bufbuild/protobuf";
 import { DeleteResponseSchema } from "../protocol/gen/containerd/task/v2/shim_pb.ts";
@@ -44,5 +51,18 @@ Deno.test({
     assert.equal(r.exitStatus, 137);
     assert.equal(r.exitedAt?.seconds, BigInt(Math.floor(at.getTime() / 1000)));
     assert.equal(r.exitedAt?.nanos, 678_000_000);
+  },
+});
+
+Deno.test({
+  name: "sandboxIdOf() keeps short groups and shortens CRI's 64-hex ids stably",
+  permissions: "none",
+  fn() {
+    assert.equal(sandboxIdOf("pod1"), "pod1");
+    const cri = "2d36c7eac69586b6d99bc32c45b4c500d87af29c1722fb92f06cfc0f2f0f6b19";
+    const id = sandboxIdOf(cri);
+    assert.match(id, /^2d36c7eac695-[0-9a-f]{16}$/);
+    assert.equal(sandboxIdOf(cri), id);
+    assert.notEqual(sandboxIdOf(cri.replace(/9$/, "8")), id);
   },
 });

@@ -15,7 +15,7 @@ import type { Logger } from "../log/logger.ts";
 import { DeleteResponseSchema } from "../protocol/gen/containerd/task/v2/shim_pb.ts";
 import { openSandboxRuntime, Sandbox } from "../sandbox/mod.ts";
 import { unmountRootfs } from "../daemon/rootfs.ts";
-import { daemonDir, daemonPaths } from "./address.ts";
+import { daemonDir, daemonPaths, sandboxIdOf } from "./address.ts";
 import { canConnect, controlCall } from "./daemon_client.ts";
 import type { ShimFlags } from "./flags.ts";
 import { readRegistration } from "./registration.ts";
@@ -63,7 +63,7 @@ async function localCleanup(id: string, group: string, log: Logger): Promise<voi
   const rt = await openSandboxRuntime(await loadConfig(), { log });
   let sb: Sandbox;
   try {
-    sb = await Sandbox.fetch(rt, group);
+    sb = await Sandbox.fetch(rt, sandboxIdOf(group));
   } catch (e) {
     if (isRuntimeError(e) && e.code === "NotFound") return;
     log.warn("sandbox fetch failed", { group, error: e });

@@ -10,6 +10,7 @@ import { FakeHost } from "./sandbox_fakes.ts";
 import type { LogSink } from "../../runtime/log/logger.ts";
 import { killDaemonOf, startEmbeddedDaemon, unmountUnder, writeShimLauncher } from "./shim_harness.ts";
 import { buildBusyboxImage } from "./shim_image.ts";
+import { sandboxIdOf } from "../../runtime/shim/address.ts";
 import { containerConfig, CriClient, num, pb, podConfig, startCriContainerd, str, sub } from "./shim_cri.ts";
 
 const PAUSE = "docker.io/library/cocoon-pause:latest";
@@ -55,7 +56,11 @@ Deno.test({
       const run = await cri.call("RunPodSandbox", pb([[1, pod], [2, "cocoon"]]));
       const podId = str(run, 1);
       assert.match(podId, /^[0-9a-f]{64}$/);
-      assert.deepEqual([...host.running.keys()], [podId], "the pod's VM is named by the CRI sandbox id");
+      assert.deepEqual(
+        [...host.running.keys()],
+        [sandboxIdOf(podId)],
+        "one VM named after the CRI sandbox id",
+      );
 
       const ids: string[] = [];
       for (const name of ["app", "sidecar"]) {

@@ -1,0 +1,94 @@
+/**
+ * Shim benchmark: `ctr run … echo hi` through Cocoon (shim + daemon + VM boot) against the same
+ * with runc in the same run (baseline), and host memory per pod: with N pods running (`ctr run -d`
+ * sleep), the PSS of every QEMU plus the daemon's PSS, divided by N.
+ *
+ *   deno run --allow-all tests/e2e/shim_bench.ts [pods]     (default 10 pods)
+ *
+ * `benchShim()` is the section `deno task bench` can call (tests/bench/main.ts).
+ *
+ * @module
+ */
+import { makeBusyboxRootfs } from "../../agent/testing/rootfs.ts";
+import { pidsMentioning, withShimWorld } from "../integration/shim_harness.ts";
+import { guestImage, PATH, pssKiB, writeConfig } from "./shim_vm_env.ts";
+
+export interface ShimBenchRow {
+  readonly name: string;
+  readonly value: number;
+  readonly unit: string;
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
+  const t0 = performance.now();
+  const r = await fn();
+  return [r, Math.round(performance.now() - t0)];
+}
+
+/** Runs the benchmark with `pods` concurrent pods for the memory figure. */
+export async function benchShim(opts: { pods?: number } = {}): Promise<{ rows: ShimBenchRow[] }> {
+  const pods = opts.pods ?? 10;
+  const rows: ShimBenchRow[] = [];
+  const image = await guestImage();
+  await withShimWorld({
+    embedded: false,
+    prepare: async (dir) => ({
+      rootfs: await makeBusyboxRootfs(dir),
+      env: { COCOON_CONFIG: await writeConfig(dir, image) },
+    }),
+  }, async (w) => {
+    const [runc, runcMs] = await timed(() =>
+      w.ctrd.ctr([
+        "run",
+        "--rm",
+        "--runtime",
+        "io.containerd.runc.v2",
+        ...PATH,
+        "--rootfs",
+        w.rootfs,
+        "b-runc",
+        "echo",
+        "hi",
+      ])
+    );
+    if (runc.stdout !== "hi\n") throw new Error(`runc baseline failed: ${runc.stderr}`);
+    const [cocoon, cocoonMs] = await timed(() => w.run(["--rm", ...PATH], "b-cocoon", ["echo", "hi"]));
+    if (cocoon.stdout !== "hi\n") throw new Error(`cocoon run failed: ${cocoon.stderr}`);
+    rows.push({ name: "ctr run echo, runc (baseline)", value: runcMs, unit: "ms" });
+    rows.push({ name: "ctr run echo, cocoon (VM boot included)", value: cocoonMs, unit: "ms" });
+    rows.push({ name: "cocoon / runc", value: Math.round((cocoonMs / runcMs) * 10) / 10, unit: "x" });
+
+    for (let i = 0; i < pods; i++) {
+      const r = await w.run(["-d", ...PATH], `b-pod${i}`, ["sleep", "3600"]);
+      if (r.code !== 0) throw new Error(`pod ${i} failed: ${r.stderr}`);
+    }
+    const qemu = await pidsMentioning(w.dir, "qemu-system");
+    const daemonPid = Number(await Deno.readTextFile(`${w.daemonDir}/daemon.pid`));
+    let qemuKiB = 0;
+    for (const pid of qemu) qemuKiB += await pssKiB(pid);
+    const daemonKiB = await pssKiB(daemonPid);
+    rows.push({
+      name: `QEMU PSS per pod (${qemu.length} pods)`,
+      value: Math.round(qemuKiB / qemu.length / 1024),
+      unit: "MiB",
+    });
+    rows.push({ name: "daemon PSS (all pods)", value: Math.round(daemonKiB / 1024), unit: "MiB" });
+    rows.push({
+      name: `host memory per pod (QEMU + daemon share, ${pods} pods)`,
+      value: Math.round((qemuKiB + daemonKiB) / pods / 1024),
+      unit: "MiB",
+    });
+    for (let i = 0; i < pods; i++) {
+      await w.ctrd.ctr(["task", "kill", "-s", "KILL", `b-pod${i}`]);
+    }
+    await new Promise((r) => setTimeout(r, 2000));
+    for (let i = 0; i < pods; i++) await w.ctrd.ctr(["task", "rm", "-f", `b-pod${i}`]);
+  });
+  return { rows };
+}
+
+if (import.meta.main) {
+  const { rows } = await benchShim({ pods: Number(Deno.args[0] ?? 10) });
+  // deno-lint-ignore no-console
+  for (const r of rows) console.log(`${r.name.padEnd(60)} ${String(r.value).padStart(8)} ${r.unit}`);
+}
