@@ -48,7 +48,9 @@ export interface OciWorld {
 export async function withOciWorld(fn: (w: OciWorld) => Promise<void>): Promise<void> {
   const image = await buildGuestImage({ kernelFlavour: "generic", setCurrent: false });
   const dir = await Deno.makeTempDir({ prefix: "cocoon-oci-e2e-" });
-  const root = `${dir}/root`;
+  // A short state root: podman's ids are 64 characters, and the VM's sockets live under
+  // <root>/sandboxes/<id>/vm/ (unix socket paths hold at most 107 bytes).
+  const root = `/run/coe-${crypto.randomUUID().slice(0, 8)}`;
   const config = `${dir}/configuration.toml`;
   const accel = Deno.env.get("COCOON_TEST_ACCEL") === "kvm" ? "kvm" : "tcg";
   await Deno.writeTextFile(
@@ -124,15 +126,16 @@ dial_timeout = 90
   try {
     await fn(w);
   } finally {
-    for (const pid of await pidsMatching(dir)) {
+    for (const pid of [...await pidsMatching(dir), ...await pidsMatching(root)]) {
       try {
         Deno.kill(pid, "SIGKILL");
       } catch { /* gone */ }
     }
-    for (const m of (await mountsUnder(dir)).reverse()) {
+    for (const m of [...await mountsUnder(dir), ...await mountsUnder(root)].reverse()) {
       await new Deno.Command("umount", { args: ["-l", m] }).output();
     }
     await Deno.remove(dir, { recursive: true }).catch(() => {});
+    await Deno.remove(root, { recursive: true }).catch(() => {});
   }
 }
 
@@ -171,7 +174,9 @@ export async function leftovers(w: OciWorld, id: string): Promise<Record<string,
   return {
     qemu: await pidsMatching(id, "qemu-system"),
     holder: await pidsMatching(id, "__holder"),
-    mounts: await mountsUnder(w.dir),
+    mounts: [...await mountsUnder(w.dir), ...await mountsUnder(w.root)].filter((m) =>
+      !m.includes("/podman/")
+    ),
     sockets: await socketsUnder(w.root),
     ociDir: await exists(`${w.root}/oci/${id}`),
     sandboxDir: await exists(`${w.root}/sandboxes/${id}`),
