@@ -31,6 +31,8 @@ export class Proc {
   /** The exec's OCI process JSON (execs only). */
   readonly spec: unknown;
   pid = 0;
+  /** An exit watcher runs (started by Start, or by a signal to a created init). */
+  watched = false;
   #state: ProcState = { kind: "created" };
   readonly #exited = Promise.withResolvers<ProcExit>();
 

@@ -241,6 +241,8 @@ export class TaskManager {
       throw new RuntimeError("FailedPrecondition", `Cannot signal ${p.label}: it is not started`);
     }
     await t.sandbox.kill(id, signal, { all, ...(execId !== "" ? { execId } : {}) });
+    // A created init has no exit watcher yet: a signal that ends it must still reach Wait.
+    if (execId === "" && p.state.kind === "created") void this.#watch(t, p, () => t.sandbox.wait(id));
   }
 
   async closeStdin(id: string, execId: string): Promise<void> {
