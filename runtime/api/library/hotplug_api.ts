@@ -1,0 +1,257 @@
+/**
+ * Hot-plug of the library API: block devices (image files, block devices) and NICs on a running
+ * VM. What is plugged is written to `<sandbox dir>/hotplug.json`, so another process that fetches
+ * the sandbox can unplug it; the file goes with the sandbox directory on delete.
+ *
+ * A NIC is a host tap device connected to a virtio-net device (QMP netdev_add + device_add); the
+ * agent then names and addresses the new guest interface, found by its MAC. A tap the library
+ * creates is named from the sandbox id (`ck` + 8 + 4 hex digits) so that delete, in any process,
+ * removes the ones left.
+ *
+ * @module
+ */
+import * as v from "valibot";
+import type { Device } from "../../../plugins/types.ts";
+import { isRuntimeError, SandboxError } from "../../errors.ts";
+import { deviceId, macAddress } from "../../ids.ts";
+import type { Sandbox as CoreSandbox } from "../../sandbox/sandbox.ts";
+import { hostNetSys, runOnHost } from "../../sys/ip_command.ts";
+import type { DeviceConfig, DeviceInfo, InterfaceConfig, IpAddress, NetworkInterface } from "./types.ts";
+
+const NicSchema = v.object({
+  name: v.string(),
+  id: v.string(),
+  tap: v.string(),
+  ownedTap: v.boolean(),
+  mac: v.string(),
+  mtu: v.number(),
+});
+const BlockSchema = v.object({
+  kind: v.literal("block"),
+  id: v.string(),
+  path: v.string(),
+  readOnly: v.boolean(),
+  driver: v.picklist(["virtio-blk", "virtio-scsi"]),
+  guestAddress: v.nullable(v.string()),
+});
+const StateSchema = v.object({ devices: v.array(BlockSchema), nics: v.array(NicSchema) });
+type HotplugState = v.InferOutput<typeof StateSchema>;
+type Nic = v.InferOutput<typeof NicSchema>;
+
+const statePath = (sb: CoreSandbox) => `${sb.record.dir}/hotplug.json`;
+
+async function readState(sb: CoreSandbox): Promise<HotplugState> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(statePath(sb));
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return { devices: [], nics: [] };
+    throw e;
+  }
+  const r = v.safeParse(StateSchema, JSON.parse(text));
+  if (!r.success) {
+    throw new SandboxError(
+      "DataLoss",
+      `Cannot read "${statePath(sb)}": ${r.issues[0]?.message ?? "malformed"}`,
+    );
+  }
+  return r.output;
+}
+
+async function writeState(sb: CoreSandbox, s: HotplugState): Promise<void> {
+  const tmp = `${statePath(sb)}.tmp`;
+  await Deno.writeTextFile(tmp, JSON.stringify(s), { mode: 0o600 });
+  await Deno.rename(tmp, statePath(sb));
+}
+
+/** Hot-plugs a block device or image file. */
+export async function addBlockDevice(
+  sb: CoreSandbox,
+  cfg: DeviceConfig,
+  defaultDriver: string,
+): Promise<DeviceInfo> {
+  const id = cfg.id ?? `blk-${crypto.randomUUID().slice(0, 8)}`;
+  const st = await Deno.stat(cfg.path).catch((e) => {
+    throw new SandboxError("NotFound", `Cannot add device "${id}": "${cfg.path}" does not exist`, {
+      cause: e,
+    });
+  });
+  if (!(st.isFile || st.isBlockDevice === true)) {
+    throw new SandboxError(
+      "InvalidArgument",
+      `Cannot add device "${id}": "${cfg.path}" is neither a block device nor a file`,
+    );
+  }
+  const state = await readState(sb);
+  if (state.devices.some((d) => d.id === id)) {
+    throw new SandboxError("AlreadyExists", `Cannot add device "${id}": a device with this id is plugged`);
+  }
+  const driver = cfg.driver ?? (defaultDriver === "virtio-scsi" ? "virtio-scsi" : "virtio-blk");
+  const readOnly = cfg.readOnly ?? false;
+  const att = await sb.addDevice({ kind: "block", id: deviceId(id), path: cfg.path, readOnly, driver });
+  const info: DeviceInfo = {
+    kind: "block",
+    id,
+    path: cfg.path,
+    readOnly,
+    driver,
+    guestAddress: att.guestAddress ?? null,
+  };
+  await writeState(sb, { ...state, devices: [...state.devices, info] });
+  return info;
+}
+
+/** Unplugs a device added by {@link addBlockDevice} (in this process or another). */
+export async function removeBlockDevice(sb: CoreSandbox, id: string): Promise<void> {
+  const state = await readState(sb);
+  const d = state.devices.find((x) => x.id === id);
+  if (d === undefined) {
+    throw new SandboxError("NotFound", `Cannot remove device "${id}": no such hot-plugged device`);
+  }
+  const device: Device = {
+    kind: "block",
+    id: deviceId(d.id),
+    path: d.path,
+    readOnly: d.readOnly,
+    driver: d.driver,
+  };
+  await sb.removeDevice({ device, ...(d.guestAddress !== null ? { guestAddress: d.guestAddress } : {}) });
+  await writeState(sb, { ...state, devices: state.devices.filter((x) => x.id !== id) });
+}
+
+/** The devices hot-plugged through the library and still plugged. */
+export async function listBlockDevices(sb: CoreSandbox): Promise<DeviceInfo[]> {
+  return (await readState(sb)).devices;
+}
+
+// NICs -------------------------------------------------------------------------------------------
+
+function hash(s: string, bytes: number): string {
+  let h = 0x811c9dc5;
+  for (const c of new TextEncoder().encode(s)) h = Math.imul(h ^ c, 0x01000193) >>> 0;
+  return h.toString(16).padStart(8, "0").slice(0, bytes * 2);
+}
+
+/** Prefix of the taps the library makes for sandbox `id` (`ck` + 8 hex digits). Pure. */
+export function tapPrefix(id: string): string {
+  return `ck${hash(id, 4)}`;
+}
+
+/** The tap the library makes for interface `name` of sandbox `id` (14 characters). Pure. */
+export function tapName(id: string, name: string): string {
+  return `${tapPrefix(id)}${hash(name, 2)}`;
+}
+
+function randomMac(): string {
+  const b = crypto.getRandomValues(new Uint8Array(6));
+  b[0] = ((b[0] ?? 0) & 0xfe) | 0x02; // unicast, locally administered
+  return [...b].map((x) => x.toString(16).padStart(2, "0")).join(":");
+}
+
+/** Parses `10.0.0.2/24` (or a bare address: /32, /128). Pure. */
+export function parseCidr(cidr: string): IpAddress {
+  const [address = "", p] = cidr.split("/");
+  const family = address.includes(":") ? 6 : 4;
+  const max = family === 4 ? 32 : 128;
+  const prefix = p === undefined ? max : Number(p);
+  const ok = family === 4 ? /^\d{1,3}(\.\d{1,3}){3}$/.test(address) : /^[0-9a-fA-F:]+$/.test(address);
+  if (!ok || !Number.isInteger(prefix) || prefix < 0 || prefix > max) {
+    throw new SandboxError(
+      "InvalidArgument",
+      `Invalid address "${cidr.slice(0, 60)}": expected CIDR notation`,
+    );
+  }
+  return { family, address, prefix };
+}
+
+const ip = (args: string[], what: string) => runOnHost(hostNetSys(), "ip", args, { what });
+
+/** Hot-plugs a NIC and configures it in the guest; undoes every step on failure. */
+export async function addNic(sb: CoreSandbox, cfg: InterfaceConfig): Promise<NetworkInterface> {
+  const what = `Cannot add interface "${cfg.name}" to sandbox "${sb.id}"`;
+  const addresses = (cfg.addresses ?? []).map(parseCidr);
+  const mac = macAddress(cfg.mac ?? randomMac());
+  const mtu = cfg.mtu ?? 1500;
+  const state = await readState(sb);
+  if (state.nics.some((n) => n.name === cfg.name)) {
+    throw new SandboxError("AlreadyExists", `${what}: it was added before`);
+  }
+  const nic: Nic = {
+    name: cfg.name,
+    id: `nic-${cfg.name}`,
+    tap: cfg.tap ?? tapName(sb.id, cfg.name),
+    ownedTap: cfg.tap === undefined,
+    mac,
+    mtu,
+  };
+  const undo: (() => Promise<unknown>)[] = [];
+  try {
+    if (nic.ownedTap) {
+      await ip(["tuntap", "add", "dev", nic.tap, "mode", "tap"], what);
+      undo.push(() => ip(["link", "del", nic.tap], what));
+      await ip(["link", "set", "dev", nic.tap, "mtu", String(mtu), "up"], what);
+    }
+    const device: Device = { kind: "net", id: deviceId(nic.id), tap: nic.tap, mac, mtu };
+    const att = await sb.addDevice(device);
+    undo.push(() => sb.removeDevice(att));
+    const iface = await updateWhenSeen(sb, { name: cfg.name, mac, mtu, up: true, addresses });
+    await writeState(sb, { ...state, nics: [...state.nics, nic] });
+    return iface;
+  } catch (e) {
+    for (const u of undo.reverse()) await u().catch(() => {});
+    throw e;
+  }
+}
+
+/** The guest needs a moment to probe a hot-plugged NIC: retry while the agent cannot find it. */
+async function updateWhenSeen(sb: CoreSandbox, iface: NetworkInterface): Promise<NetworkInterface> {
+  const deadline = Date.now() + 20_000;
+  while (true) {
+    try {
+      return await sb.updateInterface(iface);
+    } catch (e) {
+      const notYet = isRuntimeError(e) &&
+        (e.code === "NotFound" || /Cannot find an interface/.test(e.message));
+      if (!notYet || Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+/** Unplugs a NIC added by {@link addNic} and removes its tap when the library made it. */
+export async function removeNic(sb: CoreSandbox, name: string): Promise<void> {
+  const state = await readState(sb);
+  const nic = state.nics.find((n) => n.name === name);
+  if (nic === undefined) {
+    throw new SandboxError(
+      "NotFound",
+      `Cannot remove interface "${name}": it was not added through the library`,
+    );
+  }
+  const device: Device = {
+    kind: "net",
+    id: deviceId(nic.id),
+    tap: nic.tap,
+    mac: macAddress(nic.mac),
+    mtu: nic.mtu,
+  };
+  await sb.removeDevice({ device });
+  if (nic.ownedTap) await ip(["link", "del", nic.tap], `Cannot remove tap "${nic.tap}"`);
+  await writeState(sb, { ...state, nics: state.nics.filter((n) => n.name !== name) });
+}
+
+/** Removes the taps the library made for sandbox `id` that are still on the host. */
+export async function removeOwnedTaps(id: string): Promise<string[]> {
+  const prefix = tapPrefix(id);
+  const gone: string[] = [];
+  try {
+    for await (const e of Deno.readDir("/sys/class/net")) {
+      if (!e.name.startsWith(prefix) || e.name.length !== prefix.length + 4) continue;
+      await ip(["link", "del", e.name], `Cannot remove tap "${e.name}"`);
+      gone.push(e.name);
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  return gone;
+}
