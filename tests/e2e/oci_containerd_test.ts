@@ -42,15 +42,15 @@ Deno.test({
             id,
             ...cmd,
           ]);
-        const hi = await run("hi", ["--rm"], ["echo", "hi"]);
+        const hi = await run("hi", ["--rm"], ["/bin/echo", "hi"]); // no image: the spec has no PATH
         assert.equal(hi.code, 0, hi.stderr);
         assert.equal(hi.stdout.replaceAll("\r", ""), "hi\n");
         assert.deepEqual(await leftovers(w, "hi"), CLEAN);
 
-        const seven = await run("seven", ["--rm"], ["sh", "-c", "exit 7"]);
+        const seven = await run("seven", ["--rm"], ["/bin/sh", "-c", "exit 7"]);
         assert.equal(seven.code, 7, seven.stderr);
 
-        const sleeper = await run("sleeper", ["-d"], ["sleep", "600"]);
+        const sleeper = await run("sleeper", ["-d"], ["/bin/sleep", "600"]);
         assert.equal(sleeper.code, 0, sleeper.stderr);
         const kill = await ctrd.ctr(["task", "kill", "-s", "SIGKILL", "sleeper"]);
         assert.equal(kill.code, 0, kill.stderr);
