@@ -72,16 +72,21 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const finished = Promise.withResolvers<void>();
   let shutdownAsked = false;
   let closing: Promise<void> | undefined;
+  let socketIno: number | null = null;
 
   const live = () => {
     const now = Date.now();
     for (const [id, until] of reservations) if (until < now || tasks.find(id)) reservations.delete(id);
     return reservations.size;
   };
+  const idle = () => opts.exitWhenIdle === true && shutdownAsked && tasks.size === 0 && live() === 0;
   const maybeExit = () => {
-    if (opts.exitWhenIdle !== true || !shutdownAsked || tasks.size > 0 || live() > 0) return;
-    log.info("idle: exiting");
-    setTimeout(() => void close(), 10);
+    if (!idle()) return;
+    setTimeout(() => {
+      if (!idle() || closing !== undefined) return;
+      log.info("idle: exiting");
+      void close();
+    }, 10);
   };
   const sweep = setInterval(() => maybeExit(), 5000);
   Deno.unrefTimer(sweep);
@@ -90,10 +95,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     closing ??= (async () => {
       clearInterval(sweep);
       await server.close();
+      // A successor daemon may already listen on the path: remove only our own socket and pid file.
+      const st = await Deno.stat(paths.socket).catch(() => null);
+      if (st !== null && st.ino === socketIno) await Deno.remove(paths.socket).catch(() => {});
       if (o.deletePods === true) await pods.closeAll();
       await Promise.race([events.flush(), new Promise((r) => setTimeout(r, 5000))]);
       events.close();
-      await Deno.remove(paths.pidFile).catch(() => {});
+      const pid = await Deno.readTextFile(paths.pidFile).catch(() => "");
+      if (pid.trim() === String(Deno.pid)) await Deno.remove(paths.pidFile).catch(() => {});
       finished.resolve();
     })();
     return closing;
@@ -109,6 +118,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   server.register(CONTROL_SERVICE, {
     Register: (payload) => {
       const { id } = parseControl(payload);
+      if (closing !== undefined) {
+        return Promise.reject(
+          new RuntimeError("Unavailable", `Cannot reserve container "${id}": the daemon is exiting`),
+        );
+      }
       reservations.set(id, Date.now() + RESERVATION_MS);
       return Promise.resolve(enc.encode("{}"));
     },
@@ -124,7 +138,17 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       }));
     },
   });
-  await server.listen(paths.socket, { mode: 0o600, replace: true });
+  // Listened on here (not by the server) so that closing removes the socket only while it is ours.
+  await Deno.remove(paths.socket).catch(() => {});
+  let listener: Deno.Listener;
+  try {
+    listener = Deno.listen({ transport: "unix", path: paths.socket });
+  } catch (e) {
+    throw new RuntimeError("Unavailable", `Cannot listen on "${paths.socket}": ${String(e)}`, { cause: e });
+  }
+  await Deno.chmod(paths.socket, 0o600);
+  socketIno = (await Deno.stat(paths.socket)).ino;
+  void server.serve(listener);
   await Deno.writeTextFile(paths.pidFile, String(Deno.pid));
   log.info("daemon listening", { socket: paths.socket, pid: Deno.pid });
   return { paths, tasks, done: finished.promise, close };

@@ -76,7 +76,8 @@ export class Pods {
         id: sandboxIdOf(group),
         annotations: opts.annotations,
         ...(opts.netns !== null ? { netns: opts.netns } : {}),
-        ...(opts.hostname !== null ? { hostname: opts.hostname } : {}),
+        // No VM hostname: each container gets spec.hostname in its own UTS namespace from the
+        // guest's OCI runtime, and the agent's CreateSandbox hostname write fails (EPERM) today.
         ...(opts.signal ? { signal: opts.signal } : {}),
       });
       this.#log.info("pod created", { group, sandbox: sb.id, vmPids: sb.pids() });

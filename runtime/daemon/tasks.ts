@@ -8,7 +8,7 @@
 import { RuntimeError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 import { resolvePath } from "../oci/bundle.ts";
-import { parseOciProcess, parseOciSpecText } from "../oci/spec.ts";
+import { parseOciProcess, parseOciSpec, parseOciSpecText } from "../oci/spec.ts";
 import type { TaskEvent } from "../protocol/events.ts";
 import type { Sandbox } from "../sandbox/mod.ts";
 import { groupOf } from "../shim/address.ts";
@@ -17,6 +17,7 @@ import type { EventPublisher } from "./events.ts";
 import type { Pods } from "./pods.ts";
 import { Proc, type ProcExit } from "./proc.ts";
 import { mountRootfs, type RootfsMount, unmountRootfs } from "./rootfs.ts";
+import { vmSpecDocument } from "./vm_spec.ts";
 import { checkStdio, copyOutput, copyStdin, type StdinCopy, type TaskStdio } from "./stdio.ts";
 
 /** How long output may still drain after a process exited before the exit is reported. */
@@ -99,9 +100,10 @@ export class TaskManager {
       throw new RuntimeError("AlreadyExists", `Cannot create container "${req.id}": it already exists`);
     }
     checkStdio(req, `container "${req.id}"`);
-    const spec = parseOciSpecText(
-      await Deno.readTextFile(`${req.bundle}/config.json`),
-      `${req.bundle}/config.json`,
+    const file = `${req.bundle}/config.json`;
+    const spec = parseOciSpec(
+      vmSpecDocument(parseOciSpecText(await Deno.readTextFile(file), file).raw),
+      file,
     );
     const reg = await readRegistration(req.bundle);
     const group = reg?.group ?? groupOf(req.id, spec.annotations);
