@@ -15,7 +15,7 @@ import type { Device } from "../../../plugins/types.ts";
 import { isRuntimeError, SandboxError } from "../../errors.ts";
 import { deviceId, macAddress } from "../../ids.ts";
 import type { Sandbox as CoreSandbox } from "../../sandbox/sandbox.ts";
-import { hostNetSys, runOnHost } from "../../sys/ip_command.ts";
+import { hostNetSys, runInNetns, runOnHost } from "../../sys/ip_command.ts";
 import type { DeviceConfig, DeviceInfo, InterfaceConfig, IpAddress, NetworkInterface } from "./types.ts";
 
 const NicSchema = v.object({
@@ -154,7 +154,9 @@ export function parseCidr(cidr: string): IpAddress {
   const family = address.includes(":") ? 6 : 4;
   const max = family === 4 ? 32 : 128;
   const prefix = p === undefined ? max : Number(p);
-  const ok = family === 4 ? /^\d{1,3}(\.\d{1,3}){3}$/.test(address) : /^[0-9a-fA-F:]+$/.test(address);
+  const ok = family === 4
+    ? /^\d{1,3}(\.\d{1,3}){3}$/.test(address) && address.split(".").every((o) => Number(o) <= 255)
+    : /^[0-9a-fA-F:]+$/.test(address);
   if (!ok || !Number.isInteger(prefix) || prefix < 0 || prefix > max) {
     throw new SandboxError(
       "InvalidArgument",
@@ -164,7 +166,16 @@ export function parseCidr(cidr: string): IpAddress {
   return { family, address, prefix };
 }
 
-const ip = (args: string[], what: string) => runOnHost(hostNetSys(), "ip", args, { what });
+/** Runs `ip` where the VMM runs: the sandbox's network namespace, or the host's. */
+const ip = (netns: string | undefined, args: string[], what: string) =>
+  netns === undefined
+    ? runOnHost(hostNetSys(), "ip", args, { what })
+    : runInNetns(hostNetSys(), netns, "ip", args, { what });
+
+/** The network namespace the sandbox's VMM runs in, if any. */
+export function vmmNetns(sb: CoreSandbox): string | undefined {
+  return sb.record.network?.netns;
+}
 
 /** Hot-plugs a NIC and configures it in the guest; undoes every step on failure. */
 export async function addNic(sb: CoreSandbox, cfg: InterfaceConfig): Promise<NetworkInterface> {
@@ -185,11 +196,12 @@ export async function addNic(sb: CoreSandbox, cfg: InterfaceConfig): Promise<Net
     mtu,
   };
   const undo: (() => Promise<unknown>)[] = [];
+  const netns = vmmNetns(sb);
   try {
     if (nic.ownedTap) {
-      await ip(["tuntap", "add", "dev", nic.tap, "mode", "tap"], what);
-      undo.push(() => ip(["link", "del", nic.tap], what));
-      await ip(["link", "set", "dev", nic.tap, "mtu", String(mtu), "up"], what);
+      await ip(netns, ["tuntap", "add", "dev", nic.tap, "mode", "tap"], what);
+      undo.push(() => ip(netns, ["link", "del", nic.tap], what));
+      await ip(netns, ["link", "set", "dev", nic.tap, "mtu", String(mtu), "up"], what);
     }
     const device: Device = { kind: "net", id: deviceId(nic.id), tap: nic.tap, mac, mtu };
     const att = await sb.addDevice(device);
@@ -236,22 +248,21 @@ export async function removeNic(sb: CoreSandbox, name: string): Promise<void> {
     mtu: nic.mtu,
   };
   await sb.removeDevice({ device });
-  if (nic.ownedTap) await ip(["link", "del", nic.tap], `Cannot remove tap "${nic.tap}"`);
+  if (nic.ownedTap) await ip(vmmNetns(sb), ["link", "del", nic.tap], `Cannot remove tap "${nic.tap}"`);
   await writeState(sb, { ...state, nics: state.nics.filter((n) => n.name !== name) });
 }
 
-/** Removes the taps the library made for sandbox `id` that are still on the host. */
-export async function removeOwnedTaps(id: string): Promise<string[]> {
-  const prefix = tapPrefix(id);
-  const gone: string[] = [];
-  try {
-    for await (const e of Deno.readDir("/sys/class/net")) {
-      if (!e.name.startsWith(prefix) || e.name.length !== prefix.length + 4) continue;
-      await ip(["link", "del", e.name], `Cannot remove tap "${e.name}"`);
-      gone.push(e.name);
-    }
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
+/** The taps the library made for the sandbox and has not removed (read before delete). */
+export async function ownedTaps(sb: CoreSandbox): Promise<string[]> {
+  return (await readState(sb).catch(() => ({ devices: [], nics: [] as Nic[] }))).nics
+    .filter((n) => n.ownedTap).map((n) => n.tap);
+}
+
+/** Removes `taps` (in `netns`, else on the host); a tap already gone is fine. */
+export async function removeTaps(taps: readonly string[], netns: string | undefined): Promise<void> {
+  for (const tap of taps) {
+    await ip(netns, ["link", "del", tap], `Cannot remove tap "${tap}"`).catch((e) => {
+      if (!/Cannot find device|does not exist/.test(String(e))) throw e;
+    });
   }
-  return gone;
 }

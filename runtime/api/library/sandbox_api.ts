@@ -14,9 +14,11 @@ import {
   addBlockDevice,
   addNic,
   listBlockDevices,
+  ownedTaps,
   removeBlockDevice,
   removeNic,
-  removeOwnedTaps,
+  removeTaps,
+  vmmNetns,
 } from "./hotplug_api.ts";
 import { Process, Relay } from "./relay_api.ts";
 import { type LibraryHooks, openLibraryRuntime } from "./runtime_open.ts";
@@ -139,12 +141,12 @@ export class Sandbox implements AsyncDisposable {
   }
 
   /** Freezes the whole VM (every container). */
-  pause(): Promise<void> {
-    return this.#use("pause").pause();
+  async pause(): Promise<void> {
+    return await this.#use("pause").pause();
   }
 
-  resume(): Promise<void> {
-    return this.#use("resume").resume();
+  async resume(): Promise<void> {
+    return await this.#use("resume").resume();
   }
 
   /**
@@ -168,8 +170,11 @@ export class Sandbox implements AsyncDisposable {
    * state directory and the records. Without `force` it refuses while containers still run.
    */
   async delete(opts: { force?: boolean } = {}): Promise<void> {
-    await this.#use("delete").delete(opts.force === true ? { force: true } : {});
-    await removeOwnedTaps(this.id);
+    const core = this.#use("delete");
+    const netns = vmmNetns(core);
+    const taps = await ownedTaps(core);
+    await core.delete(opts.force === true ? { force: true } : {});
+    await removeTaps(taps, netns);
     this.#released = true;
   }
 
@@ -226,30 +231,34 @@ export class Sandbox implements AsyncDisposable {
   }
 
   /** Waits for a process (the init when `processId` is absent); the exit code or 128 + signal. */
-  waitProcess(containerId: string, processId?: string, opts: { signal?: AbortSignal } = {}): Promise<number> {
-    return this.#relay.waitProcess(containerId, processId, opts);
+  async waitProcess(
+    containerId: string,
+    processId?: string,
+    opts: { signal?: AbortSignal } = {},
+  ): Promise<number> {
+    return await this.#relay.waitProcess(containerId, processId, opts);
   }
 
   /** Resource usage of a container from its guest cgroup. */
-  statsContainer(containerId: string): Promise<ContainerStats> {
-    return this.#use("read stats of").stats(containerId);
+  async statsContainer(containerId: string): Promise<ContainerStats> {
+    return await this.#use("read stats of").stats(containerId);
   }
 
   // Relay ----------------------------------------------------------------------------------------
 
   /** Sends a signal ("TERM", "SIGKILL", 9) to a process; `all`: every process of the container. */
-  signalProcess(
+  async signalProcess(
     containerId: string,
     processId: string | undefined,
     signal: string | number,
     opts: { all?: boolean } = {},
   ): Promise<void> {
-    return this.#relay.signalProcess(containerId, processId, signal, opts);
+    return await this.#relay.signalProcess(containerId, processId, signal, opts);
   }
 
   /** Sets the terminal size of a process that has a terminal. */
-  winsizeProcess(containerId: string, processId: string | undefined, size: WindowSize): Promise<void> {
-    return this.#relay.winsizeProcess(containerId, processId, size);
+  async winsizeProcess(containerId: string, processId: string | undefined, size: WindowSize): Promise<void> {
+    return await this.#relay.winsizeProcess(containerId, processId, size);
   }
 
   /** The process's stdio as Web Streams, opened once and shared by every caller of this handle. */
@@ -260,47 +269,51 @@ export class Sandbox implements AsyncDisposable {
   // Hot-plug -------------------------------------------------------------------------------------
 
   /** Hot-plugs a block device or raw image file into the running VM. */
-  addDevice(device: DeviceConfig): Promise<DeviceInfo> {
-    return addBlockDevice(this.#use("add a device to"), device, this.#rt.config.hypervisor.blockDeviceDriver);
+  async addDevice(device: DeviceConfig): Promise<DeviceInfo> {
+    return await addBlockDevice(
+      this.#use("add a device to"),
+      device,
+      this.#rt.config.hypervisor.blockDeviceDriver,
+    );
   }
 
   /** Unplugs a device added by addDevice (from this process or another). */
-  removeDevice(deviceId: string): Promise<void> {
-    return removeBlockDevice(this.#use("remove a device from"), deviceId);
+  async removeDevice(deviceId: string): Promise<void> {
+    return await removeBlockDevice(this.#use("remove a device from"), deviceId);
   }
 
   /** Devices added by addDevice and still plugged. */
-  listDevices(): Promise<DeviceInfo[]> {
-    return listBlockDevices(this.#use("list devices of"));
+  async listDevices(): Promise<DeviceInfo[]> {
+    return await listBlockDevices(this.#use("list devices of"));
   }
 
   /** Hot-plugs a NIC (a host tap on virtio-net) and configures it in the guest. */
-  addInterface(iface: InterfaceConfig): Promise<NetworkInterface> {
-    return addNic(this.#use("add an interface to"), iface);
+  async addInterface(iface: InterfaceConfig): Promise<NetworkInterface> {
+    return await addNic(this.#use("add an interface to"), iface);
   }
 
   /** Unplugs a NIC added by addInterface (by its guest name); removes the tap the library made. */
-  removeInterface(name: string): Promise<void> {
-    return removeNic(this.#use("remove an interface from"), name);
+  async removeInterface(name: string): Promise<void> {
+    return await removeNic(this.#use("remove an interface from"), name);
   }
 
   /** The guest's network interfaces. */
-  listInterfaces(): Promise<NetworkInterface[]> {
-    return this.#use("list interfaces of").listInterfaces();
+  async listInterfaces(): Promise<NetworkInterface[]> {
+    return await this.#use("list interfaces of").listInterfaces();
   }
 
   /** Sets a guest interface (found by name, else by MAC and renamed): MTU, addresses, up. */
-  updateInterface(iface: NetworkInterface): Promise<NetworkInterface> {
-    return this.#use("update an interface of").updateInterface(iface);
+  async updateInterface(iface: NetworkInterface): Promise<NetworkInterface> {
+    return await this.#use("update an interface of").updateInterface(iface);
   }
 
   /** The guest's routes. */
-  listRoutes(): Promise<Route[]> {
-    return this.#use("list routes of").listRoutes();
+  async listRoutes(): Promise<Route[]> {
+    return await this.#use("list routes of").listRoutes();
   }
 
   /** Replaces the guest's routes with `routes` and returns the table as it is after. */
-  updateRoutes(routes: readonly Route[]): Promise<Route[]> {
-    return this.#use("update routes of").updateRoutes(routes);
+  async updateRoutes(routes: readonly Route[]): Promise<Route[]> {
+    return await this.#use("update routes of").updateRoutes(routes);
   }
 }
