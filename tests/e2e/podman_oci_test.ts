@@ -62,6 +62,10 @@ Deno.test({
       assert.equal(hi.stdout, "hi\n");
       const seven = await podman([...RUN, "--rm", "--rootfs", w.rootfs, "sh", "-c", "exit 7"]);
       assert.equal(seven.code, 7, seven.stderr);
+      // -t: conmon passes --console-socket; the pty master reaches it, the guest terminal behind it
+      const tty = await podman([...RUN, "--rm", "-t", "--rootfs", w.rootfs, "sh", "-c", "tty; exit 4"]);
+      assert.equal(tty.code, 4, tty.stderr);
+      assert.match(tty.stdout, /^\/dev\/pts\/\d+\r\n$/);
       assert.deepEqual(await pidsMatching(w.root, "qemu-system"), []);
       assert.deepEqual(await Array.fromAsync(Deno.readDir(`${w.root}/oci`)), []);
     });
@@ -80,6 +84,9 @@ Deno.test({
       const id = run.stdout.trim();
       const ex = await podman(["exec", name, "sh", "-c", "echo in-exec; exit 3"]);
       assert.deepEqual([ex.code, ex.stdout], [3, "in-exec\n"], ex.stderr);
+      const exTty = await podman(["exec", "-t", name, "sh", "-c", "tty; exit 6"]);
+      assert.equal(exTty.code, 6, exTty.stderr);
+      assert.match(exTty.stdout, /^\/dev\/pts\/\d+\r\n$/);
       assert.equal((await podman(["pause", name])).code, 0);
       assert.match((await podman(["inspect", "--format", "{{.State.Status}}", name])).stdout, /paused/);
       assert.equal((await podman(["unpause", name])).code, 0);

@@ -62,7 +62,8 @@ export const exec: Command = {
         additionalGids: values["additional-gids"] ?? [],
         noNewPrivs: values["no-new-privs"] === true,
       });
-    const execId = toExecId(values["exec-id"] ?? `exec-${crypto.randomUUID().slice(0, 12)}`);
+    // Short: the guest agent names a console socket after "<container>.<exec>" (107-byte limit).
+    const execId = toExecId(values["exec-id"] ?? `e${crypto.randomUUID().slice(0, 8)}`);
     const consoleSocket = values["console-socket"];
     if (process["terminal"] === true && consoleSocket === undefined && values.detach === true) {
       throw new RuntimeError(
