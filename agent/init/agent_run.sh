@@ -15,6 +15,11 @@ DENO_NO_PROMPT=1
 NO_COLOR=1
 export HOME PATH DENO_DIR DENO_NO_UPDATE_CHECK DENO_NO_PROMPT NO_COLOR
 cd /
+# The agent's V8 code cache, made at image build time for /cocoon/agent.js (deno wants DENO_DIR
+# writable, so it is copied to the tmpfs once).
+if [ -d /cocoon/deno-cache ] && [ ! -e "$DENO_DIR" ]; then
+  mkdir -p /run/cocoon && cp -a /cocoon/deno-cache "$DENO_DIR"
+fi
 while :; do
   read -r up _ </proc/uptime
   echo "cocoon-init: agent starting at ${up}s"

@@ -27,6 +27,7 @@ import {
   writeErofs,
   writeInitrd,
 } from "./assemble.ts";
+import { warmAgentCodeCache } from "./code_cache.ts";
 import { readManifest } from "./info.ts";
 import { installKernelModules } from "./kernel.ts";
 import { DEFAULT_GUEST_MODULES } from "./modules.ts";
@@ -41,7 +42,7 @@ import {
 } from "./types.ts";
 
 /** Bump when the image layout or the build steps change (part of the content hash). */
-export const BUILDER_VERSION = "2";
+export const BUILDER_VERSION = "3";
 
 const USERLAND_PACKAGES = ["crun", "runc", "libc6", "libgcc-s1"];
 const WEEK_MS = 7 * 24 * 3600 * 1000;
@@ -129,6 +130,11 @@ export async function buildGuestImage(opts: BuildGuestImageOptions = {}): Promis
     progress.step("Assembling the userland");
     const userland = mode === "erofs" ? join(work, "userland") : join(initrdRoot, "cocoon");
     const libs = await assembleUserland(userland, agent.payload, unpacked);
+    if (agent.payload.kind === "bundle") {
+      progress.step("Warming the agent's V8 code cache");
+      const warmed = await warmAgentCodeCache(userland, work, signal ? { signal } : {});
+      if (!warmed) progress.note("no code cache (the agent starts cold)");
+    }
     let rootfs: GuestManifest["files"]["rootfs"] = null;
     if (mode === "erofs") {
       progress.step("Writing rootfs.erofs");
