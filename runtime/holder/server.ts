@@ -73,8 +73,10 @@ async function serve(conn: Deno.UnixConn, handler: Handler, log: Logger): Promis
     reader,
     writer,
     reply: async (result) => {
+      const line = jsonBytes({ ok: true, result: result ?? null }); // may throw: then an error is sent
       replied = true;
-      await send({ ok: true, result: result ?? null });
+      await writer.write(line);
+      await writer.write(new Uint8Array([10]));
     },
   };
   try {

@@ -189,6 +189,9 @@ export function framePayloadObject(payload: Uint8Array): Record<string, unknown>
   return x;
 }
 
+/** JSON bytes; bigints (agent counters) become numbers. Pure. */
 export function jsonBytes(x: unknown): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify(x));
+  return new TextEncoder().encode(
+    JSON.stringify(x, (_k, v: unknown) => (typeof v === "bigint" ? Number(v) : v)),
+  );
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { encodeFrame, FRAME, parseRequest, parseResponse, WireReader } from "./wire.ts";
+import { encodeFrame, FRAME, jsonBytes, parseRequest, parseResponse, WireReader } from "./wire.ts";
 
 Deno.test({
   name: "parseRequest() accepts each op and rejects malformed ones",
@@ -74,5 +74,13 @@ Deno.test({
     const line = new TextEncoder().encode("not json\n");
     await assert.rejects(new WireReader(ReadableStream.from([line])).readJsonLine(), /not JSON/);
     assert.throws(() => encodeFrame(FRAME.stdout, new Uint8Array(2 << 20)), /limit/);
+  },
+});
+
+Deno.test({
+  name: "jsonBytes() writes bigints (agent counters) as numbers",
+  permissions: "none",
+  fn() {
+    assert.equal(new TextDecoder().decode(jsonBytes({ a: 5n, b: [1n] })), '{"a":5,"b":[1]}');
   },
 });
