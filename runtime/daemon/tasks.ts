@@ -18,6 +18,7 @@ import type { Pods } from "./pods.ts";
 import { Proc, type ProcExit } from "./proc.ts";
 import { mountRootfs, type RootfsMount, unmountRootfs } from "./rootfs.ts";
 import { vmSpecDocument } from "./vm_spec.ts";
+import { type BundleLog, openBundleLog } from "./bundle_log.ts";
 import { checkStdio, copyOutput, copyStdin, type StdinCopy, type TaskStdio } from "./stdio.ts";
 
 /** How long output may still drain after a process exited before the exit is reported. */
@@ -34,6 +35,8 @@ export interface Task {
   readonly init: Proc;
   readonly execs: Map<string, Proc>;
   readonly io: Map<Proc, { output?: Promise<void>; stdin?: StdinCopy }>;
+  /** Lines for containerd's log (the bundle's `log` FIFO). */
+  readonly bundleLog: BundleLog;
 }
 
 export interface CreateRequest extends TaskStdio {
@@ -138,7 +141,9 @@ export class TaskManager {
         init,
         execs: new Map(),
         io: new Map(),
+        bundleLog: openBundleLog(req.bundle, { container: req.id, sandbox: sandbox.id }),
       };
+      t.bundleLog.log.info("task created", { pid: init.pid, vmPids: sandbox.pids() });
       this.#tasks.set(req.id, t);
       this.#attach(t, init);
       this.#publish(t, {
@@ -177,6 +182,7 @@ export class TaskManager {
       const rec = await t.sandbox.startContainer(id);
       p.setRunning(rec.status.kind === "running" ? rec.status.pid : p.pid);
       this.#publish(t, { kind: "start", containerId: id, pid: p.pid });
+      t.bundleLog.log.info("task started", { pid: p.pid });
       void this.#watch(t, p, () => t.sandbox.wait(id));
     } else {
       const process = parseOciProcess(p.spec, `exec "${execId}" of "${id}"`);
@@ -207,6 +213,7 @@ export class TaskManager {
     const io = t.io.get(p);
     if (io?.output) await Promise.race([io.output, new Promise((r) => setTimeout(r, DRAIN_MS))]);
     if (!p.setExited(exit)) return;
+    t.bundleLog.log.info("process exited", { exec: p.execId, pid: p.pid, exitStatus: exit.exitStatus });
     this.#publish(t, {
       kind: "exit",
       containerId: t.id,
@@ -333,6 +340,8 @@ export class TaskManager {
       }
     }
     if (t.rootfsMounted) await unmountRootfs(`${t.bundle}/rootfs`);
+    t.bundleLog.log.info("task deleted");
+    t.bundleLog.close();
     this.#tasks.delete(t.id);
     await this.#pods.leave(t.group, t.id);
   }

@@ -48,7 +48,8 @@ Deno.test({
       ]);
       const exit7 = sub.lines.find((l) => l.includes("/tasks/exit") && l.includes('"c-seven"')) ?? "";
       assert.match(exit7, /"exit_status":7/);
-      // The bundle got its address file, without a trailing newline.
+      // The daemon wrote the task's life into the bundle's log FIFO, which containerd copies.
+      assert.match(await w.ctrd.log(), /task started.*c-echo|c-echo.*task started/);
       assert.equal(w.daemon?.tasks.size, 0);
       assert.equal(w.host.running.size, 0, "every pod's VM is gone with its last container");
     });
