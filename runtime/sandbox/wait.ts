@@ -79,12 +79,14 @@ export async function waitExec(
 
 /** Marks every live container stopped with an unknown status (the VM is gone). */
 export async function markAllStopped(ctx: SandboxContext, reason: string): Promise<void> {
+  let marked = 0;
   for (const c of await ctx.rt.repo.listContainers(ctx.record.id)) {
     if (c.status.kind === "stopped" || c.status.kind === "creating") continue;
     await saveContainer(ctx, {
       ...c,
       status: { kind: "stopped", pid: c.status.pid, exitStatus: null, exitedAt: now() },
     });
+    marked++;
   }
-  ctx.log.warn("containers marked stopped", { reason });
+  if (marked > 0) ctx.log.warn("containers marked stopped", { reason, containers: marked });
 }
