@@ -195,6 +195,17 @@ export function makeRaw(fd: number): void {
   check(libc().tcsetattr(fd, 0, /* TCSANOW */ t), `set raw mode on fd ${fd}`);
 }
 
+/**
+ * Puts the terminal on `fd` in raw mode (cfmakeraw: output post-processing off too, unlike Deno's
+ * setRaw) and returns a function that restores the previous settings.
+ */
+export function rawTerminal(fd: number): () => void {
+  const saved = offHeap(64);
+  check(libc().tcgetattr(fd, saved), `read terminal settings of fd ${fd}`);
+  makeRaw(fd);
+  return () => void libc().tcsetattr(fd, 0, /* TCSANOW */ saved);
+}
+
 export interface WindowSize {
   readonly rows: number;
   readonly cols: number;

@@ -5,6 +5,7 @@ import { writeAtomic } from "../../holder/info.ts";
 import { spawnSelfDetached, waitReady } from "../../holder/spawn.ts";
 import { execId as toExecId } from "../../ids.ts";
 import { sendConsole } from "../../sys/console_socket.ts";
+import { rawTerminal } from "../../sys/libc_fd.ts";
 import type { Command } from "../args.ts";
 import { idArg, liveSocket, lookup, ociEnv, parseVerb, splitAtCommand, writePidFile } from "../oci_args.ts";
 import { bundleProcess, execProcessFrom, readProcessFile } from "../oci_process.ts";
@@ -144,13 +145,16 @@ export const exec: Command = {
   },
 };
 
-let rawSet = false;
+let restoreTerminal = (): void => {};
 
 /** This process's stdio; a terminal on stdin goes raw for a --tty exec (restored at the end). */
 function hostStdio(tty: boolean): ExecStdio {
   if (tty && Deno.stdin.isTerminal()) {
-    Deno.stdin.setRaw(true);
-    rawSet = true;
+    const restore = rawTerminal(0);
+    restoreTerminal = () => {
+      restore();
+      restoreTerminal = () => {};
+    };
   }
   return {
     stdin: Deno.stdin.readable,
@@ -167,11 +171,6 @@ function consoleSize(): { rows: number; cols: number } | null {
   } catch {
     return null;
   }
-}
-
-function restoreTerminal(): void {
-  if (rawSet) Deno.stdin.setRaw(false);
-  rawSet = false;
 }
 
 function absolute(p: string): string {

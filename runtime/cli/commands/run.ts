@@ -8,6 +8,8 @@ import { minimalSpec, parseOciSpec } from "../../oci/spec.ts";
 import type { Command, CommandContext } from "../args.ts";
 import { idArg, type OciEnv, ociEnv, parseVerb } from "../oci_args.ts";
 import { parseBytes } from "../oci_resources.ts";
+import { rawTerminal } from "../../sys/libc_fd.ts";
+import { createLogger, stderrSink } from "../../log/logger.ts";
 import { create } from "./create.ts";
 import { start } from "./start.ts";
 
@@ -35,7 +37,12 @@ export const run: Command = {
       "preserve-fds": { type: "string" },
       "keep": { type: "boolean" },
     });
-    const env = await ociEnv(ctx);
+    // The container's output shares this terminal: only errors are logged here (all with --debug).
+    const quiet = ctx.globals.log === undefined && !ctx.globals.debug
+      ? createLogger({ level: "error", sink: stderrSink(), fields: { pid: Deno.pid } })
+      : ctx.log;
+    const env = await ociEnv(ctx, quiet);
+    const fctx: CommandContext = { ...ctx, log: quiet };
     if (values.rootfs !== undefined) {
       // For people: a spec built from the arguments, a throw-away bundle, removed afterwards.
       if (positionals.length === 0) {
@@ -62,7 +69,7 @@ export const run: Command = {
       const st = await Deno.stat(rootfs).catch(() => null);
       if (st === null) throw new RuntimeError("NotFound", `Cannot use rootfs "${rootfs}": it does not exist`);
       const id = containerId(values.name ?? `run-${crypto.randomUUID().slice(0, 8)}`);
-      return await foreground(ctx, env, id, { dir: rootfs, spec, rootfs }, {
+      return await foreground(fctx, env, id, { dir: rootfs, spec, rootfs }, {
         tty: values.tty === true,
         stdin: values.interactive === true || values.tty === true,
       });
@@ -81,7 +88,7 @@ export const run: Command = {
       );
     }
     const bundle = await loadBundle(values.bundle ?? Deno.cwd());
-    return await foreground(ctx, env, id, bundle, {
+    return await foreground(fctx, env, id, bundle, {
       tty: bundle.spec.process?.terminal === true && values["console-socket"] === undefined,
       stdin: true,
       ...(values["console-socket"] !== undefined ? { consoleSocket: values["console-socket"] } : {}),
@@ -121,6 +128,7 @@ async function foreground(
   const listeners = FORWARDED.map((s) => [s, onSignal(s)] as const);
   for (const [s, l] of listeners) Deno.addSignalListener(s, l);
   let resize: (() => void) | undefined;
+  let restore: (() => void) | undefined;
   try {
     const h = await Holder.create({
       rt,
@@ -139,7 +147,7 @@ async function foreground(
     });
     held.holder = h;
     if (raw) {
-      Deno.stdin.setRaw(true);
+      restore = rawTerminal(0);
       const io = h.sandbox.io(id);
       resize = () => {
         const s = Deno.consoleSize();
@@ -152,7 +160,7 @@ async function foreground(
     h.watchExit();
     return await h.done;
   } finally {
-    if (raw) Deno.stdin.setRaw(false);
+    restore?.();
     if (resize !== undefined) Deno.removeSignalListener("SIGWINCH", resize);
     for (const [s, l] of listeners) Deno.removeSignalListener(s, l);
     await removeContainerState(rt, id, paths, ctx.log).catch((e) =>
