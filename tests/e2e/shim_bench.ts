@@ -26,9 +26,15 @@ async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
 }
 
 /** Runs the benchmark with `pods` concurrent pods for the memory figure. */
-export async function benchShim(opts: { pods?: number } = {}): Promise<{ rows: ShimBenchRow[] }> {
+export async function benchShim(
+  opts: { pods?: number; onRow?: (r: ShimBenchRow) => void } = {},
+): Promise<{ rows: ShimBenchRow[] }> {
   const pods = opts.pods ?? 10;
   const rows: ShimBenchRow[] = [];
+  const add = (r: ShimBenchRow) => {
+    rows.push(r);
+    opts.onRow?.(r);
+  };
   const image = await guestImage();
   await withShimWorld({
     embedded: false,
@@ -54,9 +60,9 @@ export async function benchShim(opts: { pods?: number } = {}): Promise<{ rows: S
     if (runc.stdout !== "hi\n") throw new Error(`runc baseline failed: ${runc.stderr}`);
     const [cocoon, cocoonMs] = await timed(() => w.run(["--rm", ...PATH], "b-cocoon", ["echo", "hi"]));
     if (cocoon.stdout !== "hi\n") throw new Error(`cocoon run failed: ${cocoon.stderr}`);
-    rows.push({ name: "ctr run echo, runc (baseline)", value: runcMs, unit: "ms" });
-    rows.push({ name: "ctr run echo, cocoon (VM boot included)", value: cocoonMs, unit: "ms" });
-    rows.push({ name: "cocoon / runc", value: Math.round((cocoonMs / runcMs) * 10) / 10, unit: "x" });
+    add({ name: "ctr run echo, runc (baseline)", value: runcMs, unit: "ms" });
+    add({ name: "ctr run echo, cocoon (VM boot included)", value: cocoonMs, unit: "ms" });
+    add({ name: "cocoon / runc", value: Math.round((cocoonMs / runcMs) * 10) / 10, unit: "x" });
 
     for (let i = 0; i < pods; i++) {
       const r = await w.run(["-d", ...PATH], `b-pod${i}`, ["sleep", "3600"]);
@@ -67,13 +73,13 @@ export async function benchShim(opts: { pods?: number } = {}): Promise<{ rows: S
     let qemuKiB = 0;
     for (const pid of qemu) qemuKiB += await pssKiB(pid);
     const daemonKiB = await pssKiB(daemonPid);
-    rows.push({
+    add({
       name: `QEMU PSS per pod (${qemu.length} pods)`,
       value: Math.round(qemuKiB / qemu.length / 1024),
       unit: "MiB",
     });
-    rows.push({ name: "daemon PSS (all pods)", value: Math.round(daemonKiB / 1024), unit: "MiB" });
-    rows.push({
+    add({ name: "daemon PSS (all pods)", value: Math.round(daemonKiB / 1024), unit: "MiB" });
+    add({
       name: `host memory per pod (QEMU + daemon share, ${pods} pods)`,
       value: Math.round((qemuKiB + daemonKiB) / pods / 1024),
       unit: "MiB",
@@ -88,7 +94,9 @@ export async function benchShim(opts: { pods?: number } = {}): Promise<{ rows: S
 }
 
 if (import.meta.main) {
-  const { rows } = await benchShim({ pods: Number(Deno.args[0] ?? 10) });
-  // deno-lint-ignore no-console
-  for (const r of rows) console.log(`${r.name.padEnd(60)} ${String(r.value).padStart(8)} ${r.unit}`);
+  await benchShim({
+    pods: Number(Deno.args[0] ?? 10),
+    // deno-lint-ignore no-console
+    onRow: (r) => console.log(`${r.name.padEnd(60)} ${String(r.value).padStart(8)} ${r.unit}`),
+  });
 }
