@@ -5,8 +5,13 @@
  * block and NIC hot-plug (also unplugged from another handle), errors with codes, clean delete.
  */
 import assert from "node:assert/strict";
-import { type ContainerInfo, createSandbox, fetchSandbox, listSandboxes, type Sandbox } from "../../mod.ts";
-import type { LibraryHooks } from "../../runtime/api/library/mod.ts";
+import type { ContainerInfo, Sandbox } from "../../mod.ts";
+import {
+  createSandboxWith,
+  fetchSandboxWith,
+  type LibraryHooks,
+  listSandboxesWith,
+} from "../../runtime/api/library/mod.ts";
 import { resolveConfig } from "../../runtime/config/resolve.ts";
 import type { ResolvedConfig } from "../../runtime/config/schema.ts";
 import { isRuntimeError } from "../../runtime/errors.ts";
@@ -62,7 +67,7 @@ Deno.test({
   permissions,
   async fn() {
     await withWorld(async (w) => {
-      const sb = await createSandbox({ id: "lib1", config: w.config, vcpus: 2, memoryMiB: 384 }, w.hooks);
+      const sb = await createSandboxWith({ id: "lib1", config: w.config, vcpus: 2, memoryMiB: 384 }, w.hooks);
       assert.equal(sb.id, "lib1");
       const cfg = w.hv.configs[0]!;
       assert.equal(cfg.vcpus, 2);
@@ -70,13 +75,16 @@ Deno.test({
       const st = await sb.status();
       assert.equal(st.state.kind, "ready");
       assert.deepEqual([st.vcpus, st.memoryMiB, st.pids.length], [2, 384, 1]);
-      const all = await listSandboxes({ config: w.config }, w.hooks);
+      const all = await listSandboxesWith({ config: w.config }, w.hooks);
       assert.deepEqual(all.map((s) => [s.id, s.state.kind]), [["lib1", "ready"]]);
       await assert.rejects(
-        createSandbox({ id: "lib1", config: w.config }, w.hooks),
+        createSandboxWith({ id: "lib1", config: w.config }, w.hooks),
         code("AlreadyExists"),
       );
-      await assert.rejects(createSandbox({ config: w.config, vcpus: 0 }, w.hooks), code("InvalidArgument"));
+      await assert.rejects(
+        createSandboxWith({ config: w.config, vcpus: 0 }, w.hooks),
+        code("InvalidArgument"),
+      );
       await sb.delete();
     });
   },
@@ -87,7 +95,7 @@ Deno.test({
   permissions,
   async fn() {
     await withWorld(async (w) => {
-      const sb = await createSandbox({ id: "lib2", config: w.config }, w.hooks);
+      const sb = await createSandboxWith({ id: "lib2", config: w.config }, w.hooks);
       const events: string[] = [];
       const stop = new AbortController();
       const watching = (async () => {
@@ -149,7 +157,7 @@ Deno.test({
   permissions,
   async fn() {
     await withWorld(async (w) => {
-      const sb = await createSandbox({ id: "lib3", config: w.config }, w.hooks);
+      const sb = await createSandboxWith({ id: "lib3", config: w.config }, w.hooks);
       await assert.rejects(
         sb.createContainer({ id: "x", rootfs: w.rootfs, args: ["true"], spec: minimalSpec(["true"]) }),
         (e) => code("InvalidArgument")(e) && /either "spec" or "args"/.test(String(e)),
@@ -171,7 +179,7 @@ Deno.test({
   permissions,
   async fn() {
     await withWorld(async (w) => {
-      const sb = await createSandbox({ id: "lib4", config: w.config }, w.hooks);
+      const sb = await createSandboxWith({ id: "lib4", config: w.config }, w.hooks);
       await sb.pause();
       assert.equal((await sb.status()).state.kind, "paused");
       assert.equal(w.host.running.get("lib4")?.paused, true);
@@ -192,7 +200,7 @@ Deno.test({
   permissions,
   async fn() {
     await withWorld(async (w) => {
-      let sb: Sandbox = await createSandbox({ id: "lib5", config: w.config }, w.hooks);
+      let sb: Sandbox = await createSandboxWith({ id: "lib5", config: w.config }, w.hooks);
       await sb.createContainer({ id: "long", rootfs: w.rootfs, args: ["sleep", "600"] });
       await sb.startContainer("long");
       const img = `${w.dir}/disk.img`;
@@ -232,7 +240,7 @@ Deno.test({
       await assert.rejects(sb.pause(), code("FailedPrecondition"));
       assert.throws(() => sb.ioStream("long"), code("FailedPrecondition"));
 
-      sb = await fetchSandbox("lib5", { config: w.config }, w.hooks);
+      sb = await fetchSandboxWith("lib5", { config: w.config }, w.hooks);
       assert.equal((await sb.statusContainer("long")).state.kind, "running");
       assert.deepEqual((await sb.listDevices()).map((d) => d.id), ["data"]);
       await sb.removeDevice("data");
@@ -245,8 +253,8 @@ Deno.test({
       assert.equal(w.host.running.has("lib5"), false);
       assert.deepEqual([...w.store.data.keys()], []);
       await assert.rejects(Deno.stat(`${w.dir}/run/sandboxes/lib5`), Deno.errors.NotFound);
-      assert.deepEqual(await listSandboxes({ config: w.config }, w.hooks), []);
-      await assert.rejects(fetchSandbox("lib5", { config: w.config }, w.hooks), code("NotFound"));
+      assert.deepEqual(await listSandboxesWith({ config: w.config }, w.hooks), []);
+      await assert.rejects(fetchSandboxWith("lib5", { config: w.config }, w.hooks), code("NotFound"));
     });
   },
 });
@@ -256,13 +264,13 @@ Deno.test({
   permissions,
   async fn() {
     await withWorld(async (w) => {
-      const sb = await createSandbox({ id: "lib6", config: w.config }, w.hooks);
+      const sb = await createSandboxWith({ id: "lib6", config: w.config }, w.hooks);
       await sb.release();
       w.host.running.delete("lib6"); // the VMM died while nobody held the sandbox
-      const again = await fetchSandbox("lib6", { config: w.config }, w.hooks);
+      const again = await fetchSandboxWith("lib6", { config: w.config }, w.hooks);
       assert.equal((await again.status()).state.kind, "stopped");
       await again.delete({ force: true });
-      assert.deepEqual(await listSandboxes({ config: w.config }, w.hooks), []);
+      assert.deepEqual(await listSandboxesWith({ config: w.config }, w.hooks), []);
     });
   },
 });

@@ -5,7 +5,15 @@
  *
  * @module
  */
-export { createSandbox, fetchSandbox, listSandboxes, Sandbox } from "./sandbox_api.ts";
+export {
+  createSandbox,
+  createSandboxWith,
+  fetchSandbox,
+  fetchSandboxWith,
+  listSandboxes,
+  listSandboxesWith,
+  Sandbox,
+} from "./sandbox_api.ts";
 export { Process } from "./relay_api.ts";
 export type { LibraryHooks } from "./runtime_open.ts";
 export type * from "./types.ts";

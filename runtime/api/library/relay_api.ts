@@ -111,10 +111,12 @@ export class Process {
     return this.#relay.waitProcess(this.containerId, this.id, opts);
   }
 
+  /** Sends a signal (name or number) to the process. */
   signal(signal: string | number): Promise<void> {
     return this.#relay.signalProcess(this.containerId, this.id, signal);
   }
 
+  /** Sets the process's terminal size. */
   resize(size: WindowSize): Promise<void> {
     return this.#relay.winsizeProcess(this.containerId, this.id, size);
   }

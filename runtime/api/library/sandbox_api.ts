@@ -47,7 +47,12 @@ import type {
  * @throws {RuntimeError} `AlreadyExists` for a taken id, `InvalidArgument` for a bad override or
  * annotation, or the error of the step that failed.
  */
-export async function createSandbox(config: SandboxConfig = {}, hooks?: LibraryHooks): Promise<Sandbox> {
+export function createSandbox(config: SandboxConfig = {}): Promise<Sandbox> {
+  return createSandboxWith(config, {});
+}
+
+/** {@link createSandbox} with injected plugins or agent connector (tests, embedders). */
+export async function createSandboxWith(config: SandboxConfig, hooks: LibraryHooks): Promise<Sandbox> {
   const rt = await openLibraryRuntime(config, hooks);
   const core = await CoreSandbox.create(rt, {
     id: config.id ?? randomId("sb"),
@@ -67,10 +72,15 @@ export async function createSandbox(config: SandboxConfig = {}, hooks?: LibraryH
  *
  * @throws {RuntimeError} `NotFound` when there is no such sandbox.
  */
-export async function fetchSandbox(
+export function fetchSandbox(id: string, opts: ConnectOptions = {}): Promise<Sandbox> {
+  return fetchSandboxWith(id, opts, {});
+}
+
+/** {@link fetchSandbox} with injected plugins or agent connector (tests, embedders). */
+export async function fetchSandboxWith(
   id: string,
-  opts: ConnectOptions = {},
-  hooks?: LibraryHooks,
+  opts: ConnectOptions,
+  hooks: LibraryHooks,
 ): Promise<Sandbox> {
   const rt = await openLibraryRuntime(opts, hooks);
   const core = await CoreSandbox.fetch(rt, id, opts.signal !== undefined ? { signal: opts.signal } : {});
@@ -78,7 +88,12 @@ export async function fetchSandbox(
 }
 
 /** Every sandbox in the store, read from the records (connects to none). */
-export async function listSandboxes(opts: ConnectOptions = {}, hooks?: LibraryHooks): Promise<SandboxInfo[]> {
+export function listSandboxes(opts: ConnectOptions = {}): Promise<SandboxInfo[]> {
+  return listSandboxesWith(opts, {});
+}
+
+/** {@link listSandboxes} with injected plugins or agent connector (tests, embedders). */
+export async function listSandboxesWith(opts: ConnectOptions, hooks: LibraryHooks): Promise<SandboxInfo[]> {
   const rt = await openLibraryRuntime(opts, hooks);
   const out: SandboxInfo[] = [];
   for (const id of await CoreSandbox.list(rt)) {
@@ -131,6 +146,7 @@ export class Sandbox implements AsyncDisposable {
     return this.#core;
   }
 
+  /** The sandbox id. */
   get id(): SandboxId {
     return this.#core.id;
   }
@@ -145,6 +161,7 @@ export class Sandbox implements AsyncDisposable {
     return await this.#use("pause").pause();
   }
 
+  /** Thaws the VM paused by {@link pause}. */
   async resume(): Promise<void> {
     return await this.#use("resume").resume();
   }
@@ -204,10 +221,12 @@ export class Sandbox implements AsyncDisposable {
     return new Process(this.#relay, r.id, undefined, pid);
   }
 
+  /** A container's state and processes. @throws {RuntimeError} `NotFound` */
   async statusContainer(containerId: string): Promise<ContainerInfo> {
     return containerInfo(await this.#use("read a container of").container(containerId));
   }
 
+  /** Every container of the sandbox. */
   async listContainers(): Promise<ContainerInfo[]> {
     return (await this.#use("list containers of").containers()).map(containerInfo);
   }

@@ -23,6 +23,7 @@ export interface ConnectOptions {
   readonly config?: ResolvedConfig;
   /** Where the runtime logs (JSON lines); silent by default. */
   readonly log?: Logger;
+  /** Aborts the call (boot, agent connection). */
   readonly signal?: AbortSignal;
 }
 
@@ -49,15 +50,23 @@ export interface SandboxConfig extends ConnectOptions {
 
 /** A sandbox as the store knows it. */
 export interface SandboxInfo {
+  /** The sandbox id. */
   readonly id: string;
+  /** `creating`, `ready`, `paused` or `stopped`, with times (ISO-8601). */
   readonly state: SandboxStatus;
+  /** When it was created (ISO-8601). */
   readonly createdAt: string;
+  /** The hypervisor plugin that runs its VM (`qemu`). */
   readonly hypervisor: string;
+  /** vCPUs at boot. */
   readonly vcpus: number;
+  /** Guest memory at boot, MiB. */
   readonly memoryMiB: number;
   /** Host pids of the VM; empty when it is not running. */
   readonly pids: readonly number[];
+  /** The annotations it was created with. */
   readonly annotations: Readonly<Record<string, string>>;
+  /** Its containers. */
   readonly containers: readonly ContainerInfo[];
 }
 
@@ -83,12 +92,19 @@ export interface ContainerConfig {
 
 /** A container and its processes. */
 export interface ContainerInfo {
+  /** The container id. */
   readonly id: string;
+  /** The sandbox that holds it. */
   readonly sandboxId: string;
+  /** `creating`, `created`, `running`, `paused` or `stopped` (with the exit status). */
   readonly state: ContainerStatus;
+  /** Host path of its root filesystem, as given. */
   readonly rootfs: string;
+  /** When it was created (ISO-8601). */
   readonly createdAt: string;
+  /** Whether its init has a terminal. */
   readonly terminal: boolean;
+  /** The annotations of its OCI spec. */
   readonly annotations: Readonly<Record<string, string>>;
   /** Exec'd processes by id. */
   readonly processes: Readonly<Record<string, ProcessStatus>>;
@@ -98,10 +114,13 @@ export interface ContainerInfo {
 export interface ProcessConfig {
   /** Process id within the container; a random `exec-xxxxxxxx` when absent. */
   readonly id?: string;
+  /** The program and its arguments. */
   readonly args: readonly string[];
   /** Extra environment, added to `PATH` and `TERM`. */
   readonly env?: Readonly<Record<string, string>>;
+  /** Working directory (default `/`). */
   readonly cwd?: string;
+  /** Give the process a terminal. */
   readonly terminal?: boolean;
   /** Open a stdin pipe (default false). */
   readonly stdin?: boolean;
@@ -111,37 +130,50 @@ export interface ProcessConfig {
 
 /** A terminal size in character cells. */
 export interface WindowSize {
+  /** Lines, 1-65535. */
   readonly rows: number;
+  /** Columns, 1-65535. */
   readonly columns: number;
 }
 
 /** The stdio of a process as Web Streams. Closing `stdin` sends EOF. */
 export interface ProcessStreams {
+  /** Bytes to the process (when it was given a stdin pipe); `close()` sends EOF. */
   readonly stdin: WritableStream<Uint8Array>;
+  /** The process's standard output (its terminal output when it has one); ends at exit. */
   readonly stdout: ReadableStream<Uint8Array>;
+  /** The process's standard error; ends at exit. */
   readonly stderr: ReadableStream<Uint8Array>;
 }
 
 /** A device to hot-plug ({@link Sandbox.addDevice}). */
 export interface BlockDeviceConfig {
+  /** The only kind for now. */
   readonly kind: "block";
   /** Device id (default: a random `blk-xxxxxxxx`). */
   readonly id?: string;
   /** Absolute host path: a block device or a raw image file. */
   readonly path: string;
+  /** Plug it read-only (default false). */
   readonly readOnly?: boolean;
   /** Default: `block_device_driver` of the configuration. */
   readonly driver?: "virtio-blk" | "virtio-scsi";
 }
 
+/** A device to hot-plug; a union on `kind` as more kinds come. */
 export type DeviceConfig = BlockDeviceConfig;
 
 /** A device plugged into the running VM. */
 export interface DeviceInfo {
+  /** The device kind. */
   readonly kind: "block";
+  /** The device id (use it with removeDevice). */
   readonly id: string;
+  /** Host path of the device or image file. */
   readonly path: string;
+  /** Whether the guest sees it read-only. */
   readonly readOnly: boolean;
+  /** The guest driver. */
   readonly driver: "virtio-blk" | "virtio-scsi";
   /** Where the guest sees it (PCI address, or `scsi:<pci>:<id>`). */
   readonly guestAddress: string | null;
@@ -153,6 +185,7 @@ export interface InterfaceConfig {
   readonly name: string;
   /** MAC address (default: random, locally administered). */
   readonly mac?: string;
+  /** MTU (default 1500). */
   readonly mtu?: number;
   /** Addresses in CIDR notation (`10.0.0.2/24`). */
   readonly addresses?: readonly string[];
@@ -163,18 +196,27 @@ export interface InterfaceConfig {
   readonly tap?: string;
 }
 
+/** An address of an interface. */
 export interface IpAddress {
+  /** IPv4 or IPv6. */
   readonly family: 4 | 6;
+  /** The address without prefix (`10.0.0.2`). */
   readonly address: string;
+  /** Prefix length (`24`). */
   readonly prefix: number;
 }
 
 /** A network interface in the guest. */
 export interface NetworkInterface {
+  /** Name in the guest (`eth0`). */
   readonly name: string;
+  /** MAC address (lower case). */
   readonly mac: string;
+  /** MTU. */
   readonly mtu: number;
+  /** Whether the link is up. */
   readonly up: boolean;
+  /** Its addresses. */
   readonly addresses: readonly IpAddress[];
 }
 
@@ -182,12 +224,17 @@ export interface NetworkInterface {
 export interface Route {
   /** CIDR, or "" for the default route. */
   readonly destination: string;
+  /** Next hop. */
   readonly gateway?: string;
+  /** Interface name. */
   readonly device?: string;
+  /** Preferred source address. */
   readonly source?: string;
   /** 0 universe, 253 link, 254 host. */
   readonly scope?: number;
+  /** IPv4 or IPv6. */
   readonly family: 4 | 6;
+  /** Route metric. */
   readonly metric?: number;
 }
 
