@@ -23,6 +23,40 @@
  * }
  * ```
  *
+ * Processes, Web Streams, hot-plug and events (a handle is released by `await using`):
+ *
+ * ```ts
+ * import { fetchSandbox, type SandboxEvent } from "./mod.ts";
+ *
+ * export async function tour(id: string, image: string): Promise<SandboxEvent[]> {
+ *   await using sb = await fetchSandbox(id, { configPath: "/etc/cocoon/configuration.toml" });
+ *   const events: SandboxEvent[] = [];
+ *   const stop = new AbortController();
+ *   const watching = (async () => {
+ *     for await (const e of sb.monitor({ signal: stop.signal })) events.push(e); // exit, oom, error, vm-exit
+ *   })();
+ *
+ *   const cat = await sb.enterContainer("web", { args: ["cat"], stdin: true });
+ *   const { stdin, stdout } = sb.ioStream("web", cat.id);
+ *   const echoed = new Response(stdout).text();
+ *   const w = stdin.getWriter();
+ *   await w.write(new TextEncoder().encode("hello\n"));
+ *   await w.close(); // EOF
+ *   await sb.waitProcess("web", cat.id); // 0
+ *   await echoed; // "hello\n"
+ *
+ *   await sb.signalProcess("web", undefined, "TERM"); // the container's init
+ *   await sb.addDevice({ kind: "block", id: "data", path: image }); // a raw image file
+ *   await sb.addInterface({ name: "eth1", addresses: ["10.0.9.2/24"] }); // on a tap made for it
+ *   await sb.updateRoutes([{ destination: "10.1.0.0/16", gateway: "10.0.9.1", device: "eth1", family: 4 }]);
+ *   await sb.removeInterface("eth1");
+ *   await sb.removeDevice("data");
+ *   stop.abort();
+ *   await watching;
+ *   return events;
+ * }
+ * ```
+ *
  * @module
  */
 export { createSandbox, fetchSandbox, listSandboxes, Process, Sandbox } from "./runtime/api/library/mod.ts";
