@@ -16,16 +16,11 @@ export interface TaskStdio {
   readonly terminal: boolean;
 }
 
-/** @throws {RuntimeError} `Unimplemented` for `binary://` loggers, `InvalidArgument` for other schemes. */
+/** @throws {RuntimeError} `InvalidArgument` for an unknown scheme. */
 export function checkStdio(s: TaskStdio, what: string): void {
   for (const p of [s.stdin, s.stdout, s.stderr]) {
     if (p === "" || p.startsWith("/") || p.startsWith("file://")) continue;
-    if (p.startsWith("binary://")) {
-      throw new RuntimeError(
-        "Unimplemented",
-        `Cannot set up stdio of ${what}: binary:// log drivers are not supported (use file:// or fifos)`,
-      );
-    }
+    if (p.startsWith("binary://")) continue;
     throw new RuntimeError(
       "InvalidArgument",
       `Cannot set up stdio of ${what}: unknown stdio "${p.slice(0, 80)}"`,
@@ -42,10 +37,12 @@ interface Sink {
   close(): void;
 }
 
-async function openSink(path: string, log: Logger): Promise<Sink | null> {
-  if (path === "") return null;
+async function openSink(path: string, log: Logger, given?: Deno.FsFile): Promise<Sink | null> {
+  if (path === "" && given === undefined) return null;
   let f: Deno.FsFile;
-  if (path.startsWith("file://")) {
+  if (given !== undefined) {
+    f = given;
+  } else if (path.startsWith("file://")) {
     const p = filePathOf(path);
     await Deno.mkdir(p.slice(0, p.lastIndexOf("/")) || "/", { recursive: true });
     f = await Deno.open(p, { write: true, create: true, append: true, mode: 0o640 });
@@ -88,7 +85,15 @@ export async function copyOutput(
   s: TaskStdio,
   streams: { readonly stdout: ReadableStream<Uint8Array>; readonly stderr: ReadableStream<Uint8Array> },
   log: Logger,
+  files: { readonly stdout: Deno.FsFile; readonly stderr: Deno.FsFile } | undefined = undefined,
 ): Promise<void> {
+  if (files !== undefined) {
+    await Promise.allSettled([
+      pump(streams.stdout, await openSink("", log, files.stdout)),
+      pump(streams.stderr, await openSink("", log, files.stderr)),
+    ]);
+    return;
+  }
   const out = await openSink(s.stdout, log);
   const err = s.stderr !== "" && s.stderr === s.stdout ? out : await openSink(s.stderr, log);
   const shared = err !== null && err === out;

@@ -19,6 +19,7 @@ import { Proc, type ProcExit } from "./proc.ts";
 import { mountRootfs, type RootfsMount, unmountRootfs } from "./rootfs.ts";
 import { vmSpecDocument } from "./vm_spec.ts";
 import { type BundleLog, openBundleLog } from "./bundle_log.ts";
+import { type LogDriver, startLogDriver } from "./log_driver.ts";
 import { checkStdio, copyOutput, copyStdin, type StdinCopy, type TaskStdio } from "./stdio.ts";
 
 /** How long output may still drain after a process exited before the exit is reported. */
@@ -35,6 +36,8 @@ export interface Task {
   readonly init: Proc;
   readonly execs: Map<string, Proc>;
   readonly io: Map<Proc, { output?: Promise<void>; stdin?: StdinCopy }>;
+  /** The init's `binary://` logger, if any. */
+  readonly logDriver: LogDriver | undefined;
   /** Lines for containerd's log (the bundle's `log` FIFO). */
   readonly bundleLog: BundleLog;
 }
@@ -114,7 +117,16 @@ export class TaskManager {
     const rootfs = mounted ? `${req.bundle}/rootfs` : resolvePath(req.bundle, spec.root.path);
     if (mounted) await mountRootfs(req.rootfs, rootfs);
     let joined = false;
+    let logDriver: LogDriver | undefined;
     try {
+      if (req.stdout.startsWith("binary://")) {
+        logDriver = await startLogDriver(req.stdout, {
+          dir: `${req.bundle}/.cocoon-log`,
+          containerId: req.id,
+          namespace: reg?.namespace ?? this.#fallback.namespace,
+          log: this.#log,
+        });
+      }
       const sandbox = await this.#pods.join(group, req.id, {
         annotations: spec.annotations,
         netns: spec.netns,
@@ -142,6 +154,7 @@ export class TaskManager {
         execs: new Map(),
         io: new Map(),
         bundleLog: openBundleLog(req.bundle, { container: req.id, sandbox: sandbox.id }),
+        logDriver,
       };
       t.bundleLog.log.info("task created", { pid: init.pid, vmPids: sandbox.pids() });
       this.#tasks.set(req.id, t);
@@ -156,6 +169,7 @@ export class TaskManager {
       });
       return init.pid;
     } catch (e) {
+      await logDriver?.close();
       if (joined) await this.#pods.leave(group, req.id);
       if (mounted) await unmountRootfs(rootfs);
       throw e;
@@ -166,7 +180,13 @@ export class TaskManager {
   #attach(t: Task, p: Proc): void {
     const io = t.sandbox.io(t.id, p.execId === "" ? {} : { exec: p.execId });
     const log = this.#log.child({ container: t.id, exec: p.execId });
-    const output = copyOutput(p.stdio, io, log);
+    const driver = p.execId === "" ? t.logDriver : undefined;
+    const output = copyOutput(
+      p.stdio,
+      io,
+      log,
+      driver ? { stdout: driver.stdout, stderr: driver.stderr } : undefined,
+    );
     const stdin = p.stdio.stdin !== "" ? copyStdin(p.stdio.stdin, io.stdin, log) : undefined;
     t.io.set(p, { output, ...(stdin ? { stdin } : {}) });
   }
@@ -340,6 +360,7 @@ export class TaskManager {
       }
     }
     if (t.rootfsMounted) await unmountRootfs(`${t.bundle}/rootfs`);
+    await t.logDriver?.close();
     t.bundleLog.log.info("task deleted");
     t.bundleLog.close();
     this.#tasks.delete(t.id);

@@ -229,3 +229,27 @@ async function hasScript(): Promise<boolean> {
     .output().catch(() => null);
   return r !== null && r.success;
 }
+
+Deno.test({
+  name: "--log-uri binary:// starts the logger with stdout on fd 3, the query as args and CONTAINER_ID",
+  ...opts,
+  async fn() {
+    await withShimWorld({ embedded: true }, async (w) => {
+      const logger = `${w.dir}/logger.sh`;
+      await Deno.writeTextFile(
+        logger,
+        '#!/bin/sh\n# args: out <file>\necho "$CONTAINER_ID $CONTAINER_NAMESPACE" > "$2.env"\nexec 5>&-\ncat <&3 > "$2"\n',
+      );
+      await Deno.chmod(logger, 0o755);
+      const out = `${w.dir}/bin-log`;
+      const r = await w.run(["--log-uri", `binary://${logger}?out=${out}`], "c-binlog", [
+        "echo",
+        "via-logger",
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal((await w.ctrd.ctr(["container", "rm", "c-binlog"])).code, 0);
+      assert.equal(await Deno.readTextFile(out), "via-logger\n");
+      assert.equal(await Deno.readTextFile(`${out}.env`), "c-binlog default\n");
+    });
+  },
+});
