@@ -85,6 +85,11 @@ export interface VmConfig {
   readonly agentChannel: "virtio-serial" | "vsock";
   readonly consoleLog: string;
   readonly debugConsole?: boolean;
+  /**
+   * Network namespace (path, or name under /var/run/netns) to run the VMM in: tap devices made
+   * there by a network plugin are opened by name from inside it.
+   */
+  readonly netns?: string;
 }
 
 export type Device =
@@ -101,6 +106,11 @@ export type Device =
     readonly tap: string;
     readonly mac: MacAddress;
     readonly mtu: number;
+    /**
+     * A character device (a macvtap's node) that the hypervisor opens read-write and hands to the
+     * VMM as the tap's file descriptor, instead of opening the tap by name.
+     */
+    readonly charDevice?: string;
   }
   | { readonly kind: "vsock"; readonly id: DeviceId; readonly cid: number }
   | {
@@ -202,11 +212,43 @@ export interface Vm extends AsyncDisposable {
 // ---------------------------------------------------------------------------------------------
 // Network, storage, store
 
+/** A route of the netns's main table (the kernel's connected routes excluded). */
+export interface NetworkRoute {
+  /** CIDR, or "" for the default route. */
+  readonly destination: string;
+  readonly gateway: string;
+  readonly device: string;
+  readonly source: string;
+  /** rtnetlink scope: 0 universe, 253 link, 254 host. */
+  readonly scope: number;
+  readonly family: 4 | 6;
+  readonly metric: number;
+}
+
+/** A static neighbour (ARP/NDP) entry; `state` holds NUD bits (0x80 permanent). */
+export interface NetworkNeighbor {
+  readonly address: string;
+  readonly device: string;
+  readonly mac: string;
+  readonly state: number;
+}
+
 export interface NetworkEndpoint {
   readonly name: string; // interface name in the netns, e.g. eth0
   readonly mac: MacAddress;
   readonly mtu: number;
   readonly addresses: readonly string[]; // CIDR
+  /** Routes through this interface, for the guest (absent: none). */
+  readonly routes?: readonly NetworkRoute[];
+  /** Static neighbours on this interface, for the guest. */
+  readonly neighbors?: readonly NetworkNeighbor[];
+}
+
+/** What a rescan changed: the whole new attachment, and the devices to hot-plug and unplug. */
+export interface NetworkRescanResult {
+  readonly attachment: NetworkAttachment;
+  readonly added: readonly Device[];
+  readonly removed: readonly Device[];
 }
 
 export interface NetworkAttachment {
@@ -219,6 +261,14 @@ export interface NetworkBackend {
   /** Connects the netns's interfaces to the VM's devices (taps, tc redirects...). */
   attach(netns: string, opts: { sandbox: SandboxId; signal?: AbortSignal }): Promise<NetworkAttachment>;
   detach(netns: string, attachment: NetworkAttachment): Promise<void>;
+  /** Host prerequisites; throws `FailedPrecondition` with the reason when the model cannot work here. */
+  check?(opts?: { signal?: AbortSignal }): Promise<void>;
+  /** Connects interfaces added to the netns since `previous` and drops those gone. */
+  rescan?(
+    netns: string,
+    previous: NetworkAttachment,
+    opts: { sandbox: SandboxId; signal?: AbortSignal },
+  ): Promise<NetworkRescanResult>;
 }
 
 export interface OciMount {

@@ -50,9 +50,10 @@ export function guestSpec(
     const linux: Record<string, unknown> = { ...raw["linux"] };
     const ns = Array.isArray(linux["namespaces"]) ? linux["namespaces"] : [];
     // A namespace given by path is a host object (the pod's netns, a pause container's ipc...):
-    // in the guest the container shares the VM's one instead.
+    // in the guest the container shares the VM's one instead. The VM's network is the pod's
+    // network, so every container shares the guest's network namespace (a new one would hold only lo).
     linux["namespaces"] = ns.filter((n) =>
-      !(isRecord(n) && typeof n["path"] === "string" && n["path"] !== "")
+      !(isRecord(n) && ((typeof n["path"] === "string" && n["path"] !== "") || n["type"] === "network"))
     );
     out["linux"] = linux;
   }

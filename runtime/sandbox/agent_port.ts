@@ -8,37 +8,39 @@ import type { AgentAddress } from "../../plugins/types.ts";
 import type { AgentClient } from "../agent_client/client.ts";
 import type { Logger } from "../log/logger.ts";
 
-export type AgentApi = Pick<
-  AgentClient,
-  | "closed"
-  | "close"
-  | "check"
-  | "createSandbox"
-  | "destroySandbox"
-  | "createContainer"
-  | "startContainer"
-  | "removeContainer"
-  | "pauseContainer"
-  | "resumeContainer"
-  | "updateContainer"
-  | "statsContainer"
-  | "execProcess"
-  | "signalProcess"
-  | "waitProcess"
-  | "listProcesses"
-  | "writeStdin"
-  | "readStdout"
-  | "readStderr"
-  | "closeStdin"
-  | "resizeTty"
-  | "output"
-  | "listInterfaces"
-  | "updateInterface"
-  | "listRoutes"
-  | "updateRoutes"
-  | "nextOomEvent"
-  | "guestDetails"
->;
+export type AgentApi =
+  & Pick<
+    AgentClient,
+    | "closed"
+    | "close"
+    | "check"
+    | "createSandbox"
+    | "destroySandbox"
+    | "createContainer"
+    | "startContainer"
+    | "removeContainer"
+    | "pauseContainer"
+    | "resumeContainer"
+    | "updateContainer"
+    | "statsContainer"
+    | "execProcess"
+    | "signalProcess"
+    | "waitProcess"
+    | "listProcesses"
+    | "writeStdin"
+    | "readStdout"
+    | "readStderr"
+    | "closeStdin"
+    | "resizeTty"
+    | "output"
+    | "listInterfaces"
+    | "updateInterface"
+    | "listRoutes"
+    | "updateRoutes"
+    | "nextOomEvent"
+    | "guestDetails"
+  >
+  & Partial<Pick<AgentClient, "addArpNeighbors" | "copyFile">>;
 
 export interface AgentConnectOptions {
   /** Give up after this long (config `agent.dial_timeout`). */

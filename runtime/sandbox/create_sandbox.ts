@@ -18,6 +18,7 @@ import type { PreparedStorage, SandboxRecord } from "./records.ts";
 import type { SandboxRuntime } from "./runtime.ts";
 import { now } from "./status.ts";
 import { buildVmConfig, imageCmdline } from "./vm_config.ts";
+import { attachNetwork, configureGuestNetwork } from "./network.ts";
 
 export interface CreateSandboxOptions {
   /** Sandbox id (runc id rules). */
@@ -109,15 +110,15 @@ export async function createSandbox(rt: SandboxRuntime, opts: CreateSandboxOptio
       }
     }
 
-    // Network: only when the spec names a network namespace.
+    // Network: only when the spec names a network namespace (none: the guest has only lo).
     let attachment: NetworkAttachment = { endpoints: [], devices: [] };
-    if (opts.netns) {
-      const netns = opts.netns;
+    const netns = opts.netns ?? undefined;
+    if (netns) {
       const model = cfg.runtime.internetworkingModel;
       const net = await rt.network(model);
-      attachment = await net.attach(netns, { sandbox: id, ...sig });
-      const a = attachment;
-      undo.push({ what: `detach network "${model}"`, run: () => net.detach(netns, a) });
+      attachment = await attachNetwork(net, netns, { sandbox: id, ...sig });
+      // From here on a failure detaches (also what attach made before failing half-way).
+      undo.push({ what: `detach network "${model}"`, run: () => net.detach(netns, attachment) });
       await saveSandbox(ctx, { ...ctx.record, network: { plugin: model, netns, attachment } });
     }
 
@@ -127,6 +128,7 @@ export async function createSandbox(rt: SandboxRuntime, opts: CreateSandboxOptio
       dir,
       devices: [...ctx.record.prepared.flatMap((p) => p.devices), ...attachment.devices],
       imageCmdline: await imageCmdline(cfg.hypervisor.kernel),
+      ...(netns ? { netns } : {}),
       ...(opts.hostname !== undefined ? { hostname: opts.hostname } : {}),
       ...hostFacts(),
     });
@@ -149,18 +151,11 @@ export async function createSandbox(rt: SandboxRuntime, opts: CreateSandboxOptio
       storages: ctx.record.prepared.flatMap((p) => p.storages).map(toGuestMount),
       guestTime: new Date(),
     }, sig);
-    for (const ep of attachment.endpoints) {
-      await agent.updateInterface({
-        name: ep.name,
-        mac: ep.mac,
-        mtu: ep.mtu,
-        up: true,
-        addresses: ep.addresses.map(parseCidr),
-      }, sig);
-    }
+    await configureGuestNetwork(agent, attachment.endpoints, sig);
     await saveSandbox(ctx, { ...ctx.record, status: { kind: "ready", startedAt: now() } });
     ctx.log.info("sandbox ready", {
       bootMs: Math.round(bootMs),
+      interfaces: attachment.endpoints.map((e) => e.name),
       readyMs: Math.round(performance.now() - t0),
     });
     return ctx;
@@ -234,14 +229,4 @@ function hostFacts(): { hostMemoryMiB?: number; hostCpus?: number } {
     out.hostCpus = navigator.hardwareConcurrency;
   }
   return out;
-}
-
-function parseCidr(cidr: string): { family: 4 | 6; address: string; prefix: number } {
-  const [address = "", p] = cidr.split("/");
-  const family = address.includes(":") ? 6 : 4;
-  const prefix = p === undefined ? (family === 4 ? 32 : 128) : Number(p);
-  if (!Number.isInteger(prefix) || prefix < 0 || prefix > (family === 4 ? 32 : 128)) {
-    throw new SandboxError("InvalidArgument", `Invalid address "${cidr}": expected CIDR notation`);
-  }
-  return { family, address, prefix };
 }

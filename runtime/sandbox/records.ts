@@ -117,7 +117,14 @@ const DeviceSchema = v.variant("kind", [
     readOnly: v.boolean(),
     driver: v.picklist(["virtio-blk", "virtio-scsi", "nvdimm"]),
   }),
-  v.object({ kind: v.literal("net"), id: DeviceIdSchema, tap: str, mac: str, mtu: int }),
+  v.object({
+    kind: v.literal("net"),
+    id: DeviceIdSchema,
+    tap: str,
+    mac: str,
+    mtu: int,
+    charDevice: v.optional(str),
+  }),
   v.object({ kind: v.literal("vsock"), id: DeviceIdSchema, cid: int }),
   v.object({
     kind: v.literal("share-fs"),
@@ -155,8 +162,26 @@ const VmStateSchema = v.object({
   extra: v.optional(v.record(v.string(), v.unknown())),
 });
 
+const family = v.picklist([4, 6]);
 const NetworkAttachmentSchema = v.object({
-  endpoints: v.array(v.object({ name: str, mac: str, mtu: int, addresses: v.array(str) })),
+  // Loose: plugins keep their own data in an endpoint (the macvtap model's device node), which they
+  // read back at detach.
+  endpoints: v.array(v.looseObject({
+    name: str,
+    mac: str,
+    mtu: int,
+    addresses: v.array(str),
+    routes: v.optional(v.array(v.object({
+      destination: v.string(),
+      gateway: v.string(),
+      device: v.string(),
+      source: v.string(),
+      scope: int,
+      family,
+      metric: int,
+    }))),
+    neighbors: v.optional(v.array(v.object({ address: str, device: str, mac: str, state: int }))),
+  })),
   devices: v.array(DeviceSchema),
 });
 
@@ -259,7 +284,12 @@ function brandDevices(
       plugin: r.network.plugin,
       netns: r.network.netns,
       attachment: {
-        endpoints: r.network.attachment.endpoints.map((e) => ({ ...e, mac: macAddress(e.mac) })),
+        endpoints: r.network.attachment.endpoints.map(({ routes, neighbors, ...e }) => ({
+          ...e,
+          mac: macAddress(e.mac),
+          ...(routes === undefined ? {} : { routes }),
+          ...(neighbors === undefined ? {} : { neighbors }),
+        })),
         devices: r.network.attachment.devices.map(device),
       },
     },
@@ -276,8 +306,10 @@ function brandDevices(
 function device(d: RawDevice): Device {
   const id = deviceId(d.id);
   switch (d.kind) {
-    case "net":
-      return { ...d, id, mac: macAddress(d.mac) };
+    case "net": {
+      const { charDevice, ...rest } = d;
+      return { ...rest, id, mac: macAddress(d.mac), ...(charDevice === undefined ? {} : { charDevice }) };
+    }
     case "share-fs": {
       const { readOnly, socket, ...rest } = d;
       return {

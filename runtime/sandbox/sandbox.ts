@@ -28,6 +28,7 @@ import { type ExecOptions, execProcess } from "./exec.ts";
 import { fetchSandbox, type FetchSandboxOptions, listSandboxes } from "./fetch_sandbox.ts";
 import { killContainer, type KillOptions } from "./kill.ts";
 import { monitorSandbox, type SandboxEvent } from "./monitor.ts";
+import { type NetworkRescanReport, rescanNetwork } from "./network.ts";
 import { pauseContainer, pauseSandbox, resumeContainer, resumeSandbox } from "./pause.ts";
 import type { ContainerRecord, ExecRecord, SandboxRecord } from "./records.ts";
 import type { SandboxRuntime } from "./runtime.ts";
@@ -188,6 +189,14 @@ export class Sandbox implements AsyncDisposable {
 
   removeDevice(device: AttachedDevice): Promise<void> {
     return requireVm(this.#ctx, "remove a device from").removeDevice(device);
+  }
+
+  /**
+   * Hot-plugs interfaces added to the sandbox's netns since start (Docker 26+ adds the veth after
+   * task creation) and unplugs those gone: network plugin rescan, VM device hotplug, guest setup.
+   */
+  rescanNetwork(opts: { signal?: AbortSignal } = {}): Promise<NetworkRescanReport> {
+    return rescanNetwork(this.#ctx, opts);
   }
 
   listInterfaces(): Promise<GuestInterface[]> {

@@ -30,6 +30,8 @@ export interface VmConfigInput {
   readonly hostCpus?: number;
   /** Guest hostname (default: from the sandbox id). */
   readonly hostname?: string;
+  /** The pod's network namespace: the VMM runs in it (taps are opened there). */
+  readonly netns?: string;
 }
 
 /** Builds the VM configuration. Pure. */
@@ -77,6 +79,7 @@ export function buildVmConfig(cfg: ResolvedConfig, input: VmConfigInput): VmConf
     agentChannel: channel,
     consoleLog: consoleLogPath(input.dir),
     ...(cfg.agent.debugConsoleEnabled ? { debugConsole: true } : {}),
+    ...(input.netns !== undefined ? { netns: input.netns } : {}),
   };
 }
 

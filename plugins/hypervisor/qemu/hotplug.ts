@@ -136,6 +136,13 @@ export async function hotplugDevice(t: HotplugTarget, device: Device): Promise<A
       break;
     }
     case "net":
+      if (device.charDevice !== undefined) {
+        // QMP takes a new descriptor only over SCM_RIGHTS (getfd), which Deno cannot send.
+        throw new HypervisorError(
+          "Unimplemented",
+          `Cannot hotplug ${what}: a tap opened from a character device ("${device.charDevice}", macvtap) needs its file descriptor passed over QMP, which this plugin cannot do`,
+        );
+      }
       await q.execute("netdev_add", {
         type: "tap",
         id: backend,

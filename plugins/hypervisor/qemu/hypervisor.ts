@@ -17,12 +17,13 @@ import type {
 } from "../../types.ts";
 import { agentCid } from "./args/agent.ts";
 import { buildQemuArgs } from "./args/build.ts";
-import { hotplugPortIds } from "./args/devices.ts";
+import { charDeviceFds, hotplugPortIds } from "./args/devices.ts";
 import { needsSharedMemory } from "./args/machine.ts";
 import { vmPaths } from "./args/types.ts";
 import type { MachineType, QemuConfig } from "./config.ts";
 import { type DetectProbe, hostProbe, resolveAccelerator } from "./detect.ts";
 import { QemuVm, type QemuVmLayout } from "./qemu.ts";
+import { launchArgv } from "./launch.ts";
 
 export interface QemuHypervisorOptions {
   readonly config: QemuConfig;
@@ -36,7 +37,7 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 
 /** The QEMU hypervisor driver. */
 export function createQemuHypervisor(opts: QemuHypervisorOptions): Hypervisor & {
-  /** Argv (binary first) that `createVm(config)` would run, for `cocoon env` and tests. */
+  /** Argv that `createVm(config)` runs after setsid (nsenter and sh wrappers, then QEMU), for tests. */
   commandLine(config: VmConfig, accel: Accelerator): string[];
 } {
   const { config: qemu, log } = opts;
@@ -153,6 +154,8 @@ export function createQemuHypervisor(opts: QemuHypervisorOptions): Hypervisor & 
       return new QemuVm(layoutOf(config, choice.accel), hvLog, {
         binary: qemu.path,
         args,
+        ...(config.netns !== undefined ? { netns: config.netns } : {}),
+        fds: [...charDeviceFds(config.devices).values()],
         startTimeoutMs: qemu.startTimeoutMs,
       });
     },
@@ -191,7 +194,13 @@ export function createQemuHypervisor(opts: QemuHypervisorOptions): Hypervisor & 
     },
 
     commandLine(config: VmConfig, accel: Accelerator): string[] {
-      return [qemu.path, ...buildQemuArgs({ vm: config, qemu, accel, paths: vmPaths(config) })];
+      const { program, args } = launchArgv({
+        binary: qemu.path,
+        args: buildQemuArgs({ vm: config, qemu, accel, paths: vmPaths(config) }),
+        ...(config.netns !== undefined ? { netns: config.netns } : {}),
+        fds: [...charDeviceFds(config.devices).values()],
+      });
+      return [program, ...args].slice(1);
     },
   };
 }

@@ -17,7 +17,9 @@ export const manifest: PluginManifest<"hypervisor"> = {
     // setsid starts QEMU in its own session so it outlives the starting process
     // kill: the last resort of stop (Deno.kill needs unrestricted run permission); ps: liveness and
     // identity of the QEMU pid (Deno 2 wants --allow-all to read /proc/<pid>)
-    run: ["qemu-system-x86_64", "setsid", "kill", "ps"],
+    // nsenter: QEMU runs inside the pod's network namespace (taps are opened by name there); sh opens
+    // macvtap character devices on the descriptors QEMU inherits
+    run: ["qemu-system-x86_64", "setsid", "kill", "ps", "nsenter", "sh"],
     // /sys/module + /dev/kvm: accelerator detection
     read: ["/sys/module", "/dev/kvm", ...QEMU_STATE_DIRS],
     write: ["/dev/kvm", ...QEMU_STATE_DIRS],

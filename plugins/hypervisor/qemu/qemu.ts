@@ -15,6 +15,7 @@ import { hotplugDevice, type HotplugTarget, unplugDevice } from "./hotplug.ts";
 import { QmpClient, type QmpEvent } from "./qmp.ts";
 import { pidAlive, readCmdline, readPidFile, removeFiles, signalPid, tail, waitPidGone } from "./_process.ts";
 import { resizeMemory, resizeVcpus } from "./resize.ts";
+import { launchArgv, type QemuLaunchWrap } from "./launch.ts";
 
 /** How the VM is laid out; saved in {@link VmState}.extra. */
 export interface QemuVmLayout {
@@ -28,10 +29,8 @@ export interface QemuVmLayout {
   readonly accel: string;
 }
 
-/** How to launch a VM that is not running yet. */
-export interface QemuLaunch {
-  readonly binary: string;
-  readonly args: readonly string[];
+/** How to launch a VM that is not running yet (binary, args, and the netns and fds around it). */
+export interface QemuLaunch extends QemuLaunchWrap {
   readonly startTimeoutMs: number;
 }
 
@@ -109,9 +108,11 @@ export class QemuVm implements Vm {
     await removeFiles([paths.qmpSocket, paths.agentSocket, paths.pidFile]);
     let child: Deno.ChildProcess;
     try {
-      // setsid puts QEMU in its own session (it is not a group leader here, so it execs in place).
-      child = new Deno.Command("setsid", {
-        args: [launch.binary, ...launch.args],
+      // setsid puts QEMU in its own session (it is not a group leader here, so it execs in place);
+      // nsenter and sh (netns, macvtap fds) exec in place too, so the child's pid is QEMU's.
+      const { program, args } = launchArgv(launch);
+      child = new Deno.Command(program, {
+        args,
         stdin: "null",
         stdout: "null",
         stderr: "piped",

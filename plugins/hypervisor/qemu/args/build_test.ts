@@ -142,7 +142,7 @@ Deno.test({
     assert.match(a, /-device virtio-scsi-pci,id=scsi0 .*-device scsi-hd,id=dev-vol,drive=be-vol,bus=scsi0.0/);
     assert.match(
       a,
-      /-fsdev local,id=be-sh,path=\/srv\/share,security_model=none,readonly=on -device virtio-9p-pci,id=dev-sh,fsdev=be-sh,mount_tag=tag0/,
+      /-fsdev local,id=be-sh,path=\/srv\/share,security_model=none,multidevs=remap,readonly=on -device virtio-9p-pci,id=dev-sh,fsdev=be-sh,mount_tag=tag0/,
     );
     assert.match(
       a,

@@ -20,8 +20,28 @@ export function hotplugPortIds(qemu: QemuConfig): string[] {
   return Array.from({ length: qemu.hotplugPorts }, (_, i) => `hp${i}`);
 }
 
-/** Frontend (`-device`) and backend options of one device; `bus` is added when given. */
-export function deviceArgs(device: Device, qemu: QemuConfig, bus?: string): string[] {
+/** First file descriptor handed to QEMU for a net device's character device (0-2 are stdio). */
+export const FIRST_DEVICE_FD = 3;
+
+/**
+ * The file descriptors QEMU inherits for net devices backed by a character device (macvtap):
+ * device id -> fd and the node to open read-write on it, from {@link FIRST_DEVICE_FD} in device order.
+ */
+export function charDeviceFds(devices: readonly Device[]): Map<string, { fd: number; path: string }> {
+  const out = new Map<string, { fd: number; path: string }>();
+  for (const d of devices) {
+    if (d.kind === "net" && d.charDevice !== undefined) {
+      out.set(d.id, { fd: FIRST_DEVICE_FD + out.size, path: d.charDevice });
+    }
+  }
+  return out;
+}
+
+/**
+ * Frontend (`-device`) and backend options of one device; `bus` is added when given. `fd` is the
+ * inherited descriptor of a net device with a `charDevice` (see {@link charDeviceFds}).
+ */
+export function deviceArgs(device: Device, qemu: QemuConfig, bus?: string, fd?: number): string[] {
   const { dev, backend } = deviceIds(device);
   const onBus = bus === undefined ? "" : `,bus=${bus}`;
   switch (device.kind) {
@@ -48,9 +68,17 @@ export function deviceArgs(device: Device, qemu: QemuConfig, bus?: string): stri
       );
     }
     case "net":
+      if (device.charDevice !== undefined && fd === undefined) {
+        throw new HypervisorError(
+          "InvalidArgument",
+          `Cannot add net device "${device.id}": its character device "${device.charDevice}" has no file descriptor`,
+        );
+      }
       return [
         "-netdev",
-        `tap,id=${backend},ifname=${optValue(device.tap)},script=no,downscript=no,vhost=off`,
+        fd !== undefined
+          ? `tap,id=${backend},fd=${fd},vhost=off`
+          : `tap,id=${backend},ifname=${optValue(device.tap)},script=no,downscript=no,vhost=off`,
         "-device",
         `${
           virtioDriver("virtio-net", qemu)
@@ -68,7 +96,9 @@ export function deviceArgs(device: Device, qemu: QemuConfig, bus?: string): stri
         const ro = device.readOnly === true ? ",readonly=on" : "";
         return [
           "-fsdev",
-          `local,id=${backend},path=${optValue(device.source)},security_model=none${ro}`,
+          // multidevs=remap: the export holds bind mounts of other file systems; without it their inode
+          // numbers can collide in the guest and lookups fail (ENOENT) at random.
+          `local,id=${backend},path=${optValue(device.source)},security_model=none,multidevs=remap${ro}`,
           "-device",
           `${virtioDriver("virtio-9p", qemu)},id=${dev},fsdev=${backend},mount_tag=${
             optValue(device.tag)
@@ -100,7 +130,8 @@ export function devicesArgs(input: QemuArgsInput): string[] {
   if (vm.devices.some((d) => d.kind === "block" && d.driver === "virtio-scsi")) {
     args.push("-device", `${virtioDriver("virtio-scsi", qemu)},id=scsi0`);
   }
-  for (const d of vm.devices) args.push(...deviceArgs(d, qemu));
+  const fds = charDeviceFds(vm.devices);
+  for (const d of vm.devices) args.push(...deviceArgs(d, qemu, undefined, fds.get(d.id)?.fd));
   args.push("-object", "rng-random,id=rng0,filename=/dev/urandom");
   args.push("-device", `${virtioDriver("virtio-rng", qemu)},id=rng-dev0,rng=rng0`);
   hotplugPortIds(qemu).forEach((id, i) => {
