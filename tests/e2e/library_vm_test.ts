@@ -2,8 +2,9 @@
  * The library API on real QEMU (TCG here) with the default guest image, driven through mod.ts
  * only: createSandbox from a configuration file, two busybox containers (one exits 3 with output,
  * one stays up), exec with env, pause and resume, a raw image file hot-plugged and seen in the
- * guest's /sys/block, a NIC hot-plugged on a tap the library makes (the guest's new interface
- * answers TCP from the host), release, then a SECOND PROCESS (tests/e2e/library_peer.ts, which
+ * guest's /sys/block, stdin through ioStream, a signal to an exec, a NIC hot-plugged on a tap the
+ * library makes (the guest's new interface answers TCP from the host), a route through it, a second
+ * NIC, the first unplugged (tap removed), release, then a SECOND PROCESS (tests/e2e/library_peer.ts, which
  * imports only mod.ts) fetches the sandbox, runs a process in it and deletes it. Nothing is left:
  * no QEMU, mount, socket, state directory or tap.
  *
@@ -120,6 +121,19 @@ Deno.test({
       assert.equal((await sb.status()).state.kind, "ready");
       assert.deepEqual(await run(sb, `${id}-a`, ["echo", "after-resume"]), ["after-resume\n", 0]);
 
+      // Relay: stdin through the Web Streams of ioStream, and a signal to an exec'd process.
+      const cat = await sb.enterContainer(`${id}-a`, { args: ["sh", "-c", "sleep 1; cat"], stdin: true });
+      const catIo = sb.ioStream(`${id}-a`, cat.id);
+      const echoed = new Response(catIo.stdout).text();
+      const w = catIo.stdin.getWriter();
+      await w.write(new TextEncoder().encode("through stdin\n"));
+      await w.close();
+      assert.equal(await sb.waitProcess(`${id}-a`, cat.id), 0);
+      assert.equal(await echoed, "through stdin\n");
+      const sleeper = await sb.enterContainer(`${id}-a`, { args: ["sleep", "600"] });
+      await sb.signalProcess(`${id}-a`, sleeper.id, "TERM");
+      assert.equal(await sleeper.wait(), 143);
+
       // Block hot-plug: a raw image file appears in the guest's /sys/block.
       const disks = async () =>
         (await run(sb!, `${id}-a`, ["ls", "/sys/block"]))[0].split(/\s+/).filter(Boolean);
@@ -153,6 +167,29 @@ Deno.test({
       // A TCP connect to a closed port is refused by the guest kernel: its IP stack answered.
       const probe = await sh("socat", ["-u", "/dev/null", "TCP:10.231.77.2:9,connect-timeout=10"]);
       assert.match(probe.out, /Connection refused/, probe.out);
+
+      // Routes through the new interface.
+      const extra = {
+        destination: "10.232.0.0/16",
+        gateway: "10.231.77.1",
+        device: "eth1",
+        family: 4,
+      } as const;
+      // (IPv4 only: the agent lists IPv6 multicast routes as destination "multicast", which
+      // UpdateRoutes refuses; the table of a family absent from the list is left as it is.)
+      await sb.updateRoutes([...(await sb.listRoutes()).filter((r) => r.family === 4), extra]);
+      assert.ok(
+        (await sb.listRoutes()).some((r) =>
+          r.destination === extra.destination && r.gateway === extra.gateway
+        ),
+      );
+
+      // A second NIC stays for the second process's delete; the first is unplugged here.
+      await sb.addInterface({ name: "eth2", addresses: ["10.231.78.2/30"] });
+      await sb.removeInterface("eth1");
+      const names = (await sb.listInterfaces()).map((i) => i.name);
+      assert.ok(!names.includes("eth1") && names.includes("eth2"), names.join(","));
+      assert.equal((await sh("ip", ["link", "show", tap])).code, 1, "the library removed the tap of eth1");
 
       stopMonitor.abort();
       await monitoring;
@@ -197,7 +234,7 @@ Deno.test({
         },
       );
       assert.deepEqual(seen.pids, pids);
-      assert.ok(seen.interfaces.includes("eth1"), seen.interfaces.join(","));
+      assert.ok(seen.interfaces.includes("eth2"), seen.interfaces.join(","));
 
       // Nothing left behind.
       assert.deepEqual(await qemuPids(id), []);

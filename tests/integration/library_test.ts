@@ -274,3 +274,42 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name: "Sandbox.monitor() ends with a vm-exit event when the VM goes away",
+  permissions,
+  async fn() {
+    await withWorld(async (w) => {
+      const sb = await createSandboxWith({ id: "lib7", config: w.config }, w.hooks);
+      const kinds: string[] = [];
+      const watching = (async () => {
+        for await (const e of sb.monitor()) {
+          kinds.push(e.kind === "vm-exit" ? `vm-exit:${e.exit.kind}` : e.kind);
+        }
+      })();
+      await sb.delete({ force: true });
+      await watching; // ends by itself
+      assert.deepEqual(kinds.filter((k) => k.startsWith("vm-exit")), ["vm-exit:killed"]);
+    });
+  },
+});
+
+Deno.test({
+  name: "a sandbox released while paused is fetched, resumed (agent reconnected) and runs containers",
+  permissions,
+  async fn() {
+    await withWorld(async (w) => {
+      const sb = await createSandboxWith({ id: "lib8", config: w.config }, w.hooks);
+      await sb.pause();
+      await sb.release();
+      const again = await fetchSandboxWith("lib8", { config: w.config }, w.hooks);
+      assert.equal((await again.status()).state.kind, "paused");
+      await again.resume();
+      await again.createContainer({ id: "after", rootfs: w.rootfs, args: ["echo", "back"] });
+      const p = await again.startContainer("after");
+      assert.equal(await new Response(p.io.stdout).text(), "back\n");
+      assert.equal(await p.wait(), 0);
+      await again.delete();
+    });
+  },
+});
