@@ -3,13 +3,14 @@
  * assertion. Sections run in order; a section whose prerequisites are missing says why and is
  * skipped. Results go to bench/results.json with the machine description.
  *
- * Run: deno task bench [section ...]   (sections: ttrpc, store, boot)
+ * Run: deno task bench [section ...]   (sections: ttrpc, store, boot, network)
  *
  * @module
  */
 import { benchTtrpc } from "./ttrpc_bench.ts";
 import { benchStores } from "../../plugins/store/bench.ts";
 import { benchBoot } from "./boot_bench.ts";
+import { benchNetwork } from "./network_bench.ts";
 
 export interface Figure {
   readonly section: string;
@@ -46,6 +47,10 @@ const SECTIONS: Readonly<Record<string, Section>> = {
   async boot() {
     const r = await benchBoot();
     return r.rows.map((row) => fig("boot", row.name, row.value, row.unit, row.goal));
+  },
+  async network() {
+    const r = await benchNetwork();
+    return r.rows.map((row) => fig("network", row.name, row.value, row.unit, row.goal));
   },
 };
 
