@@ -11,6 +11,7 @@ import { isRuntimeError, SandboxError } from "../errors.ts";
 import { type SandboxContext, saveSandbox, serialized } from "./_context.ts";
 import { removeSandboxDir } from "./_guest_mount.ts";
 import { removeContainerRecord } from "./delete.ts";
+import { detachNetwork } from "./network.ts";
 import { markAllStopped } from "./wait.ts";
 import { canDeleteSandbox, isAlive, now, refuse } from "./status.ts";
 
@@ -74,10 +75,7 @@ async function destroy(ctx: SandboxContext, opts: DeleteSandboxOptions): Promise
 
   const net = ctx.record.network;
   if (net !== null) {
-    await step(
-      "detach the network",
-      async () => (await rt.network(net.plugin)).detach(net.netns, net.attachment),
-    );
+    await step("detach the network", () => detachNetwork(ctx, net));
   }
   for (const p of ctx.record.prepared) {
     await step(`release ${p.plugin}`, async () => {

@@ -150,6 +150,31 @@ export async function configureGuestNetwork(
   }
 }
 
+/** The path of a netns given as a path or as a bare name under /var/run/netns. */
+export function netnsPath(netns: string): string {
+  return netns.includes("/") ? netns : `/var/run/netns/${netns}`;
+}
+
+/**
+ * Undoes the plugin's work in the netns (from the netns's state: works after kill -9 and from
+ * another process). A netns that is already gone (the CNI plugin's DEL ran first) took the
+ * devices with it: nothing to do.
+ */
+export async function detachNetwork(
+  ctx: SandboxContext,
+  rec: { plugin: string; netns: string; attachment: NetworkAttachment },
+): Promise<void> {
+  const gone = await Deno.stat(netnsPath(rec.netns)).then(
+    () => false,
+    (e) => e instanceof Deno.errors.NotFound,
+  );
+  if (gone) {
+    ctx.log.info("network namespace already gone, nothing to detach", { netns: rec.netns });
+    return;
+  }
+  await (await ctx.rt.network(rec.plugin)).detach(rec.netns, rec.attachment);
+}
+
 /** Polls the guest until a NIC with each of `macs` exists (a hot-plugged NIC is probed later). */
 export async function waitForGuestNics(
   agent: Pick<AgentApi, "listInterfaces">,
