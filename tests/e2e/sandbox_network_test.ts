@@ -124,6 +124,12 @@ async function roundTrip(model: NetModel, extra: { rescan?: boolean; kill9?: boo
       assert.equal(page2.trim(), PAGE);
       // A rescan with nothing new changes nothing.
       assert.equal((await sb.rescanNetwork()).added.length, 0);
+      // The veth goes away: its NIC is unplugged from the guest.
+      await ip(["-n", ns.podName, "link", "del", "eth1"]);
+      addedVeth = false;
+      const gone = await sb.rescanNetwork();
+      assert.deepEqual([gone.interfaces, gone.removed.length], [["eth0"], 1]);
+      assert.equal((await sb.listInterfaces()).some((i) => i.name === "eth1"), false);
     }
     // deno-lint-ignore no-console -- figures for the report
     console.log(
