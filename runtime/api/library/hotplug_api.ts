@@ -12,7 +12,7 @@
  */
 import * as v from "valibot";
 import type { Device } from "../../../plugins/types.ts";
-import { isRuntimeError, SandboxError } from "../../errors.ts";
+import { isRuntimeError, SandboxError, toRuntimeError } from "../../errors.ts";
 import { deviceId, macAddress } from "../../ids.ts";
 import type { Sandbox as CoreSandbox } from "../../sandbox/sandbox.ts";
 import { hostNetSys, runInNetns, runOnHost } from "../../sys/ip_command.ts";
@@ -48,7 +48,13 @@ async function readState(sb: CoreSandbox): Promise<HotplugState> {
     if (e instanceof Deno.errors.NotFound) return { devices: [], nics: [] };
     throw e;
   }
-  const r = v.safeParse(StateSchema, JSON.parse(text));
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new SandboxError("DataLoss", `Cannot read "${statePath(sb)}": it is not JSON`, { cause: e });
+  }
+  const r = v.safeParse(StateSchema, json);
   if (!r.success) {
     throw new SandboxError(
       "DataLoss",
@@ -72,6 +78,7 @@ export async function addBlockDevice(
 ): Promise<DeviceInfo> {
   const id = cfg.id ?? `blk-${crypto.randomUUID().slice(0, 8)}`;
   const st = await Deno.stat(cfg.path).catch((e) => {
+    if (!(e instanceof Deno.errors.NotFound)) throw toRuntimeError(e, `Cannot add device "${id}"`);
     throw new SandboxError("NotFound", `Cannot add device "${id}": "${cfg.path}" does not exist`, {
       cause: e,
     });
