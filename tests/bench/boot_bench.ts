@@ -7,7 +7,8 @@
  * - agent-ready: the default guest image (erofs userland on virtio-blk) through the QEMU plugin,
  *   timed from `vm.start()` until `AgentClient.connect()` returns (Health SERVING).
  *
- * Figures: best and median of each over N rounds, the ratio agent-ready / bare (goal <= 1.6), the
+ * Figures: best and median of each over N rounds, the ratio agent-ready / bare (goal <= 1.6: the
+ * median of the per-round ratios, as each round's pair ran back to back; also best/best), the
  * guest's memory in use after boot (MemTotal - MemAvailable, from the agent's GetMetrics) and the
  * host-side RSS/PSS of the QEMU process. Every VM is stopped and every temp dir removed.
  *
@@ -81,6 +82,8 @@ export async function benchBoot(opts: BootBenchOptions = {}): Promise<BootBenchR
   const best = (a: number[]) => Math.min(...a);
   const ratioBest = best(readyMs) / best(bareMs);
   const ratioMedian = median(readyMs) / median(bareMs);
+  // Each round's pair ran back to back, so its ratio sees the same host load on both sides.
+  const ratioPaired = median(readyMs.map((r, i) => r / (bareMs[i] ?? Number.NaN)));
   const ms = (v: number) => Math.round(v);
   const mib = (b: number) => Math.round(b / 2 ** 20 * 10) / 10;
   const rows: BootBenchRow[] = [
@@ -88,8 +91,14 @@ export async function benchBoot(opts: BootBenchOptions = {}): Promise<BootBenchR
     { name: "bare boot to /init (baseline), median", value: ms(median(bareMs)), unit: "ms" },
     { name: "boot to agent ready, best", value: ms(best(readyMs)), unit: "ms" },
     { name: "boot to agent ready, median", value: ms(median(readyMs)), unit: "ms" },
-    { name: "agent ready / bare boot (best)", value: round2(ratioBest), unit: "x", goal: GOAL },
-    { name: "agent ready / bare boot (median)", value: round2(ratioMedian), unit: "x" },
+    {
+      name: "agent ready / bare boot (median of per-round ratios)",
+      value: round2(ratioPaired),
+      unit: "x",
+      goal: GOAL,
+    },
+    { name: "agent ready / bare boot (best / best)", value: round2(ratioBest), unit: "x" },
+    { name: "agent ready / bare boot (median / median)", value: round2(ratioMedian), unit: "x" },
     { name: "guest memory in use after boot", value: mib(mem.used), unit: "MiB" },
     { name: "guest memory total", value: mib(mem.total), unit: "MiB" },
     { name: "qemu RSS after boot", value: mib(mem.rss), unit: "MiB" },
