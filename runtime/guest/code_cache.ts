@@ -3,8 +3,8 @@
  * (`/cocoon/deno-cache`). Deno keys its code cache by module specifier and source hash, so the
  * bundle is run once at the path the guest uses (`/cocoon/agent.js`): in a private mount namespace
  * (`unshare -m`) whose root is a tmpfs holding bind mounts of the host's top-level directories and
- * the staging userland at `/cocoon`. The run stops once the agent logs "agent ready" (it cannot open
- * its channel on the host). In the guest, `cocoon-agent-run` copies the cache into the writable
+ * the staging userland at `/cocoon`, and `agent.channel=serial` bound over `/proc/cmdline`. The run
+ * stops once the agent logs "agent ready" (it cannot open its channel on the host). In the guest, `cocoon-agent-run` copies the cache into the writable
  * `DENO_DIR` before starting deno.
  *
  * Best effort: without `unshare`/mount rights the image is built without a cache.
@@ -42,6 +42,9 @@ for e in /*; do
 done
 mkdir "$R/cocoon" "$R/run" "$R/tmp"
 mount --bind "$U" "$R/cocoon"
+# The agent reads its options from /proc/cmdline: give it the serial channel (never vsock here).
+echo "agent.channel=serial" >"$R/run/cmdline"
+mount --bind "$R/run/cmdline" "$R/proc/cmdline"
 shift 2
 exec chroot "$R" "$@"
 `;
