@@ -55,6 +55,14 @@ export function guestSpec(
     linux["namespaces"] = ns.filter((n) =>
       !(isRecord(n) && ((typeof n["path"] === "string" && n["path"] !== "") || n["type"] === "network"))
     );
+    // net.* sysctls need a network namespace of the container's own (crun refuses them otherwise;
+    // podman always sets net.ipv4.ping_group_range). Without one they would change the whole VM's
+    // stack, which is the pod's: drop them rather than fail the container.
+    if (isRecord(linux["sysctl"])) {
+      linux["sysctl"] = Object.fromEntries(
+        Object.entries(linux["sysctl"]).filter(([k]) => !k.startsWith("net.")),
+      );
+    }
     out["linux"] = linux;
   }
   return out;
