@@ -31,6 +31,8 @@ export interface BootBenchOptions {
   memoryMiB?: number;
   /** @default 2 */
   vcpus?: number;
+  /** The image to boot (default: the real agent's, from ensureGuestImage()). */
+  image?: GuestImage;
   /** Extra kernel parameters for both sides. */
   kernelParams?: readonly string[];
   /** Per-boot timeout. @default 180000 */
@@ -48,6 +50,9 @@ export interface BootBenchRow {
 export interface BootBenchResult {
   readonly bareMs: readonly number[];
   readonly readyMs: readonly number[];
+  /** QEMU's CPU time (user + system) for each boot: less sensitive to host load than wall time. */
+  readonly bareCpuMs: readonly number[];
+  readonly readyCpuMs: readonly number[];
   readonly guestMemUsedBytes: number;
   readonly guestMemTotalBytes: number;
   readonly qemuRssBytes: number;
@@ -61,19 +66,25 @@ const GOAL = "<= 1.6";
 export async function benchBoot(opts: BootBenchOptions = {}): Promise<BootBenchResult> {
   const rounds = opts.rounds ?? 3;
   const log = createLogger({ sink: nullSink });
-  const image = await ensureGuestImage({ agent: "real", ...(opts.signal ? { signal: opts.signal } : {}) });
+  const image = opts.image ??
+    await ensureGuestImage({ agent: "real", ...(opts.signal ? { signal: opts.signal } : {}) });
   if (image.rootfs === null) throw new Error(`Cannot bench boot: image "${image.dir}" has no userland`);
   const runDir = await Deno.makeTempDir({ prefix: "cocoon-boot-bench-" });
   const hv = await qemuPlugin.create({ log, config: { accelerator: "auto" }, runDir });
   const bareMs: number[] = [];
   const readyMs: number[] = [];
+  const bareCpuMs: number[] = [];
+  const readyCpuMs: number[] = [];
   let mem = { used: 0, total: 0, rss: 0, pss: 0 };
   try {
     for (let i = 0; i < rounds; i++) {
       opts.signal?.throwIfAborted();
-      bareMs.push(await bareBoot(hv, image, runDir, i, opts));
+      const b = await bareBoot(hv, image, runDir, i, opts);
+      bareMs.push(b.ms);
+      bareCpuMs.push(b.cpuMs);
       const r = await agentBoot(hv, image, runDir, i, opts, log);
       readyMs.push(r.ms);
+      readyCpuMs.push(r.cpuMs);
       if (i === rounds - 1) mem = r.mem;
     }
   } finally {
@@ -84,6 +95,7 @@ export async function benchBoot(opts: BootBenchOptions = {}): Promise<BootBenchR
   const ratioMedian = median(readyMs) / median(bareMs);
   // Each round's pair ran back to back, so its ratio sees the same host load on both sides.
   const ratioPaired = median(readyMs.map((r, i) => r / (bareMs[i] ?? Number.NaN)));
+  const cpuRatio = median(readyCpuMs.map((r, i) => r / (bareCpuMs[i] ?? Number.NaN)));
   const ms = (v: number) => Math.round(v);
   const mib = (b: number) => Math.round(b / 2 ** 20 * 10) / 10;
   const rows: BootBenchRow[] = [
@@ -99,6 +111,13 @@ export async function benchBoot(opts: BootBenchOptions = {}): Promise<BootBenchR
     },
     { name: "agent ready / bare boot (best / best)", value: round2(ratioBest), unit: "x" },
     { name: "agent ready / bare boot (median / median)", value: round2(ratioMedian), unit: "x" },
+    { name: "qemu CPU time, bare boot (median)", value: ms(median(bareCpuMs)), unit: "ms" },
+    { name: "qemu CPU time, boot to agent ready (median)", value: ms(median(readyCpuMs)), unit: "ms" },
+    {
+      name: "agent ready / bare boot, qemu CPU time (median of per-round)",
+      value: round2(cpuRatio),
+      unit: "x",
+    },
     { name: "guest memory in use after boot", value: mib(mem.used), unit: "MiB" },
     { name: "guest memory total", value: mib(mem.total), unit: "MiB" },
     { name: "qemu RSS after boot", value: mib(mem.rss), unit: "MiB" },
@@ -107,6 +126,8 @@ export async function benchBoot(opts: BootBenchOptions = {}): Promise<BootBenchR
   return {
     bareMs,
     readyMs,
+    bareCpuMs,
+    readyCpuMs,
     guestMemUsedBytes: mem.used,
     guestMemTotalBytes: mem.total,
     qemuRssBytes: mem.rss,
@@ -148,7 +169,7 @@ async function bareBoot(
   runDir: string,
   round: number,
   opts: BootBenchOptions,
-): Promise<number> {
+): Promise<{ ms: number; cpuMs: number }> {
   const stateDir = await Deno.makeTempDir({ dir: runDir, prefix: "bare-" });
   const vm = await hv.createVm(
     vmConfig(image, stateDir, `bench-bare-${round}`, opts, { params: ["cocoon.stop=init"], devices: [] }),
@@ -156,13 +177,22 @@ async function bareBoot(
   try {
     const t0 = performance.now();
     await vm.start();
-    await withTimeout(vm.wait(), opts.timeoutMs ?? 180_000, "bare boot");
+    // QEMU's CPU time is read until it exits (a gone process has no /proc entry).
+    const pid = vm.pids()[0];
+    let cpuMs = 0;
+    let done = false;
+    const exited = vm.wait().finally(() => (done = true));
+    while (!done && pid !== undefined) {
+      cpuMs = Math.max(cpuMs, await cpuTimeMs(pid));
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 20))]);
+    }
+    await withTimeout(exited, opts.timeoutMs ?? 180_000, "bare boot");
     const ms = performance.now() - t0;
     const console = await Deno.readTextFile(`${stateDir}/console.log`).catch(() => "");
     if (!console.includes("stop requested at stage init")) {
       throw new Error(`Cannot bench boot: the bare guest did not reach /init:\n${console.slice(-2000)}`);
     }
-    return ms;
+    return { ms, cpuMs };
   } finally {
     await stopVm(vm);
   }
@@ -176,7 +206,7 @@ async function agentBoot(
   round: number,
   opts: BootBenchOptions,
   log: Logger,
-): Promise<{ ms: number; mem: { used: number; total: number; rss: number; pss: number } }> {
+): Promise<{ ms: number; cpuMs: number; mem: { used: number; total: number; rss: number; pss: number } }> {
   const stateDir = await Deno.makeTempDir({ dir: runDir, prefix: "agent-" });
   const userland: Device = {
     kind: "block",
@@ -194,13 +224,15 @@ async function agentBoot(
     await vm.start();
     agent = await AgentClient.connect(vm.agentAddress(), { timeoutMs: opts.timeoutMs ?? 180_000, log });
     const ms = performance.now() - t0;
+    const pid = vm.pids()[0];
+    const cpuMs = pid === undefined ? 0 : await cpuTimeMs(pid);
     const metrics = parseMetrics(await agent.metrics());
     const total = metrics.get("cocoon_guest_memory_total_bytes") ?? 0;
     const available = metrics.get("cocoon_guest_memory_available_bytes") ?? 0;
-    const pid = vm.pids()[0];
     const rollup = pid === undefined ? new Map<string, number>() : await smapsRollup(pid);
     return {
       ms,
+      cpuMs,
       mem: {
         used: total - available,
         total,
@@ -227,6 +259,13 @@ export function parseMetrics(text: string): Map<string, number> {
     if (k && v && !k.startsWith("#") && Number.isFinite(Number(v))) m.set(k, Number(v));
   }
   return m;
+}
+
+/** utime + stime of a process, ms (0 when it is gone); clock ticks are 100 Hz on Linux. */
+async function cpuTimeMs(pid: number): Promise<number> {
+  const stat = await Deno.readTextFile(`/proc/${pid}/stat`).catch(() => "");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11] ?? 0) + Number(f[12] ?? 0)) * 10;
 }
 
 /** kB fields of /proc/<pid>/smaps_rollup. */
