@@ -17,14 +17,24 @@
  *
  * @module
  */
+import { createHash } from "node:crypto";
 import type { ContainerId, SandboxId } from "../ids.ts";
 
 export function sandboxesRoot(stateDir: string): string {
   return `${stateDir.replace(/\/+$/, "")}/sandboxes`;
 }
 
+/**
+ * The sandbox's host directory. Long ids (podman's and CRI's are 64 hex characters) are shortened to
+ * `<first 12>-<16 hex of sha256(id)>`: the VM's unix sockets live below this directory and a socket
+ * path must fit in 107 bytes, also under roots like /run/containerd/runc/<namespace>. The record
+ * stores the directory, so nothing recomputes it.
+ */
 export function sandboxDir(stateDir: string, id: SandboxId): string {
-  return `${sandboxesRoot(stateDir)}/${id}`;
+  const name = id.length <= 32
+    ? id
+    : `${id.slice(0, 12)}-${createHash("sha256").update(id).digest("hex").slice(0, 16)}`;
+  return `${sandboxesRoot(stateDir)}/${name}`;
 }
 
 export function vmStateDir(dir: string): string {
