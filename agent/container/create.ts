@@ -42,6 +42,13 @@ export async function createContainer(
   } else {
     await env.fs.writeTextFile(configPath, JSON.stringify(spec));
   }
+  const root = specRootPath(spec, args.bundle);
+  if (root !== undefined && env.fs.waitForPath && !(await env.fs.waitForPath(root, 3000))) {
+    throw new RuntimeError(
+      "NotFound",
+      `Cannot create container "${id}": its root filesystem "${root}" does not exist`,
+    );
+  }
   const terminal = specTerminal(spec);
   const pidFile = `${env.stateDir}/${id}.pid`;
   const consoleSocket = `${env.stateDir}/${id}.console.sock`;
@@ -67,6 +74,16 @@ export async function createContainer(
   table.add(c);
   env.log.info("container created", { container: id, pid: init.pid, terminal });
   return c;
+}
+
+/** `root.path` of an OCI spec, made absolute against the bundle (undefined when absent). Pure. */
+export function specRootPath(spec: unknown, bundle: string): string | undefined {
+  if (typeof spec !== "object" || spec === null) return undefined;
+  const root: unknown = Reflect.get(spec, "root");
+  if (typeof root !== "object" || root === null) return undefined;
+  const path: unknown = Reflect.get(root, "path");
+  if (typeof path !== "string" || path === "") return undefined;
+  return path.startsWith("/") ? path : `${bundle}/${path}`;
 }
 
 /** `process.terminal` of an OCI spec (false when absent or malformed). Pure. */

@@ -23,6 +23,8 @@ export interface AgentFs {
   readTextFile(path: string): Promise<string>;
   writeTextFile(path: string, data: string): Promise<void>;
   remove(path: string): Promise<void>;
+  /** Resolves true once `path` exists (re-reading its parent each try), false after `timeoutMs`. */
+  waitForPath?(path: string, timeoutMs: number): Promise<boolean>;
 }
 
 export interface ContainerEnv {
@@ -43,6 +45,24 @@ export interface ContainerEnv {
 /** The real file adapter. */
 export const denoFs: AgentFs = {
   readTextFile: (p) => Deno.readTextFile(p),
+  async waitForPath(p, timeoutMs) {
+    const deadline = Date.now() + timeoutMs;
+    const parent = p.slice(0, Math.max(p.lastIndexOf("/"), 1));
+    for (;;) {
+      try {
+        await Deno.stat(p);
+        return true;
+      } catch {
+        // A shared file system (9p) may not show a host bind mount made a moment ago: listing the
+        // parent makes the guest look it up again instead of trusting what it saw before.
+        try {
+          for await (const _ of Deno.readDir(parent)) { /* refresh */ }
+        } catch { /* parent missing too: keep waiting */ }
+      }
+      if (Date.now() >= deadline) return false;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  },
   writeTextFile: (p, d) => Deno.writeTextFile(p, d, { mode: 0o600 }),
   async remove(p) {
     try {
