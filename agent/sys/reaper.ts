@@ -57,6 +57,8 @@ export class Reaper implements ProcessWaiter, Disposable {
   #timer: ReturnType<typeof setInterval> | undefined;
   #listening = false;
   #lastSweep = 0;
+  /** Statuses of untracked orphans the sweep reaped, kept a while: a watch may arrive late. */
+  readonly #reaped = new Map<number, { status: ExitStatus; at: number }>();
   readonly #onSignal = (): void => this.check();
 
   constructor(opts: ReaperOptions = {}) {
@@ -73,6 +75,13 @@ export class Reaper implements ProcessWaiter, Disposable {
       return Promise.reject(
         new RuntimeError("AlreadyExists", `Cannot watch pid ${pid}: it is already watched`),
       );
+    }
+    // A process that exited before anyone watched it (an exec that ends at once) may already
+    // have been reaped by the orphan sweep: its status was kept for this.
+    const early = this.#reaped.get(pid);
+    if (early !== undefined) {
+      this.#reaped.delete(pid);
+      return Promise.resolve(early.status);
     }
     const { promise, resolve, reject } = Promise.withResolvers<ExitStatus>();
     this.#watches.set(pid, { resolve, reject });
@@ -123,10 +132,15 @@ export class Reaper implements ProcessWaiter, Disposable {
       return;
     }
     const own = o.ownPids();
+    const now = Date.now();
+    for (const [pid, r] of this.#reaped) if (now - r.at > 60_000) this.#reaped.delete(pid);
     for (const pid of zombies) {
       if (this.#watches.has(pid) || own.has(pid)) continue;
       const r = this.#waitPid(pid);
-      if (r.kind === "exited" || r.kind === "signaled") this.#log?.debug("reaped orphan", { pid, status: r });
+      if (r.kind === "exited" || r.kind === "signaled") {
+        this.#log?.debug("reaped orphan", { pid, status: r });
+        if (this.#reaped.size < 4096) this.#reaped.set(pid, { status: r, at: now });
+      }
     }
   }
 

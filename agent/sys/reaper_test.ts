@@ -82,3 +82,17 @@ Deno.test({
     assert.deepEqual(reaped, [20]);
   },
 });
+
+Deno.test({
+  name: "Reaper.watch() of a pid the orphan sweep already reaped resolves with the kept status",
+  permissions: "none",
+  async fn() {
+    using reaper = new Reaper({
+      intervalMs: 1000,
+      waitPid: () => ({ kind: "exited", code: 5 }),
+      orphans: { ownPids: () => new Set<number>(), listZombies: () => [30] },
+    });
+    reaper.check();
+    assert.deepEqual(await reaper.watch(30), { kind: "exited", code: 5 });
+  },
+});
