@@ -123,6 +123,12 @@ if [ "$COCOON_STAGE" = "2" ]; then
     done
   fi
   [ -n "$USERLAND" ] || USERLAND=/dev/vda
+  # Drivers may probe asynchronously (libnvdimm creates /dev/pmem0 after modprobe returns).
+  i=0
+  while [ ! -b "$USERLAND" ] && [ "$i" -lt 200 ]; do
+    sleep 0.05
+    i=$((i + 1))
+  done
   opts=ro
   [ -n "$USERLAND_OPTS" ] && opts="ro,$USERLAND_OPTS"
   mount -t erofs -o "$opts" "$USERLAND" /cocoon || die "cannot mount the userland image $USERLAND"
