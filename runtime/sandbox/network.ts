@@ -217,58 +217,81 @@ export interface NetworkRescanReport {
  * when the network model cannot rescan.
  */
 export function rescanNetwork(ctx: SandboxContext, opts: Sig = {}): Promise<NetworkRescanReport> {
-  return serialized(ctx, async () => {
-    const id = ctx.record.id;
-    const agent = requireAgent(ctx, "rescan the network");
-    const vm = requireVm(ctx, "rescan the network of");
-    const rec = ctx.record.network;
-    if (rec === null) {
-      throw new SandboxError(
-        "FailedPrecondition",
-        `Cannot rescan the network of sandbox "${id}": it has no network namespace`,
-      );
-    }
+  return serialized(ctx, () => rescanNow(ctx, opts));
+}
+
+/**
+ * Before a container starts: picks up interfaces added to the netns since (Docker 26+ adds the
+ * veth after the task was created, moby/moby#47729, Kata #9340). Only for models that can rescan;
+ * a failure is logged and the start goes on with the network as it was. Call inside the queue.
+ */
+export async function rescanBeforeStart(ctx: SandboxContext, opts: Sig = {}): Promise<void> {
+  const rec = ctx.record.network;
+  if (rec === null) return;
+  try {
     const net = await ctx.rt.network(rec.plugin);
-    if (net.rescan === undefined) {
-      throw new SandboxError(
-        "Unimplemented",
-        `Cannot rescan the network of sandbox "${id}": network model "${rec.plugin}" cannot rescan`,
-      );
+    if (net.rescan === undefined) return;
+    const r = await rescanNow(ctx, opts);
+    if (r.added.length > 0 || r.removed.length > 0) {
+      ctx.log.info("interfaces changed before start", { added: r.added.length, removed: r.removed.length });
     }
-    const sig = opts.signal ? { signal: opts.signal } : {};
-    const r = await net.rescan(rec.netns, rec.attachment, { sandbox: id, ...sig });
-    const attachment = withCharDevices(r.attachment);
-    const addedIds = new Set(r.added.map((d) => d.id));
-    const added = attachment.devices.filter((d) => addedIds.has(d.id));
-    for (const d of r.removed) {
-      const gone: AttachedDevice = { device: d };
-      await vm.removeDevice(gone).catch((e) =>
-        ctx.log.warn("net device unplug failed", { device: d.id, error: e })
-      );
-    }
-    const plugged: Device[] = [];
-    try {
-      for (const d of added) {
-        await vm.addDevice(d);
-        plugged.push(d);
-      }
-    } finally {
-      // What is plugged is recorded even when a later step fails, so delete sees it.
-      const devices = attachment.devices.filter((d) => !addedIds.has(d.id) || plugged.includes(d));
-      await saveSandbox(ctx, { ...ctx.record, network: { ...rec, attachment: { ...attachment, devices } } });
-    }
-    const fresh = attachment.endpoints.filter((ep) =>
-      !rec.attachment.endpoints.some((old) => old.name === ep.name && old.mac === ep.mac)
+  } catch (e) {
+    ctx.log.warn("network rescan before start failed", { error: e });
+  }
+}
+
+/** {@link rescanNetwork} without the queue. */
+async function rescanNow(ctx: SandboxContext, opts: Sig): Promise<NetworkRescanReport> {
+  const id = ctx.record.id;
+  const agent = requireAgent(ctx, "rescan the network");
+  const vm = requireVm(ctx, "rescan the network of");
+  const rec = ctx.record.network;
+  if (rec === null) {
+    throw new SandboxError(
+      "FailedPrecondition",
+      `Cannot rescan the network of sandbox "${id}": it has no network namespace`,
     );
-    if (fresh.length > 0) {
-      await waitForGuestNics(agent, fresh.map((ep) => ep.mac), { timeoutMs: 30_000, ...sig });
-      await configureGuestNetwork(agent, fresh, sig);
+  }
+  const net = await ctx.rt.network(rec.plugin);
+  if (net.rescan === undefined) {
+    throw new SandboxError(
+      "Unimplemented",
+      `Cannot rescan the network of sandbox "${id}": network model "${rec.plugin}" cannot rescan`,
+    );
+  }
+  const sig = opts.signal ? { signal: opts.signal } : {};
+  const r = await net.rescan(rec.netns, rec.attachment, { sandbox: id, ...sig });
+  const attachment = withCharDevices(r.attachment);
+  const addedIds = new Set(r.added.map((d) => d.id));
+  const added = attachment.devices.filter((d) => addedIds.has(d.id));
+  for (const d of r.removed) {
+    const gone: AttachedDevice = { device: d };
+    await vm.removeDevice(gone).catch((e) =>
+      ctx.log.warn("net device unplug failed", { device: d.id, error: e })
+    );
+  }
+  const plugged: Device[] = [];
+  try {
+    for (const d of added) {
+      await vm.addDevice(d);
+      plugged.push(d);
     }
-    ctx.log.info("network rescanned", {
-      plugin: rec.plugin,
-      added: added.map((d) => d.id),
-      removed: r.removed.map((d) => d.id),
-    });
-    return { interfaces: attachment.endpoints.map((e) => e.name), added, removed: r.removed };
+  } finally {
+    // What is plugged is recorded even when a later step fails, so delete sees it.
+    const devices = attachment.devices.filter((d) => !addedIds.has(d.id) || plugged.includes(d));
+    await saveSandbox(ctx, { ...ctx.record, network: { ...rec, attachment: { ...attachment, devices } } });
+  }
+  const fresh = attachment.endpoints.filter((ep) =>
+    !rec.attachment.endpoints.some((old) => old.name === ep.name && old.mac === ep.mac)
+  );
+  if (fresh.length > 0) {
+    await waitForGuestNics(agent, fresh.map((ep) => ep.mac), { timeoutMs: 30_000, ...sig });
+    await configureGuestNetwork(agent, fresh, sig);
+  }
+  ctx.log.info("network rescanned", {
+    plugin: rec.plugin,
+    added: added.map((d) => d.id),
+    removed: r.removed.map((d) => d.id),
   });
+  return { interfaces: attachment.endpoints.map((e) => e.name), added, removed: r.removed };
 }

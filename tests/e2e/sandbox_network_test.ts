@@ -199,3 +199,65 @@ Deno.test({
     await roundTrip("macvtap");
   },
 });
+
+Deno.test({
+  name:
+    "tcfilter: a veth added to the netns after create is in the guest when the container starts (Docker 26)",
+  ...opts,
+  async fn() {
+    const image = await guestImageWith9p();
+    await using peer = await createTestNetns(sys);
+    const pod = `${peer.podName}-late`;
+    const ip = (args: string[]) => runOnHost(sys, "ip", args, { what: "Cannot set up the late netns" });
+    await ip(["netns", "add", pod]);
+    const dir = await Deno.makeTempDir({ prefix: "cocoon-sbnet-late-" });
+    const id = `net-late-${crypto.randomUUID().slice(0, 6)}`;
+    let sb: Sandbox | undefined;
+    try {
+      const rootfs = await makeWebRootfs(dir);
+      const rt = await networkRuntimeFor(dir, image, "tcfilter");
+      sb = await Sandbox.create(rt, { id, netns: `/var/run/netns/${pod}` });
+      assert.deepEqual((await sb.listInterfaces()).map((i) => i.name), ["lo"]);
+      // As Docker 26+ does: the veth arrives between create and start.
+      const [, a = "0", b = "0"] = peer.podIp.split(".");
+      const podIp = `10.${a}.${(Number(b) + 2) % 250}.2`;
+      await ip([
+        "-n",
+        pod,
+        "link",
+        "add",
+        "eth0",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "p9",
+        "netns",
+        peer.peerName,
+      ]);
+      await ip(["-n", pod, "addr", "add", `${podIp}/24`, "dev", "eth0"]);
+      await ip(["-n", peer.peerName, "addr", "add", `10.${a}.${(Number(b) + 2) % 250}.1/24`, "dev", "p9"]);
+      await ip(["-n", pod, "link", "set", "eth0", "up"]);
+      await ip(["-n", peer.peerName, "link", "set", "p9", "up"]);
+      await sb.createContainer({
+        id,
+        spec: netSpec(["/bin/busybox", "httpd", "-f", "-p", "80", "-h", "/www"]),
+        rootfs,
+      });
+      await sb.startContainer(id);
+      assert.ok(
+        (await sb.listInterfaces()).some((i) =>
+          i.name === "eth0" && i.addresses.some((x) => x.address === podIp)
+        ),
+      );
+      assert.equal((await fetchFrom(peer.peer, `http://${podIp}/`)).trim(), PAGE);
+      await sb.delete({ force: true });
+      sb = undefined;
+    } finally {
+      if (sb !== undefined) await sb.delete({ force: true }).catch(() => {});
+      await scrub(dir, id);
+      await ip(["netns", "del", pod]).catch(() => {});
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
