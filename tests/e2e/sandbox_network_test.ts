@@ -261,3 +261,30 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "vfio without IOMMU and an unknown model: create fails with the reason and leaves nothing",
+  ...opts,
+  async fn() {
+    const image = await guestImageWith9p();
+    await using ns = await createTestNetns(sys);
+    const before = await netnsPicture(sys, ns.pod);
+    const dir = await Deno.makeTempDir({ prefix: "cocoon-sbnet-refused-" });
+    try {
+      const iommu = await Array.fromAsync(Deno.readDir("/sys/kernel/iommu_groups")).catch(() => []);
+      const cases: [string, RegExp][] = [["nope", /nope/]];
+      if (iommu.length === 0) {
+        cases.push(["vfio", /Cannot use network model "vfio": the host has no IOMMU groups/]);
+      }
+      for (const [model, why] of cases) {
+        const rt = await networkRuntimeFor(dir, image, model);
+        await assert.rejects(Sandbox.create(rt, { id: `net-${model}`, netns: ns.pod }), why);
+        assert.deepEqual(await Sandbox.list(rt), []);
+        assert.deepEqual(await Array.fromAsync(Deno.readDir(`${dir}/run/sandboxes`)), []);
+      }
+      assert.equal(await netnsPicture(sys, ns.pod), before);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
