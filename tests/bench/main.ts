@@ -3,7 +3,7 @@
  * assertion. Sections run in order; a section whose prerequisites are missing says why and is
  * skipped. Results go to bench/results.json with the machine description.
  *
- * Run: deno task bench [section ...]   (sections: ttrpc, store, boot, network)
+ * Run: deno task bench [section ...]   (sections: ttrpc, store, boot, network, fileio)
  *
  * @module
  */
@@ -11,6 +11,7 @@ import { benchTtrpc } from "./ttrpc_bench.ts";
 import { benchStores } from "../../plugins/store/bench.ts";
 import { benchBoot } from "./boot_bench.ts";
 import { benchNetwork } from "./network_bench.ts";
+import { benchFileIo } from "./fileio_bench.ts";
 
 export interface Figure {
   readonly section: string;
@@ -51,6 +52,10 @@ const SECTIONS: Readonly<Record<string, Section>> = {
   async network() {
     const r = await benchNetwork();
     return r.rows.map((row) => fig("network", row.name, row.value, row.unit, row.goal));
+  },
+  async fileio() {
+    const r = await benchFileIo();
+    return r.rows.map((row) => fig("fileio", row.name, row.value, row.unit, row.goal));
   },
 };
 
