@@ -55,13 +55,6 @@ export function guestSpec(
     linux["namespaces"] = ns.filter((n) =>
       !(isRecord(n) && ((typeof n["path"] === "string" && n["path"] !== "") || n["type"] === "network"))
     );
-    // The OCI runtime accepts net.* sysctls only with a new network namespace (podman sets
-    // net.ipv4.ping_group_range): they would apply to the pod's network, which is the whole VM's, so
-    // they are left to the guest kernel's defaults.
-    if (isRecord(linux["sysctl"])) {
-      const kept = Object.entries(linux["sysctl"]).filter(([k]) => !k.startsWith("net."));
-      linux["sysctl"] = Object.fromEntries(kept);
-    }
     // net.* sysctls need a network namespace of the container's own (crun refuses them otherwise;
     // podman always sets net.ipv4.ping_group_range). Without one they would change the whole VM's
     // stack, which is the pod's: drop them rather than fail the container.
