@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { isPciSource, resolvePciBlock } from "./pci_block.ts";
 import { RuntimeError } from "../../runtime/errors.ts";
 import { type CommandRunner, runToEnd } from "../sys/command.ts";
 
@@ -76,7 +77,11 @@ export function mountArgv(s: GuestStorageSpec): string[] {
 
 /** Creates the mount point and mounts. */
 export async function mountStorage(runner: CommandRunner, s: GuestStorageSpec): Promise<void> {
-  const argv = mountArgv(s);
+  const argv = mountArgv(
+    (s.driver === "virtio-blk" || s.driver === "scsi") && isPciSource(s.source)
+      ? { ...s, source: await resolvePciBlock(s.source) }
+      : s,
+  );
   await Deno.mkdir(s.mountPoint, { recursive: true });
   const r = await runToEnd(runner, argv);
   if (r.code !== 0) {

@@ -105,11 +105,13 @@ export async function hotplugDevice(t: HotplugTarget, device: Device): Promise<A
         );
       }
       const ro = device.readOnly;
+      // QEMU's "file" protocol driver takes regular files only; block devices need "host_device".
+      const isBlockDevice = await Deno.stat(device.path).then((st) => st.isBlockDevice === true, () => false);
       await q.execute("blockdev-add", {
         driver: "raw",
         "node-name": backend,
         "read-only": ro,
-        file: { driver: "file", filename: device.path, "read-only": ro },
+        file: { driver: isBlockDevice ? "host_device" : "file", filename: device.path, "read-only": ro },
       });
       try {
         if (device.driver === "virtio-scsi") {
