@@ -26,7 +26,9 @@ export const plugins: Command = {
       // The core's needs plus every built-in manifest: what a compiled `cocoon` is granted.
       const manifests = [];
       for (const ref of reg.values()) {
-        if (ref.origin === "builtin") manifests.push((await inspectPlugin(reg, ref.kind, ref.name)).permissions);
+        if (ref.origin === "builtin") {
+          manifests.push((await inspectPlugin(reg, ref.kind, ref.name)).permissions);
+        }
       }
       ctx.print(allowFlags(unionPermissions([CORE_PERMISSIONS, ...manifests])).join(" "));
       return 0;
