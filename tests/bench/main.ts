@@ -3,11 +3,12 @@
  * assertion. Sections run in order; a section whose prerequisites are missing says why and is
  * skipped. Results go to bench/results.json with the machine description.
  *
- * Run: deno task bench [section ...]   (sections: ttrpc, store, boot, network, fileio)
+ * Run: deno task bench [section ...]   (sections: ttrpc, store, boot, network, fileio, shim)
  *
  * @module
  */
 import { benchTtrpc } from "./ttrpc_bench.ts";
+import { benchShim } from "../e2e/shim_bench.ts";
 import { benchStores } from "../../plugins/store/bench.ts";
 import { benchBoot } from "./boot_bench.ts";
 import { benchNetwork } from "./network_bench.ts";
@@ -56,6 +57,11 @@ const SECTIONS: Readonly<Record<string, Section>> = {
   async fileio() {
     const r = await benchFileIo();
     return r.rows.map((row) => fig("fileio", row.name, row.value, row.unit, row.goal));
+  },
+  async shim() {
+    // ctr run through Cocoon vs runc in the same run, and host memory per pod (COCOON_BENCH_PODS, default 10).
+    const r = await benchShim({ pods: Number(Deno.env.get("COCOON_BENCH_PODS") ?? "10") });
+    return r.rows.map((row) => fig("shim", row.name, row.value, row.unit));
   },
 };
 
