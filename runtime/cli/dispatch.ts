@@ -7,6 +7,7 @@ import type { Command } from "./args.ts";
 import { check } from "./commands/check.ts";
 import { create } from "./commands/create.ts";
 import { daemon } from "./commands/daemon.ts";
+import { sandboxer } from "./commands/sandboxer.ts";
 import { delete_ } from "./commands/delete.ts";
 import { events } from "./commands/events.ts";
 import { exec } from "./commands/exec.ts";
@@ -32,6 +33,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   guest,
   plugins,
   daemon,
+  sandboxer,
   // runc-compatible OCI verbs (errors exit 1, as runc's do)
   create,
   start,

@@ -1,0 +1,317 @@
+/**
+ * The containerd Sandbox API controller (`containerd.services.sandbox.v1.Controller`) on the
+ * sandbox core: Create records a sandbox, Start boots its VM, Wait/Status/Stop/Shutdown follow it.
+ * Start answers the Task API address where containerd reaches the sandbox's containers directly
+ * (the Cocoon daemon's socket), so no shim process runs.
+ *
+ * @module
+ */
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import type { VmExit } from "../../plugins/types.ts";
+import { isRuntimeError, RuntimeError } from "../errors.ts";
+import type { Logger } from "../log/logger.ts";
+import type { GrpcUnaryImpl } from "../protocol/grpc.ts";
+import type { Controller } from "../protocol/gen/containerd/services/sandbox/v1/sandbox_pb.ts";
+import { Sandbox, type SandboxRuntime } from "../sandbox/mod.ts";
+import { sandboxIdOf } from "../shim/address.ts";
+import { sandboxMetric } from "./metrics.ts";
+
+/** CRI's names for the sandbox states, which containerd passes through. */
+export const SANDBOX_READY = "SANDBOX_READY";
+export const SANDBOX_NOTREADY = "SANDBOX_NOTREADY";
+
+export interface SandboxerOptions {
+  readonly runtime: SandboxRuntime;
+  readonly log: Logger;
+  /** Task API endpoint answered by Start and Status, e.g. `ttrpc+unix:///run/cocoon/daemon/cocoon.sock`. */
+  readonly taskAddress: string;
+  /** Task API version of that endpoint (2: `containerd.task.v2.Task`). */
+  readonly taskVersion?: number;
+}
+
+interface Exit {
+  readonly status: number;
+  readonly at: Date;
+}
+
+interface Entry {
+  /** containerd's sandbox id. */
+  readonly id: string;
+  readonly netns: string | null;
+  readonly annotations: Readonly<Record<string, string>>;
+  readonly createdAt: Date;
+  sandbox: Sandbox | undefined;
+  starting: Promise<Sandbox> | undefined;
+  exit: Exit | undefined;
+  readonly exited: PromiseWithResolvers<Exit>;
+  /** Fields of the last Update, for Status. */
+  updated: readonly string[];
+}
+
+/** Exit status of a VM as containerd's Wait reports it. Pure. */
+export function vmExitStatus(e: VmExit): number {
+  switch (e.kind) {
+    case "shutdown":
+      return 0;
+    case "killed":
+      return 137;
+    case "crashed":
+      return e.code;
+    case "unknown":
+      return 255;
+  }
+}
+
+/** containerd's architecture name for Deno's. Pure. */
+export function goArch(arch: string): string {
+  return arch === "x86_64" ? "amd64" : arch === "aarch64" ? "arm64" : arch;
+}
+
+/** The controller's handlers, for {@link grpcUnaryService}. */
+export class SandboxController {
+  readonly #rt: SandboxRuntime;
+  readonly #log: Logger;
+  readonly #address: string;
+  readonly #version: number;
+  readonly #entries = new Map<string, Entry>();
+
+  constructor(opts: SandboxerOptions) {
+    this.#rt = opts.runtime;
+    this.#log = opts.log;
+    this.#address = opts.taskAddress;
+    this.#version = opts.taskVersion ?? 2;
+  }
+
+  /** Ids of the sandboxes known to this controller. */
+  ids(): string[] {
+    return [...this.#entries.keys()];
+  }
+
+  #newEntry(
+    id: string,
+    netns: string | null,
+    annotations: Readonly<Record<string, string>>,
+    at: Date,
+  ): Entry {
+    const e: Entry = {
+      id,
+      netns,
+      annotations,
+      createdAt: at,
+      sandbox: undefined,
+      starting: undefined,
+      exit: undefined,
+      exited: Promise.withResolvers<Exit>(),
+      updated: [],
+    };
+    this.#entries.set(id, e);
+    return e;
+  }
+
+  #markExited(e: Entry, status: number): void {
+    if (e.exit !== undefined) return;
+    e.exit = { status, at: new Date() };
+    e.exited.resolve(e.exit);
+  }
+
+  #watch(e: Entry, sb: Sandbox): void {
+    sb.waitVm().then(
+      (x) => this.#markExited(e, vmExitStatus(x)),
+      () => this.#markExited(e, 255),
+    );
+  }
+
+  /** The entry of `id`; after a restart of the sandboxer, a sandbox left running is adopted. */
+  async #entry(id: string, what: string): Promise<Entry> {
+    if (id === "") {
+      throw new RuntimeError("InvalidArgument", `Cannot ${what} sandbox: the sandbox id is empty`);
+    }
+    const known = this.#entries.get(id);
+    if (known !== undefined) return known;
+    let sb: Sandbox;
+    try {
+      sb = await Sandbox.fetch(this.#rt, sandboxIdOf(id));
+    } catch (cause) {
+      if (isRuntimeError(cause) && cause.code === "NotFound") {
+        throw new RuntimeError("NotFound", `Cannot ${what} sandbox "${id}": not found`, { cause });
+      }
+      throw cause;
+    }
+    if (this.#entries.has(id)) return this.#entries.get(id) ?? this.#entry(id, what);
+    const e = this.#newEntry(id, null, {}, new Date(sb.record.createdAt));
+    e.sandbox = sb;
+    if (sb.status().kind === "stopped") this.#markExited(e, 0);
+    else this.#watch(e, sb);
+    this.#log.info("sandbox adopted", { sandbox: id, status: sb.status().kind });
+    return e;
+  }
+
+  async #boot(e: Entry, signal: AbortSignal): Promise<Sandbox> {
+    const sb = await Sandbox.create(this.#rt, {
+      id: sandboxIdOf(e.id),
+      annotations: e.annotations,
+      ...(e.netns !== null ? { netns: e.netns } : {}),
+      signal,
+    });
+    e.sandbox = sb;
+    this.#watch(e, sb);
+    this.#log.info("sandbox started", { sandbox: e.id, vmPids: sb.pids() });
+    return sb;
+  }
+
+  #pid(e: Entry): number {
+    return e.exit === undefined ? e.sandbox?.pids()[0] ?? 0 : 0;
+  }
+
+  /** The gRPC handlers. */
+  handlers(): GrpcUnaryImpl<typeof Controller> {
+    return {
+      create: (req) => {
+        const id = req.sandboxId;
+        if (id === "") {
+          return Promise.reject(
+            new RuntimeError("InvalidArgument", "Cannot create sandbox: the sandbox id is empty"),
+          );
+        }
+        if (this.#entries.has(id)) {
+          return Promise.reject(
+            new RuntimeError("AlreadyExists", `Cannot create sandbox "${id}": it already exists`),
+          );
+        }
+        const at = req.sandbox?.createdAt !== undefined
+          ? new Date(Number(req.sandbox.createdAt.seconds) * 1000)
+          : new Date();
+        this.#newEntry(id, req.netnsPath === "" ? null : req.netnsPath, { ...req.annotations }, at);
+        this.#log.info("sandbox created", { sandbox: id, netns: req.netnsPath });
+        return Promise.resolve({ sandboxId: id });
+      },
+      start: async (req, ctx) => {
+        const e = await this.#entry(req.sandboxId, "start");
+        if (e.exit !== undefined) {
+          throw new RuntimeError("FailedPrecondition", `Cannot start sandbox "${e.id}": it has exited`);
+        }
+        if (e.sandbox === undefined) {
+          e.starting ??= this.#boot(e, ctx.signal).finally(() => (e.starting = undefined));
+          await e.starting;
+        }
+        return {
+          sandboxId: e.id,
+          pid: this.#pid(e),
+          createdAt: timestampFromDate(e.createdAt),
+          labels: {},
+          address: this.#address,
+          version: this.#version,
+        };
+      },
+      platform: () => Promise.resolve({ platform: { os: "linux", architecture: goArch(Deno.build.arch) } }),
+      stop: async (req) => {
+        const e = await this.#entry(req.sandboxId, "stop").catch((err) => {
+          if (isRuntimeError(err) && err.code === "NotFound") return undefined;
+          throw err;
+        });
+        if (e === undefined) return {};
+        await e.starting?.catch(() => {});
+        const sb = e.sandbox;
+        if (sb !== undefined && e.exit === undefined) {
+          await sb.stop(req.timeoutSecs > 0 ? { timeoutMs: req.timeoutSecs * 1000 } : {});
+          // The VM watcher reports the exit; a plugin that does not resolve wait() after stop gets one.
+          const late = setTimeout(() => this.#markExited(e, 137), 5000);
+          await e.exited.promise;
+          clearTimeout(late);
+        }
+        this.#markExited(e, 0);
+        this.#log.info("sandbox stopped", { sandbox: e.id });
+        return {};
+      },
+      wait: async (req, ctx) => {
+        const e = await this.#entry(req.sandboxId, "wait for");
+        const aborted = Promise.withResolvers<never>();
+        const onAbort = () =>
+          aborted.reject(
+            new RuntimeError("Cancelled", `Cannot wait for sandbox "${e.id}": the call was cancelled`),
+          );
+        ctx.signal.addEventListener("abort", onAbort, { once: true });
+        try {
+          const x = await Promise.race([e.exited.promise, aborted.promise]);
+          return { exitStatus: x.status, exitedAt: timestampFromDate(x.at) };
+        } finally {
+          ctx.signal.removeEventListener("abort", onAbort);
+        }
+      },
+      status: async (req) => {
+        const e = await this.#entry(req.sandboxId, "read the status of");
+        const sb = e.sandbox;
+        const core = sb?.status().kind ?? "created";
+        const ready = e.exit === undefined && (core === "ready" || core === "paused");
+        const info: Record<string, string> = { "cocoon.state": e.exit !== undefined ? "exited" : core };
+        if (sb !== undefined) info["cocoon.sandbox_id"] = sb.id;
+        if (e.netns !== null) info["cocoon.netns"] = e.netns;
+        if (e.updated.length > 0) info["cocoon.updated_fields"] = e.updated.join(",");
+        if (req.verbose && sb !== undefined) info["cocoon.record"] = JSON.stringify(sb.record);
+        return {
+          sandboxId: e.id,
+          pid: this.#pid(e),
+          state: ready ? SANDBOX_READY : SANDBOX_NOTREADY,
+          info,
+          createdAt: timestampFromDate(e.createdAt),
+          ...(e.exit !== undefined ? { exitedAt: timestampFromDate(e.exit.at) } : {}),
+          address: sb !== undefined ? this.#address : "",
+          version: sb !== undefined ? this.#version : 0,
+        };
+      },
+      shutdown: async (req) => {
+        const e = await this.#entry(req.sandboxId, "shut down").catch((err) => {
+          if (isRuntimeError(err) && err.code === "NotFound") return undefined;
+          throw err;
+        });
+        if (e === undefined) return {};
+        await e.starting?.catch(() => {});
+        const sb = e.sandbox;
+        if (sb !== undefined) await sb.delete({ force: true });
+        this.#markExited(e, e.exit?.status ?? 0);
+        this.#entries.delete(e.id);
+        this.#log.info("sandbox shut down", { sandbox: e.id });
+        return {};
+      },
+      metrics: async (req) => {
+        const e = await this.#entry(req.sandboxId, "read the metrics of");
+        const sb = e.sandbox;
+        if (sb === undefined || e.exit !== undefined) {
+          throw new RuntimeError(
+            "FailedPrecondition",
+            `Cannot read the metrics of sandbox "${e.id}": it is not running`,
+          );
+        }
+        return { metrics: await sandboxMetric(e.id, sb) };
+      },
+      update: async (req) => {
+        const e = await this.#entry(req.sandboxId, "update");
+        e.updated = [...req.fields];
+        this.#log.info("sandbox updated", { sandbox: e.id, fields: req.fields });
+        return {};
+      },
+    };
+  }
+
+  /** Deletes every sandbox this controller started (sandboxer shutdown with `--delete-on-exit`, tests). */
+  async closeAll(): Promise<void> {
+    for (const e of [...this.#entries.values()]) {
+      await e.starting?.catch(() => {});
+      try {
+        await e.sandbox?.delete({ force: true });
+      } catch (err) {
+        this.#log.error("sandbox delete failed", { sandbox: e.id, error: String(err) });
+      }
+      this.#markExited(e, e.exit?.status ?? 0);
+      this.#entries.delete(e.id);
+    }
+  }
+
+  /** Drops connections to every VM and leaves them running (a restarted sandboxer adopts them). */
+  releaseAll(): void {
+    for (const e of this.#entries.values()) {
+      if (e.sandbox !== undefined && e.exit === undefined) e.sandbox.release();
+    }
+    this.#entries.clear();
+  }
+}
