@@ -67,6 +67,13 @@ export interface AgentConnectOptions {
   readonly log?: Logger;
   /** Default deadline of unary calls (default 30 s). */
   readonly callTimeoutMs?: number;
+  /**
+   * Stream id of the first call on the first connection (odd, default 1); a reconnection continues
+   * above the ids the previous connection used. The agent's virtio-serial port keeps requests an
+   * abandoned connection wrote before the guest opened it, and answers them on the next connection:
+   * with ids reused, those stale replies would be taken as the answers to new calls.
+   */
+  readonly firstStreamId?: number;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -100,7 +107,10 @@ export class AgentClient implements Disposable {
     while (Date.now() < deadline) {
       opts.signal?.throwIfAborted();
       try {
-        if (!ttrpc || ttrpc.closed) ttrpc = await TtrpcClient.connect(address.path, { log });
+        if (!ttrpc || ttrpc.closed) {
+          const firstStreamId = ttrpc?.nextStreamId ?? opts.firstStreamId ?? 1;
+          ttrpc = await TtrpcClient.connect(address.path, { log, firstStreamId });
+        }
         const client = new AgentClient(
           ttrpc,
           opts.callTimeoutMs !== undefined ? { callTimeoutMs: opts.callTimeoutMs } : {},

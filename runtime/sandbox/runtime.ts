@@ -56,7 +56,8 @@ export interface SandboxRuntime {
  * The default connector: ttRPC to the agent, waiting until it answers Health.Check. Each probe uses
  * a fresh connection that is closed when the probe times out: probes queued on one connection
  * while the guest has not opened its virtio-serial port reach the agent later as a burst, and on
- * slow boots (generic kernel under TCG) the channel then stalls after the burst.
+ * slow boots (generic kernel under TCG) the channel then stalls after the burst. Each connection
+ * numbers its streams above the previous ones' ({@link probeStreamBase}).
  */
 export const defaultAgentConnector: AgentConnector = async (
   address: AgentAddress,
@@ -64,12 +65,14 @@ export const defaultAgentConnector: AgentConnector = async (
 ): Promise<AgentApi> => {
   const deadline = Date.now() + opts.timeoutMs;
   let last: unknown;
+  let probe = 0;
   while (Date.now() < deadline) {
     opts.signal?.throwIfAborted();
     try {
       const c: AgentApi = await AgentClient.connect(address, {
         timeoutMs: Math.min(PROBE_MS + 500, Math.max(1, deadline - Date.now())),
         probeTimeoutMs: PROBE_MS,
+        firstStreamId: probeStreamBase(probe++),
         log: opts.log,
         ...(opts.signal ? { signal: opts.signal } : {}),
       });
@@ -86,6 +89,20 @@ export const defaultAgentConnector: AgentConnector = async (
 
 /** Deadline of one Health.Check probe, ms. */
 const PROBE_MS = 2000;
+/** Stream ids each probe connection may use before the next one starts (a probe sends a few). */
+export const PROBE_STREAM_STRIDE = 1 << 16;
+
+/**
+ * The first stream id of the `n`th probe connection of one dial. The probes' requests that the guest
+ * had not read when their connection closed stay queued in the virtio-serial port, and the agent
+ * answers them, in one session, on whichever connection is open when it gets to them: every probe
+ * connection therefore uses ids above the earlier ones', so a stale reply matches no call (with ids
+ * restarting at 1, a stale Health.Check reply was taken as the answer to CreateSandbox, and the
+ * shared directory was never mounted in the guest). Odd, below 2^32. Pure.
+ */
+export function probeStreamBase(n: number): number {
+  return (n % 0xffff) * PROBE_STREAM_STRIDE + 1;
+}
 
 /** Table of a plugin in the config: `[hypervisor.<name>]` keys that the plugin understands. */
 const QEMU_KEYS = [

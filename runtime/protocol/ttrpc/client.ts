@@ -18,6 +18,12 @@ export interface ClientOptions extends ChannelOptions {
   log?: Logger;
   /** Messages buffered per stream before the connection's read loop pauses (default 16). */
   streamHighWaterMark?: number;
+  /**
+   * Stream id of the first call (odd, default 1). A new connection to a server session that may
+   * still hold requests of an earlier connection (a virtio-serial port keeps what an abandoned
+   * connection wrote) starts above that connection's ids, so stale replies cannot match new calls.
+   */
+  firstStreamId?: number;
 }
 
 /** Per-call options. */
@@ -55,6 +61,17 @@ type Entry = UnaryEntry | StreamEntry;
 
 const EMPTY = new Uint8Array(0);
 
+function firstStreamId(opts: ClientOptions): number {
+  const first = opts.firstStreamId ?? 1;
+  if (!Number.isSafeInteger(first) || first < 1 || first % 2 !== 1 || first > 0xffff_ffff) {
+    throw new ProtocolError(
+      "InvalidArgument",
+      `Invalid first stream id ${first}: expected an odd integer from 1 to 4294967295`,
+    );
+  }
+  return first;
+}
+
 /** A ttRPC client over one connection. */
 export class TtrpcClient {
   readonly #channel: Channel;
@@ -69,11 +86,13 @@ export class TtrpcClient {
     this.#channel = transport instanceof Channel ? transport : new Channel(transport, opts);
     this.#log = opts.log ?? rootLog().child({ subsystem: "ttrpc-client" });
     this.#hwm = opts.streamHighWaterMark ?? 16;
+    this.#nextId = firstStreamId(opts);
     this.#loop = this.#readLoop();
   }
 
   /** Connects to a unix socket. */
   static async connect(path: string, opts: ClientOptions = {}): Promise<TtrpcClient> {
+    firstStreamId(opts);
     try {
       return new TtrpcClient(connDuplex(await Deno.connect({ transport: "unix", path })), opts);
     } catch (e) {
@@ -101,6 +120,11 @@ export class TtrpcClient {
   /** Resolves when the connection has closed and every pending call has failed. */
   get done(): Promise<void> {
     return this.#loop;
+  }
+
+  /** The stream id the next call will use (odd; a reconnection continues above it). */
+  get nextStreamId(): number {
+    return this.#nextId;
   }
 
   /** Number of calls and streams waiting for the server. */
