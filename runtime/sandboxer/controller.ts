@@ -82,6 +82,12 @@ export class SandboxController {
     this.#version = opts.taskVersion ?? 2;
   }
 
+  /** The running sandbox of containerd's sandbox `id`, when this controller started or adopted it. */
+  running(id: string): Sandbox | undefined {
+    const e = this.#entries.get(id);
+    return e?.exit === undefined ? e?.sandbox : undefined;
+  }
+
   /** Ids of the sandboxes known to this controller. */
   ids(): string[] {
     return [...this.#entries.keys()];

@@ -1,36 +1,38 @@
 /**
  * The sandboxer server: the Controller over gRPC (HTTP/2, h2c) on a unix socket with
- * `@grpc/grpc-js`, and, in the same process, the Cocoon daemon serving the Task API whose address
- * Start returns (`ttrpc+unix://<daemon dir>/cocoon.sock`, version 2).
+ * `@grpc/grpc-js`, and, in the same process, the Task API of its sandboxes whose address Start
+ * returns (`ttrpc+unix://<task dir>/task.sock`, version 2).
  *
  * ```ts
- * const s = await startSandboxer({ listen: "/run/cocoon/sandboxer.sock", daemonDir, runtime, log });
+ * const s = await startSandboxer({ listen: "/run/cocoon/sandboxer.sock", taskDir, runtime, log });
  * await s.close();
  * ```
  *
  * @module
  */
 import * as grpc from "@grpc/grpc-js";
-import { type Daemon, startDaemon } from "../daemon/daemon.ts";
 import { RuntimeError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 import { grpcUnaryService } from "../protocol/grpc.ts";
 import { Controller } from "../protocol/gen/containerd/services/sandbox/v1/sandbox_pb.ts";
 import type { SandboxRuntime } from "../sandbox/mod.ts";
 import { SandboxController } from "./controller.ts";
+import { startTaskApi, type TaskApi } from "./task_api.ts";
 
 export interface StartSandboxerOptions {
   /** Unix socket path of the Controller. */
   readonly listen: string;
-  /** Directory of the in-process daemon (Task API socket). */
-  readonly daemonDir: string;
+  /** Directory of the Task API socket (`task.sock`). */
+  readonly taskDir: string;
+  /** containerd's ttRPC address and namespace for task events (default: none published). */
+  readonly events?: { readonly ttrpcAddress: string; readonly namespace: string };
   readonly runtime: SandboxRuntime;
   readonly log: Logger;
 }
 
 export interface Sandboxer {
   readonly controller: SandboxController;
-  readonly daemon: Daemon;
+  readonly taskApi: TaskApi;
   /** `ttrpc+unix://...`: the Task API endpoint that Start returns. */
   readonly taskAddress: string;
   /**
@@ -40,21 +42,22 @@ export interface Sandboxer {
   close(opts?: { deleteSandboxes?: boolean }): Promise<void>;
 }
 
-/** Starts the daemon and the Controller; resolves once both listen. */
+/** Starts the Task API and the Controller; resolves once both listen. */
 export async function startSandboxer(opts: StartSandboxerOptions): Promise<Sandboxer> {
   const log = opts.log;
-  const daemon = await startDaemon({
-    dir: opts.daemonDir,
-    runtime: opts.runtime,
-    log: log.child({ subsystem: "daemon" }),
-    exitWhenIdle: false,
-  });
-  const taskAddress = `ttrpc+unix://${daemon.paths.socket}`;
+  const taskAddress = `ttrpc+unix://${opts.taskDir}/task.sock`;
   const controller = new SandboxController({
     runtime: opts.runtime,
     log: log.child({ subsystem: "sandboxer" }),
     taskAddress,
     taskVersion: 2,
+  });
+  const taskApi = await startTaskApi({
+    dir: opts.taskDir,
+    runtime: opts.runtime,
+    log: log.child({ subsystem: "task-api" }),
+    sandboxOf: (id) => controller.running(id),
+    ...(opts.events !== undefined ? { events: opts.events } : {}),
   });
   const server = new grpc.Server();
   server.addService(...grpcUnaryService(Controller, controller.handlers(), { log }));
@@ -70,7 +73,7 @@ export async function startSandboxer(opts: StartSandboxerOptions): Promise<Sandb
     await Deno.chmod(opts.listen, 0o600);
   } catch (cause) {
     server.forceShutdown();
-    await daemon.close();
+    await taskApi.close();
     throw new RuntimeError("Unavailable", `Cannot listen on "${opts.listen}": ${String(cause)}`, { cause });
   }
   log.info("sandboxer listening", { socket: opts.listen, taskAddress });
@@ -89,10 +92,10 @@ export async function startSandboxer(opts: StartSandboxerOptions): Promise<Sandb
       });
       if (o.deleteSandboxes === true) await controller.closeAll();
       else controller.releaseAll();
-      await daemon.close({ deletePods: o.deleteSandboxes === true });
+      await taskApi.close();
       await Deno.remove(opts.listen).catch(() => {});
     })();
     return closing;
   };
-  return { controller, daemon, taskAddress, close };
+  return { controller, taskApi, taskAddress, close };
 }

@@ -7,6 +7,9 @@ import assert from "node:assert/strict";
 import { anyUnpack, StructSchema, timestampDate } from "@bufbuild/protobuf/wkt";
 import { resolveConfig } from "../../runtime/config/resolve.ts";
 import { RuntimeError } from "../../runtime/errors.ts";
+import { minimalSpec } from "../../runtime/oci/spec.ts";
+import { Task } from "../../runtime/protocol/gen/containerd/task/v2/shim_pb.ts";
+import { RpcStatusError, TtrpcClient, typedClient } from "../../runtime/protocol/ttrpc/mod.ts";
 import { createLogger, nullSink } from "../../runtime/log/logger.ts";
 import { type GrpcUnaryClient, grpcUnaryClient } from "../../runtime/protocol/grpc.ts";
 import { Controller } from "../../runtime/protocol/gen/containerd/services/sandbox/v1/sandbox_pb.ts";
@@ -49,7 +52,7 @@ async function withWorld(fn: (w: World) => Promise<void>): Promise<void> {
       });
       const s = await startSandboxer({
         listen: `${dir}/sandboxer.sock`,
-        daemonDir: `${dir}/daemon`,
+        taskDir: `${dir}/daemon`,
         runtime,
         log,
       });
@@ -105,8 +108,8 @@ Deno.test({
       assert.equal(started.pid, vm.pid);
       assert.equal(started.version, 2);
       assert.equal(started.address, s.taskAddress);
-      assert.equal(started.address, `ttrpc+unix://${w.dir}/daemon/cocoon.sock`);
-      assert.ok((await Deno.stat(`${w.dir}/daemon/cocoon.sock`)).isSocket, "the Task API socket listens");
+      assert.equal(started.address, `ttrpc+unix://${w.dir}/daemon/task.sock`);
+      assert.ok((await Deno.stat(`${w.dir}/daemon/task.sock`)).isSocket, "the Task API socket listens");
       const again = await client.start({ sandboxId: CRI_ID, sandboxer });
       assert.equal(again.pid, vm.pid, "a second Start answers the same sandbox");
       assert.equal(w.host.running.size, 1);
@@ -210,6 +213,60 @@ Deno.test({
       await client.shutdown({ sandboxId: "sb2" });
       assert.equal(w.host.running.size, 0);
       assert.deepEqual(await w.store.list(), []);
+    });
+  },
+});
+
+Deno.test({
+  name: "sandboxer Task API at Start's address runs containers in the started sandbox and keeps it",
+  async fn() {
+    await withWorld(async (w) => {
+      await w.serve();
+      const { client } = w.dial();
+      await client.create({ sandboxId: "pod1" });
+      const started = await client.start({ sandboxId: "pod1" });
+      assert.ok(started.address.startsWith("ttrpc+unix://"));
+      const conn = await TtrpcClient.connect(started.address.slice("ttrpc+unix://".length));
+      try {
+        const task = typedClient(conn, Task);
+        const bundle = async (id: string, sandbox: string, args: string[]) => {
+          const b = `${w.dir}/bundles/${id}`;
+          await Deno.mkdir(`${b}/rootfs`, { recursive: true });
+          const spec = {
+            ...minimalSpec(args, { rootfs: "rootfs" }),
+            annotations: { "io.kubernetes.cri.sandbox-id": sandbox },
+          };
+          await Deno.writeTextFile(`${b}/config.json`, JSON.stringify(spec));
+          return b;
+        };
+        const out = `${w.dir}/c1.out`;
+        const { pid } = await task.create({
+          id: "c1",
+          bundle: await bundle("c1", "pod1", ["echo", "hello from pod1"]),
+          stdout: `file://${out}`,
+        });
+        assert.ok(pid > 0);
+        const agent = w.host.running.get("pod1")?.agent;
+        assert.ok(agent?.containers.has("c1"), "the container is created in the sandbox's VM");
+        await task.start({ id: "c1" });
+        const exit = await task.wait({ id: "c1" });
+        assert.equal(exit.exitStatus, 0);
+        assert.equal(await Deno.readTextFile(out), "hello from pod1\n");
+        await task.delete({ id: "c1" });
+        assert.equal(w.host.running.size, 1, "deleting the last container keeps the sandbox");
+        assert.equal((await client.status({ sandboxId: "pod1" })).state, SANDBOX_READY);
+
+        await assert.rejects(
+          task.create({ id: "c2", bundle: await bundle("c2", "elsewhere", ["echo", "x"]) }),
+          (e) =>
+            e instanceof RpcStatusError && e.grpcCode === 9 && /"elsewhere" is not running/.test(e.message),
+        );
+        assert.equal(w.host.running.size, 1, "a container of an unknown sandbox boots no VM");
+      } finally {
+        conn.close();
+      }
+      await client.shutdown({ sandboxId: "pod1" });
+      assert.equal(w.host.running.size, 0);
     });
   },
 });

@@ -10,24 +10,33 @@ import { RuntimeError } from "../../errors.ts";
 import { createLogger, fileSink, setRootLog } from "../../log/logger.ts";
 import { openSandboxRuntime } from "../../sandbox/mod.ts";
 import { startSandboxer } from "../../sandboxer/server.ts";
-import { daemonDir } from "../../shim/address.ts";
 import type { Command } from "../args.ts";
 
 const DEFAULT_LISTEN = "/run/cocoon/sandboxer.sock";
+const DEFAULT_DIR = "/run/cocoon/sandboxer";
+const DEFAULT_EVENTS = "/run/containerd/containerd.sock.ttrpc";
 
 export const sandboxer: Command = {
   summary: "Serve containerd's Sandbox API (sandbox controller) and the Task API of its sandboxes",
-  usage:
-    `cocoon sandboxer [--listen SOCKET] [--dir DIR] [--delete-on-exit]   (SOCKET default: ${DEFAULT_LISTEN}; ` +
-    "DIR, the Task API daemon directory, default: $COCOON_DAEMON_DIR or /run/cocoon/daemon)",
+  usage: "cocoon sandboxer [--listen SOCKET] [--dir DIR] [--events-address SOCKET] [--namespace NS] " +
+    `[--delete-on-exit]   (defaults: --listen ${DEFAULT_LISTEN}, --dir ${DEFAULT_DIR} (Task API socket ` +
+    `task.sock), --events-address ${DEFAULT_EVENTS} (containerd's ttRPC, "" for none), --namespace k8s.io)`,
   async run(args, ctx) {
-    let values: { listen?: string; dir?: string; "delete-on-exit"?: boolean };
+    let values: {
+      listen?: string;
+      dir?: string;
+      "events-address"?: string;
+      namespace?: string;
+      "delete-on-exit"?: boolean;
+    };
     try {
       values = parseArgs({
         args: [...args],
         options: {
           listen: { type: "string" },
           dir: { type: "string" },
+          "events-address": { type: "string" },
+          namespace: { type: "string" },
           "delete-on-exit": { type: "boolean", default: false },
         },
         strict: true,
@@ -38,7 +47,7 @@ export const sandboxer: Command = {
       });
     }
     const listen = values.listen ?? DEFAULT_LISTEN;
-    const dir = values.dir ?? daemonDir();
+    const dir = values.dir ?? DEFAULT_DIR;
     await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
     const slash = listen.lastIndexOf("/");
     if (slash > 0) await Deno.mkdir(listen.slice(0, slash), { recursive: true, mode: 0o711 });
@@ -49,7 +58,11 @@ export const sandboxer: Command = {
     });
     setRootLog(log);
     const runtime = await openSandboxRuntime(await ctx.config(), { log });
-    const s = await startSandboxer({ listen, daemonDir: dir, runtime, log });
+    const events = {
+      ttrpcAddress: values["events-address"] ?? DEFAULT_EVENTS,
+      namespace: values.namespace ?? "k8s.io",
+    };
+    const s = await startSandboxer({ listen, taskDir: dir, runtime, log, events });
     ctx.printErr(`cocoon sandboxer: listening on ${listen}, Task API at ${s.taskAddress}`);
     const stopped = Promise.withResolvers<void>();
     const stop = () => stopped.resolve();
