@@ -1,0 +1,93 @@
+/**
+ * `cocoon sandboxer` as a process: it listens on the given socket, answers the Controller over
+ * gRPC, serves the Task API socket, and on SIGTERM exits 0 and removes both sockets.
+ */
+import assert from "node:assert/strict";
+import { RuntimeError } from "../../runtime/errors.ts";
+import { grpcUnaryClient } from "../../runtime/protocol/grpc.ts";
+import { Controller } from "../../runtime/protocol/gen/containerd/services/sandbox/v1/sandbox_pb.ts";
+import { DENO, repoRoot } from "../utils/cli.ts";
+
+async function until(what: string, ok: () => Promise<boolean>, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await ok())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const exists = (p: string) => Deno.stat(p).then(() => true, () => false);
+
+Deno.test({
+  name: "cocoon sandboxer serves the Controller on --listen and exits 0 on SIGTERM, removing its sockets",
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "cocoon-sbx-cli-" });
+    const sock = `${dir}/sandboxer.sock`;
+    await Deno.writeTextFile(
+      `${dir}/configuration.toml`,
+      `[runtime]\nstate_dir = "${dir}/run"\ninternetworking_model = "none"\n`,
+    );
+    const child = new Deno.Command(DENO, {
+      args: [
+        "run",
+        "--allow-all",
+        "--quiet",
+        `${repoRoot}main.ts`,
+        "--config",
+        `${dir}/configuration.toml`,
+        "sandboxer",
+        "--listen",
+        sock,
+        "--dir",
+        `${dir}/task`,
+        "--events-address",
+        "",
+      ],
+      env: { COCOON_CONFIG: "" },
+      cwd: repoRoot,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const output = child.output();
+    try {
+      await until(
+        "the sandboxer socket",
+        async () => await exists(sock) && await exists(`${dir}/task/task.sock`),
+        30_000,
+      );
+      const { client, close } = grpcUnaryClient(Controller, `unix://${sock}`);
+      try {
+        const p = await client.platform({ sandboxId: "x", sandboxer: "cocoon" }, { timeoutMs: 5000 });
+        assert.equal(p.platform?.os, "linux");
+        await assert.rejects(
+          client.status({ sandboxId: "nope" }, { timeoutMs: 5000 }),
+          (e) => e instanceof RuntimeError && e.code === "NotFound",
+        );
+        await client.create({ sandboxId: "sb1" }, { timeoutMs: 5000 });
+        const st = await client.status({ sandboxId: "sb1" }, { timeoutMs: 5000 });
+        assert.equal(st.state, "SANDBOX_NOTREADY");
+      } finally {
+        close();
+      }
+      child.kill("SIGTERM");
+      const out = await output;
+      const stderr = new TextDecoder().decode(out.stderr);
+      assert.equal(out.code, 0, stderr);
+      assert.match(
+        stderr,
+        new RegExp(`listening on ${sock}, Task API at ttrpc\\+unix://${dir}/task/task\\.sock`),
+      );
+      assert.equal(await exists(sock), false);
+      assert.equal(await exists(`${dir}/task/task.sock`), false);
+    } finally {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // exited
+      }
+      await output;
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
