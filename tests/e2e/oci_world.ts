@@ -6,6 +6,8 @@
  *
  * @module
  */
+import { sandboxDir } from "../../runtime/sandbox/layout.ts";
+import { sandboxId } from "../../runtime/ids.ts";
 import { makeBusyboxRootfs } from "../../agent/testing/rootfs.ts";
 import { buildGuestImage } from "../../runtime/guest/mod.ts";
 import { minimalSpec } from "../../runtime/oci/spec.ts";
@@ -141,11 +143,19 @@ dial_timeout = 90
 
 /** Pids whose command line mentions `marker` (QEMU of a sandbox, holders of a root). */
 export async function pidsMatching(marker: string, what?: string): Promise<number[]> {
+  return await pidsWhere((argv) => {
+    const cmd = argv.join(" ");
+    return cmd.includes(marker) && (what === undefined || cmd.includes(what));
+  });
+}
+
+/** Pids (not this process) whose argv satisfies `pred`. */
+export async function pidsWhere(pred: (argv: string[]) => boolean): Promise<number[]> {
   const out: number[] = [];
   for await (const e of Deno.readDir("/proc")) {
     if (!/^\d+$/.test(e.name) || Number(e.name) === Deno.pid) continue;
-    const cmd = (await Deno.readTextFile(`/proc/${e.name}/cmdline`).catch(() => "")).replaceAll("\0", " ");
-    if (cmd.includes(marker) && (what === undefined || cmd.includes(what))) out.push(Number(e.name));
+    const argv = (await Deno.readTextFile(`/proc/${e.name}/cmdline`).catch(() => "")).split("\0");
+    if (pred(argv)) out.push(Number(e.name));
   }
   return out;
 }
@@ -171,15 +181,20 @@ export async function socketsUnder(dir: string): Promise<string[]> {
 /** Everything a container may leave: none of it may remain after delete. */
 export async function leftovers(w: OciWorld, id: string): Promise<Record<string, unknown>> {
   const exists = (p: string) => Deno.stat(p).then(() => true, () => false);
+  // Match this world's own processes only: other tests (and other users of the machine) run QEMUs
+  // too, and a bare id such as "hi" is a substring of most QEMU command lines.
+  const vmDir = `${sandboxDir(w.root, sandboxId(id))}/`;
   return {
-    qemu: await pidsMatching(id, "qemu-system"),
-    holder: await pidsMatching(id, "__holder"),
+    qemu: await pidsWhere((argv) =>
+      argv.some((a) => a.includes("qemu-system")) && argv.some((a) => a.includes(vmDir))
+    ),
+    holder: await pidsWhere((argv) => argv.includes("__holder") && argv.includes(id)),
     mounts: [...await mountsUnder(w.dir), ...await mountsUnder(w.root)].filter((m) =>
       !m.includes("/podman/")
     ),
     sockets: await socketsUnder(w.root),
     ociDir: await exists(`${w.root}/oci/${id}`),
-    sandboxDir: await exists(`${w.root}/sandboxes/${id}`),
+    sandboxDir: await exists(sandboxDir(w.root, sandboxId(id))),
   };
 }
 
