@@ -1,0 +1,19 @@
+/**
+ * The containerd 2.0 Sandbox API front door: `containerd.services.sandbox.v1.Controller` over gRPC
+ * on a unix socket (`cocoon sandboxer --listen /run/cocoon/sandboxer.sock`), with the Task API of
+ * its sandboxes served in the same process at the address that Start returns. containerd's
+ * `proxy_plugins` snippet is configs/containerd/sandboxer.toml.
+ *
+ * @module
+ */
+export {
+  goArch,
+  SANDBOX_NOTREADY,
+  SANDBOX_READY,
+  SandboxController,
+  type SandboxerOptions,
+  vmExitStatus,
+} from "./controller.ts";
+export { parseProcUsage, procUsage, sandboxMetric } from "./metrics.ts";
+export { type Sandboxer, startSandboxer, type StartSandboxerOptions } from "./server.ts";
+export { startTaskApi, type TaskApi, type TaskApiOptions } from "./task_api.ts";
