@@ -10,7 +10,8 @@ export PATH="$ROOT/node_modules/.bin:$PATH"
 export DENO_NO_UPDATE_CHECK=1
 
 APT_PACKAGES=(qemu-system-x86 qemu-utils containerd runc crun podman busybox-static iproute2 kmod cpio
-  erofs-utils socat ca-certificates)
+  erofs-utils socat ca-certificates containernetworking-plugins netavark aardvark-dns iptables uidmap
+  slirp4netns fuse-overlayfs catatonit e2fsprogs curl util-linux python3 python3-grpcio python3-grpc-tools)
 
 say() { printf '[dev.sh %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -23,7 +24,7 @@ setup_apt() {
   if [ ${#missing[@]} -gt 0 ]; then
     say "installing Debian packages: ${missing[*]}"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
 }
 
