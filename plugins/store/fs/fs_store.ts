@@ -19,7 +19,13 @@
 import type { MetadataStore } from "../../types.ts";
 import type { Logger } from "../../../runtime/log/logger.ts";
 import { RuntimeError, toRuntimeError } from "../../../runtime/errors.ts";
-import { checkKey, checkPrefix, decodeValue, encodeValue, isKeySegment } from "./_keys.ts";
+import {
+  checkKey,
+  checkPrefix,
+  decodeValue,
+  encodeValue,
+  isKeySegment,
+} from "../../../runtime/sys/store_keys.ts";
 
 /** Name of the value file inside a key's directory. */
 export const RECORD_FILE = "@record.json";

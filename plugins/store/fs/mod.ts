@@ -11,7 +11,7 @@ import { manifest } from "./manifest.ts";
 
 export { FsStore, RECORD_FILE, TEMP_PREFIX } from "./fs_store.ts";
 export type { FsStoreOptions } from "./fs_store.ts";
-export { MAX_KEY_LENGTH, MAX_VALUE_BYTES } from "./_keys.ts";
+export { MAX_KEY_LENGTH, MAX_VALUE_BYTES } from "../../../runtime/sys/store_keys.ts";
 export { manifest };
 
 /** The store root from the plugin's config table: `root` (absolute path), else `${runDir}/store`. */

@@ -12,7 +12,7 @@ import { manifest } from "./manifest.ts";
 export { sqliteErrcode, SqliteStore } from "./sqlite_store.ts";
 export type { SqliteStoreOptions } from "./sqlite_store.ts";
 export { SCHEMA_VERSION, schemaVersion } from "./_schema.ts";
-export { MAX_KEY_LENGTH, MAX_VALUE_BYTES } from "./_keys.ts";
+export { MAX_KEY_LENGTH, MAX_VALUE_BYTES } from "../../../runtime/sys/store_keys.ts";
 export { manifest };
 
 /** File name of the database inside the store root. */

@@ -19,7 +19,7 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 import type { MetadataStore } from "../../types.ts";
 import type { Logger } from "../../../runtime/log/logger.ts";
 import { RuntimeError, toRuntimeError } from "../../../runtime/errors.ts";
-import { checkKey, checkPrefix, decodeValue, encodeValue } from "./_keys.ts";
+import { checkKey, checkPrefix, decodeValue, encodeValue } from "../../../runtime/sys/store_keys.ts";
 import { migrate } from "./_schema.ts";
 
 export interface SqliteStoreOptions {

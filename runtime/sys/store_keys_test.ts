@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import * as fsKeys from "./fs/_keys.ts";
-import * as sqliteKeys from "./sqlite/_keys.ts";
-import { BAD_KEYS } from "./_test_contract.ts";
+import * as keys from "./store_keys.ts";
+import { BAD_KEYS } from "../../plugins/store/_test_contract.ts";
 
 function verdict(f: (s: string) => string, s: string): string {
   try {
@@ -20,18 +19,17 @@ const candidate = fc.oneof(
 );
 
 Deno.test({
-  name: "checkKey() accepts only keys that are safe as relative paths, the same in both store copies",
+  name: "checkKey() accepts only keys that are safe as relative paths",
   permissions: "none",
   fn() {
     fc.assert(
       fc.property(candidate, (s) => {
-        const a = verdict(fsKeys.checkKey, s);
-        assert.equal(a, verdict(sqliteKeys.checkKey, s));
+        const a = verdict(keys.checkKey, s);
         assert.ok(a === "ok" || a === "InvalidArgument", a);
         if (a === "ok") {
           assert.match(s, /^[A-Za-z0-9_.+\-/]+$/);
-          assert.ok(s.length <= fsKeys.MAX_KEY_LENGTH && !s.includes("..") && !s.startsWith("/"));
-          assert.ok(s.split("/").every(fsKeys.isKeySegment), s);
+          assert.ok(s.length <= keys.MAX_KEY_LENGTH && !s.includes("..") && !s.startsWith("/"));
+          assert.ok(s.split("/").every(keys.isKeySegment), s);
         }
       }),
       { numRuns: 20_000 },
@@ -43,20 +41,19 @@ Deno.test({
   name: "checkPrefix() accepts the empty prefix and every valid key, with or without a trailing slash",
   permissions: "none",
   fn() {
-    assert.equal(fsKeys.checkPrefix(undefined), "");
-    assert.equal(fsKeys.checkPrefix(""), "");
-    assert.equal(fsKeys.checkPrefix("a/."), "a/.");
+    assert.equal(keys.checkPrefix(undefined), "");
+    assert.equal(keys.checkPrefix(""), "");
+    assert.equal(keys.checkPrefix("a/."), "a/.");
     fc.assert(
       fc.property(candidate, (s) => {
-        const a = verdict(fsKeys.checkPrefix, s);
-        assert.equal(a, verdict(sqliteKeys.checkPrefix, s));
-        if (verdict(fsKeys.checkKey, s) === "ok") {
+        const a = verdict(keys.checkPrefix, s);
+        if (verdict(keys.checkKey, s) === "ok") {
           assert.equal(a, "ok");
-          if (s.length < fsKeys.MAX_KEY_LENGTH) assert.equal(verdict(fsKeys.checkPrefix, `${s}/`), "ok");
+          if (s.length < keys.MAX_KEY_LENGTH) assert.equal(verdict(keys.checkPrefix, `${s}/`), "ok");
         }
       }),
       { numRuns: 20_000 },
     );
-    for (const k of BAD_KEYS) assert.equal(verdict(fsKeys.checkKey, k), "InvalidArgument", JSON.stringify(k));
+    for (const k of BAD_KEYS) assert.equal(verdict(keys.checkKey, k), "InvalidArgument", JSON.stringify(k));
   },
 });

@@ -1,11 +1,10 @@
 /**
- * Store keys and values: validation shared by the store's operations. The sqlite plugin keeps an
- * identical copy (plugins may not import each other); the contract suite in
- * `plugins/store/_test_contract.ts` holds both to the same behaviour.
+ * Metadata store keys and values: the validation every store plugin (fs, sqlite) shares. It lives
+ * here because plugins may not import each other but may import runtime/sys.
  *
  * @module
  */
-import { RuntimeError } from "../../../runtime/errors.ts";
+import { RuntimeError } from "../errors.ts";
 
 /** Longest accepted key, in characters (all key characters are ASCII). */
 export const MAX_KEY_LENGTH = 512;
