@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import { sandboxId } from "../../../runtime/ids.ts";
 import { createLogger, nullSink } from "../../../runtime/log/logger.ts";
 import type { Vm } from "../../types.ts";
-import { hostRunner, mountsUnder, parseMountPoints, type RunResult } from "./_host_mount.ts";
+import {
+  hostRunner,
+  mountsUnder,
+  parseMountPoints,
+  type RunResult,
+} from "../../../runtime/sys/host_mount.ts";
 import { manifest } from "./manifest.ts";
 import plugin from "./mod.ts";
 import { GUEST_SHARED_DIR, NinePStorage, parseNinePConfig, SHARED_TAG, shareKey } from "./nine_p_storage.ts";

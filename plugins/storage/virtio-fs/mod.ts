@@ -4,7 +4,7 @@
  * @module
  */
 import type { PluginModule, StorageBackend } from "../../types.ts";
-import { hostRunner } from "./_host_mount.ts";
+import { hostRunner } from "../../../runtime/sys/host_mount.ts";
 import { manifest } from "./manifest.ts";
 import { parseVirtioFsConfig, VirtioFsStorage } from "./virtio_fs_storage.ts";
 

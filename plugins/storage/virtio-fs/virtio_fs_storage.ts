@@ -11,7 +11,13 @@ import { RuntimeError } from "../../../runtime/errors.ts";
 import { deviceId, type SandboxId } from "../../../runtime/ids.ts";
 import type { Logger } from "../../../runtime/log/logger.ts";
 import type { Device, GuestStorage, OciMount, Vm } from "../../types.ts";
-import { bindInto, type HostRunner, mountsUnder, pruneEmpty, unbind } from "./_host_mount.ts";
+import {
+  bindInto,
+  type HostRunner,
+  mountsUnder,
+  pruneEmpty,
+  unbind,
+} from "../../../runtime/sys/host_mount.ts";
 import { findVirtiofsd, startVirtiofsd, stopVirtiofsd, type VirtiofsdCommand } from "./virtiofsd.ts";
 
 export const SHARED_TAG = "cocoon-shared";

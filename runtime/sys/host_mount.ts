@@ -1,10 +1,11 @@
 /**
  * Host-side bind mounts into a sandbox's shared directory, behind a runner that tests replace with
- * a recording fake. (The virtio-fs plugin keeps its own copy: plugins do not import each other.)
+ * a recording fake. Shared by the 9p and virtio-fs storage plugins (plugins may import runtime/sys,
+ * not each other).
  *
  * @module
  */
-import { RuntimeError } from "../../../runtime/errors.ts";
+import { RuntimeError } from "../errors.ts";
 
 export interface RunResult {
   readonly code: number;
