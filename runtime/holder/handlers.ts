@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { RuntimeError } from "../errors.ts";
+import { isRuntimeError, RuntimeError } from "../errors.ts";
 import { parseOciProcess } from "../oci/spec.ts";
 import type { Holder } from "./holder.ts";
 import { KILLED_STATUS } from "./holder.ts";
@@ -22,10 +22,16 @@ export async function handleRequest(h: Holder, req: HolderRequest, conn: Control
       h.watchExit();
       return {};
     case "kill":
-      await sb.kill(h.id, req.signal, {
-        all: req.all,
-        ...(req.execId !== undefined ? { execId: req.execId } : {}),
-      });
+      try {
+        await sb.kill(h.id, req.signal, {
+          all: req.all,
+          ...(req.execId !== undefined ? { execId: req.execId } : {}),
+        });
+      } catch (e) {
+        // A fatal signal can end the container (and the holder tears the VM down) before the
+        // agent's reply arrives: the connection closing then means the kill took effect.
+        if (!(isRuntimeError(e) && e.code === "Unavailable" && await endsSoon(h, 3000))) throw e;
+      }
       if (req.execId === undefined) h.watchExit();
       return {};
     case "pause":
@@ -47,6 +53,17 @@ export async function handleRequest(h: Holder, req: HolderRequest, conn: Control
     case "exec":
       await execSession(h, req, conn);
       return undefined;
+  }
+}
+
+/** Whether the holder finishes within `ms` (its container ended). */
+async function endsSoon(h: Holder, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<false>((r) => timer = setTimeout(() => r(false), ms));
+  try {
+    return await Promise.race([h.done.then(() => true, () => true), timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
