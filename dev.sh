@@ -66,44 +66,45 @@ failed_files() {
   sed 's/\x1b\[[0-9;]*m//g' "$1" | grep -E '^\./[^ ]+_test\.ts => .* \.\.\. FAILED' | sed -E 's/^\.\/([^ ]+_test\.ts) => .*/\1/' | sort -u
 }
 
+# Runs `deno test` on the given paths, prints "<passed> <failed>". A test file that fails is run once
+# more on its own and its second result is the one counted (VM suites run under TCG on a shared
+# 2-core machine); both runs stay in the output.
+run_suite() {
+  local log p f retry
+  log=$(mktemp)
+  deno test --allow-all --parallel --no-prompt "$@" 2>&1 | tee "$log" >&2 || true
+  read -r p f < <(summary_of "$log")
+  retry=$(failed_files "$log")
+  if [ -n "$retry" ] && [ "$f" -gt 0 ]; then
+    local rlog rp rf fp ff
+    rlog=$(mktemp)
+    for file in $retry; do
+      say "retrying $file alone"
+      deno test --allow-all --no-prompt "$file" 2>&1 | tee "$rlog" >&2 || true
+      read -r rp rf < <(summary_of "$rlog")
+      fp=$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -cE "^\./$file => .* \.\.\. ok" || true)
+      ff=$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -cE "^\./$file => .* \.\.\. FAILED" || true)
+      p=$((p - fp + rp)); f=$((f - ff + rf))
+    done
+    rm -f "$rlog"
+  fi
+  rm -f "$log"
+  echo "$p $f"
+}
+
 run_tests() {
   gate "deno fmt --check" deno fmt --check
   gate "deno lint" deno lint
   gate "deno check" deno check main.ts mod.ts $( [ -f agent/main.ts ] && echo agent/main.ts )
   if [ -f runtime/protocol/gen.sh ]; then gate "generated protobuf code is current" bash runtime/protocol/gen.sh --check; fi
   export RUNTIME_E2E=1
-  local log passed=0 failed=0 p f
-  log=$(mktemp)
+  local passed=0 failed=0 p f
   say "deno test: unit, integration, protocol, plugin and style suites"
-  deno test --allow-all --parallel --no-prompt runtime plugins agent tests/integration tests/protocol tests/style 2>&1 | tee "$log" || true
-  read -r p f < <(summary_of "$log"); passed=$((passed + p)); failed=$((failed + f))
-  # End-to-end suites boot real microVMs (TCG here, on a shared 2-core machine). A file that fails is
-  # run once more on its own, and the second result is the one counted; both runs are in the log.
-  say "deno test: end-to-end suites in real microVMs (tests/e2e)"
-  deno test --allow-all --parallel --no-prompt tests/e2e 2>&1 | tee "$log" || true
-  read -r p f < <(summary_of "$log")
-  local retry
-  retry=$(failed_files "$log")
-  if [ -n "$retry" ] && [ "$f" -gt 0 ]; then
-    local rlog rp rf first_p first_f
-    rlog=$(mktemp)
-    # Count the first run without the retried files, then add their second run.
-    first_p=$p; first_f=$f
-    for file in $retry; do
-      say "retrying $file alone"
-      deno test --allow-all --no-prompt "$file" 2>&1 | tee "$rlog" || true
-      read -r rp rf < <(summary_of "$rlog")
-      local fp ff
-      fp=$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -cE "^\./$file => .* \.\.\. ok" || true)
-      ff=$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -cE "^\./$file => .* \.\.\. FAILED" || true)
-      first_p=$((first_p - fp)); first_f=$((first_f - ff))
-      first_p=$((first_p + rp)); first_f=$((first_f + rf))
-    done
-    p=$first_p; f=$first_f
-    rm -f "$rlog"
-  fi
+  read -r p f < <(run_suite runtime plugins agent tests/integration tests/protocol tests/style)
   passed=$((passed + p)); failed=$((failed + f))
-  rm -f "$log"
+  say "deno test: end-to-end suites in real microVMs (tests/e2e)"
+  read -r p f < <(run_suite tests/e2e)
+  passed=$((passed + p)); failed=$((failed + f))
   passed=$((passed + GATES_PASSED)); failed=$((failed + GATES_FAILED))
   echo "$passed passed, $failed failed"
   [ "$failed" -eq 0 ]
