@@ -16,6 +16,7 @@ import { type DaemonPaths, daemonPaths } from "../shim/address.ts";
 import { EventPublisher } from "./events.ts";
 import { Pods } from "./pods.ts";
 import { registerTaskService } from "./task_service.ts";
+import { registerShimSandboxService } from "../sandboxer/shim_sandbox_service.ts";
 import { TaskManager } from "./tasks.ts";
 
 export const CONTROL_SERVICE = "cocoon.daemon.v1.Shim";
@@ -79,7 +80,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     for (const [id, until] of reservations) if (until < now || tasks.find(id)) reservations.delete(id);
     return reservations.size;
   };
-  const idle = () => opts.exitWhenIdle === true && shutdownAsked && tasks.size === 0 && live() === 0;
+  const idle = () =>
+    opts.exitWhenIdle === true && shutdownAsked && tasks.size === 0 && live() === 0 &&
+    sandboxes.size === 0;
   const maybeExit = () => {
     if (!idle()) return;
     setTimeout(() => {
@@ -114,6 +117,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       shutdownAsked = true;
       maybeExit();
     },
+  });
+  // containerd 1.7's CRI sandbox server (sandbox_mode "shim") drives pods through this service.
+  const sandboxes = registerShimSandboxService(server, {
+    pods,
+    log: log.child({ subsystem: "shim-sandbox" }),
+    onShutdown: () => (shutdownAsked = true, maybeExit()),
   });
   server.register(CONTROL_SERVICE, {
     Register: (payload) => {

@@ -20,7 +20,13 @@ export interface StartEnv {
 /** Does `start`; returns the address to print. */
 export async function shimStart(flags: ShimFlags, opts: StartEnv): Promise<string> {
   const bundle = opts.bundle;
-  const spec = parseOciSpecText(await Deno.readTextFile(`${bundle}/config.json`), `${bundle}/config.json`);
+  // containerd 1.7 starts a pod's shim (CRI sandbox_mode "shim") with no config.json: the group is the sandbox id.
+  const text = await Deno.readTextFile(`${bundle}/config.json`).catch((e) =>
+    e instanceof Deno.errors.NotFound ? null : Promise.reject(e)
+  );
+  const spec = {
+    annotations: text === null ? {} : parseOciSpecText(text, `${bundle}/config.json`).annotations,
+  };
   const dir = daemonDir(opts.env);
   const paths = daemonPaths(dir);
   const ttrpc = opts.env("TTRPC_ADDRESS");
@@ -42,7 +48,9 @@ export async function shimStart(flags: ShimFlags, opts: StartEnv): Promise<strin
   for (let i = 0; i < 3; i++) {
     try {
       await ensureDaemon(paths);
-      await controlCall(paths, "Register", { id: flags.id }, { timeoutMs: 10_000 });
+      await controlCall(paths, "Register", { id: flags.id, namespace: flags.namespace }, {
+        timeoutMs: 10_000,
+      });
       last = undefined;
       break;
     } catch (e) {

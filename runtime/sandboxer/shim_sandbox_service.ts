@@ -1,0 +1,229 @@
+/**
+ * The shim-side Sandbox service (`containerd.runtime.sandbox.v1.Sandbox`, ttRPC) served by the
+ * Cocoon daemon on the same socket as the Task API. containerd 1.7's CRI sandbox server
+ * (`ENABLE_CRI_SANDBOXES=1`, runtime `sandbox_mode = "shim"`) starts the shim binary with the pod's
+ * sandbox id, then calls CreateSandbox/StartSandbox at the address it printed; the containers of
+ * the pod reach the same address (containerd copies the sandbox's `address` file into their
+ * bundles) and join the VM that StartSandbox booted, because the daemon groups containers by the
+ * `io.kubernetes.cri.sandbox-id` annotation, which is the same id.
+ *
+ * The sandbox holds a member of its own in the daemon's pod (so the VM stays up while no container
+ * runs); ShutdownSandbox leaves it, and the last member out deletes the VM.
+ *
+ * @module
+ */
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { RuntimeError } from "../errors.ts";
+import type { Logger } from "../log/logger.ts";
+import type { JoinOptions } from "../daemon/pods.ts";
+import { Sandbox as SandboxService } from "../protocol/gen/containerd/runtime/sandbox/v1/sandbox_pb.ts";
+import { registerTyped, type TtrpcServer } from "../protocol/ttrpc/mod.ts";
+import type { Sandbox } from "../sandbox/mod.ts";
+import { goArch, SANDBOX_NOTREADY, SANDBOX_READY, vmExitStatus } from "./controller.ts";
+import { sandboxMetric } from "./metrics.ts";
+import { podAnnotations } from "./pod_config.ts";
+
+/** What the service needs from the daemon's pods (runtime/daemon/pods.ts `Pods`). */
+export interface PodGroups {
+  join(group: string, member: string, opts: JoinOptions): Promise<Sandbox>;
+  leave(group: string, member: string): Promise<void>;
+}
+
+export interface ShimSandboxOptions {
+  readonly pods: PodGroups;
+  readonly log: Logger;
+  /** ShutdownSandbox was served: the daemon may exit once nothing else is left. */
+  readonly onShutdown?: () => void;
+}
+
+/** The sandboxes the service holds (the daemon stays up while `size` > 0). */
+export interface ShimSandboxes {
+  readonly size: number;
+  ids(): string[];
+}
+
+interface Exit {
+  readonly status: number;
+  readonly at: Date;
+}
+
+interface Entry {
+  readonly id: string;
+  readonly netns: string | null;
+  readonly annotations: Readonly<Record<string, string>>;
+  readonly createdAt: Date;
+  sandbox: Sandbox | undefined;
+  starting: Promise<Sandbox> | undefined;
+  exit: Exit | undefined;
+  readonly exited: PromiseWithResolvers<Exit>;
+}
+
+/** The pod member name that stands for the sandbox itself (never a container id: those are hex). */
+export function sandboxMember(id: string): string {
+  return `cocoon-sandbox:${id}`;
+}
+
+/** Registers `containerd.runtime.sandbox.v1.Sandbox` on `server`. */
+export function registerShimSandboxService(server: TtrpcServer, opts: ShimSandboxOptions): ShimSandboxes {
+  const log = opts.log;
+  const entries = new Map<string, Entry>();
+
+  const get = (id: string, what: string): Entry => {
+    if (id === "") {
+      throw new RuntimeError("InvalidArgument", `Cannot ${what} sandbox: the sandbox id is empty`);
+    }
+    const e = entries.get(id);
+    if (e === undefined) throw new RuntimeError("NotFound", `Cannot ${what} sandbox "${id}": not found`);
+    return e;
+  };
+  const markExited = (e: Entry, status: number) => {
+    if (e.exit !== undefined) return;
+    e.exit = { status, at: new Date() };
+    e.exited.resolve(e.exit);
+  };
+  const boot = async (e: Entry, signal: AbortSignal): Promise<Sandbox> => {
+    const sb = await opts.pods.join(e.id, sandboxMember(e.id), {
+      annotations: e.annotations,
+      netns: e.netns,
+      hostname: null,
+      signal,
+    });
+    e.sandbox = sb;
+    sb.waitVm().then((x) => markExited(e, vmExitStatus(x)), () => markExited(e, 255));
+    log.info("sandbox started", { sandbox: e.id, vmPids: sb.pids() });
+    return sb;
+  };
+  const pid = (e: Entry) => e.exit === undefined ? e.sandbox?.pids()[0] ?? 0 : 0;
+
+  registerTyped(server, SandboxService, {
+    createSandbox(req) {
+      const id = req.sandboxId;
+      if (id === "") {
+        return Promise.reject(
+          new RuntimeError("InvalidArgument", "Cannot create sandbox: the sandbox id is empty"),
+        );
+      }
+      if (entries.has(id)) {
+        return Promise.reject(
+          new RuntimeError("AlreadyExists", `Cannot create sandbox "${id}": it already exists`),
+        );
+      }
+      const annotations = { ...podAnnotations(req.options), ...req.annotations };
+      entries.set(id, {
+        id,
+        netns: req.netnsPath === "" ? null : req.netnsPath,
+        annotations,
+        createdAt: new Date(),
+        sandbox: undefined,
+        starting: undefined,
+        exit: undefined,
+        exited: Promise.withResolvers<Exit>(),
+      });
+      log.info("sandbox created", { sandbox: id, netns: req.netnsPath, bundle: req.bundlePath });
+      return Promise.resolve({});
+    },
+    async startSandbox(req, ctx) {
+      const e = get(req.sandboxId, "start");
+      if (e.exit !== undefined) {
+        throw new RuntimeError("FailedPrecondition", `Cannot start sandbox "${e.id}": it has exited`);
+      }
+      if (e.sandbox === undefined) {
+        e.starting ??= boot(e, ctx.signal).finally(() => (e.starting = undefined));
+        await e.starting;
+      }
+      return { pid: pid(e), createdAt: timestampFromDate(e.createdAt) };
+    },
+    platform(req) {
+      get(req.sandboxId, "read the platform of");
+      return Promise.resolve({ platform: { os: "linux", architecture: goArch(Deno.build.arch) } });
+    },
+    async stopSandbox(req) {
+      const e = entries.get(req.sandboxId);
+      if (e === undefined) return {};
+      await e.starting?.catch(() => {});
+      const sb = e.sandbox;
+      if (sb !== undefined && e.exit === undefined) {
+        await sb.stop(req.timeoutSecs > 0 ? { timeoutMs: req.timeoutSecs * 1000 } : {});
+        // The VM watcher reports the exit; a VM whose wait() never resolves counts as killed.
+        const late = setTimeout(() => markExited(e, 137), 5000);
+        await e.exited.promise;
+        clearTimeout(late);
+      }
+      markExited(e, 0);
+      log.info("sandbox stopped", { sandbox: e.id });
+      return {};
+    },
+    async waitSandbox(req, ctx) {
+      const e = get(req.sandboxId, "wait for");
+      const aborted = Promise.withResolvers<never>();
+      const onAbort = () =>
+        aborted.reject(
+          new RuntimeError("Cancelled", `Cannot wait for sandbox "${e.id}": the call was cancelled`),
+        );
+      ctx.signal.addEventListener("abort", onAbort, { once: true });
+      try {
+        const x = await Promise.race([e.exited.promise, aborted.promise]);
+        return { exitStatus: x.status, exitedAt: timestampFromDate(x.at) };
+      } finally {
+        ctx.signal.removeEventListener("abort", onAbort);
+      }
+    },
+    sandboxStatus(req) {
+      const e = get(req.sandboxId, "read the status of");
+      const sb = e.sandbox;
+      const core = sb?.status().kind ?? "created";
+      const ready = e.exit === undefined && (core === "ready" || core === "paused");
+      const info: Record<string, string> = { "cocoon.state": e.exit !== undefined ? "exited" : core };
+      if (sb !== undefined) info["cocoon.sandbox_id"] = sb.id;
+      if (e.netns !== null) info["cocoon.netns"] = e.netns;
+      if (req.verbose && sb !== undefined) info["cocoon.record"] = JSON.stringify(sb.record);
+      return Promise.resolve({
+        sandboxId: e.id,
+        pid: pid(e),
+        state: ready ? SANDBOX_READY : SANDBOX_NOTREADY,
+        info,
+        createdAt: timestampFromDate(e.createdAt),
+        ...(e.exit !== undefined ? { exitedAt: timestampFromDate(e.exit.at) } : {}),
+      });
+    },
+    pingSandbox(req) {
+      const e = get(req.sandboxId, "ping");
+      if (e.sandbox !== undefined && e.exit === undefined && e.sandbox.status().kind === "stopped") {
+        return Promise.reject(
+          new RuntimeError("Unavailable", `Cannot ping sandbox "${e.id}": its VM has stopped`),
+        );
+      }
+      return Promise.resolve({});
+    },
+    async shutdownSandbox(req) {
+      const e = entries.get(req.sandboxId);
+      if (e !== undefined) {
+        await e.starting?.catch(() => {});
+        if (e.sandbox !== undefined) await opts.pods.leave(e.id, sandboxMember(e.id));
+        markExited(e, e.exit?.status ?? 0);
+        entries.delete(e.id);
+        log.info("sandbox shut down", { sandbox: e.id });
+      }
+      opts.onShutdown?.();
+      return {};
+    },
+    async sandboxMetrics(req) {
+      const e = get(req.sandboxId, "read the metrics of");
+      const sb = e.sandbox;
+      if (sb === undefined || e.exit !== undefined) {
+        throw new RuntimeError(
+          "FailedPrecondition",
+          `Cannot read the metrics of sandbox "${e.id}": it is not running`,
+        );
+      }
+      return { metrics: await sandboxMetric(e.id, sb) };
+    },
+  });
+  log.debug("shim sandbox service registered");
+  return {
+    get size() {
+      return entries.size;
+    },
+    ids: () => [...entries.keys()],
+  };
+}

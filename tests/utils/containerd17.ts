@@ -1,0 +1,113 @@
+/**
+ * Test helper: containerd 1.7.24 from Debian 13 (trixie), installed privately and cached under
+ * the repository's `.cache/containerd-1.7/`, and a private instance of it with the experimental
+ * CRI sandbox server (`ENABLE_CRI_SANDBOXES=1`) and a runtime `cocoon` whose
+ * `sandbox_mode = "shim"`: containerd then drives pods through the shim's own
+ * `containerd.runtime.sandbox.v1.Sandbox` ttRPC service.
+ *
+ * Debian 13's containerd binaries need glibc 2.34 and run on Debian 12 as they are. The install
+ * uses a private apt source list (the system's apt setup is untouched), `apt-get download` and
+ * `dpkg-deb -x`.
+ *
+ * ```ts
+ * const bin = await installContainerd17();
+ * const ctrd = await startContainerd17(dir, { bin, pauseImage, env });
+ * try { ... } finally { await ctrd.stop(); }
+ * ```
+ *
+ * @module
+ */
+
+const MIRROR = "http://deb.debian.org/debian";
+const VERSION_RE = /\s(1\.7\.\S+)/;
+/** Default cache directory: `<repo>/.cache/containerd-1.7`. */
+export const CONTAINERD17_CACHE = new URL("../../.cache/containerd-1.7", import.meta.url).pathname;
+
+/** Paths of the private containerd 1.7 install. */
+export interface Containerd17Bin {
+  readonly containerd: string;
+  readonly ctr: string;
+  /** `containerd --version` output's version, e.g. "1.7.24~ds1". */
+  readonly version: string;
+}
+
+const dec = new TextDecoder();
+
+async function sh(script: string, args: readonly string[], signal?: AbortSignal) {
+  const out = await new Deno.Command("sh", {
+    args: ["-c", script, "sh", ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    ...(signal ? { signal } : {}),
+  }).output();
+  return { code: out.code, out: dec.decode(out.stdout) + dec.decode(out.stderr) };
+}
+
+async function probe(root: string): Promise<Containerd17Bin | undefined> {
+  const containerd = `${root}/prefix/usr/bin/containerd`;
+  const ctr = `${root}/prefix/usr/bin/ctr`;
+  const r = await sh('exec "$1" --version', [containerd]).catch(() => ({ code: -1, out: "" }));
+  const m = VERSION_RE.exec(r.out);
+  if (r.code !== 0 || m === null || !(m[1] ?? "").startsWith("1.7")) return undefined;
+  return { containerd, ctr, version: m[1] ?? "" };
+}
+
+/**
+ * Installs Debian 13's `containerd` package (1.7.x) under `root` and returns its binaries; cached:
+ * returns at once when the install runs already. Needs apt access to deb.debian.org.
+ */
+export async function installContainerd17(
+  opts: { root?: string; signal?: AbortSignal } = {},
+): Promise<Containerd17Bin> {
+  const root = opts.root ?? CONTAINERD17_CACHE;
+  const have = await probe(root);
+  if (have !== undefined) return have;
+  await Deno.mkdir(`${root}/apt/lists/partial`, { recursive: true });
+  await Deno.mkdir(`${root}/debs`, { recursive: true });
+  using lock = await Deno.open(`${root}/.lock`, { write: true, create: true });
+  await lock.lock(true);
+  const raced = await probe(root);
+  if (raced !== undefined) return raced;
+  await Deno.writeTextFile(
+    `${root}/apt/trixie.list`,
+    `deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${MIRROR} trixie main\n`,
+  );
+  const aptOpts = [
+    `Dir::Etc::SourceList=${root}/apt/trixie.list`,
+    "Dir::Etc::SourceParts=/dev/null",
+    `Dir::State::Lists=${root}/apt/lists`,
+    `Dir::Cache::pkgcache=${root}/apt/pkgcache.bin`,
+    `Dir::Cache::srcpkgcache=${root}/apt/srcpkgcache.bin`,
+  ].flatMap((o) => ["-o", o]);
+  const step = async (what: string, script: string, args: readonly string[]) => {
+    const r = await sh(script, args, opts.signal);
+    if (r.code !== 0) {
+      throw new Error(
+        `Cannot install containerd 1.7: ${what} exited with code ${r.code}: ${r.out.trim().slice(-400)}`,
+      );
+    }
+  };
+  await step("apt-get update", 'apt-get -q "$@" update', aptOpts);
+  await step("apt-get download", 'cd "$1" && shift && apt-get -q "$@"', [
+    `${root}/debs`,
+    ...aptOpts,
+    "download",
+    "containerd",
+  ]);
+  const tmp = `${root}/prefix.tmp-${Deno.pid}`;
+  await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  await Deno.mkdir(tmp);
+  for await (const e of Deno.readDir(`${root}/debs`)) {
+    if (e.name.startsWith("containerd_") && e.name.endsWith(".deb")) {
+      await step(`dpkg-deb -x ${e.name}`, 'dpkg-deb -x "$1" "$2"', [`${root}/debs/${e.name}`, tmp]);
+    }
+  }
+  await Deno.remove(`${root}/prefix`, { recursive: true }).catch(() => {});
+  await Deno.rename(tmp, `${root}/prefix`);
+  const done = await probe(root);
+  if (done === undefined) {
+    throw new Error(`Cannot install containerd 1.7: "${root}/prefix/usr/bin/containerd --version" fails`);
+  }
+  return done;
+}
