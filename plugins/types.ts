@@ -44,7 +44,7 @@ export interface PluginBackends {
   network: NetworkBackend;
   storage: StorageBackend;
   store: MetadataStore;
-  factory: unknown;
+  factory: FactoryBackend;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -90,7 +90,17 @@ export interface VmConfig {
    * there by a network plugin are opened by name from inside it.
    */
   readonly netns?: string;
+  /**
+   * Guest RAM in a file shared by a template VM and its clones (VM factory). `template`: boot with
+   * the file mapped shared, so the guest's RAM ends up in it; `clone`: map it privately
+   * (copy-on-write) and restore the device state saved by {@link Vm.saveTemplate} instead of booting.
+   */
+  readonly memoryTemplate?: MemoryTemplate;
 }
+
+export type MemoryTemplate =
+  | { readonly kind: "template"; readonly memoryFile: string }
+  | { readonly kind: "clone"; readonly memoryFile: string; readonly stateFile: string };
 
 export type Device =
   | {
@@ -190,6 +200,11 @@ export interface Hypervisor {
   createVm(config: VmConfig, opts?: { signal?: AbortSignal }): Promise<Vm>;
   /** Re-attaches to a VM that another process started. */
   attachVm(state: VmState, opts?: { signal?: AbortSignal }): Promise<Vm>;
+  /**
+   * What a VM template depends on besides the VM config (binary, its version, plugin settings),
+   * as a stable string: a change invalidates templates. Hypervisors with templates implement it.
+   */
+  identity?(opts?: { signal?: AbortSignal }): Promise<string>;
 }
 
 export interface Vm extends AsyncDisposable {
@@ -207,6 +222,11 @@ export interface Vm extends AsyncDisposable {
   agentAddress(): AgentAddress;
   pids(): readonly number[];
   saveState(): VmState;
+  /**
+   * Template VMs (`memoryTemplate.kind === "template"`): pauses the guest and writes its device
+   * state to `stateFile` (RAM stays in the shared memory file). The VM stays paused; stop it after.
+   */
+  saveTemplate?(stateFile: string, opts?: { signal?: AbortSignal }): Promise<void>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -298,4 +318,71 @@ export interface MetadataStore {
   load(key: string): Promise<unknown | undefined>;
   delete(key: string): Promise<void>;
   list(prefix?: string): Promise<string[]>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// VM factory
+
+/** Connects to a VM's guest agent and resolves once it answers; the result closes the connection. */
+export type AgentProbe = (
+  address: AgentAddress,
+  opts: { timeoutMs: number; signal?: AbortSignal },
+) => Promise<{ close(): void }>;
+
+/** Makes a fresh clone its own guest: entropy, clock, hostname (the core speaks to its agent). */
+export type CloneSetup = (
+  vm: Vm,
+  opts: { hostname: string; signal?: AbortSignal },
+) => Promise<void>;
+
+/** One progress step of building a template or filling a cache, for `cocoon factory init`. */
+export interface FactoryProgress {
+  readonly step: string;
+  readonly detail?: string;
+  /** Milliseconds since the operation began. */
+  readonly elapsedMs: number;
+}
+
+/** What a factory call needs from the core. */
+export interface FactoryOptions {
+  readonly hypervisor: Hypervisor;
+  readonly probeAgent: AgentProbe;
+  readonly setupClone?: CloneSetup;
+  /** Seconds to wait for a template VM's agent. */
+  readonly agentTimeoutMs: number;
+  readonly signal?: AbortSignal;
+  readonly progress?: (p: FactoryProgress) => void;
+}
+
+/** A started VM handed out by a factory, and how it came to be. */
+export interface FactoryVm {
+  readonly vm: Vm;
+  readonly origin: "boot" | "template" | "cache";
+  /** Milliseconds from the request to a running guest. */
+  readonly startMs: number;
+}
+
+export interface FactoryStatus {
+  readonly kind: string;
+  /** One line per template or cached VM. */
+  readonly items: readonly {
+    readonly name: string;
+    readonly state: string;
+    readonly detail?: string;
+  }[];
+}
+
+/**
+ * A VM factory: `new` boots every VM, `template` clones a saved template, `cache` hands out
+ * pre-booted VMs. `getVm` returns a started VM with every device of `config`; devices a template
+ * did not have at boot are hot-plugged.
+ */
+export interface FactoryBackend {
+  readonly name: string;
+  getVm(config: VmConfig, opts: FactoryOptions & { hostname: string }): Promise<FactoryVm>;
+  /** Builds what the factory needs ahead of time (a template for `config`'s shape). */
+  init(config: VmConfig, opts: FactoryOptions): Promise<FactoryStatus>;
+  status(opts?: { signal?: AbortSignal }): Promise<FactoryStatus>;
+  /** Removes what `init` made (templates, their memory mounts, cached VMs). */
+  destroy(opts?: { signal?: AbortSignal }): Promise<void>;
 }

@@ -58,8 +58,10 @@ export function createQemuHypervisor(opts: QemuHypervisorOptions): Hypervisor & 
       sharedMemory: needsSharedMemory({ vm: config, qemu, accel, paths }),
       agent,
       accel,
+      ...(config.memoryTemplate !== undefined ? { memoryTemplate: config.memoryTemplate } : {}),
     };
   }
+  let identity: Promise<string> | undefined;
 
   return {
     capabilities(): HypervisorCapabilities {
@@ -70,7 +72,7 @@ export function createQemuHypervisor(opts: QemuHypervisorOptions): Hypervisor & 
         sharedFs: ["9p", "virtio-fs"],
         vsock: true,
         pause: true,
-        template: false,
+        template: qemu.machineType !== "microvm",
       };
     },
 
@@ -191,6 +193,22 @@ export function createQemuHypervisor(opts: QemuHypervisorOptions): Hypervisor & 
         accel: typeof extra["accel"] === "string" ? extra["accel"] : "unknown",
       };
       return await QemuVm.attach(layout, state.pid, hvLog, o);
+    },
+
+    identity(): Promise<string> {
+      identity ??= (async () => {
+        const out = await new Deno.Command(qemu.path, {
+          args: ["--version"],
+          stdout: "piped",
+          stderr: "null",
+        })
+          .output().catch(() => undefined);
+        const version = out === undefined
+          ? "unknown"
+          : new TextDecoder().decode(out.stdout).split("\n")[0] ?? "";
+        return JSON.stringify({ binary: qemu.path, version, config: qemu });
+      })();
+      return identity;
     },
 
     commandLine(config: VmConfig, accel: Accelerator): string[] {

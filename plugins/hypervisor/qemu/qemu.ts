@@ -8,7 +8,15 @@
 import { HypervisorError, toRuntimeError } from "../../../runtime/errors.ts";
 import type { Logger } from "../../../runtime/log/logger.ts";
 import type { SandboxId } from "../../../runtime/ids.ts";
-import type { AgentAddress, AttachedDevice, Device, Vm, VmExit, VmState } from "../../types.ts";
+import type {
+  AgentAddress,
+  AttachedDevice,
+  Device,
+  MemoryTemplate,
+  Vm,
+  VmExit,
+  VmState,
+} from "../../types.ts";
 import type { VmPaths } from "./args/types.ts";
 import type { MachineType } from "./config.ts";
 import { hotplugDevice, type HotplugTarget, unplugDevice } from "./hotplug.ts";
@@ -16,6 +24,7 @@ import { QmpClient, type QmpEvent } from "./qmp.ts";
 import { pidAlive, readCmdline, readPidFile, removeFiles, signalPid, tail, waitPidGone } from "./_process.ts";
 import { resizeMemory, resizeVcpus } from "./resize.ts";
 import { launchArgv, type QemuLaunchWrap } from "./launch.ts";
+import { restoreCloneState, saveTemplateState } from "./template.ts";
 
 /** How the VM is laid out; saved in {@link VmState}.extra. */
 export interface QemuVmLayout {
@@ -27,6 +36,8 @@ export interface QemuVmLayout {
   readonly sharedMemory: boolean;
   readonly agent: AgentAddress;
   readonly accel: string;
+  /** Template or clone RAM (VM factory); absent for ordinary VMs. */
+  readonly memoryTemplate?: MemoryTemplate;
 }
 
 /** How to launch a VM that is not running yet (binary, args, and the netns and fds around it). */
@@ -145,11 +156,25 @@ export class QemuVm implements Vm {
       const qmpMs = performance.now() - t0;
       // answered only once QEMU's main loop runs, i.e. after the machine (kernel, devices) is set up
       await first.qmp.execute("query-status");
+      const tmpl = this.#layout.memoryTemplate;
+      let restoreMs: number | undefined;
+      if (tmpl?.kind === "clone") {
+        const r0 = performance.now();
+        await restoreCloneState({
+          vmId: this.id,
+          qmp: first.qmp,
+          socketPath: migrationSocket(this.#layout.stateDir),
+          stateFile: tmpl.stateFile,
+          ...(opts.signal ? { signal: opts.signal } : {}),
+        });
+        restoreMs = Math.round(performance.now() - r0);
+      }
       this.#phase = "running";
       this.#log.info("vm started", {
         pid: this.#pid,
         accel: this.#layout.accel,
         qmpReadyMs: Math.round(qmpMs),
+        ...(restoreMs !== undefined ? { restoredFrom: tmpl?.memoryFile, restoreMs } : {}),
       });
     } catch (e) {
       // QEMU may have exited on its own (bad config): prefer its exit code over the QMP symptom
@@ -344,6 +369,25 @@ export class QemuVm implements Vm {
     return this.#pid > 0 && this.#phase !== "stopped" ? [this.#pid] : [];
   }
 
+  async saveTemplate(stateFile: string, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    if (this.#layout.memoryTemplate?.kind !== "template") {
+      throw new HypervisorError(
+        "FailedPrecondition",
+        `Cannot save VM "${this.id}" as a template: it was not started as one (no shared memory file)`,
+      );
+    }
+    const t0 = performance.now();
+    const bytes = await saveTemplateState({
+      vmId: this.id,
+      qmp: this.#requireQmp("save"),
+      socketPath: migrationSocket(this.#layout.stateDir),
+      stateFile,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+    this.#phase = "paused";
+    this.#log.info("vm saved as template", { stateFile, bytes, ms: Math.round(performance.now() - t0) });
+  }
+
   /** The QMP client, for callers that need commands this interface lacks (templates, migration). */
   get qmp(): QmpClient | undefined {
     return this.#qmp;
@@ -371,6 +415,11 @@ export class QemuVm implements Vm {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop({ force: true });
   }
+}
+
+/** The unix socket a template's or clone's migration stream goes through. */
+function migrationSocket(stateDir: string): string {
+  return `${stateDir.replace(/\/+$/, "")}/migrate.sock`;
 }
 
 /** Reads a stream into a bounded buffer until stopped; `done` resolves with what was read. */

@@ -4,7 +4,7 @@
  * @module
  */
 import { needsSharedMemory } from "./machine.ts";
-import type { QemuArgsInput } from "./types.ts";
+import { optValue, type QemuArgsInput } from "./types.ts";
 
 /** The `-cpu` model used for `accel`. */
 export function cpuModel(input: Pick<QemuArgsInput, "qemu" | "accel">): string {
@@ -27,7 +27,17 @@ export function cpuMemoryArgs(input: QemuArgsInput): string[] {
     ? `${vm.memoryMiB}M,slots=${qemu.memorySlots},maxmem=${vm.maxMemoryMiB}M`
     : `${vm.memoryMiB}M`;
   args.push("-m", mem);
-  if (needsSharedMemory(input)) {
+  const tmpl = vm.memoryTemplate;
+  if (tmpl !== undefined) {
+    // template: RAM written through to the file; clone: a private (copy-on-write) map of it
+    const share = tmpl.kind === "template" ? "on" : "off";
+    args.push(
+      "-object",
+      `memory-backend-file,id=ram0,size=${vm.memoryMiB}M,mem-path=${
+        optValue(tmpl.memoryFile)
+      },share=${share}`,
+    );
+  } else if (needsSharedMemory(input)) {
     args.push("-object", `memory-backend-memfd,id=ram0,size=${vm.memoryMiB}M,share=on`);
   }
   return args;

@@ -15,7 +15,7 @@ export function machineArgs(input: QemuArgsInput): string[] {
   const { qemu, accel } = input;
   const props: string[] = [qemu.machineType];
   if (qemu.machineType === "microvm") props.push("x-option-roms=off", "pit=off", "pic=off", "rtc=on");
-  if (needsSharedMemory(input)) props.push("memory-backend=ram0");
+  if (needsSharedMemory(input) || input.vm.memoryTemplate !== undefined) props.push("memory-backend=ram0");
   const accelArg = accel === "kvm" ? "kvm" : "tcg,thread=multi";
   return ["-machine", props.join(","), "-accel", accelArg];
 }

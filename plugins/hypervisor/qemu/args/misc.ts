@@ -22,5 +22,7 @@ export function miscArgs(input: QemuArgsInput): string[] {
     input.paths.pidFile,
   ];
   if (input.qemu.seccomp) args.push("-sandbox", SANDBOX_ARG);
+  // a clone waits for `migrate-incoming` (its device state comes from the template, see ../template.ts)
+  if (input.vm.memoryTemplate?.kind === "clone") args.push("-incoming", "defer");
   return args;
 }
