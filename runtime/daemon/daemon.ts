@@ -5,6 +5,9 @@
  * daemon does not exit in between; Cleanup is the `delete` binary's forced removal).
  *
  * It exits (when `exitWhenIdle`) after a Shutdown once no container and no reservation is left.
+ * Shutdown with `now` force-deletes that container first (whatever its state). Containers are known
+ * by containerd namespace and id; a pod may use its own configuration file (containerd's runtime
+ * options `ConfigPath`).
  *
  * @module
  */
@@ -14,10 +17,10 @@ import type { SandboxRuntime } from "../sandbox/mod.ts";
 import { TtrpcServer } from "../protocol/ttrpc/mod.ts";
 import { type DaemonPaths, daemonPaths } from "../shim/address.ts";
 import { EventPublisher } from "./events.ts";
-import { Pods } from "./pods.ts";
+import { Pods, type PodsOptions } from "./pods.ts";
 import { registerTaskService } from "./task_service.ts";
 import { registerShimSandboxService } from "../sandboxer/shim_sandbox_service.ts";
-import { TaskManager } from "./tasks.ts";
+import { TaskManager, taskKey } from "./tasks.ts";
 
 export const CONTROL_SERVICE = "cocoon.daemon.v1.Shim";
 /** How long a `start` reservation keeps the daemon up waiting for `Create`. */
@@ -30,6 +33,8 @@ export interface DaemonOptions {
   readonly log: Logger;
   /** Exit after Shutdown once idle (the real daemon); tests keep an embedded daemon up. */
   readonly exitWhenIdle?: boolean;
+  /** Opens the runtime of a pod's own configuration file (default: load it, open real plugins). */
+  readonly runtimeFor?: PodsOptions["runtimeFor"];
 }
 
 export interface Daemon {
@@ -43,6 +48,8 @@ export interface Daemon {
 
 interface ControlRequest {
   readonly id: string;
+  /** containerd namespace ("" when the caller sent none). */
+  readonly namespace: string;
 }
 
 function parseControl(payload: Uint8Array): ControlRequest {
@@ -55,7 +62,11 @@ function parseControl(payload: Uint8Array): ControlRequest {
   if (typeof x !== "object" || x === null || !("id" in x) || typeof x.id !== "string" || x.id === "") {
     throw new RuntimeError("InvalidArgument", 'Invalid control request: "id" must be a non-empty string');
   }
-  return { id: x.id };
+  const ns = "namespace" in x ? x.namespace : "";
+  if (typeof ns !== "string") {
+    throw new RuntimeError("InvalidArgument", 'Invalid control request: "namespace" must be a string');
+  }
+  return { id: x.id, namespace: ns };
 }
 
 const enc = new TextEncoder();
@@ -66,10 +77,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const log = opts.log;
   await Deno.mkdir(paths.dir, { recursive: true, mode: 0o700 });
   const events = new EventPublisher(log.child({ subsystem: "events" }));
-  const pods = new Pods(opts.runtime, log.child({ subsystem: "pods" }));
+  const pods = new Pods(
+    opts.runtime,
+    log.child({ subsystem: "pods" }),
+    opts.runtimeFor ? { runtimeFor: opts.runtimeFor } : {},
+  );
   const tasks = new TaskManager(pods, events, log.child({ subsystem: "tasks" }));
   const server = new TtrpcServer({ log: log.child({ subsystem: "ttrpc-server" }) });
-  const reservations = new Map<string, number>();
+  /** By task key (namespace and id). */
+  const reservations = new Map<string, { id: string; namespace: string; until: number }>();
   const finished = Promise.withResolvers<void>();
   let shutdownAsked = false;
   let closing: Promise<void> | undefined;
@@ -77,7 +93,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
 
   const live = () => {
     const now = Date.now();
-    for (const [id, until] of reservations) if (until < now || tasks.find(id)) reservations.delete(id);
+    for (const [key, r] of reservations) {
+      if (r.until < now || (r.namespace !== "" && tasks.find(r.id, r.namespace))) reservations.delete(key);
+    }
     return reservations.size;
   };
   const idle = () =>
@@ -102,6 +120,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       const st = await Deno.stat(paths.socket).catch(() => null);
       if (st !== null && st.ino === socketIno) await Deno.remove(paths.socket).catch(() => {});
       if (o.deletePods === true) await pods.closeAll();
+      tasks.close();
       await Promise.race([events.flush(), new Promise((r) => setTimeout(r, 5000))]);
       events.close();
       const pid = await Deno.readTextFile(paths.pidFile).catch(() => "");
@@ -112,9 +131,16 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   };
 
   registerTaskService(server, tasks, {
-    shutdown: (id, now) => {
-      log.debug("shutdown asked", { container: id, now, containers: tasks.size });
+    shutdown: async (id, now, ns) => {
+      log.debug("shutdown asked", { container: id, namespace: ns, now, containers: tasks.size });
       shutdownAsked = true;
+      if (now) {
+        // This container's shim is to go now: kill and delete what is left of it.
+        reservations.delete(taskKey(ns, id));
+        await tasks.forceDelete(id, ns).catch((e) =>
+          log.warn("shutdown now: delete failed", { container: id, namespace: ns, error: e })
+        );
+      }
       maybeExit();
     },
   });
@@ -122,23 +148,23 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const sandboxes = registerShimSandboxService(server, {
     pods,
     log: log.child({ subsystem: "shim-sandbox" }),
-    onShutdown: () => (shutdownAsked = true, maybeExit()),
+    onShutdown: (id) => (reservations.delete(id), shutdownAsked = true, maybeExit()),
   });
   server.register(CONTROL_SERVICE, {
     Register: (payload) => {
-      const { id } = parseControl(payload);
+      const { id, namespace } = parseControl(payload);
       if (closing !== undefined) {
         return Promise.reject(
           new RuntimeError("Unavailable", `Cannot reserve container "${id}": the daemon is exiting`),
         );
       }
-      reservations.set(id, Date.now() + RESERVATION_MS);
+      reservations.set(taskKey(namespace, id), { id, namespace, until: Date.now() + RESERVATION_MS });
       return Promise.resolve(enc.encode("{}"));
     },
     Cleanup: async (payload) => {
-      const { id } = parseControl(payload);
-      reservations.delete(id);
-      const r = await tasks.forceDelete(id);
+      const { id, namespace } = parseControl(payload);
+      reservations.delete(taskKey(namespace, id));
+      const r = await tasks.forceDelete(id, namespace);
       setTimeout(maybeExit, 10);
       return enc.encode(JSON.stringify({
         pid: r.pid,

@@ -32,8 +32,8 @@ export interface PodGroups {
 export interface ShimSandboxOptions {
   readonly pods: PodGroups;
   readonly log: Logger;
-  /** ShutdownSandbox was served: the daemon may exit once nothing else is left. */
-  readonly onShutdown?: () => void;
+  /** ShutdownSandbox of `id` was served: the daemon may exit once nothing else is left. */
+  readonly onShutdown?: (id: string) => void;
 }
 
 /** The sandboxes the service holds (the daemon stays up while `size` > 0). */
@@ -204,7 +204,7 @@ export function registerShimSandboxService(server: TtrpcServer, opts: ShimSandbo
         entries.delete(e.id);
         log.info("sandbox shut down", { sandbox: e.id });
       }
-      opts.onShutdown?.();
+      opts.onShutdown?.(req.sandboxId);
       return {};
     },
     async sandboxMetrics(req) {

@@ -111,3 +111,144 @@ export async function installContainerd17(
   }
   return done;
 }
+
+/** A private containerd 1.7 with CRI (what {@link startContainerd17} returns). */
+export interface Containerd17 {
+  readonly grpcAddress: string;
+  readonly ttrpcAddress: string;
+  readonly root: string;
+  readonly state: string;
+  readonly logPath: string;
+  readonly pid: number;
+  /** Runs the 1.7 `ctr -a <grpcAddress> ...args`. */
+  ctr(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** containerd's log so far. */
+  log(): Promise<string>;
+  /** SIGTERM (SIGKILL after 5 s) and waits. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** Options of {@link startContainerd17}. */
+export interface Containerd17Options {
+  readonly bin: Containerd17Bin;
+  /** CRI `sandbox_image`. */
+  readonly pauseImage: string;
+  /** Environment of containerd (PATH finding `containerd-shim-cocoon-v2`, COCOON_* variables). */
+  readonly env: Readonly<Record<string, string>>;
+  /** Sandbox mode of the `cocoon` runtime: "shim" (default) or "podsandbox". */
+  readonly sandboxMode?: "shim" | "podsandbox";
+  readonly logLevel?: "debug" | "info";
+}
+
+/** The config.toml of {@link startContainerd17} for the instance under `dir`. Pure. */
+export function containerd17Config(
+  dir: string,
+  o: { pauseImage: string; sandboxMode: string; logLevel: string },
+): string {
+  const cri = '[plugins."io.containerd.grpc.v1.cri"]';
+  return `version = 2
+root = "${dir}/root"
+state = "${dir}/state"
+disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
+[grpc]
+  address = "${dir}/ctrd.sock"
+[ttrpc]
+  address = "${dir}/ctrd.sock.ttrpc"
+[debug]
+  level = "${o.logLevel}"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "${dir}/opt"
+${cri}
+  sandbox_image = "${o.pauseImage}"
+  disable_apparmor = true
+  enable_selinux = false
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "${dir}/cni/bin"
+    conf_dir = "${dir}/cni/conf"
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "cocoon"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.cocoon]
+      runtime_type = "io.containerd.cocoon.v2"
+      sandbox_mode = "${o.sandboxMode}"
+`;
+}
+
+/**
+ * Starts containerd 1.7 under `dir` with `ENABLE_CRI_SANDBOXES=1` (the CRI sandbox server) and
+ * waits until `ctr version` answers.
+ */
+export async function startContainerd17(dir: string, opts: Containerd17Options): Promise<Containerd17> {
+  const grpcAddress = `${dir}/ctrd.sock`;
+  const logPath = `${dir}/containerd.log`;
+  await Deno.mkdir(`${dir}/cni/conf`, { recursive: true });
+  await Deno.mkdir(`${dir}/cni/bin`, { recursive: true });
+  await Deno.writeTextFile(
+    `${dir}/config.toml`,
+    containerd17Config(dir, {
+      pauseImage: opts.pauseImage,
+      sandboxMode: opts.sandboxMode ?? "shim",
+      logLevel: opts.logLevel ?? "info",
+    }),
+  );
+  const logFile = await Deno.open(logPath, { write: true, create: true });
+  const child = new Deno.Command(opts.bin.containerd, {
+    args: ["--config", `${dir}/config.toml`],
+    env: { ...opts.env, ENABLE_CRI_SANDBOXES: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const copy = async (src: ReadableStream<Uint8Array>) => {
+    for await (const chunk of src) await logFile.write(chunk);
+  };
+  const pumps = Promise.all([copy(child.stdout), copy(child.stderr)]).catch(() => {}).finally(() =>
+    logFile.close()
+  );
+  let exited = false;
+  void child.status.then(() => (exited = true));
+  const ctr = async (args: readonly string[]) => {
+    const out = await new Deno.Command(opts.bin.ctr, {
+      args: ["-a", grpcAddress, ...args],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+  };
+  let stopped: Promise<void> | undefined;
+  const stop = () =>
+    stopped ??= (async () => {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* gone */ }
+      const t = setTimeout(() => {
+        try {
+          child.kill("SIGKILL");
+        } catch { /* gone */ }
+      }, 5000);
+      await child.status;
+      clearTimeout(t);
+      await pumps;
+    })();
+  for (let i = 0;; i++) {
+    if (!exited && (await ctr(["version"])).code === 0) break;
+    if (exited || i > 300) {
+      await stop();
+      throw new Error(`containerd 1.7 did not start:\n${(await Deno.readTextFile(logPath)).slice(-2000)}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    grpcAddress,
+    ttrpcAddress: `${grpcAddress}.ttrpc`,
+    root: `${dir}/root`,
+    state: `${dir}/state`,
+    logPath,
+    pid: child.pid,
+    ctr,
+    log: () => Deno.readTextFile(logPath),
+    stop,
+  };
+}
