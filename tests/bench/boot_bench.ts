@@ -162,6 +162,27 @@ function vmConfig(
   };
 }
 
+/** Boots of the bare baseline (same kernel and initrd, /init powers off at once), ms each. */
+export interface BareBooter {
+  boot(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** A QEMU plugin instance and run dir for bare boots of `image`; `close()` removes the dir. */
+export async function openBareBooter(image: GuestImage, opts: BootBenchOptions = {}): Promise<BareBooter> {
+  const runDir = await Deno.makeTempDir({ prefix: "cocoon-bare-boot-" });
+  const hv = await qemuPlugin.create({
+    log: createLogger({ sink: nullSink }),
+    config: { accelerator: "auto" },
+    runDir,
+  });
+  let round = 0;
+  return {
+    boot: async () => (await bareBoot(hv, image, runDir, round++, opts)).ms,
+    close: () => Deno.remove(runDir, { recursive: true }).catch(() => {}),
+  };
+}
+
 /** QEMU start to QEMU exit, /init powering off at once. */
 async function bareBoot(
   hv: Hypervisor,
