@@ -8,6 +8,8 @@ import { check } from "./commands/check.ts";
 import { create } from "./commands/create.ts";
 import { daemon } from "./commands/daemon.ts";
 import { sandboxer } from "./commands/sandboxer.ts";
+import { api } from "./commands/api.ts";
+import { metrics } from "./commands/metrics.ts";
 import { delete_ } from "./commands/delete.ts";
 import { events } from "./commands/events.ts";
 import { exec } from "./commands/exec.ts";
@@ -34,6 +36,8 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   plugins,
   daemon,
   sandboxer,
+  api,
+  metrics,
   // runc-compatible OCI verbs (errors exit 1, as runc's do)
   create,
   start,

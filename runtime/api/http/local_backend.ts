@@ -1,0 +1,324 @@
+/**
+ * The API's backend on this host: views from the sandbox records and /proc, and each action routed
+ * to the sandbox's owner ({@link findOwner}): a holder through its control socket, an ownerless
+ * sandbox through the library's fetchSandbox (attached for the action, released after; one action
+ * per sandbox at a time), anything else refused with `FailedPrecondition` (409) naming the owner.
+ *
+ * @module
+ */
+import type { ContainerStats } from "../../agent_client/types.ts";
+import { RuntimeError } from "../../errors.ts";
+import { sandboxId } from "../../ids.ts";
+import type { Logger } from "../../log/logger.ts";
+import type { ContainerRecord, SandboxRecord } from "../../sandbox/records.ts";
+import type { SandboxRuntime } from "../../sandbox/runtime.ts";
+import { fetchSandboxWith, type Sandbox as LibrarySandbox } from "../library/mod.ts";
+import {
+  holderDelete,
+  holderExec,
+  holderPause,
+  holderResume,
+  holderStats,
+  notHolderContainer,
+} from "./holder_route.ts";
+import { describeOwner, OwnerConflictError } from "./http_errors.ts";
+import { findOwner, type UnixSocketEntry, unixSockets } from "./owner.ts";
+import { vmmUsage } from "./proc_usage.ts";
+import type {
+  ApiBackend,
+  ContainerView,
+  ExecEvent,
+  ExecRequest,
+  GuestStatsView,
+  SandboxOwner,
+  SandboxView,
+} from "./types.ts";
+
+export interface LocalBackendOptions {
+  readonly runtime: SandboxRuntime;
+  readonly log: Logger;
+  /** Attaches to an ownerless sandbox (default: the library's fetchSandbox with the runtime's config). */
+  readonly attach?: (id: string) => Promise<LibrarySandbox>;
+}
+
+/** A container record as the API shows it. Pure. */
+export function containerView(c: ContainerRecord): ContainerView {
+  const execs: Record<string, ContainerRecord["execs"][string]["status"]> = {};
+  for (const [k, e] of Object.entries(c.execs)) execs[k] = e.status;
+  return {
+    id: c.id,
+    sandboxId: c.sandboxId,
+    state: c.status,
+    createdAt: c.createdAt,
+    rootfs: c.rootfs,
+    bundle: c.bundle,
+    terminal: c.terminal,
+    execs,
+  };
+}
+
+/** Uptime and start latency (seconds) from a record's timestamps. Pure. */
+export function timesOf(r: SandboxRecord, nowMs: number): { uptime: number | null; start: number | null } {
+  if (r.status.kind !== "ready" && r.status.kind !== "paused") return { uptime: null, start: null };
+  const started = Date.parse(r.status.startedAt);
+  const created = Date.parse(r.createdAt);
+  return {
+    uptime: Number.isFinite(started) ? Math.max(0, (nowMs - started) / 1000) : null,
+    start: Number.isFinite(started) && Number.isFinite(created)
+      ? Math.max(0, (started - created) / 1000)
+      : null,
+  };
+}
+
+/** Guest stats of a container from the agent's figures. Pure. */
+export function guestStatsOf(containerId: string, s: ContainerStats): GuestStatsView {
+  return {
+    containerId,
+    cpuSeconds: s.cpu ? Number(s.cpu.usageNs) / 1e9 : null,
+    memoryBytes: s.memory ? Number(s.memory.usageBytes) : null,
+    memoryLimitBytes: s.memory ? Number(s.memory.limitBytes) : null,
+    pids: s.pids ? Number(s.pids.current) : null,
+  };
+}
+
+/** The backend for sandboxes of `runtime`'s store. */
+export function localBackend(opts: LocalBackendOptions): ApiBackend {
+  const rt = opts.runtime;
+  const stateDir = rt.config.runtime.stateDir;
+  const attach = opts.attach ??
+    ((id: string) => fetchSandboxWith(id, { config: rt.config, log: opts.log }, {}));
+  const locks = new Map<string, Promise<unknown>>();
+
+  /** Runs `fn` after every earlier action on the same sandbox. */
+  const serial = <T>(id: string, fn: () => Promise<T>): Promise<T> => {
+    const prev = locks.get(id) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => {});
+    locks.set(id, tail);
+    void tail.then(() => locks.get(id) === tail && locks.delete(id));
+    return next;
+  };
+
+  const record = async (id: string): Promise<SandboxRecord> => await rt.repo.loadSandbox(sandboxId(id));
+
+  const view = async (r: SandboxRecord, sockets: UnixSocketEntry[] | null): Promise<SandboxView> => {
+    const pids = r.vm !== null && r.status.kind !== "stopped" ? [r.vm.pid] : [];
+    const t = timesOf(r, Date.now());
+    return {
+      id: r.id,
+      state: r.status,
+      createdAt: r.createdAt,
+      uptimeSeconds: t.uptime,
+      startSeconds: t.start,
+      hypervisor: r.hypervisor,
+      vcpus: r.vcpus,
+      memoryMiB: r.memoryMiB,
+      pids,
+      owner: await findOwner(r, stateDir, sockets),
+      vmm: await vmmUsage(pids),
+      containers: (await rt.repo.listContainers(r.id)).map(containerView),
+    };
+  };
+
+  const owner = async (id: string): Promise<SandboxOwner> =>
+    await findOwner(await record(id), stateDir, await unixSockets());
+
+  const refuse = (op: string, id: string, o: SandboxOwner): never => {
+    const how = o.kind === "process" && o.role !== "program"
+      ? `: use the front door that owns it (cocoon ${o.role})`
+      : o.kind === "process"
+      ? ": release it there first"
+      : "";
+    throw new OwnerConflictError(o, `Cannot ${op} sandbox "${id}": it is held by ${describeOwner(o)}${how}`);
+  };
+
+  /** Attaches to an ownerless (or stopped) sandbox for `fn`, then releases it. */
+  const withAttached = <T>(id: string, fn: (sb: LibrarySandbox) => Promise<T>): Promise<T> =>
+    serial(id, async () => {
+      const sb = await attach(id);
+      try {
+        return await fn(sb);
+      } finally {
+        await sb.release();
+      }
+    });
+
+  const containerOf = async (id: string, cid: string): Promise<ContainerRecord> => {
+    const c = (await rt.repo.listContainers(sandboxId(id))).find((x) => x.id === cid);
+    if (c === undefined) throw notHolderContainer(id, cid);
+    return c;
+  };
+
+  return {
+    async list() {
+      const sockets = await unixSockets();
+      const out: SandboxView[] = [];
+      for (const id of await rt.repo.listSandboxes()) {
+        try {
+          out.push(await view(await record(id), sockets));
+        } catch (e) {
+          opts.log.limited.warn("sandbox record unreadable", { sandbox: id, error: e });
+        }
+      }
+      return out;
+    },
+    async get(id) {
+      return await view(await record(id), await unixSockets());
+    },
+    async pause(id) {
+      const o = await owner(id);
+      if (o.kind === "holder") await holderPause(o.socket);
+      else if (o.kind === "none") await withAttached(id, (sb) => sb.pause());
+      else refuse("pause", id, o);
+    },
+    async resume(id) {
+      const o = await owner(id);
+      if (o.kind === "holder") await holderResume(o.socket);
+      else if (o.kind === "none") await withAttached(id, (sb) => sb.resume());
+      else refuse("resume", id, o);
+    },
+    async delete(id, { force }) {
+      const o = await owner(id);
+      if (o.kind === "holder") await holderDelete(o.socket, force);
+      else if (o.kind === "none" || o.kind === "stopped") {
+        await serial(id, async () => {
+          const sb = await attach(id);
+          try {
+            await sb.delete({ force });
+          } catch (e) {
+            await sb.release();
+            throw e;
+          }
+        });
+      } else refuse("delete", id, o);
+    },
+    async containers(id) {
+      await record(id);
+      return (await rt.repo.listContainers(sandboxId(id))).map(containerView);
+    },
+    async container(id, cid) {
+      return containerView(await containerOf(id, cid));
+    },
+    async deleteContainer(id, cid, { force }) {
+      await containerOf(id, cid);
+      const o = await owner(id);
+      if (o.kind === "holder") await holderDelete(o.socket, force);
+      else if (o.kind === "none") await withAttached(id, (sb) => sb.deleteContainer(cid, { force }));
+      else refuse("delete a container of", id, o);
+    },
+    async exec(id, cid, req, eopts = {}) {
+      await containerOf(id, cid);
+      const o = await owner(id);
+      if (o.kind === "holder") {
+        if (cid !== id) throw notHolderContainer(id, cid);
+        return await holderExec(o.socket, cid, req, eopts);
+      }
+      if (o.kind !== "none") return refuse("exec in", id, o);
+      return await attachedExec(id, cid, req, serial, attach);
+    },
+    async guestStats(id, gopts = {}) {
+      const r = await record(id);
+      const o = await findOwner(r, stateDir, await unixSockets());
+      const running = (await rt.repo.listContainers(r.id)).filter((c) =>
+        c.status.kind === "running" || c.status.kind === "paused"
+      );
+      if (o.kind === "holder") {
+        return await Promise.all(running.filter((c) => c.id === id).map((c) => holderStats(o.socket, c.id)));
+      }
+      if (o.kind !== "none" || r.status.kind !== "ready") return null;
+      gopts.signal?.throwIfAborted();
+      return await withAttached(id, async (sb) => {
+        const out: GuestStatsView[] = [];
+        for (const c of running) out.push(guestStatsOf(c.id, await sb.statsContainer(c.id)));
+        return out;
+      });
+    },
+  };
+}
+
+/**
+ * An exec on an ownerless sandbox: attached (and the sandbox's queue held) until the process ends
+ * or the client goes away.
+ */
+async function attachedExec(
+  id: string,
+  cid: string,
+  req: ExecRequest,
+  serial: <T>(id: string, fn: () => Promise<T>) => Promise<T>,
+  attach: (id: string) => Promise<LibrarySandbox>,
+): Promise<AsyncIterable<ExecEvent>> {
+  const started = Promise.withResolvers<AsyncIterable<ExecEvent>>();
+  const finished = Promise.withResolvers<void>();
+  void serial(id, async () => {
+    let sb: LibrarySandbox | undefined;
+    try {
+      sb = await attach(id);
+      const p = await sb.enterContainer(cid, {
+        args: req.args,
+        ...(req.env !== undefined ? { env: req.env } : {}),
+        ...(req.cwd !== undefined ? { cwd: req.cwd } : {}),
+      });
+      started.resolve(processEvents(p.id ?? "", p.io.stdout, p.io.stderr, () => p.wait(), finished));
+    } catch (e) {
+      finished.resolve();
+      started.reject(e);
+    }
+    await finished.promise;
+    await sb?.release();
+  }).catch(() => {});
+  return await started.promise;
+}
+
+async function* processEvents(
+  execId: string,
+  stdout: ReadableStream<Uint8Array>,
+  stderr: ReadableStream<Uint8Array>,
+  wait: () => Promise<number>,
+  finished: PromiseWithResolvers<void>,
+): AsyncGenerator<ExecEvent> {
+  const queue: ExecEvent[] = [];
+  let wake: (() => void) | undefined;
+  const push = (e: ExecEvent) => {
+    queue.push(e);
+    wake?.();
+  };
+  const pump = async (s: ReadableStream<Uint8Array>, kind: "stdout" | "stderr") => {
+    const dec = new TextDecoder();
+    try {
+      for await (const chunk of s) push({ kind, data: dec.decode(chunk, { stream: true }) });
+    } catch {
+      // the stream ended with the process
+    }
+  };
+  let done = false;
+  const all = Promise.all([pump(stdout, "stdout"), pump(stderr, "stderr")]).then(async () => {
+    push({ kind: "exit", status: await wait() });
+  }).catch((e: unknown) => {
+    const r = e instanceof RuntimeError
+      ? e
+      : new RuntimeError("Internal", "The process could not be waited for");
+    push({ kind: "error", code: r.code, message: r.message });
+  }).finally(() => {
+    done = true;
+    wake?.();
+  });
+  try {
+    yield { kind: "started", execId };
+    for (;;) {
+      const e = queue.shift();
+      if (e !== undefined) {
+        yield e;
+        if (e.kind === "exit" || e.kind === "error") return;
+        continue;
+      }
+      if (done) return;
+      await new Promise<void>((r) => wake = r);
+      wake = undefined;
+    }
+  } finally {
+    void all;
+    await stdout.cancel().catch(() => {});
+    await stderr.cancel().catch(() => {});
+    finished.resolve();
+  }
+}
