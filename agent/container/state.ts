@@ -134,6 +134,34 @@ export class AgentContainer {
 /** All containers of the sandbox, by id. */
 export class ContainerTable {
   readonly #byId = new Map<string, AgentContainer>();
+  readonly #exitChecks = new Set<(c: AgentContainer) => Promise<void>>();
+  readonly #settled = new WeakMap<AgentContainer, Promise<void>>();
+
+  /**
+   * Registers a check that runs once when a container's init exits, before WaitProcess answers
+   * (the OOM watcher's last look at the container's cgroup, so TaskOOM precedes TaskExit).
+   */
+  onInitExit(check: (c: AgentContainer) => Promise<void>): void {
+    this.#exitChecks.add(check);
+  }
+
+  /** Resolves once `c`'s init exited and the exit checks ran (each bounded to 2 s). */
+  settled(c: AgentContainer): Promise<void> {
+    let p = this.#settled.get(c);
+    if (p === undefined) {
+      p = c.init.exited.then(async () => {
+        await Promise.all([...this.#exitChecks].map((check) => {
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          return Promise.race([
+            check(c).catch(() => {}),
+            new Promise<void>((r) => (timer = setTimeout(r, 2000))),
+          ]).finally(() => clearTimeout(timer));
+        }));
+      }, () => {});
+      this.#settled.set(c, p);
+    }
+    return p;
+  }
 
   get(id: string): AgentContainer {
     const c = this.#byId.get(id);

@@ -20,6 +20,8 @@ export interface MemoryStats {
   readonly limit: number;
   readonly maxUsage: number;
   readonly failcnt: number;
+  /** Processes of the cgroup killed by the OOM killer (v2 memory.events / v1 memory.oom_control). */
+  readonly oomKills: number;
   readonly stat: Readonly<Record<string, number>>;
 }
 export interface PidsStats {
@@ -117,6 +119,7 @@ export async function readStats(
       limit: num((await read(`${v2}/memory.max`)) ?? "max"),
       maxUsage: num((await read(`${v2}/memory.peak`)) ?? "0"),
       failcnt: events["max"] ?? 0,
+      oomKills: events["oom_kill"] ?? 0,
       stat: parseKeyValues((await read(`${v2}/memory.stat`)) ?? ""),
     };
   } else {
@@ -129,6 +132,7 @@ export async function readStats(
         limit: limit >= 0x7ffffffffffff000 ? 0 : limit,
         maxUsage: num((await read(`${dir}/memory.max_usage_in_bytes`)) ?? "0"),
         failcnt: num((await read(`${dir}/memory.failcnt`)) ?? "0"),
+        oomKills: parseKeyValues((await read(`${dir}/memory.oom_control`)) ?? "")["oom_kill"] ?? 0,
         stat: parseKeyValues((await read(`${dir}/memory.stat`)) ?? ""),
       };
     }

@@ -25,6 +25,7 @@ Deno.test({
     fs.files.set(`${r}/c1/memory.current`, "4096\n");
     fs.files.set(`${r}/c1/memory.max`, "max\n");
     fs.files.set(`${r}/c1/memory.stat`, "anon 100\nfile 200\n");
+    fs.files.set(`${r}/c1/memory.events`, "low 0\nhigh 0\nmax 4\noom 1\noom_kill 1\n");
     fs.files.set(`${r}/c1/pids.current`, "3\n");
     fs.files.set(`${r}/c1/pids.max`, "42\n");
     const s = await readStats(fs, r, parseProcCgroup("0::/c1\n"));
@@ -32,6 +33,8 @@ Deno.test({
     assert.equal(s.memory?.usage, 4096);
     assert.equal(s.memory?.limit, 0);
     assert.equal(s.memory?.stat["file"], 200);
+    assert.equal(s.memory?.oomKills, 1);
+    assert.equal(s.memory?.failcnt, 4);
     assert.deepEqual(s.pids, { current: 3, limit: 42 });
   },
 });

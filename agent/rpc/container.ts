@@ -125,7 +125,7 @@ export function containerHandlers(core: AgentCore): [string, UnaryHandler][] {
                 limitBytes: big(s.memory.limit),
                 maxUsageBytes: big(s.memory.maxUsage),
                 cacheBytes: big(s.memory.stat["file"] ?? s.memory.stat["cache"] ?? 0),
-                oomKills: big(s.memory.stat["oom_kill"] ?? 0),
+                oomKills: big(s.memory.oomKills),
               },
             }
             : {}),

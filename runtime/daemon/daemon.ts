@@ -20,7 +20,7 @@ import { EventPublisher } from "./events.ts";
 import { Pods, type PodsOptions } from "./pods.ts";
 import { registerTaskService } from "./task_service.ts";
 import { registerShimSandboxService } from "../sandboxer/shim_sandbox_service.ts";
-import { TaskManager, taskKey } from "./tasks.ts";
+import { taskKey, TaskManager } from "./tasks.ts";
 
 export const CONTROL_SERVICE = "cocoon.daemon.v1.Shim";
 /** How long a `start` reservation keeps the daemon up waiting for `Create`. */

@@ -1,7 +1,9 @@
 /**
  * `ctr task metrics` wants an `io.containerd.cgroups.v2.Metrics` Any. Its schema is not among the
- * generated ones, so the few fields filled here are encoded by hand: pids (1: current 1, limit 2)
- * and cpu (2: usage_usec 1, user_usec 2, system_usec 3). Memory is left out (see the report).
+ * generated ones, so the few fields filled here are encoded by hand: pids (1: current 1, limit 2),
+ * cpu (2: usage_usec 1, user_usec 2, system_usec 3) and memory (4: usage 32, usage_limit 33,
+ * max_usage 36) as in containerd/cgroups' cgroup2/stats/metrics.proto. An unlimited container's
+ * usage_limit is 2^64-1, as runc's shim reports "max". The agent's stats carry no anon/file split.
  *
  * @module
  */
@@ -31,7 +33,9 @@ function message(num: number, body: number[], out: number[]): void {
   out.push(...body);
 }
 
-/** The protobuf bytes of a cgroups v2 `Metrics` with pids and cpu. Pure. */
+const UNLIMITED = 0xffff_ffff_ffff_ffffn;
+
+/** The protobuf bytes of a cgroups v2 `Metrics` with pids, cpu and memory. Pure. */
 export function encodeCgroupsV2Metrics(s: ContainerStats): Uint8Array {
   const out: number[] = [];
   if (s.pids) {
@@ -46,6 +50,13 @@ export function encodeCgroupsV2Metrics(s: ContainerStats): Uint8Array {
     field(2, s.cpu.userNs / 1000n, b);
     field(3, s.cpu.systemNs / 1000n, b);
     message(2, b, out);
+  }
+  if (s.memory) {
+    const b: number[] = [];
+    field(32, s.memory.usageBytes, b);
+    field(33, s.memory.limitBytes === 0n ? UNLIMITED : s.memory.limitBytes, b);
+    field(36, s.memory.maxUsageBytes, b);
+    message(4, b, out);
   }
   return Uint8Array.from(out);
 }

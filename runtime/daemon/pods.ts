@@ -1,6 +1,6 @@
 /**
- * Pods of the daemon: a group key (the CRI sandbox id, else the container id) names one sandbox,
- * i.e. one VM. The first container of a group creates it (or adopts it when a previous daemon left
+ * Pods of the daemon: a containerd namespace and a group key (the CRI sandbox id, else the
+ * container id) name one sandbox, i.e. one VM (`podSandboxId`). The first container of a group creates it (or adopts it when a previous daemon left
  * it running); later containers join it; when the last leaves, the sandbox is deleted (VM, shares,
  * records). Joins and leaves of one group run one at a time.
  *
@@ -8,10 +8,15 @@
  */
 import { isRuntimeError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
-import { Sandbox, type SandboxRuntime } from "../sandbox/mod.ts";
-import { sandboxIdOf } from "../shim/address.ts";
+import { loadConfig } from "../config/load.ts";
+import { openSandboxRuntime, Sandbox, type SandboxRuntime } from "../sandbox/mod.ts";
+import { podSandboxId } from "../shim/address.ts";
 
 export interface JoinOptions {
+  /** containerd namespace ("" or absent: none). */
+  readonly namespace?: string;
+  /** The pod's configuration file (containerd's runtime options); absent: the daemon's. */
+  readonly configPath?: string;
   readonly annotations: Readonly<Record<string, string>>;
   readonly netns: string | null;
   readonly hostname: string | null;
@@ -25,14 +30,35 @@ interface Pod {
   queue: Promise<unknown>;
 }
 
+export interface PodsOptions {
+  /** The sandbox runtime of a configuration file (default: load it and open a runtime on it). */
+  readonly runtimeFor?: (configPath: string) => Promise<SandboxRuntime>;
+}
+
 export class Pods {
   readonly #rt: SandboxRuntime;
   readonly #log: Logger;
   readonly #pods = new Map<string, Pod>();
+  readonly #runtimeFor: (configPath: string) => Promise<SandboxRuntime>;
+  readonly #runtimes = new Map<string, Promise<SandboxRuntime>>();
 
-  constructor(rt: SandboxRuntime, log: Logger) {
+  constructor(rt: SandboxRuntime, log: Logger, opts: PodsOptions = {}) {
     this.#rt = rt;
     this.#log = log;
+    this.#runtimeFor = opts.runtimeFor ??
+      (async (path) => await openSandboxRuntime(await loadConfig({ path }), { log: this.#log }));
+  }
+
+  /** The runtime of a pod's configuration file, opened once per file. */
+  #runtime(configPath: string | undefined): Promise<SandboxRuntime> {
+    if (configPath === undefined) return Promise.resolve(this.#rt);
+    let p = this.#runtimes.get(configPath);
+    if (p === undefined) {
+      p = this.#runtimeFor(configPath);
+      p.catch(() => this.#runtimes.delete(configPath));
+      this.#runtimes.set(configPath, p);
+    }
+    return p;
   }
 
   /** Number of pods (groups with members or being created). */
@@ -40,11 +66,11 @@ export class Pods {
     return this.#pods.size;
   }
 
-  #pod(group: string): Pod {
-    let p = this.#pods.get(group);
+  #pod(key: string): Pod {
+    let p = this.#pods.get(key);
     if (p === undefined) {
       p = { sandbox: undefined, members: new Set(), queue: Promise.resolve() };
-      this.#pods.set(group, p);
+      this.#pods.set(key, p);
     }
     return p;
   }
@@ -57,11 +83,12 @@ export class Pods {
 
   /** The group's sandbox, created or adopted on first use; `member` counts as in it from now on. */
   join(group: string, member: string, opts: JoinOptions): Promise<Sandbox> {
-    const pod = this.#pod(group);
+    const key = podSandboxId(opts.namespace ?? "", group);
+    const pod = this.#pod(key);
     return this.#serial(pod, async () => {
       if (pod.sandbox === undefined) {
-        pod.sandbox = await this.#open(group, opts).catch((e) => {
-          if (pod.members.size === 0) this.#pods.delete(group);
+        pod.sandbox = await this.#open(key, group, opts).catch((e) => {
+          if (pod.members.size === 0) this.#pods.delete(key);
           throw e;
         });
       }
@@ -70,42 +97,49 @@ export class Pods {
     });
   }
 
-  async #open(group: string, opts: JoinOptions): Promise<Sandbox> {
+  async #open(id: string, group: string, opts: JoinOptions): Promise<Sandbox> {
+    const rt = await this.#runtime(opts.configPath);
     try {
-      const sb = await Sandbox.create(this.#rt, {
-        id: sandboxIdOf(group),
+      const sb = await Sandbox.create(rt, {
+        id,
         annotations: opts.annotations,
         ...(opts.netns !== null ? { netns: opts.netns } : {}),
         // No VM hostname: each container gets spec.hostname in its own UTS namespace from the
         // guest's OCI runtime, and the agent's CreateSandbox hostname write fails (EPERM) today.
         ...(opts.signal ? { signal: opts.signal } : {}),
       });
-      this.#log.info("pod created", { group, sandbox: sb.id, vmPids: sb.pids() });
+      this.#log.info("pod created", {
+        group,
+        sandbox: sb.id,
+        vmPids: sb.pids(),
+        config: opts.configPath ?? "(daemon's)",
+      });
       return sb;
     } catch (e) {
       if (!(isRuntimeError(e) && e.code === "AlreadyExists")) throw e;
       // A previous daemon left this sandbox: take it over.
-      const sb = await Sandbox.fetch(this.#rt, sandboxIdOf(group));
+      const sb = await Sandbox.fetch(rt, id);
       this.#log.info("pod adopted", { group, status: sb.status().kind });
       return sb;
     }
   }
 
   /** The group's sandbox when it exists in this daemon. */
-  sandbox(group: string): Sandbox | undefined {
-    return this.#pods.get(group)?.sandbox;
+  sandbox(group: string, namespace = ""): Sandbox | undefined {
+    return this.#pods.get(podSandboxId(namespace, group))?.sandbox;
   }
 
   /** Removes `member`; the last member out deletes the sandbox (the VM goes). */
-  leave(group: string, member: string): Promise<void> {
-    const pod = this.#pods.get(group);
+  leave(group: string, member: string, namespace = ""): Promise<void> {
+    const key = podSandboxId(namespace, group);
+    const pod = this.#pods.get(key);
     if (pod === undefined) return Promise.resolve();
     return this.#serial(pod, async () => {
       pod.members.delete(member);
       if (pod.members.size > 0) return;
       const sb = pod.sandbox;
       pod.sandbox = undefined;
-      this.#pods.delete(group);
+      this.#pods.delete(key);
       if (sb === undefined) return;
       try {
         await sb.delete({ force: true });
@@ -118,8 +152,15 @@ export class Pods {
 
   /** Deletes every pod (daemon shutdown with `now`, tests). */
   async closeAll(): Promise<void> {
-    for (const [group, pod] of [...this.#pods]) {
-      for (const m of [...pod.members]) await this.leave(group, m);
+    for (const pod of [...this.#pods.values()]) {
+      pod.members.clear();
+      await this.#serial(pod, async () => {
+        const sb = pod.sandbox;
+        if (sb === undefined) return;
+        pod.sandbox = undefined;
+        await sb.delete({ force: true }).catch((e) => this.#log.error("pod delete failed", { error: e }));
+      });
     }
+    this.#pods.clear();
   }
 }

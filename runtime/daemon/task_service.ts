@@ -15,12 +15,18 @@ import { Task } from "../protocol/gen/containerd/task/v2/shim_pb.ts";
 import { registerTyped, type TtrpcServer } from "../protocol/ttrpc/mod.ts";
 import { toBinary } from "@bufbuild/protobuf";
 import { CGROUPS_V2_METRICS_TYPE, encodeCgroupsV2Metrics } from "./metrics.ts";
+import { parseRuntimeOptions } from "./runtime_options.ts";
 import type { TaskManager } from "./tasks.ts";
+import { NAMESPACE_METADATA_KEY } from "../protocol/events.ts";
+import type { Metadata } from "../protocol/ttrpc/metadata.ts";
 
 /** Hooks the service needs from the daemon. */
 export interface TaskServiceHooks {
-  /** Shutdown was asked for `id`; the daemon decides whether to exit (only when nothing is left). */
-  shutdown(id: string, now: boolean): void;
+  /**
+   * Shutdown was asked for `id` (of namespace `ns`, "" when unknown); the daemon decides whether to
+   * exit (only when nothing is left).
+   */
+  shutdown(id: string, now: boolean, ns: string): void | Promise<void>;
 }
 
 function json(value: Uint8Array, what: string): unknown {
@@ -31,18 +37,26 @@ function json(value: Uint8Array, what: string): unknown {
   }
 }
 
+/** The containerd namespace a request names in its ttRPC metadata ("" when none). */
+export function namespaceOf(md: Metadata): string {
+  return md.get(NAMESPACE_METADATA_KEY)?.[0] ?? "";
+}
+
 /** Registers the Task service on `server`. */
 export function registerTaskService(server: TtrpcServer, tasks: TaskManager, hooks: TaskServiceHooks): void {
   registerTyped(server, Task, {
-    async create(req) {
+    async create(req, ctx) {
       if (req.checkpoint !== "") {
         throw new RuntimeError(
           "Unimplemented",
           `Cannot restore container "${req.id}": checkpoints are not supported`,
         );
       }
+      const options = parseRuntimeOptions(req.options, req.id);
       const pid = await tasks.create({
         id: req.id,
+        namespace: namespaceOf(ctx.metadata),
+        ...options,
         bundle: req.bundle,
         rootfs: req.rootfs.map((m) => ({ type: m.type, source: m.source, options: [...m.options] })),
         terminal: req.terminal,
@@ -52,12 +66,12 @@ export function registerTaskService(server: TtrpcServer, tasks: TaskManager, hoo
       });
       return { pid };
     },
-    async start(req) {
-      return { pid: await tasks.start(req.id, req.execId) };
+    async start(req, ctx) {
+      return { pid: await tasks.start(req.id, req.execId, namespaceOf(ctx.metadata)) };
     },
-    state(req) {
-      const t = tasks.task(req.id);
-      const p = tasks.proc(req.id, req.execId);
+    state(req, ctx) {
+      const t = tasks.task(req.id, namespaceOf(ctx.metadata));
+      const p = tasks.proc(req.id, req.execId, t.namespace);
       const exit = p.exit();
       return Promise.resolve({
         id: req.execId === "" ? req.id : req.execId,
@@ -73,38 +87,44 @@ export function registerTaskService(server: TtrpcServer, tasks: TaskManager, hoo
         execId: req.execId,
       });
     },
-    async wait(req) {
-      const exit = await tasks.proc(req.id, req.execId).exited;
+    async wait(req, ctx) {
+      const exit = await tasks.proc(req.id, req.execId, namespaceOf(ctx.metadata)).exited;
       return { exitStatus: exit.exitStatus, exitedAt: timestampFromDate(exit.exitedAt) };
     },
-    async kill(req) {
-      await tasks.kill(req.id, req.execId, req.signal, req.all);
+    async kill(req, ctx) {
+      await tasks.kill(req.id, req.execId, req.signal, req.all, namespaceOf(ctx.metadata));
       return {};
     },
-    async delete(req) {
-      const r = await tasks.delete(req.id, req.execId);
+    async delete(req, ctx) {
+      const r = await tasks.delete(req.id, req.execId, namespaceOf(ctx.metadata));
       return { pid: r.pid, exitStatus: r.exit.exitStatus, exitedAt: timestampFromDate(r.exit.exitedAt) };
     },
-    exec(req) {
+    exec(req, ctx) {
       const spec = req.spec === undefined ? null : json(req.spec.value, `exec spec of "${req.execId}"`);
-      tasks.exec(req.id, req.execId, {
-        stdin: req.stdin,
-        stdout: req.stdout,
-        stderr: req.stderr,
-        terminal: req.terminal,
-      }, spec);
+      tasks.exec(
+        req.id,
+        req.execId,
+        {
+          stdin: req.stdin,
+          stdout: req.stdout,
+          stderr: req.stderr,
+          terminal: req.terminal,
+        },
+        spec,
+        namespaceOf(ctx.metadata),
+      );
       return Promise.resolve({});
     },
-    async resizePty(req) {
-      await tasks.resize(req.id, req.execId, req.width, req.height);
+    async resizePty(req, ctx) {
+      await tasks.resize(req.id, req.execId, req.width, req.height, namespaceOf(ctx.metadata));
       return {};
     },
-    async closeIO(req) {
-      if (req.stdin) await tasks.closeStdin(req.id, req.execId);
+    async closeIO(req, ctx) {
+      if (req.stdin) await tasks.closeStdin(req.id, req.execId, namespaceOf(ctx.metadata));
       return {};
     },
-    async pids(req) {
-      const t = tasks.task(req.id);
+    async pids(req, ctx) {
+      const t = tasks.task(req.id, namespaceOf(ctx.metadata));
       const procs = await t.sandbox.processes(req.id);
       return {
         processes: procs.map((p) => ({
@@ -118,21 +138,21 @@ export function registerTaskService(server: TtrpcServer, tasks: TaskManager, hoo
         })),
       };
     },
-    async pause(req) {
-      await tasks.pause(req.id);
+    async pause(req, ctx) {
+      await tasks.pause(req.id, namespaceOf(ctx.metadata));
       return {};
     },
-    async resume(req) {
-      await tasks.resume(req.id);
+    async resume(req, ctx) {
+      await tasks.resume(req.id, namespaceOf(ctx.metadata));
       return {};
     },
-    async stats(req) {
-      const t = tasks.task(req.id);
+    async stats(req, ctx) {
+      const t = tasks.task(req.id, namespaceOf(ctx.metadata));
       const s = await t.sandbox.stats(req.id);
       return { stats: { typeUrl: CGROUPS_V2_METRICS_TYPE, value: encodeCgroupsV2Metrics(s) } };
     },
-    async update(req) {
-      const t = tasks.task(req.id);
+    async update(req, ctx) {
+      const t = tasks.task(req.id, namespaceOf(ctx.metadata));
       if (req.resources === undefined) return {};
       const res = json(req.resources.value, `resources of "${req.id}"`);
       if (typeof res !== "object" || res === null || Array.isArray(res)) {
@@ -141,16 +161,16 @@ export function registerTaskService(server: TtrpcServer, tasks: TaskManager, hoo
       await t.sandbox.update(req.id, Object.fromEntries(Object.entries(res)));
       return {};
     },
-    connect(req) {
+    connect(req, ctx) {
       return Promise.resolve({
         shimPid: Deno.pid,
-        taskPid: tasks.find(req.id)?.init.pid ?? 0,
+        taskPid: tasks.find(req.id, namespaceOf(ctx.metadata))?.init.pid ?? 0,
         version: VERSION,
       });
     },
-    shutdown(req) {
-      hooks.shutdown(req.id, req.now);
-      return Promise.resolve({});
+    async shutdown(req, ctx) {
+      await hooks.shutdown(req.id, req.now, namespaceOf(ctx.metadata));
+      return {};
     },
   });
 }

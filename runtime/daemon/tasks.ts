@@ -1,7 +1,11 @@
 /**
- * The daemon's tasks: every container of every pod, keyed by container id, with its init and exec
- * processes as containerd sees them. Operations map onto the sandbox core; exits are watched so
- * Wait/State/Delete keep answering after the process is gone, and events go out in order.
+ * The daemon's tasks: every container of every pod, keyed by containerd namespace and container id
+ * (two namespaces may use one id), with its init and exec processes as containerd sees them.
+ * Operations map onto the sandbox core; exits are watched so Wait/State/Delete keep answering after
+ * the process is gone, OOM kills become TaskOOM, and events go out in order.
+ *
+ * Every lookup takes the namespace of the request (containerd's ttRPC metadata); without one, an id
+ * that exactly one namespace uses is found.
  *
  * @module
  */
@@ -12,11 +16,12 @@ import { parseOciProcess, parseOciSpec, parseOciSpecText } from "../oci/spec.ts"
 import type { TaskEvent } from "../protocol/events.ts";
 import type { Sandbox } from "../sandbox/mod.ts";
 import { groupOf } from "../shim/address.ts";
-import { readRegistration } from "../shim/registration.ts";
+import { readRegistration, writeRegistration } from "../shim/registration.ts";
 import type { EventPublisher } from "./events.ts";
 import type { Pods } from "./pods.ts";
 import { Proc, type ProcExit } from "./proc.ts";
 import { mountRootfs, type RootfsMount, unmountRootfs } from "./rootfs.ts";
+import { OomRelay } from "./oom.ts";
 import { vmSpecDocument } from "./vm_spec.ts";
 import { type BundleLog, openBundleLog } from "./bundle_log.ts";
 import { type LogDriver, startLogDriver } from "./log_driver.ts";
@@ -44,12 +49,18 @@ export interface Task {
 
 export interface CreateRequest extends TaskStdio {
   readonly id: string;
+  /** containerd namespace of the request ("" or absent: the bundle's registration, else the fallback). */
+  readonly namespace?: string;
+  /** The pod's configuration file (containerd's runtime options). */
+  readonly configPath?: string;
   readonly bundle: string;
   readonly rootfs: readonly RootfsMount[];
 }
 
 export class TaskManager {
+  /** By `taskKey(namespace, id)`. */
   readonly #tasks = new Map<string, Task>();
+  readonly #oom: OomRelay;
   readonly #pods: Pods;
   readonly #events: EventPublisher;
   readonly #log: Logger;
@@ -66,28 +77,45 @@ export class TaskManager {
     this.#events = events;
     this.#log = log;
     this.#fallback = fallback;
+    this.#oom = new OomRelay(log, (sb, containerId) => {
+      for (const t of this.#tasks.values()) {
+        if (t.sandbox !== sb || t.id !== containerId) continue;
+        t.bundleLog.log.warn("container OOM kill");
+        this.#publish(t, { kind: "oom", containerId });
+      }
+    });
   }
 
   get size(): number {
     return this.#tasks.size;
   }
 
+  /** Container ids (of every namespace). */
   ids(): string[] {
-    return [...this.#tasks.keys()];
+    return [...this.#tasks.values()].map((t) => t.id);
   }
 
-  task(id: string): Task {
-    const t = this.#tasks.get(id);
+  /** @throws {RuntimeError} NotFound; FailedPrecondition when `ns` is absent and several namespaces use `id` */
+  task(id: string, ns?: string): Task {
+    const t = this.find(id, ns);
     if (t === undefined) throw new RuntimeError("NotFound", `Cannot find container "${id}": not found`);
     return t;
   }
 
-  find(id: string): Task | undefined {
-    return this.#tasks.get(id);
+  find(id: string, ns?: string): Task | undefined {
+    if (ns !== undefined && ns !== "") return this.#tasks.get(taskKey(ns, id));
+    const all = [...this.#tasks.values()].filter((t) => t.id === id);
+    if (all.length > 1) {
+      throw new RuntimeError(
+        "FailedPrecondition",
+        `Cannot find container "${id}": namespaces ${all.map((t) => `"${t.namespace}"`).join(", ")} use it`,
+      );
+    }
+    return all[0];
   }
 
-  proc(id: string, execId: string): Proc {
-    const t = this.task(id);
+  proc(id: string, execId: string, ns?: string): Proc {
+    const t = this.task(id, ns);
     if (execId === "") return t.init;
     const p = t.execs.get(execId);
     if (p === undefined) {
@@ -102,7 +130,10 @@ export class TaskManager {
 
   /** Creates the container (its pod's VM first when it is the pod's first). Returns the init pid. */
   async create(req: CreateRequest): Promise<number> {
-    if (this.#tasks.has(req.id)) {
+    const reg = await readRegistration(req.bundle);
+    const namespace = req.namespace || reg?.namespace || this.#fallback.namespace;
+    const key = taskKey(namespace, req.id);
+    if (this.#tasks.has(key)) {
       throw new RuntimeError("AlreadyExists", `Cannot create container "${req.id}": it already exists`);
     }
     checkStdio(req, `container "${req.id}"`);
@@ -111,7 +142,6 @@ export class TaskManager {
       vmSpecDocument(parseOciSpecText(await Deno.readTextFile(file), file).raw),
       file,
     );
-    const reg = await readRegistration(req.bundle);
     const group = reg?.group ?? groupOf(req.id, spec.annotations);
     const mounted = req.rootfs.length > 0;
     const rootfs = mounted ? `${req.bundle}/rootfs` : resolvePath(req.bundle, spec.root.path);
@@ -123,11 +153,17 @@ export class TaskManager {
         logDriver = await startLogDriver(req.stdout, {
           dir: `${req.bundle}/.cocoon-log`,
           containerId: req.id,
-          namespace: reg?.namespace ?? this.#fallback.namespace,
+          namespace,
           log: this.#log,
         });
       }
+      if (reg !== null && req.configPath !== undefined && reg.configPath !== req.configPath) {
+        // For the `delete` binary, which cleans up with the pod's own configuration.
+        await writeRegistration(req.bundle, { ...reg, configPath: req.configPath });
+      }
       const sandbox = await this.#pods.join(group, req.id, {
+        namespace,
+        ...(req.configPath !== undefined ? { configPath: req.configPath } : {}),
         annotations: spec.annotations,
         netns: spec.netns,
         hostname: spec.hostname,
@@ -144,7 +180,7 @@ export class TaskManager {
       init.pid = rec.status.kind === "created" ? rec.status.pid : 0;
       const t: Task = {
         id: req.id,
-        namespace: reg?.namespace ?? this.#fallback.namespace,
+        namespace,
         bundle: req.bundle,
         group,
         ttrpcAddress: reg?.ttrpcAddress ?? this.#fallback.ttrpcAddress,
@@ -157,7 +193,8 @@ export class TaskManager {
         logDriver,
       };
       t.bundleLog.log.info("task created", { pid: init.pid, vmPids: sandbox.pids() });
-      this.#tasks.set(req.id, t);
+      this.#tasks.set(key, t);
+      this.#oom.watch(sandbox);
       this.#attach(t, init);
       this.#publish(t, {
         kind: "create",
@@ -170,7 +207,7 @@ export class TaskManager {
       return init.pid;
     } catch (e) {
       await logDriver?.close();
-      if (joined) await this.#pods.leave(group, req.id);
+      if (joined) await this.#pods.leave(group, req.id, namespace);
       if (mounted) await unmountRootfs(rootfs);
       throw e;
     }
@@ -192,9 +229,9 @@ export class TaskManager {
   }
 
   /** Starts the init or an exec; the start event goes out before any exit event. */
-  async start(id: string, execId: string): Promise<number> {
-    const t = this.task(id);
-    const p = this.proc(id, execId);
+  async start(id: string, execId: string, ns?: string): Promise<number> {
+    const t = this.task(id, ns);
+    const p = this.proc(id, execId, t.namespace);
     if (p.state.kind !== "created") {
       throw new RuntimeError("FailedPrecondition", `Cannot start ${p.label}: it is ${p.state.kind}`);
     }
@@ -245,8 +282,8 @@ export class TaskManager {
   }
 
   /** Registers an exec (it runs on Start). */
-  exec(id: string, execId: string, stdio: TaskStdio, spec: unknown): void {
-    const t = this.task(id);
+  exec(id: string, execId: string, stdio: TaskStdio, spec: unknown, ns?: string): void {
+    const t = this.task(id, ns);
     if (t.execs.has(execId)) {
       throw new RuntimeError(
         "AlreadyExists",
@@ -262,9 +299,9 @@ export class TaskManager {
     this.#publish(t, { kind: "exec-added", containerId: id, execId });
   }
 
-  async kill(id: string, execId: string, signal: number, all: boolean): Promise<void> {
-    const t = this.task(id);
-    const p = this.proc(id, execId);
+  async kill(id: string, execId: string, signal: number, all: boolean, ns?: string): Promise<void> {
+    const t = this.task(id, ns);
+    const p = this.proc(id, execId, t.namespace);
     p.assertAlive();
     if (execId !== "" && p.state.kind === "created") {
       throw new RuntimeError("FailedPrecondition", `Cannot signal ${p.label}: it is not started`);
@@ -274,9 +311,9 @@ export class TaskManager {
     if (execId === "" && p.state.kind === "created") void this.#watch(t, p, () => t.sandbox.wait(id));
   }
 
-  async closeStdin(id: string, execId: string): Promise<void> {
-    const t = this.task(id);
-    const io = t.io.get(this.proc(id, execId));
+  async closeStdin(id: string, execId: string, ns?: string): Promise<void> {
+    const t = this.task(id, ns);
+    const io = t.io.get(this.proc(id, execId, t.namespace));
     const stdin = io?.stdin;
     if (stdin === undefined) return;
     const done = await Promise.race([
@@ -286,22 +323,22 @@ export class TaskManager {
     if (!done) await stdin.abandon();
   }
 
-  async resize(id: string, execId: string, width: number, height: number): Promise<void> {
-    const t = this.task(id);
-    const p = this.proc(id, execId);
+  async resize(id: string, execId: string, width: number, height: number, ns?: string): Promise<void> {
+    const t = this.task(id, ns);
+    const p = this.proc(id, execId, t.namespace);
     if (width === 0 || height === 0 || !p.stdio.terminal || p.state.kind === "stopped") return;
     await t.sandbox.io(id, execId === "" ? {} : { exec: execId }).resize({ columns: width, rows: height });
   }
 
-  async pause(id: string): Promise<void> {
-    const t = this.task(id);
+  async pause(id: string, ns?: string): Promise<void> {
+    const t = this.task(id, ns);
     await t.sandbox.pauseContainer(id);
     t.init.setPaused(true);
     this.#publish(t, { kind: "paused", containerId: id });
   }
 
-  async resume(id: string): Promise<void> {
-    const t = this.task(id);
+  async resume(id: string, ns?: string): Promise<void> {
+    const t = this.task(id, ns);
     await t.sandbox.resumeContainer(id);
     t.init.setPaused(false);
     this.#publish(t, { kind: "resumed", containerId: id });
@@ -311,9 +348,9 @@ export class TaskManager {
    * Deletes an exited (or never started) init with its container, or an exec's record. The pod's
    * last container takes the VM with it.
    */
-  async delete(id: string, execId: string): Promise<{ pid: number; exit: ProcExit }> {
-    const t = this.task(id);
-    const p = this.proc(id, execId);
+  async delete(id: string, execId: string, ns?: string): Promise<{ pid: number; exit: ProcExit }> {
+    const t = this.task(id, ns);
+    const p = this.proc(id, execId, t.namespace);
     if (p.state.kind === "running" || p.state.kind === "paused") {
       throw new RuntimeError("FailedPrecondition", `Cannot delete ${p.label}: it is ${p.state.kind}`);
     }
@@ -337,8 +374,8 @@ export class TaskManager {
   }
 
   /** Kills whatever is left of the container and deletes it (the `delete` binary's path). */
-  async forceDelete(id: string): Promise<{ pid: number; exit: ProcExit }> {
-    const t = this.#tasks.get(id);
+  async forceDelete(id: string, ns?: string): Promise<{ pid: number; exit: ProcExit }> {
+    const t = this.find(id, ns);
     if (t === undefined) return { pid: 0, exit: { exitStatus: 137, exitedAt: new Date() } };
     if (t.init.state.kind !== "stopped") {
       await t.sandbox.kill(id, 9, { all: true }).catch(() => {});
@@ -346,7 +383,7 @@ export class TaskManager {
       t.init.setExited({ exitStatus: 137, exitedAt: new Date() });
     }
     for (const p of t.execs.values()) p.setExited({ exitStatus: 137, exitedAt: new Date() });
-    return await this.delete(id, "");
+    return await this.delete(id, "", t.namespace);
   }
 
   async #remove(t: Task): Promise<void> {
@@ -363,7 +400,18 @@ export class TaskManager {
     await t.logDriver?.close();
     t.bundleLog.log.info("task deleted");
     t.bundleLog.close();
-    this.#tasks.delete(t.id);
-    await this.#pods.leave(t.group, t.id);
+    this.#tasks.delete(taskKey(t.namespace, t.id));
+    if (![...this.#tasks.values()].some((o) => o.sandbox === t.sandbox)) this.#oom.unwatch(t.sandbox);
+    await this.#pods.leave(t.group, t.id, t.namespace);
   }
+
+  /** Stops the OOM watchers (daemon close). */
+  close(): void {
+    this.#oom.close();
+  }
+}
+
+/** The task map's key: namespace and id (a namespace has no "/"). */
+export function taskKey(namespace: string, id: string): string {
+  return `${namespace}/${id}`;
 }

@@ -1,7 +1,8 @@
 /**
  * monitor(): the sandbox's events as an async iterable: process exits (container inits and execs,
  * each recorded in the store as it happens), OOM kills reported by the agent, and the VM's exit.
- * Ends when the VM exits or `signal` aborts.
+ * Ends when the VM exits or `signal` aborts. With `exits: false` only OOM kills and the VM's exit are
+ * reported (a caller that waits for exits itself, like the daemon, adds no second waiter).
  *
  * @module
  */
@@ -21,9 +22,15 @@ export type SandboxEvent =
   | { readonly kind: "vm-exit"; readonly exit: VmExit; readonly at: string }
   | { readonly kind: "error"; readonly message: string; readonly at: string };
 
+export interface MonitorOptions {
+  readonly signal?: AbortSignal;
+  /** Report process exits (default true). */
+  readonly exits?: boolean;
+}
+
 export async function* monitorSandbox(
   ctx: SandboxContext,
-  opts: { signal?: AbortSignal } = {},
+  opts: MonitorOptions = {},
 ): AsyncGenerator<SandboxEvent> {
   const queue: SandboxEvent[] = [];
   let wake: (() => void) | undefined;
@@ -66,9 +73,10 @@ export async function* monitorSandbox(
       },
     ).finally(() => watching.delete(key));
   };
-  ctx.onStart.add(watch);
+  const exits = opts.exits !== false;
+  if (exits) ctx.onStart.add(watch);
   try {
-    for (const c of await ctx.rt.repo.listContainers(ctx.record.id)) {
+    for (const c of exits ? await ctx.rt.repo.listContainers(ctx.record.id) : []) {
       if (c.status.kind === "running" || c.status.kind === "paused") watch(c.id);
       for (const e of Object.values(c.execs)) if (e.status.kind === "running") watch(c.id, e.id);
     }

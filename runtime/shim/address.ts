@@ -78,3 +78,12 @@ export function sandboxIdOf(group: string): string {
   const h = createHash("sha256").update(group).digest("hex").slice(0, 16);
   return `${group.slice(0, 12).replace(/[._-]+$/, "")}-${h}`;
 }
+
+/**
+ * The sandbox id of a pod: its group qualified by the containerd namespace, so that two namespaces
+ * that use one container id (or group) get two VMs. "+" appears in no namespace or container id, so
+ * the pair is unambiguous; "" (no namespace known) leaves the group alone.
+ */
+export function podSandboxId(namespace: string, group: string): string {
+  return sandboxIdOf(namespace === "" ? group : `${group}+${namespace}`);
+}

@@ -15,7 +15,7 @@ import type { Logger } from "../log/logger.ts";
 import { DeleteResponseSchema } from "../protocol/gen/containerd/task/v2/shim_pb.ts";
 import { openSandboxRuntime, Sandbox } from "../sandbox/mod.ts";
 import { unmountRootfs } from "../daemon/rootfs.ts";
-import { daemonDir, daemonPaths, sandboxIdOf } from "./address.ts";
+import { daemonDir, daemonPaths, podSandboxId } from "./address.ts";
 import { canConnect, controlCall } from "./daemon_client.ts";
 import type { ShimFlags } from "./flags.ts";
 import { readRegistration } from "./registration.ts";
@@ -45,28 +45,45 @@ export async function shimDelete(flags: ShimFlags, opts: DeleteEnv): Promise<Uin
   let pid = 0;
   if (await canConnect(paths.socket)) {
     try {
-      const r = await controlCall(paths, "Cleanup", { id: flags.id }, { timeoutMs: 60_000 });
+      const r = await controlCall(paths, "Cleanup", { id: flags.id, namespace: flags.namespace }, {
+        timeoutMs: 60_000,
+      });
       if (typeof r === "object" && r !== null && "pid" in r && typeof r.pid === "number") pid = r.pid;
     } catch (e) {
       log.warn("daemon cleanup failed", { container: flags.id, error: e });
-      await localCleanup(flags.id, reg?.group ?? flags.id, log);
+      await localCleanup(
+        flags.id,
+        podSandboxId(flags.namespace, reg?.group ?? flags.id),
+        reg?.configPath,
+        log,
+      );
     }
   } else {
-    await localCleanup(flags.id, reg?.group ?? flags.id, log);
+    await localCleanup(flags.id, podSandboxId(flags.namespace, reg?.group ?? flags.id), reg?.configPath, log);
   }
   await unmountRootfs(`${opts.bundle}/rootfs`).catch((e) => log.warn("unmount failed", { error: e }));
   return deleteResponse(pid, 137, new Date());
 }
 
 /** Without a daemon: remove the container from its sandbox; the last one out deletes the VM. */
-async function localCleanup(id: string, group: string, log: Logger): Promise<void> {
-  const rt = await openSandboxRuntime(await loadConfig(), { log });
+async function localCleanup(
+  id: string,
+  sandbox: string,
+  configPath: string | undefined,
+  log: Logger,
+): Promise<void> {
+  const rt = await openSandboxRuntime(
+    await loadConfig(configPath !== undefined ? { path: configPath } : {}),
+    {
+      log,
+    },
+  );
   let sb: Sandbox;
   try {
-    sb = await Sandbox.fetch(rt, sandboxIdOf(group));
+    sb = await Sandbox.fetch(rt, sandbox);
   } catch (e) {
     if (isRuntimeError(e) && e.code === "NotFound") return;
-    log.warn("sandbox fetch failed", { group, error: e });
+    log.warn("sandbox fetch failed", { sandbox, error: e });
     return;
   }
   try {
@@ -75,12 +92,12 @@ async function localCleanup(id: string, group: string, log: Logger): Promise<voi
     });
     if ((await sb.containers()).length === 0) {
       await sb.delete({ force: true });
-      log.info("sandbox deleted by the delete binary", { group });
+      log.info("sandbox deleted by the delete binary", { sandbox });
     } else {
       sb.release();
     }
   } catch (e) {
-    log.warn("local cleanup failed", { container: id, group, error: e });
+    log.warn("local cleanup failed", { container: id, sandbox, error: e });
     sb.release();
   }
 }

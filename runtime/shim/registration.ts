@@ -21,6 +21,8 @@ export interface Registration {
   /** containerd's gRPC socket (`-address`). */
   readonly grpcAddress: string;
   readonly daemonDir: string;
+  /** The pod's configuration file from containerd's runtime options (written by the daemon at Create). */
+  readonly configPath?: string;
 }
 
 const Schema = v.object({
@@ -31,6 +33,7 @@ const Schema = v.object({
   ttrpcAddress: v.string(),
   grpcAddress: v.string(),
   daemonDir: v.pipe(v.string(), v.minLength(1)),
+  configPath: v.optional(v.pipe(v.string(), v.startsWith("/"))),
 });
 
 /** Validates a parsed registration. @throws {RuntimeError} `DataLoss` when malformed. */
@@ -43,7 +46,8 @@ export function parseRegistration(x: unknown, where: string): Registration {
       `Invalid shim registration "${where}": ${v.getDotPath(issue) ?? "document"}: ${issue.message}`,
     );
   }
-  return r.output;
+  const { configPath, ...rest } = r.output;
+  return configPath === undefined ? rest : { ...rest, configPath };
 }
 
 /** Reads `<bundle>/cocoon-shim.json`, or null when absent. */

@@ -10,7 +10,7 @@ import { FakeHost } from "./sandbox_fakes.ts";
 import type { LogSink } from "../../runtime/log/logger.ts";
 import { killDaemonOf, startEmbeddedDaemon, unmountUnder, writeShimLauncher } from "./shim_harness.ts";
 import { buildBusyboxImage } from "./shim_image.ts";
-import { sandboxIdOf } from "../../runtime/shim/address.ts";
+import { podSandboxId } from "../../runtime/shim/address.ts";
 import { containerConfig, CriClient, num, pb, podConfig, startCriContainerd, str, sub } from "./shim_cri.ts";
 
 const PAUSE = "docker.io/library/cocoon-pause:latest";
@@ -58,7 +58,7 @@ Deno.test({
       assert.match(podId, /^[0-9a-f]{64}$/);
       assert.deepEqual(
         [...host.running.keys()],
-        [sandboxIdOf(podId)],
+        [podSandboxId("k8s.io", podId)],
         "one VM named after the CRI sandbox id",
       );
 

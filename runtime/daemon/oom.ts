@@ -1,0 +1,54 @@
+/**
+ * OOM kills of the daemon's sandboxes: one `monitor()` per sandbox that has tasks, with exit
+ * watching off (the task manager waits for exits itself), handing each OOM kill to a callback that
+ * publishes `/tasks/oom`. The agent queues the OOM event before it answers the killed init's wait,
+ * so the event is published before the task's exit.
+ *
+ * @module
+ */
+import type { Logger } from "../log/logger.ts";
+import type { Sandbox } from "../sandbox/mod.ts";
+import type { MonitorOptions } from "../sandbox/monitor.ts";
+
+export class OomRelay {
+  readonly #log: Logger;
+  readonly #onOom: (sandbox: Sandbox, containerId: string) => void;
+  readonly #watching = new Map<Sandbox, AbortController>();
+
+  constructor(log: Logger, onOom: (sandbox: Sandbox, containerId: string) => void) {
+    this.#log = log;
+    this.#onOom = onOom;
+  }
+
+  /** Starts relaying `sandbox`'s OOM kills (once per sandbox). */
+  watch(sandbox: Sandbox): void {
+    if (this.#watching.has(sandbox)) return;
+    const stop = new AbortController();
+    this.#watching.set(sandbox, stop);
+    const opts: MonitorOptions = { signal: stop.signal, exits: false };
+    void (async () => {
+      try {
+        for await (const e of sandbox.monitor(opts)) {
+          if (e.kind === "oom") {
+            this.#log.warn("container OOM kill", { sandbox: sandbox.id, container: e.containerId });
+            this.#onOom(sandbox, e.containerId);
+          }
+        }
+      } catch (e) {
+        if (!stop.signal.aborted) this.#log.warn("OOM monitor ended", { sandbox: sandbox.id, error: e });
+      } finally {
+        if (this.#watching.get(sandbox) === stop) this.#watching.delete(sandbox);
+      }
+    })();
+  }
+
+  unwatch(sandbox: Sandbox): void {
+    this.#watching.get(sandbox)?.abort();
+    this.#watching.delete(sandbox);
+  }
+
+  close(): void {
+    for (const stop of this.#watching.values()) stop.abort();
+    this.#watching.clear();
+  }
+}
