@@ -16,3 +16,12 @@ Deno.test({
     assert.equal(vmSpecDocument(noName), noName);
   },
 });
+
+Deno.test({
+  name: "vmSpecDocument() writes a 1.1 spec (containerd 1.7) as 1.0.2 for the guest's crun",
+  permissions: "none",
+  fn() {
+    assert.equal(vmSpecDocument({ ociVersion: "1.1.0" })["ociVersion"], "1.0.2");
+    assert.equal(vmSpecDocument({ ociVersion: "1.0.2-dev" })["ociVersion"], "1.0.2-dev");
+  },
+});

@@ -17,7 +17,8 @@ import { RuntimeError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 import type { JoinOptions } from "../daemon/pods.ts";
 import { Sandbox as SandboxService } from "../protocol/gen/containerd/runtime/sandbox/v1/sandbox_pb.ts";
-import { registerTyped, type TtrpcServer } from "../protocol/ttrpc/mod.ts";
+import { NAMESPACE_METADATA_KEY } from "../protocol/events.ts";
+import { type CallContext, registerTyped, type TtrpcServer } from "../protocol/ttrpc/mod.ts";
 import type { Sandbox } from "../sandbox/mod.ts";
 import { goArch, SANDBOX_NOTREADY, SANDBOX_READY, vmExitStatus } from "./controller.ts";
 import { sandboxMetric } from "./metrics.ts";
@@ -26,7 +27,7 @@ import { podAnnotations } from "./pod_config.ts";
 /** What the service needs from the daemon's pods (runtime/daemon/pods.ts `Pods`). */
 export interface PodGroups {
   join(group: string, member: string, opts: JoinOptions): Promise<Sandbox>;
-  leave(group: string, member: string): Promise<void>;
+  leave(group: string, member: string, namespace?: string): Promise<void>;
 }
 
 export interface ShimSandboxOptions {
@@ -49,6 +50,8 @@ interface Exit {
 
 interface Entry {
   readonly id: string;
+  /** containerd namespace of CreateSandbox ("" when none): the pod's containers use the same. */
+  readonly namespace: string;
   readonly netns: string | null;
   readonly annotations: Readonly<Record<string, string>>;
   readonly createdAt: Date;
@@ -61,6 +64,10 @@ interface Entry {
 /** The pod member name that stands for the sandbox itself (never a container id: those are hex). */
 export function sandboxMember(id: string): string {
   return `cocoon-sandbox:${id}`;
+}
+
+function namespaceOf(ctx: CallContext): string {
+  return ctx.metadata.get(NAMESPACE_METADATA_KEY)?.[0] ?? "";
 }
 
 /** Registers `containerd.runtime.sandbox.v1.Sandbox` on `server`. */
@@ -82,11 +89,14 @@ export function registerShimSandboxService(server: TtrpcServer, opts: ShimSandbo
     e.exited.resolve(e.exit);
   };
   const boot = async (e: Entry, signal: AbortSignal): Promise<Sandbox> => {
+    // The namespace keys the pod as the Task API's containers key it (one VM per namespace + id).
+    const ns = { namespace: e.namespace };
     const sb = await opts.pods.join(e.id, sandboxMember(e.id), {
       annotations: e.annotations,
       netns: e.netns,
       hostname: null,
       signal,
+      ...ns,
     });
     e.sandbox = sb;
     sb.waitVm().then((x) => markExited(e, vmExitStatus(x)), () => markExited(e, 255));
@@ -96,7 +106,7 @@ export function registerShimSandboxService(server: TtrpcServer, opts: ShimSandbo
   const pid = (e: Entry) => e.exit === undefined ? e.sandbox?.pids()[0] ?? 0 : 0;
 
   registerTyped(server, SandboxService, {
-    createSandbox(req) {
+    createSandbox(req, ctx) {
       const id = req.sandboxId;
       if (id === "") {
         return Promise.reject(
@@ -111,6 +121,7 @@ export function registerShimSandboxService(server: TtrpcServer, opts: ShimSandbo
       const annotations = { ...podAnnotations(req.options), ...req.annotations };
       entries.set(id, {
         id,
+        namespace: namespaceOf(ctx),
         netns: req.netnsPath === "" ? null : req.netnsPath,
         annotations,
         createdAt: new Date(),
@@ -199,7 +210,7 @@ export function registerShimSandboxService(server: TtrpcServer, opts: ShimSandbo
       const e = entries.get(req.sandboxId);
       if (e !== undefined) {
         await e.starting?.catch(() => {});
-        if (e.sandbox !== undefined) await opts.pods.leave(e.id, sandboxMember(e.id));
+        if (e.sandbox !== undefined) await opts.pods.leave(e.id, sandboxMember(e.id), e.namespace);
         markExited(e, e.exit?.status ?? 0);
         entries.delete(e.id);
         log.info("sandbox shut down", { sandbox: e.id });
