@@ -29,6 +29,7 @@ const SYMBOLS = {
   settimeofday: { parameters: ["buffer", "pointer"], result: "i32" },
   kill: { parameters: ["i32", "i32"], result: "i32" },
   open: { parameters: ["buffer", "i32", "i32"], result: "i32" },
+  sethostname: { parameters: ["buffer", "usize"], result: "i32" },
 } as const;
 
 type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
@@ -303,4 +304,35 @@ export function setTimeOfDay(sec: bigint, usec: bigint): void {
   v.setBigInt64(0, sec, true);
   v.setBigInt64(8, usec, true);
   check(libc().settimeofday(tv, null), "set the clock (settimeofday)");
+}
+
+/** sethostname(2). */
+export function setHostname(name: string): void {
+  const b = new TextEncoder().encode(name);
+  check(libc().sethostname(b, BigInt(b.length)), `set the hostname to "${name}" (sethostname)`);
+}
+
+/** ioctl RNDADDENTROPY: _IOW('R', 0x03, int[2]). */
+const RNDADDENTROPY = 0x40085203n;
+/** ioctl RNDRESEEDCRNG: _IO('R', 0x07). */
+const RNDRESEEDCRNG = 0x5207n;
+
+/**
+ * Mixes `data` into the kernel's input pool crediting 8 bits per byte (RNDADDENTROPY on
+ * /dev/random), then forces the CRNG to reseed from it (RNDRESEEDCRNG). Needs CAP_SYS_ADMIN.
+ */
+export function reseedRandom(data: Uint8Array): void {
+  const info = new Uint8Array(8 + data.length);
+  const v = new DataView(info.buffer);
+  v.setInt32(0, data.length * 8, true); // entropy_count, bits
+  v.setInt32(4, data.length, true); // buf_size, bytes
+  info.set(data, 8);
+  const path = new TextEncoder().encode("/dev/random\0");
+  const fd = check(libc().open(path, 0o2 | 0o2000000, 0), 'open "/dev/random"');
+  try {
+    check(libc().ioctl(fd, RNDADDENTROPY, info), "add entropy (ioctl RNDADDENTROPY)");
+    check(libc().ioctl(fd, RNDRESEEDCRNG, new Uint8Array(8)), "reseed the CRNG (ioctl RNDRESEEDCRNG)");
+  } finally {
+    libc().close(fd);
+  }
 }

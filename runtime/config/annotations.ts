@@ -2,23 +2,34 @@
  * Per-pod configuration overrides from OCI annotations `io.cocoon.config.<section>.<key>` (and Kata's
  * `io.katacontainers.config.<section>.<key>`), passed only through the allow-lists in the config:
  * `hypervisor.*` keys through `[hypervisor.X] enable_annotations`, `runtime.*` and `agent.*` keys
- * through `[runtime] enable_annotations`. Path-valued keys must also match their `valid_*_paths`.
+ * through `[runtime] enable_annotations` (also `factory.enable_template`, the only factory key a pod
+ * may set). Path-valued keys must also match their `valid_*_paths`.
  *
  * @module
  */
 import { ConfigError } from "../errors.ts";
 import { mergeRaw } from "./load.ts";
 import { resolveConfig } from "./resolve.ts";
-import { AgentSchema, HypervisorSchema, type ResolvedConfig, RuntimeSchema } from "./schema.ts";
+import {
+  AgentSchema,
+  FactorySchema,
+  HypervisorSchema,
+  type ResolvedConfig,
+  RuntimeSchema,
+} from "./schema.ts";
 
 export const ANNOTATION_PREFIXES = ["io.cocoon.config.", "io.katacontainers.config."] as const;
 
-type Section = "hypervisor" | "runtime" | "agent";
+type Section = "hypervisor" | "runtime" | "agent" | "factory";
 const SECTIONS: Readonly<Record<Section, { readonly entries: Readonly<Record<string, unknown>> }>> = {
   hypervisor: HypervisorSchema,
   runtime: RuntimeSchema,
   agent: AgentSchema,
+  factory: FactorySchema,
 };
+
+/** The only `factory.*` key a pod may set (when `runtime.enable_annotations` lists it). */
+const FACTORY_KEYS = new Set(["enable_template"]);
 
 /** Path keys and the allow-list key their values must match. */
 const PATH_KEYS: Readonly<Record<string, keyof ResolvedConfig["hypervisor"]>> = {
@@ -55,6 +66,7 @@ export function applyAnnotations(
   const hyp: Record<string, unknown> = {};
   const runtime: Record<string, unknown> = {};
   const agent: Record<string, unknown> = {};
+  const factory: Record<string, unknown> = {};
   let any = false;
   for (const [name, value] of Object.entries(annotations)) {
     const prefix = ANNOTATION_PREFIXES.find((p) => name.startsWith(p));
@@ -69,7 +81,7 @@ export function applyAnnotations(
     const allowed = section === "hypervisor"
       ? cfg.hypervisor.enableAnnotations.includes(key)
       : cfg.runtime.enableAnnotations.includes(`${section}.${key}`);
-    if (!allowed || NEVER.has(key)) {
+    if (!allowed || NEVER.has(key) || (section === "factory" && !FACTORY_KEYS.has(key))) {
       throw refuse(
         name,
         section === "hypervisor"
@@ -82,16 +94,16 @@ export function applyAnnotations(
       const listKey = PATH_KEYS[key];
       if (listKey !== undefined) checkPath(name, String(parsed), cfg.hypervisor[listKey]);
       hyp[key] = parsed;
-    } else (section === "runtime" ? runtime : agent)[key] = parsed;
+    } else (section === "runtime" ? runtime : section === "agent" ? agent : factory)[key] = parsed;
     any = true;
   }
   if (!any) return cfg;
-  const over = { hypervisor: { [cfg.hypervisor.name]: hyp }, runtime, agent };
+  const over = { hypervisor: { [cfg.hypervisor.name]: hyp }, runtime, agent, factory };
   return resolveConfig(mergeRaw(cfg.raw, over), { file: cfg.source.file, dropIns: cfg.source.dropIns });
 }
 
 function isSection(s: string): s is Section {
-  return s === "hypervisor" || s === "runtime" || s === "agent";
+  return s === "hypervisor" || s === "runtime" || s === "agent" || s === "factory";
 }
 
 function refuse(name: string, why: string): ConfigError {

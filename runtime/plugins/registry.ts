@@ -33,6 +33,8 @@ const BUILTIN: readonly { kind: PluginKind; name: string; load: ModuleLoader }[]
   { kind: "storage", name: "9p", load: () => import("../../plugins/storage/9p/mod.ts") },
   { kind: "storage", name: "virtio-fs", load: () => import("../../plugins/storage/virtio-fs/mod.ts") },
   { kind: "storage", name: "virtio-blk", load: () => import("../../plugins/storage/virtio-blk/mod.ts") },
+  { kind: "factory", name: "new", load: () => import("../../plugins/factory/new/mod.ts") },
+  { kind: "factory", name: "template", load: () => import("../../plugins/factory/template/mod.ts") },
 ];
 
 /** Kinds and names of the built-in plugins. */

@@ -1,6 +1,7 @@
 /**
- * createSandbox: prepares the shared directory, attaches the network, boots the VM, waits for the
- * agent and asks it to set up the sandbox. Every step is persisted; a failure at any step undoes
+ * createSandbox: prepares the shared directory, attaches the network, boots the VM (or, with
+ * `[factory] enable_template`, clones it from a template of its shape), waits for the agent and
+ * asks it to set up the sandbox. Every step is persisted; a failure at any step undoes
  * the steps before it (newest first), so nothing is left: no VM, socket, mount, directory, record.
  *
  * @module
@@ -17,7 +18,8 @@ import { consoleLogPath, sandboxDir, sandboxesRoot } from "./layout.ts";
 import type { PreparedStorage, SandboxRecord } from "./records.ts";
 import type { SandboxRuntime } from "./runtime.ts";
 import { now } from "./status.ts";
-import { buildVmConfig, imageCmdline } from "./vm_config.ts";
+import { buildVmConfig, imageCmdline, safeHostname } from "./vm_config.ts";
+import { factoryName, factoryOptions, openFactory } from "../factory/factory.ts";
 import { attachNetwork, configureGuestNetwork } from "./network.ts";
 
 export interface CreateSandboxOptions {
@@ -132,9 +134,21 @@ export async function createSandbox(rt: SandboxRuntime, opts: CreateSandboxOptio
       ...(opts.hostname !== undefined ? { hostname: opts.hostname } : {}),
       ...hostFacts(),
     });
-    const vm = await rt.hypervisor.createVm(vmConfig, sig);
-    undo.push({ what: "stop the VM", run: () => vm.stop({ force: true }) });
-    await vm.start(sig);
+    let vm: Vm;
+    if (factoryName(cfg) === "template") {
+      // a clone of the template of this VM's shape (built now when missing), its own devices hot-plugged
+      const factory = await openFactory(cfg, "template", { log: rt.log });
+      const got = await factory.getVm(vmConfig, {
+        ...factoryOptions(rt, ctx.log, sig),
+        hostname: safeHostname(opts.hostname ?? id),
+      });
+      vm = got.vm;
+      undo.push({ what: "stop the VM", run: () => vm.stop({ force: true }) });
+    } else {
+      vm = await rt.hypervisor.createVm(vmConfig, sig);
+      undo.push({ what: "stop the VM", run: () => vm.stop({ force: true }) });
+      await vm.start(sig);
+    }
     ctx.vm = vm;
     await saveSandbox(ctx, { ...ctx.record, vm: vm.saveState() });
     const bootMs = performance.now() - t0;

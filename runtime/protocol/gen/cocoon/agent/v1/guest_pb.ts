@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file cocoon/agent/v1/guest.proto.
  */
 export const file_cocoon_agent_v1_guest: GenFile = /*@__PURE__*/
-  fileDesc("Chtjb2Nvb24vYWdlbnQvdjEvZ3Vlc3QucHJvdG8SD2NvY29vbi5hZ2VudC52MSJOChZVcGRhdGVJbnRlcmZhY2VSZXF1ZXN0EjQKCWludGVyZmFjZRgBIAEoCzIhLmNvY29vbi5hZ2VudC52MS5OZXR3b3JrSW50ZXJmYWNlIhcKFUxpc3RJbnRlcmZhY2VzUmVxdWVzdCJPChZMaXN0SW50ZXJmYWNlc1Jlc3BvbnNlEjUKCmludGVyZmFjZXMYASADKAsyIS5jb2Nvb24uYWdlbnQudjEuTmV0d29ya0ludGVyZmFjZSI9ChNVcGRhdGVSb3V0ZXNSZXF1ZXN0EiYKBnJvdXRlcxgBIAMoCzIWLmNvY29vbi5hZ2VudC52MS5Sb3V0ZSITChFMaXN0Um91dGVzUmVxdWVzdCI4Cg5Sb3V0ZXNSZXNwb25zZRImCgZyb3V0ZXMYASADKAsyFi5jb2Nvb24uYWdlbnQudjEuUm91dGUiSQoWQWRkQVJQTmVpZ2hib3JzUmVxdWVzdBIvCgluZWlnaGJvcnMYASADKAsyHC5jb2Nvb24uYWdlbnQudjEuQXJwTmVpZ2hib3IiQwoTT25saW5lQ1BVTWVtUmVxdWVzdBIMCgR3YWl0GAEgASgIEgwKBGNwdXMYAiABKA0SEAoIY3B1X29ubHkYAyABKAgiGAoWR2V0R3Vlc3REZXRhaWxzUmVxdWVzdCKtAQoMR3Vlc3REZXRhaWxzEhYKDmtlcm5lbF9yZWxlYXNlGAEgASgJEhUKDWFnZW50X3ZlcnNpb24YAiABKAkSHwoXbWVtb3J5X2Jsb2NrX3NpemVfYnl0ZXMYAyABKAQSEwoLb25saW5lX2NwdXMYBCABKA0SGgoSdG90YWxfbWVtb3J5X2J5dGVzGAUgASgEEhwKFG1lbW9yeV9ob3RwbHVnX3Byb2JlGAYgASgIIkMKF1NldEd1ZXN0RGF0ZVRpbWVSZXF1ZXN0EigKBHRpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIqcBCg9Db3B5RmlsZVJlcXVlc3QSDAoEcGF0aBgBIAEoCRIRCglmaWxlX3NpemUYAiABKAQSEQoJZmlsZV9tb2RlGAMgASgNEhAKCGRpcl9tb2RlGAQgASgNEgsKA3VpZBgFIAEoDRILCgNnaWQYBiABKA0SDgoGb2Zmc2V0GAcgASgEEgwKBGRhdGEYCCABKAwSFgoOc3ltbGlua190YXJnZXQYCSABKAkiEwoRR2V0TWV0cmljc1JlcXVlc3QiHwoPTWV0cmljc1Jlc3BvbnNlEgwKBHRleHQYASABKAkilwIKDkNvbnRhaW5lclN0YXRzEiYKA2NwdRgBIAEoCzIZLmNvY29vbi5hZ2VudC52MS5DcHVTdGF0cxIsCgZtZW1vcnkYAiABKAsyHC5jb2Nvb24uYWdlbnQudjEuTWVtb3J5U3RhdHMSKAoEcGlkcxgDIAEoCzIaLmNvY29vbi5hZ2VudC52MS5QaWRzU3RhdHMSJAoCaW8YBCABKAsyGC5jb2Nvb24uYWdlbnQudjEuSW9TdGF0cxIvCghuZXR3b3JrcxgFIAMoCzIdLmNvY29vbi5hZ2VudC52MS5OZXR3b3JrU3RhdHMSLgoKc2FtcGxlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAicQoIQ3B1U3RhdHMSEAoIdXNhZ2VfbnMYASABKAQSDwoHdXNlcl9ucxgCIAEoBBIRCglzeXN0ZW1fbnMYAyABKAQSGQoRdGhyb3R0bGVkX3BlcmlvZHMYBCABKAQSFAoMdGhyb3R0bGVkX25zGAUgASgEIngKC01lbW9yeVN0YXRzEhMKC3VzYWdlX2J5dGVzGAEgASgEEhMKC2xpbWl0X2J5dGVzGAIgASgEEhcKD21heF91c2FnZV9ieXRlcxgDIAEoBBITCgtjYWNoZV9ieXRlcxgEIAEoBBIRCglvb21fa2lsbHMYBSABKAQiKwoJUGlkc1N0YXRzEg8KB2N1cnJlbnQYASABKAQSDQoFbGltaXQYAiABKAQiVwoHSW9TdGF0cxISCgpyZWFkX2J5dGVzGAEgASgEEhMKC3dyaXRlX2J5dGVzGAIgASgEEhAKCHJlYWRfb3BzGAMgASgEEhEKCXdyaXRlX29wcxgEIAEoBCK2AQoMTmV0d29ya1N0YXRzEgwKBG5hbWUYASABKAkSEAoIcnhfYnl0ZXMYAiABKAQSEgoKcnhfcGFja2V0cxgDIAEoBBIRCglyeF9lcnJvcnMYBCABKAQSEgoKcnhfZHJvcHBlZBgFIAEoBBIQCgh0eF9ieXRlcxgGIAEoBBISCgp0eF9wYWNrZXRzGAcgASgEEhEKCXR4X2Vycm9ycxgIIAEoBBISCgp0eF9kcm9wcGVkGAkgASgEYgZwcm90bzM", [file_cocoon_agent_v1_types, file_google_protobuf_timestamp]);
+  fileDesc("Chtjb2Nvb24vYWdlbnQvdjEvZ3Vlc3QucHJvdG8SD2NvY29vbi5hZ2VudC52MSJOChZVcGRhdGVJbnRlcmZhY2VSZXF1ZXN0EjQKCWludGVyZmFjZRgBIAEoCzIhLmNvY29vbi5hZ2VudC52MS5OZXR3b3JrSW50ZXJmYWNlIhcKFUxpc3RJbnRlcmZhY2VzUmVxdWVzdCJPChZMaXN0SW50ZXJmYWNlc1Jlc3BvbnNlEjUKCmludGVyZmFjZXMYASADKAsyIS5jb2Nvb24uYWdlbnQudjEuTmV0d29ya0ludGVyZmFjZSI9ChNVcGRhdGVSb3V0ZXNSZXF1ZXN0EiYKBnJvdXRlcxgBIAMoCzIWLmNvY29vbi5hZ2VudC52MS5Sb3V0ZSITChFMaXN0Um91dGVzUmVxdWVzdCI4Cg5Sb3V0ZXNSZXNwb25zZRImCgZyb3V0ZXMYASADKAsyFi5jb2Nvb24uYWdlbnQudjEuUm91dGUiSQoWQWRkQVJQTmVpZ2hib3JzUmVxdWVzdBIvCgluZWlnaGJvcnMYASADKAsyHC5jb2Nvb24uYWdlbnQudjEuQXJwTmVpZ2hib3IiQwoTT25saW5lQ1BVTWVtUmVxdWVzdBIMCgR3YWl0GAEgASgIEgwKBGNwdXMYAiABKA0SEAoIY3B1X29ubHkYAyABKAgiGAoWR2V0R3Vlc3REZXRhaWxzUmVxdWVzdCKtAQoMR3Vlc3REZXRhaWxzEhYKDmtlcm5lbF9yZWxlYXNlGAEgASgJEhUKDWFnZW50X3ZlcnNpb24YAiABKAkSHwoXbWVtb3J5X2Jsb2NrX3NpemVfYnl0ZXMYAyABKAQSEwoLb25saW5lX2NwdXMYBCABKA0SGgoSdG90YWxfbWVtb3J5X2J5dGVzGAUgASgEEhwKFG1lbW9yeV9ob3RwbHVnX3Byb2JlGAYgASgIIkMKF1NldEd1ZXN0RGF0ZVRpbWVSZXF1ZXN0EigKBHRpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIiYKFlJlc2VlZFJhbmRvbURldlJlcXVlc3QSDAoEZGF0YRgBIAEoDCImChJTZXRIb3N0bmFtZVJlcXVlc3QSEAoIaG9zdG5hbWUYASABKAkipwEKD0NvcHlGaWxlUmVxdWVzdBIMCgRwYXRoGAEgASgJEhEKCWZpbGVfc2l6ZRgCIAEoBBIRCglmaWxlX21vZGUYAyABKA0SEAoIZGlyX21vZGUYBCABKA0SCwoDdWlkGAUgASgNEgsKA2dpZBgGIAEoDRIOCgZvZmZzZXQYByABKAQSDAoEZGF0YRgIIAEoDBIWCg5zeW1saW5rX3RhcmdldBgJIAEoCSITChFHZXRNZXRyaWNzUmVxdWVzdCIfCg9NZXRyaWNzUmVzcG9uc2USDAoEdGV4dBgBIAEoCSKXAgoOQ29udGFpbmVyU3RhdHMSJgoDY3B1GAEgASgLMhkuY29jb29uLmFnZW50LnYxLkNwdVN0YXRzEiwKBm1lbW9yeRgCIAEoCzIcLmNvY29vbi5hZ2VudC52MS5NZW1vcnlTdGF0cxIoCgRwaWRzGAMgASgLMhouY29jb29uLmFnZW50LnYxLlBpZHNTdGF0cxIkCgJpbxgEIAEoCzIYLmNvY29vbi5hZ2VudC52MS5Jb1N0YXRzEi8KCG5ldHdvcmtzGAUgAygLMh0uY29jb29uLmFnZW50LnYxLk5ldHdvcmtTdGF0cxIuCgpzYW1wbGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJxCghDcHVTdGF0cxIQCgh1c2FnZV9ucxgBIAEoBBIPCgd1c2VyX25zGAIgASgEEhEKCXN5c3RlbV9ucxgDIAEoBBIZChF0aHJvdHRsZWRfcGVyaW9kcxgEIAEoBBIUCgx0aHJvdHRsZWRfbnMYBSABKAQieAoLTWVtb3J5U3RhdHMSEwoLdXNhZ2VfYnl0ZXMYASABKAQSEwoLbGltaXRfYnl0ZXMYAiABKAQSFwoPbWF4X3VzYWdlX2J5dGVzGAMgASgEEhMKC2NhY2hlX2J5dGVzGAQgASgEEhEKCW9vbV9raWxscxgFIAEoBCIrCglQaWRzU3RhdHMSDwoHY3VycmVudBgBIAEoBBINCgVsaW1pdBgCIAEoBCJXCgdJb1N0YXRzEhIKCnJlYWRfYnl0ZXMYASABKAQSEwoLd3JpdGVfYnl0ZXMYAiABKAQSEAoIcmVhZF9vcHMYAyABKAQSEQoJd3JpdGVfb3BzGAQgASgEIrYBCgxOZXR3b3JrU3RhdHMSDAoEbmFtZRgBIAEoCRIQCghyeF9ieXRlcxgCIAEoBBISCgpyeF9wYWNrZXRzGAMgASgEEhEKCXJ4X2Vycm9ycxgEIAEoBBISCgpyeF9kcm9wcGVkGAUgASgEEhAKCHR4X2J5dGVzGAYgASgEEhIKCnR4X3BhY2tldHMYByABKAQSEQoJdHhfZXJyb3JzGAggASgEEhIKCnR4X2Ryb3BwZWQYCSABKARiBnByb3RvMw", [file_cocoon_agent_v1_types, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message cocoon.agent.v1.UpdateInterfaceRequest
@@ -239,6 +239,45 @@ export const SetGuestDateTimeRequestSchema: GenMessage<SetGuestDateTimeRequest> 
   messageDesc(file_cocoon_agent_v1_guest, 10);
 
 /**
+ * Host random bytes the guest mixes into its entropy pool, crediting them, and then reseeds its
+ * CRNG (a clone of a template starts with the template's generator state).
+ *
+ * @generated from message cocoon.agent.v1.ReseedRandomDevRequest
+ */
+export type ReseedRandomDevRequest = Message<"cocoon.agent.v1.ReseedRandomDevRequest"> & {
+  /**
+   * @generated from field: bytes data = 1;
+   */
+  data: Uint8Array;
+};
+
+/**
+ * Describes the message cocoon.agent.v1.ReseedRandomDevRequest.
+ * Use `create(ReseedRandomDevRequestSchema)` to create a new message.
+ */
+export const ReseedRandomDevRequestSchema: GenMessage<ReseedRandomDevRequest> = /*@__PURE__*/
+  messageDesc(file_cocoon_agent_v1_guest, 11);
+
+/**
+ * Sets the guest kernel hostname with sethostname(2).
+ *
+ * @generated from message cocoon.agent.v1.SetHostnameRequest
+ */
+export type SetHostnameRequest = Message<"cocoon.agent.v1.SetHostnameRequest"> & {
+  /**
+   * @generated from field: string hostname = 1;
+   */
+  hostname: string;
+};
+
+/**
+ * Describes the message cocoon.agent.v1.SetHostnameRequest.
+ * Use `create(SetHostnameRequestSchema)` to create a new message.
+ */
+export const SetHostnameRequestSchema: GenMessage<SetHostnameRequest> = /*@__PURE__*/
+  messageDesc(file_cocoon_agent_v1_guest, 12);
+
+/**
  * Writes one chunk of a file into the guest. Large files are sent as several calls with
  * increasing offsets; the first call (offset 0) creates or truncates the file.
  *
@@ -304,7 +343,7 @@ export type CopyFileRequest = Message<"cocoon.agent.v1.CopyFileRequest"> & {
  * Use `create(CopyFileRequestSchema)` to create a new message.
  */
 export const CopyFileRequestSchema: GenMessage<CopyFileRequest> = /*@__PURE__*/
-  messageDesc(file_cocoon_agent_v1_guest, 11);
+  messageDesc(file_cocoon_agent_v1_guest, 13);
 
 /**
  * @generated from message cocoon.agent.v1.GetMetricsRequest
@@ -317,7 +356,7 @@ export type GetMetricsRequest = Message<"cocoon.agent.v1.GetMetricsRequest"> & {
  * Use `create(GetMetricsRequestSchema)` to create a new message.
  */
 export const GetMetricsRequestSchema: GenMessage<GetMetricsRequest> = /*@__PURE__*/
-  messageDesc(file_cocoon_agent_v1_guest, 12);
+  messageDesc(file_cocoon_agent_v1_guest, 14);
 
 /**
  * @generated from message cocoon.agent.v1.MetricsResponse
@@ -336,7 +375,7 @@ export type MetricsResponse = Message<"cocoon.agent.v1.MetricsResponse"> & {
  * Use `create(MetricsResponseSchema)` to create a new message.
  */
 export const MetricsResponseSchema: GenMessage<MetricsResponse> = /*@__PURE__*/
-  messageDesc(file_cocoon_agent_v1_guest, 13);
+  messageDesc(file_cocoon_agent_v1_guest, 15);
 
 /**
  * cgroup statistics of one container.
@@ -380,7 +419,7 @@ export type ContainerStats = Message<"cocoon.agent.v1.ContainerStats"> & {
  * Use `create(ContainerStatsSchema)` to create a new message.
  */
 export const ContainerStatsSchema: GenMessage<ContainerStats> = /*@__PURE__*/
-  messageDesc(file_cocoon_agent_v1_guest, 14);
+  messageDesc(file_cocoon_agent_v1_guest, 16);
 
 /**
  * @generated from message cocoon.agent.v1.CpuStats
@@ -417,7 +456,7 @@ export type CpuStats = Message<"cocoon.agent.v1.CpuStats"> & {
  * Use `create(CpuStatsSchema)` to create a new message.
  */
 export const CpuStatsSchema: GenMessage<CpuStats> = /*@__PURE__*/
-  messageDesc(file_cocoon_agent_v1_guest, 15);
+  messageDesc(file_cocoon_agent_v1_guest, 17);
 
 /**
  * @generated from message cocoon.agent.v1.MemoryStats
@@ -454,7 +493,7 @@ export type MemoryStats = Message<"cocoon.agent.v1.MemoryStats"> & {
  * Use `create(MemoryStatsSchema)` to create a new message.
  */
 export const MemoryStatsSchema: GenMessage<MemoryStats> = /*@__PURE__*/
-  messageDesc(file_cocoon_agent_v1_guest, 16);
+  messageDesc(file_cocoon_agent_v1_guest, 18);
 
 /**
  * @generated from message cocoon.agent.v1.PidsStats
@@ -476,7 +515,7 @@ export type PidsStats = Message<"cocoon.agent.v1.PidsStats"> & {
  * Use `create(PidsStatsSchema)` to create a new message.
  */
 export const PidsStatsSchema: GenMessage<PidsStats> = /*@__PURE__*/
-  messageDesc(file_cocoon_agent_v1_guest, 17);
+  messageDesc(file_cocoon_agent_v1_guest, 19);
 
 /**
  * @generated from message cocoon.agent.v1.IoStats
@@ -508,7 +547,7 @@ export type IoStats = Message<"cocoon.agent.v1.IoStats"> & {
  * Use `create(IoStatsSchema)` to create a new message.
  */
 export const IoStatsSchema: GenMessage<IoStats> = /*@__PURE__*/
-  messageDesc(file_cocoon_agent_v1_guest, 18);
+  messageDesc(file_cocoon_agent_v1_guest, 20);
 
 /**
  * @generated from message cocoon.agent.v1.NetworkStats
@@ -565,5 +604,5 @@ export type NetworkStats = Message<"cocoon.agent.v1.NetworkStats"> & {
  * Use `create(NetworkStatsSchema)` to create a new message.
  */
 export const NetworkStatsSchema: GenMessage<NetworkStats> = /*@__PURE__*/
-  messageDesc(file_cocoon_agent_v1_guest, 19);
+  messageDesc(file_cocoon_agent_v1_guest, 21);
 
