@@ -27,6 +27,8 @@ export interface PodWorld {
   readonly dir: string;
   readonly image: GuestImage;
   readonly rootfs: string;
+  /** Where templates go: a dir on tmpfs (/dev/shm), removed with the world. */
+  readonly templatePath: string;
 }
 
 /** Runs `fn` with a fresh temp dir, the real agent's image and a busybox rootfs; removes the dir. */
@@ -37,15 +39,22 @@ export async function withPodWorld<T>(
   const image = await ensureGuestImage({ agent: "real", ...(opts.signal ? { signal: opts.signal } : {}) });
   if (image.rootfs === null) throw new Error(`Cannot bench pods: image "${image.dir}" has no userland`);
   const dir = await Deno.makeTempDir({ prefix: "cocoon-pod-bench-" });
+  const shm = await Deno.makeTempDir({ dir: "/dev/shm", prefix: "cocoon-bench-" }).catch(() => `${dir}/shm`);
   try {
-    return await fn({ dir, image, rootfs: await makeBusyboxRootfs(dir) });
+    return await fn({ dir, image, rootfs: await makeBusyboxRootfs(dir), templatePath: `${shm}/template` });
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
+    await Deno.remove(shm, { recursive: true }).catch(() => {});
   }
 }
 
-/** The TOML of a configuration for `mode`, state under `dir`. Pure. */
-export function benchConfigToml(dir: string, image: GuestImage, mode: StartMode): string {
+/** The TOML of a configuration for `mode`, state under `dir`, templates in `templatePath`. Pure. */
+export function benchConfigToml(
+  dir: string,
+  image: GuestImage,
+  mode: StartMode,
+  templatePath: string,
+): string {
   const lines = [
     "[hypervisor.qemu]",
     `kernel = ${JSON.stringify(image.kernel)}`,
@@ -68,7 +77,7 @@ export function benchConfigToml(dir: string, image: GuestImage, mode: StartMode)
     lines.push(
       "[factory]",
       "enable_template = true",
-      `template_path = ${JSON.stringify(`${dir}/template`)}`,
+      `template_path = ${JSON.stringify(templatePath)}`,
       ...(mode.kind === "cache" ? [`vm_cache_number = ${mode.vms}`] : []),
     );
   }
@@ -78,7 +87,7 @@ export function benchConfigToml(dir: string, image: GuestImage, mode: StartMode)
 /** Writes the configuration of `mode` to `<dir>/<mode>.toml`, state under `<dir>/<mode>`. */
 export async function writeBenchConfig(w: PodWorld, mode: StartMode): Promise<string> {
   const path = `${w.dir}/${mode.kind}.toml`;
-  await Deno.writeTextFile(path, benchConfigToml(`${w.dir}/${mode.kind}`, w.image, mode));
+  await Deno.writeTextFile(path, benchConfigToml(`${w.dir}/${mode.kind}`, w.image, mode, w.templatePath));
   return path;
 }
 
