@@ -4,6 +4,10 @@
  * its sandboxes served in the same process at the address that Start returns. containerd's
  * `proxy_plugins` snippet is configs/containerd/sandboxer.toml.
  *
+ * For containerd 1.7 (CRI `sandbox_mode = "shim"`), the daemon serves the shim-side
+ * `containerd.runtime.sandbox.v1.Sandbox` ttRPC service ({@link registerShimSandboxService}) next to
+ * the Task API; configs/containerd/cocoon-sandbox-1.7.toml.
+ *
  * @module
  */
 export {
@@ -16,4 +20,12 @@ export {
 } from "./controller.ts";
 export { parseProcUsage, procUsage, sandboxMetric } from "./metrics.ts";
 export { type Sandboxer, startSandboxer, type StartSandboxerOptions } from "./server.ts";
+export { POD_SANDBOX_CONFIG, podAnnotations } from "./pod_config.ts";
+export {
+  type PodGroups,
+  registerShimSandboxService,
+  sandboxMember,
+  type ShimSandboxes,
+  type ShimSandboxOptions,
+} from "./shim_sandbox_service.ts";
 export { startTaskApi, type TaskApi, type TaskApiOptions } from "./task_api.ts";
