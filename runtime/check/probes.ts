@@ -5,6 +5,11 @@
  * @module
  */
 import type { HostCheck } from "../../plugins/types.ts";
+import {
+  DEFAULT_VIRTIOFSD_ROOT,
+  privateArgv,
+  probeVirtiofsd,
+} from "../../plugins/storage/virtio-fs/virtiofsd.ts";
 import type { ResolvedConfig } from "../config/schema.ts";
 
 async function exists(path: string): Promise<boolean> {
@@ -151,15 +156,44 @@ export async function probeGuestImage(cfg: ResolvedConfig): Promise<HostCheck[]>
 
 export async function probeSharedFs(cfg: ResolvedConfig): Promise<HostCheck> {
   const h = cfg.hypervisor;
+  const auto = h.sharedFsAuto;
+  if (auto !== undefined) {
+    // shared_fs = "auto": loadConfig already decided; say what and why, and how to get the faster one.
+    if (h.sharedFs === "virtio-fs") {
+      return { name: "shared fs", status: "ok", detail: `auto: virtio-fs (${auto})` };
+    }
+    return cfg.factory.enableTemplate
+      ? { name: "shared fs", status: "ok", detail: `auto: virtio-9p (${auto})` }
+      : {
+        name: "shared fs",
+        status: "warn",
+        detail: `auto: virtio-9p (${auto}); virtio-fs is faster`,
+        fix: VIRTIOFSD_FIX,
+      };
+  }
   if (h.sharedFs !== "virtio-fs") return { name: "shared fs", status: "ok", detail: h.sharedFs };
   const bin = h.virtioFsDaemon.split(" ")[0] ?? "";
-  return (await isExecutable(bin)) ? { name: "shared fs", status: "ok", detail: `virtio-fs with ${bin}` } : {
-    name: "shared fs",
-    status: "fail",
-    detail: `virtio-fs needs virtiofsd, not found at "${bin}"`,
-    fix: 'install virtiofsd and set virtio_fs_daemon, or set shared_fs = "virtio-9p"',
-  };
+  if (await isExecutable(bin)) return { name: "shared fs", status: "ok", detail: `virtio-fs with ${bin}` };
+  const found = await probeVirtiofsd(privateArgv(DEFAULT_VIRTIOFSD_ROOT));
+  return found !== undefined
+    ? {
+      name: "shared fs",
+      status: "ok",
+      detail: `virtio-fs with virtiofsd ${found.version} (private install)`,
+    }
+    : {
+      name: "shared fs",
+      status: "fail",
+      detail: `virtio-fs needs virtiofsd, not found at "${bin}" nor under "${DEFAULT_VIRTIOFSD_ROOT}"`,
+      fix: `${VIRTIOFSD_FIX}, or set shared_fs = "virtio-9p"`,
+    };
 }
+
+/** How to get a virtiofsd on Debian 12 (Debian 13's, privately, through its own loader). */
+export const VIRTIOFSD_FIX =
+  "install virtiofsd: `apt-get install virtiofsd` (Debian 13 and later); on Debian 12, " +
+  "Debian 13's privately under /var/cache/cocoon/virtiofsd: " +
+  "`deno run --allow-all plugins/storage/virtio-fs/install.ts` (dev.sh setup runs it)";
 
 export async function probePeers(): Promise<HostCheck[]> {
   const out: HostCheck[] = [];

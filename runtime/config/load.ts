@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { resolveSharedFsAuto, type VirtiofsdProbe } from "./shared_fs.ts";
 import { parse, TomlError } from "smol-toml";
 import builtinToml from "../../configs/configuration-qemu.toml" with { type: "text" };
 import { ConfigError } from "../errors.ts";
@@ -21,6 +22,8 @@ export interface LoadConfigOptions {
   env?: (name: string) => string | undefined;
   /** The system path to try (tests override it). */
   systemPath?: string;
+  /** How `shared_fs = "auto"` looks for virtiofsd (tests override it). */
+  probeVirtiofsd?: VirtiofsdProbe;
 }
 
 /** Finds, reads, merges and validates the configuration. */
@@ -52,7 +55,10 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<Resolved
       dropIns.push(p);
     }
   }
-  return resolveConfig(merged, { file, dropIns });
+  return await resolveSharedFsAuto(
+    resolveConfig(merged, { file, dropIns }),
+    opts.probeVirtiofsd ? { probe: opts.probeVirtiofsd } : {},
+  );
 }
 
 /** Parses TOML text; syntax errors name the file, line and column. */

@@ -89,7 +89,7 @@ export function resolveHypervisor(name: string, h: RawHypervisor): HypervisorCon
     defaultMemory: h.default_memory ?? 512,
     defaultMaxMemory: h.default_maxmemory ?? 0,
     memorySlots: h.memory_slots ?? 10,
-    sharedFs: h.shared_fs ?? "virtio-9p",
+    ...sharedFsOf(h.shared_fs ?? "auto"),
     virtioFsDaemon: daemon,
     validVirtioFsDaemonPaths: h.valid_virtio_fs_daemon_paths ?? [daemon],
     virtioFsCache: h.virtio_fs_cache ?? "auto",
@@ -161,4 +161,11 @@ export function validateRaw(raw: unknown, file: string): RawConfig {
 function describe(expected: string | null): string {
   if (expected === null) return "valid";
   return expected.includes("|") ? `one of ${expected}` : `a ${expected}`;
+}
+
+/** "auto" stays virtio-9p here (pure); `loadConfig` upgrades it to virtio-fs when virtiofsd works. */
+function sharedFsOf(
+  v: "auto" | "virtio-9p" | "virtio-fs" | "none",
+): { sharedFs: "virtio-9p" | "virtio-fs" | "none"; sharedFsAuto?: string } {
+  return v === "auto" ? { sharedFs: "virtio-9p", sharedFsAuto: "virtiofsd not probed" } : { sharedFs: v };
 }

@@ -47,8 +47,11 @@ export const HypervisorSchema = v.strictObject({
   default_maxmemory: opt(int(0, 1 << 22)),
   /** @default 10 */
   memory_slots: opt(int(0, 255)),
-  /** @default "virtio-9p" */
-  shared_fs: opt(v.picklist(["virtio-9p", "virtio-fs", "none"])),
+  /**
+   * "auto": virtio-fs when a working virtiofsd is found (and VM templates are off), else virtio-9p;
+   * decided by `loadConfig` (see ../config/shared_fs.ts). @default "auto"
+   */
+  shared_fs: opt(v.picklist(["auto", "virtio-9p", "virtio-fs", "none"])),
   /** virtiofsd binary (a command line, first word the binary). @default "/usr/libexec/virtiofsd" */
   virtio_fs_daemon: opt(str()),
   valid_virtio_fs_daemon_paths: opt(strList()),
@@ -159,7 +162,10 @@ export interface HypervisorConfig {
   readonly defaultMemory: number;
   readonly defaultMaxMemory: number;
   readonly memorySlots: number;
+  /** What the sandbox uses ("auto" is resolved: virtio-9p until `loadConfig` finds virtiofsd). */
   readonly sharedFs: "virtio-9p" | "virtio-fs" | "none";
+  /** Set when `shared_fs = "auto"`: why it resolved the way it did (for check and logs). */
+  readonly sharedFsAuto?: string;
   readonly virtioFsDaemon: string;
   readonly validVirtioFsDaemonPaths: readonly string[];
   readonly virtioFsCache: "auto" | "never" | "metadata" | "always";
