@@ -1,9 +1,16 @@
 /**
  * `deno task bench`: every figure is a ratio to a baseline measured in the same run, never a timed
  * assertion. Sections run in order; a section whose prerequisites are missing says why and is
- * skipped. Results go to bench/results.json with the machine description.
+ * skipped. Results go to bench/results.json with the machine description (cores, accelerator, QEMU,
+ * kernel), then tests/bench/report.ts writes docs/bench.svg and the README table.
  *
- * Run: deno task bench [section ...]   (sections: ttrpc, store, boot, network, fileio, shim)
+ * Run: deno task bench [section ...]
+ *   sections: ttrpc, store, boot, network, fileio, start (P1, P7, runc), stdout (P6),
+ *   memory (P3/P4 cold), factory (P2, P5, P3/P4 templated), shim
+ * Naming sections replaces only their figures in an existing bench/results.json.
+ *
+ * Knobs (environment): COCOON_BENCH_COLD_PODS (memory, default 5), COCOON_BENCH_PARALLEL (factory,
+ * default 20), COCOON_BENCH_PODS (shim, default 10).
  *
  * @module
  */
@@ -13,113 +20,140 @@ import { benchStores } from "../../plugins/store/bench.ts";
 import { benchBoot } from "./boot_bench.ts";
 import { benchNetwork } from "./network_bench.ts";
 import { benchFileIo } from "./fileio_bench.ts";
+import { benchStart } from "./start_bench.ts";
+import { benchStdout } from "./stdout_bench.ts";
+import { benchMemory } from "./memory_bench.ts";
+import { benchFactory } from "./factory_bench.ts";
+import { fig, type Figure, figures, formatFigure } from "./figures.ts";
+import { machine } from "./machine.ts";
+import { parseResults, writeReport } from "./report.ts";
 
-export interface Figure {
-  readonly section: string;
-  readonly name: string;
-  readonly value: number;
-  readonly unit: string;
-  /** e.g. "<= 2" for a ratio goal */
-  readonly goal?: string;
-  readonly met?: boolean;
+export type { Figure } from "./figures.ts";
+
+interface SectionResult {
+  readonly figures: readonly Figure[];
+  readonly skipped?: Readonly<Record<string, string>>;
 }
 
-type Section = () => Promise<Figure[]>;
+type Section = () => Promise<SectionResult>;
+
+const envInt = (k: string, d: number) => {
+  const n = Number(Deno.env.get(k) ?? d);
+  return Number.isInteger(n) && n > 0 ? n : d;
+};
 
 const SECTIONS: Readonly<Record<string, Section>> = {
   async ttrpc() {
     const r = await benchTtrpc();
     const n = (k: string): number => (typeof r[k] === "number" ? r[k] : Number.NaN);
-    return [
-      fig("ttrpc", "unary round trip p50", n("unary_p50_us"), "µs"),
-      fig("ttrpc", "raw echo round trip p50 (baseline)", n("raw_echo_p50_us"), "µs"),
-      fig("ttrpc", "unary / raw round trip", n("unary_vs_raw_ratio"), "x", "<= 2"),
-      fig("ttrpc", "stream throughput", n("stream_mb_s"), "MB/s"),
-      fig("ttrpc", "raw socket throughput (baseline)", n("raw_mb_s"), "MB/s"),
-      fig("ttrpc", "stream / raw throughput", n("stream_vs_raw_ratio"), "x", ">= 0.7"),
-    ];
+    return {
+      figures: [
+        fig("ttrpc", "unary round trip p50", n("unary_p50_us"), "µs"),
+        fig("ttrpc", "raw echo round trip p50 (baseline)", n("raw_echo_p50_us"), "µs"),
+        fig("ttrpc", "unary / raw round trip", n("unary_vs_raw_ratio"), "x", "<= 2"),
+        fig("ttrpc", "stream throughput", n("stream_mb_s"), "MB/s"),
+        fig("ttrpc", "raw socket throughput (baseline)", n("raw_mb_s"), "MB/s"),
+        fig("ttrpc", "stream / raw throughput", n("stream_vs_raw_ratio"), "x", ">= 0.7"),
+      ],
+    };
   },
   async store() {
     const rows = await benchStores({ iterations: 300 });
-    return rows.flatMap((r) => [
-      { section: "store", name: `${r.store} save`, value: Math.round(r.saveOpsPerSec), unit: "ops/s" },
-      { section: "store", name: `${r.store} load`, value: Math.round(r.loadOpsPerSec), unit: "ops/s" },
-    ]);
+    return {
+      figures: rows.flatMap((r) => [
+        fig("store", `${r.store} save`, Math.round(r.saveOpsPerSec), "ops/s"),
+        fig("store", `${r.store} load`, Math.round(r.loadOpsPerSec), "ops/s"),
+      ]),
+    };
   },
   async boot() {
-    const r = await benchBoot();
-    return r.rows.map((row) => fig("boot", row.name, row.value, row.unit, row.goal));
+    return { figures: figures("boot", (await benchBoot()).rows) };
   },
   async network() {
-    const r = await benchNetwork();
-    return r.rows.map((row) => fig("network", row.name, row.value, row.unit, row.goal));
+    return { figures: figures("network", (await benchNetwork()).rows) };
   },
   async fileio() {
-    const r = await benchFileIo();
-    return r.rows.map((row) => fig("fileio", row.name, row.value, row.unit, row.goal));
+    return { figures: figures("fileio", (await benchFileIo()).rows) };
+  },
+  async start() {
+    return { figures: figures("start", (await benchStart({ rounds: 2, execs: 5 })).rows) };
+  },
+  async stdout() {
+    return { figures: figures("stdout", (await benchStdout({ mib: 16 })).rows) };
+  },
+  async memory() {
+    return {
+      figures: figures("memory", (await benchMemory({ pods: envInt("COCOON_BENCH_COLD_PODS", 5) })).rows),
+    };
+  },
+  async factory() {
+    const r = await benchFactory({ rounds: 2, parallel: envInt("COCOON_BENCH_PARALLEL", 20), cacheVms: 2 });
+    const skipped = Object.fromEntries(Object.entries(r.skipped).map(([k, why]) => [`factory: ${k}`, why]));
+    return { figures: figures("factory", r.rows), skipped };
   },
   async shim() {
-    // ctr run through Cocoon vs runc in the same run, and host memory per pod (COCOON_BENCH_PODS, default 10).
-    const r = await benchShim({ pods: Number(Deno.env.get("COCOON_BENCH_PODS") ?? "10") });
-    return r.rows.map((row) => fig("shim", row.name, row.value, row.unit));
+    // ctr run through Cocoon vs runc in the same run, and host memory per pod through the daemon.
+    const r = await benchShim({ pods: envInt("COCOON_BENCH_PODS", 10) });
+    return { figures: figures("shim", r.rows) };
   },
 };
 
-function fig(section: string, name: string, value: number, unit: string, goal?: string): Figure {
-  return { section, name, value, unit, ...(goal ? { goal, met: meets(value, goal) } : {}) };
-}
-
-function meets(v: number, goal: string): boolean {
-  const [op, n] = goal.split(" ");
-  const target = Number(n);
-  return op === "<=" ? v <= target : v >= target;
-}
-
-async function machine(): Promise<Record<string, unknown>> {
-  const cpuinfo = await Deno.readTextFile("/proc/cpuinfo").catch(() => "");
-  const model = /model name\s*:\s*(.*)/.exec(cpuinfo)?.[1] ?? "unknown";
-  const pvm = await Deno.stat("/sys/module/kvm_pvm").then(() => true, () => false);
-  const kvm = await Deno.stat("/sys/module/kvm_intel").then(() => true, () => false) ||
-    await Deno.stat("/sys/module/kvm_amd").then(() => true, () => false);
-  return {
-    cores: navigator.hardwareConcurrency,
-    cpu: model,
-    memoryGiB: Math.round(Deno.systemMemoryInfo().total / 2 ** 30),
-    accelerator: !pvm && kvm ? "kvm" : "tcg",
-    kernel: Deno.osRelease(),
-    deno: Deno.version.deno,
-    date: new Date().toISOString(),
-  };
+async function previous(): Promise<
+  { figures: Figure[]; skipped: Record<string, string>; durations: Record<string, number> }
+> {
+  try {
+    const r = parseResults(await Deno.readTextFile("bench/results.json"));
+    return { figures: [...r.figures], skipped: { ...r.skipped }, durations: { ...r.durations } };
+  } catch {
+    return { figures: [], skipped: {}, durations: {} };
+  }
 }
 
 if (import.meta.main) {
-  const wanted = Deno.args.length ? Deno.args : Object.keys(SECTIONS);
-  const figures: Figure[] = [];
-  const skipped: Record<string, string> = {};
+  const partial = Deno.args.length > 0;
+  const wanted = partial ? Deno.args : Object.keys(SECTIONS);
+  const base = partial ? await previous() : { figures: [], skipped: {}, durations: {} };
+  const fresh: Figure[] = [];
+  const skipped: Record<string, string> = Object.fromEntries(
+    Object.entries(base.skipped).filter(([k]) => !wanted.some((w) => k === w || k.startsWith(`${w}:`))),
+  );
+  const durations: Record<string, number> = { ...base.durations };
+  const say = (line: string) => {
+    // deno-lint-ignore no-console
+    console.log(line);
+  };
+  say(`machine: ${JSON.stringify(await machine())}`);
   for (const name of wanted) {
     const run = SECTIONS[name];
     if (!run) {
       skipped[name] = "unknown section";
       continue;
     }
+    const t0 = performance.now();
     try {
-      figures.push(...await run());
+      const r = await run();
+      fresh.push(...r.figures);
+      Object.assign(skipped, r.skipped ?? {});
+      const w = Math.max(...r.figures.map((f) => `${f.section}/${f.name}`.length), 10);
+      for (const f of r.figures) say(formatFigure(f, w));
     } catch (e) {
-      skipped[name] = e instanceof Error ? e.message : String(e);
+      skipped[name] = e instanceof Error ? e.message.split("\n")[0] ?? "" : String(e);
+      say(`${name}: skipped (${skipped[name]})`);
     }
+    durations[name] = Math.round((performance.now() - t0) / 1000);
+    say(`${name}: ${durations[name]} s`);
   }
-  const result = { machine: await machine(), figures, skipped };
+  const kept = base.figures.filter((f) => !wanted.includes(f.section));
+  const all = [...kept, ...fresh];
+  const result = { machine: await machine(), figures: all, skipped, durations };
   await Deno.mkdir("bench", { recursive: true });
   await Deno.writeTextFile("bench/results.json", JSON.stringify(result, null, 2) + "\n");
-  const w = Math.max(...figures.map((f) => `${f.section}/${f.name}`.length), 10);
-  const lines = figures.map((f) =>
-    `${`${f.section}/${f.name}`.padEnd(w)}  ${String(f.value).padStart(12)} ${f.unit.padEnd(6)} ${
-      f.goal ? `goal ${f.goal}: ${f.met ? "met" : "MISSED"}` : ""
-    }`
-  );
+  const goals = all.filter((f) => f.goal);
+  const w = Math.max(...goals.map((f) => `${f.section}/${f.name}`.length), 10);
+  const lines = ["", "goals:", ...goals.map((f) => formatFigure(f, w))];
   for (const [k, v] of Object.entries(skipped)) lines.push(`${k}: skipped (${v})`);
-  // deno-lint-ignore no-console
-  console.log(
-    `machine: ${JSON.stringify(result.machine)}\n${lines.join("\n")}\nwritten to bench/results.json`,
-  );
+  lines.push(`total ${Object.values(durations).reduce((a, b) => a + b, 0)} s; written to bench/results.json`);
+  say(lines.join("\n"));
+  await writeReport();
+  say("report: docs/bench.svg and README.md (between <!-- bench:start --> and <!-- bench:end -->)");
 }
