@@ -170,7 +170,7 @@ export class SandboxController {
   }
 
   /** The gRPC handlers. */
-  handlers(): GrpcUnaryImpl<typeof Controller> {
+  handlers(): Required<GrpcUnaryImpl<typeof Controller>> {
     return {
       create: (req) => {
         const id = req.sandboxId;

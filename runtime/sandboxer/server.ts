@@ -17,6 +17,7 @@ import { grpcUnaryService } from "../protocol/grpc.ts";
 import { Controller } from "../protocol/gen/containerd/services/sandbox/v1/sandbox_pb.ts";
 import type { SandboxRuntime } from "../sandbox/mod.ts";
 import { SandboxController } from "./controller.ts";
+import { isuladService } from "./isulad_service.ts";
 import { startTaskApi, type TaskApi } from "./task_api.ts";
 
 export interface StartSandboxerOptions {
@@ -28,6 +29,11 @@ export interface StartSandboxerOptions {
   readonly events?: { readonly ttrpcAddress: string; readonly namespace: string };
   readonly runtime: SandboxRuntime;
   readonly log: Logger;
+  /**
+   * Which Controller messages the socket speaks: containerd 2.0's (default) or iSulad's (with
+   * Prepare/Purge/UpdateResources; bundles of Prepare under `<taskDir>/bundles`).
+   */
+  readonly flavour?: "containerd" | "isulad";
 }
 
 export interface Sandboxer {
@@ -60,7 +66,11 @@ export async function startSandboxer(opts: StartSandboxerOptions): Promise<Sandb
     ...(opts.events !== undefined ? { events: opts.events } : {}),
   });
   const server = new grpc.Server();
-  server.addService(...grpcUnaryService(Controller, controller.handlers(), { log }));
+  if (opts.flavour === "isulad") {
+    server.addService(...isuladService({ controller, bundleRoot: `${opts.taskDir}/bundles`, log }));
+  } else {
+    server.addService(...grpcUnaryService(Controller, controller.handlers(), { log }));
+  }
   try {
     await Deno.remove(opts.listen).catch(() => {});
     await new Promise<number>((resolve, reject) =>
@@ -76,7 +86,11 @@ export async function startSandboxer(opts: StartSandboxerOptions): Promise<Sandb
     await taskApi.close();
     throw new RuntimeError("Unavailable", `Cannot listen on "${opts.listen}": ${String(cause)}`, { cause });
   }
-  log.info("sandboxer listening", { socket: opts.listen, taskAddress });
+  log.info("sandboxer listening", {
+    socket: opts.listen,
+    taskAddress,
+    flavour: opts.flavour ?? "containerd",
+  });
   let closing: Promise<void> | undefined;
   const close = (o: { deleteSandboxes?: boolean } = {}): Promise<void> => {
     closing ??= (async () => {
