@@ -33,13 +33,17 @@ function color(id){const ids=[...series.keys()].sort();return COLORS[Math.max(0,
 function draw(svg,key,unit){
   const W=600,H=200,P=36;let max=1;
   for(const s of series.values())for(const p of s)if(p[key]!=null)max=Math.max(max,p[key]);
-  max=max*1.15;const now=Date.now()/1000;
+  max=max*1.15;const now=Date.now()/1000;let first=now;
+  for(const s of series.values())if(s.length)first=Math.min(first,s[0].t);
+  const span=Math.min(WINDOW,Math.max(20,now-first));
   let out='<rect x="0" y="0" width="'+W+'" height="'+H+'" fill="#fff"/>';
   for(let i=0;i<=4;i++){const y=P/2+(H-P)*(i/4);const v=max*(1-i/4);
     out+='<line x1="'+P+'" x2="'+W+'" y1="'+y+'" y2="'+y+'" stroke="#e4e6ea"/>'+
       '<text x="2" y="'+(y+4)+'" font-size="10" fill="#667">'+v.toFixed(v<10?1:0)+unit+'</text>'}
+  out+='<text x="'+P+'" y="'+(H-2)+'" font-size="10" fill="#667">-'+Math.round(span)+' s</text>'+
+    '<text x="'+(W-20)+'" y="'+(H-2)+'" font-size="10" fill="#667">now</text>';
   for(const [id,pts] of series){
-    const d=pts.filter((p)=>p[key]!=null).map((p,i)=>(i?"L":"M")+(P+(W-P)*(1-(now-p.t)/WINDOW)).toFixed(1)+","+
+    const d=pts.filter((p)=>p[key]!=null).map((p,i)=>(i?"L":"M")+(P+(W-P)*(1-(now-p.t)/span)).toFixed(1)+","+
       (P/2+(H-P)*(1-p[key]/max)).toFixed(1)).join(" ");
     if(d)out+='<path data-sandbox="'+esc(id)+'" d="'+d+'" fill="none" stroke-width="2" stroke="'+color(id)+'"/>';
   }

@@ -39,6 +39,12 @@ export interface LocalBackendOptions {
   readonly log: Logger;
   /** Attaches to an ownerless sandbox (default: the library's fetchSandbox with the runtime's config). */
   readonly attach?: (id: string) => Promise<LibrarySandbox>;
+  /**
+   * The pid whose hold on a VM is this backend's own (default this process): the backend attaches
+   * a sandbox only inside its per-sandbox queue. A program that embeds the API must not hold
+   * sandboxes in the same process for longer (release them), or they will look ownerless.
+   */
+  readonly selfPid?: number;
 }
 
 /** A container record as the API shows it. Pure. */
@@ -88,6 +94,7 @@ export function localBackend(opts: LocalBackendOptions): ApiBackend {
   const attach = opts.attach ??
     ((id: string) => fetchSandboxWith(id, { config: rt.config, log: opts.log }, {}));
   const locks = new Map<string, Promise<unknown>>();
+  const self = { selfPid: opts.selfPid ?? Deno.pid };
 
   /** Runs `fn` after every earlier action on the same sandbox. */
   const serial = <T>(id: string, fn: () => Promise<T>): Promise<T> => {
@@ -114,14 +121,14 @@ export function localBackend(opts: LocalBackendOptions): ApiBackend {
       vcpus: r.vcpus,
       memoryMiB: r.memoryMiB,
       pids,
-      owner: await findOwner(r, stateDir, sockets),
+      owner: await findOwner(r, stateDir, sockets, self),
       vmm: await vmmUsage(pids),
       containers: (await rt.repo.listContainers(r.id)).map(containerView),
     };
   };
 
   const owner = async (id: string): Promise<SandboxOwner> =>
-    await findOwner(await record(id), stateDir, await unixSockets());
+    await findOwner(await record(id), stateDir, await unixSockets(), self);
 
   const refuse = (op: string, id: string, o: SandboxOwner): never => {
     const how = o.kind === "process" && o.role !== "program"
@@ -218,7 +225,7 @@ export function localBackend(opts: LocalBackendOptions): ApiBackend {
     },
     async guestStats(id, gopts = {}) {
       const r = await record(id);
-      const o = await findOwner(r, stateDir, await unixSockets());
+      const o = await findOwner(r, stateDir, await unixSockets(), self);
       const running = (await rt.repo.listContainers(r.id)).filter((c) =>
         c.status.kind === "running" || c.status.kind === "paused"
       );

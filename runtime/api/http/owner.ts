@@ -81,12 +81,14 @@ export function qmpSocketOf(r: SandboxRecord): string | null {
 
 /**
  * Who holds the sandbox of `r`. `sockets` is one `unixSockets()` snapshot shared by a listing
- * (null: `ss` is missing, and only holders are recognised).
+ * (null: `ss` is missing, and only holders are recognised). `selfPid` is a process whose holding
+ * does not count (the API's own, while it acts on the sandbox).
  */
 export async function findOwner(
   r: SandboxRecord,
   stateDir: string,
   sockets: readonly UnixSocketEntry[] | null,
+  opts: { selfPid?: number } = {},
 ): Promise<SandboxOwner> {
   if (r.vm === null || (r.status.kind !== "ready" && r.status.kind !== "paused")) return { kind: "stopped" };
   try {
@@ -99,7 +101,9 @@ export async function findOwner(
   }
   const qmp = qmpSocketOf(r);
   if (qmp === null || sockets === null) return { kind: "none" };
-  const vmPids = new Set([r.vm.pid]);
+  // The VMM itself, and this process (an API that attached the sandbox for an action in progress:
+  // its actions are queued per sandbox, so the sandbox counts as ownerless to them).
+  const vmPids = new Set([r.vm.pid, opts.selfPid ?? -1]);
   for (const pid of peersOf(qmp, sockets)) {
     if (vmPids.has(pid)) continue;
     const argv = await argvOf(pid);
