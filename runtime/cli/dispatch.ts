@@ -27,12 +27,14 @@ import { start } from "./commands/start.ts";
 import { state } from "./commands/state.ts";
 import { env } from "./commands/env.ts";
 import { guest } from "./commands/guest.ts";
+import { factory } from "./commands/factory.ts";
 import { plugins } from "./commands/plugins.ts";
 
 export const COMMANDS: Readonly<Record<string, Command>> = {
   check,
   env,
   guest,
+  factory,
   plugins,
   daemon,
   sandboxer,

@@ -18,7 +18,7 @@ import { consoleLogPath, sandboxDir, sandboxesRoot } from "./layout.ts";
 import type { PreparedStorage, SandboxRecord } from "./records.ts";
 import type { SandboxRuntime } from "./runtime.ts";
 import { now } from "./status.ts";
-import { buildVmConfig, imageCmdline, safeHostname } from "./vm_config.ts";
+import { buildVmConfig, hostFacts, imageCmdline, safeHostname } from "./vm_config.ts";
 import { factoryName, factoryOptions, openFactory } from "../factory/factory.ts";
 import { attachNetwork, configureGuestNetwork } from "./network.ts";
 
@@ -230,17 +230,4 @@ async function connectOrExit(
 async function consoleTail(path: string): Promise<string> {
   const text = await Deno.readTextFile(path).catch(() => "");
   return text.slice(-3000);
-}
-
-function hostFacts(): { hostMemoryMiB?: number; hostCpus?: number } {
-  const out: { hostMemoryMiB?: number; hostCpus?: number } = {};
-  try {
-    out.hostMemoryMiB = Math.floor(Deno.systemMemoryInfo().total / (1024 * 1024));
-  } catch {
-    // no sys permission: no memory hotplug headroom
-  }
-  if (typeof navigator !== "undefined" && navigator.hardwareConcurrency > 0) {
-    out.hostCpus = navigator.hardwareConcurrency;
-  }
-  return out;
 }

@@ -121,3 +121,17 @@ export async function imageCmdline(kernel: string): Promise<string> {
   }
   return "";
 }
+
+/** Host memory and CPU count, for `default_maxmemory = 0` and `default_maxvcpus = 0`. */
+export function hostFacts(): { hostMemoryMiB?: number; hostCpus?: number } {
+  const out: { hostMemoryMiB?: number; hostCpus?: number } = {};
+  try {
+    out.hostMemoryMiB = Math.floor(Deno.systemMemoryInfo().total / (1024 * 1024));
+  } catch {
+    // no sys permission: no memory hotplug headroom
+  }
+  if (typeof navigator !== "undefined" && navigator.hardwareConcurrency > 0) {
+    out.hostCpus = navigator.hardwareConcurrency;
+  }
+  return out;
+}

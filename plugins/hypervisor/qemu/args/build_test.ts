@@ -196,3 +196,21 @@ Deno.test({
     assert.notEqual(qemuId("dev", "a+b"), qemuId("dev", "a_b"));
   },
 });
+
+Deno.test({
+  name: "buildQemuArgs() maps a template's RAM file shared and a clone's privately with -incoming defer",
+  permissions: "none",
+  fn() {
+    const t = argv({ ...vm, memoryTemplate: { kind: "template", memoryFile: "/t/k/memory" } }).join(" ");
+    assert.match(t, / -machine q35,memory-backend=ram0 /);
+    assert.match(t, / -object memory-backend-file,id=ram0,size=512M,mem-path=\/t\/k\/memory,share=on /);
+    assert.doesNotMatch(t, /-incoming/);
+    const c = argv({
+      ...vm,
+      memoryTemplate: { kind: "clone", memoryFile: "/t/k/memory", stateFile: "/t/k/state" },
+    }).join(" ");
+    assert.match(c, / -object memory-backend-file,id=ram0,size=512M,mem-path=\/t\/k\/memory,share=off /);
+    assert.match(c, / -incoming defer /);
+    assert.doesNotMatch(c, /memory-backend-memfd/);
+  },
+});
