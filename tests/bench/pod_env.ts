@@ -51,7 +51,7 @@ export async function withPodWorld<T>(
 /** The TOML of a configuration for `mode`, state under `dir`, templates in `templatePath`. Pure. */
 export function benchConfigToml(
   dir: string,
-  image: GuestImage,
+  image: Pick<GuestImage, "kernel" | "initrd" | "rootfs">,
   mode: StartMode,
   templatePath: string,
 ): string {
