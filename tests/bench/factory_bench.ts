@@ -56,7 +56,7 @@ export async function benchFactory(
     try {
       const cold = await writeBenchConfig(w, { kind: "cold" });
       const tpl = await writeBenchConfig(w, { kind: "template" });
-      const buildMs = await prepare(tpl, "template");
+      const buildMs = (await prepare(tpl, "template")).ms;
       factoryCli = true;
       if (buildMs !== null) {
         rows.push({ name: "template build (cocoon factory init)", value: ms(buildMs), unit: "ms" });
@@ -192,7 +192,7 @@ async function processStartEpochMs(pid: number): Promise<number | null> {
  * `cocoon factory init` with `config`, its duration; FactoryUnavailable when the CLI has no
  * working `factory` command (the factory has not landed) or init fails.
  */
-async function prepare(config: string, what: string): Promise<number> {
+async function prepare(config: string, what: string): Promise<{ ms: number; out: string }> {
   const probe = await cliAt(config, ["factory", "status"]);
   if (probe.code !== 0) {
     throw new FactoryUnavailable(
@@ -202,7 +202,7 @@ async function prepare(config: string, what: string): Promise<number> {
   const t0 = performance.now();
   const r = await cliAt(config, ["factory", "init"]);
   if (r.code !== 0) throw new FactoryUnavailable(`cocoon factory init (${what}) failed: ${firstLine(r.out)}`);
-  return performance.now() - t0;
+  return { ms: performance.now() - t0, out: r.out };
 }
 
 async function cliAt(config: string, args: string[]): Promise<{ code: number; out: string }> {
