@@ -12,6 +12,7 @@ import { createLogger, setRootLog } from "../runtime/log/logger.ts";
 import { TtrpcServer } from "../runtime/protocol/ttrpc/server.ts";
 import { serveSerial, serveVsock } from "./channel.ts";
 import { parseAgentCmdline } from "./cmdline.ts";
+import { serveDebugConsole } from "./debug_console.ts";
 import { AGENT_VERSION, createAgentCore } from "./core.ts";
 import { setChildSubreaper, setTimeOfDay } from "./sys/libc.ts";
 import { detectRuntime, linuxContainerEnv } from "./sys/linux.ts";
@@ -58,6 +59,13 @@ async function main(): Promise<void> {
   log.info("agent ready", { runtime: runtime.kind, runtimePath: runtime.argv[0] });
   // The shell itself is started by /init (busybox init respawns it on the console).
   if (opts.debugConsole) log.warn("debug console enabled: a root shell runs on the guest console");
+  if (opts.debugConsole) {
+    void serveDebugConsole({
+      log: log.child({ subsystem: "debug-console" }),
+      runner: env.runner,
+      kill: env.signal,
+    });
+  }
   if (opts.channel.kind === "vsock") await serveVsock(server, opts.channel.port, { log });
   else await serveSerial(server, opts.channel.name, { log });
 }

@@ -10,6 +10,7 @@ import { daemon } from "./commands/daemon.ts";
 import { sandboxer } from "./commands/sandboxer.ts";
 import { api } from "./commands/api.ts";
 import { metrics } from "./commands/metrics.ts";
+import { execGuest } from "./commands/exec_guest.ts";
 import { delete_ } from "./commands/delete.ts";
 import { events } from "./commands/events.ts";
 import { exec } from "./commands/exec.ts";
@@ -40,6 +41,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   sandboxer,
   api,
   metrics,
+  "exec-guest": execGuest,
   // runc-compatible OCI verbs (errors exit 1, as runc's do)
   create,
   start,

@@ -4,7 +4,9 @@
  * inspect with VMM figures, pause and resume, exec with streamed NDJSON output and exit code, a 409
  * naming the owner while this test process holds a sandbox, `/metrics` parsed by a strict
  * Prometheus text parser, `cocoon metrics`, the dashboard in headless Chromium (the live rows
- * appear, the chart gets new samples; screenshot in docs/dashboard.png), then delete over HTTP.
+ * appear, the chart gets new samples; screenshot in docs/dashboard.png), `cocoon exec-guest` (the
+ * debug shell on its virtio-serial port, and its refusal when the console is off), then delete
+ * over HTTP.
  * Nothing is left: no QEMU, API process, socket or state directory.
  *
  * Skipped unless RUNTIME_E2E=1 (or COCOON_E2E=1) and the host can boot guests; the dashboard step is
@@ -142,6 +144,7 @@ Deno.test({
           'internetworking_model = "none"',
           "[agent]",
           "dial_timeout = 90",
+          "debug_console_enabled = true",
           "",
         ].join("\n"),
       );
@@ -285,6 +288,42 @@ Deno.test({
           new RegExp(`^sandbox\\s+${web}\\n[\\s\\S]*vmm rss\\s+\\d+\\.\\d MiB`),
         );
       });
+
+      await t.step(
+        "cocoon exec-guest runs a shell in the guest, and is refused when the console is off",
+        async () => {
+          const run = (config: string, input: string) => {
+            const c = new Deno.Command(Deno.execPath(), {
+              args: ["run", "--allow-all", `${ROOT}main.ts`, "--config", config, "exec-guest", web],
+              stdin: "piped",
+              stdout: "piped",
+              stderr: "piped",
+            }).spawn();
+            const w = c.stdin.getWriter();
+            void w.write(new TextEncoder().encode(input)).then(() => w.close());
+            return c.output();
+          };
+          const r = await run(
+            configPath,
+            "echo guest-$(cat /proc/sys/kernel/ostype); grep -qx cocoon.debug /sys/class/virtio-ports/*/name && echo port-ok; exit 3\n",
+          );
+          const out = dec.decode(r.stdout);
+          assert.equal(r.code, 3, `${out}\n${dec.decode(r.stderr)}`);
+          assert.match(out, /guest-Linux\n/);
+          assert.match(out, /port-ok\n/);
+          const off = `${dir}/no-console.toml`;
+          await Deno.writeTextFile(
+            off,
+            (await Deno.readTextFile(configPath)).replace("debug_console_enabled = true", ""),
+          );
+          const refused = await run(off, "exit 0\n");
+          assert.notEqual(refused.code, 0);
+          assert.match(
+            dec.decode(refused.stderr),
+            /debug console is off: set \[agent\] debug_console_enabled = true/,
+          );
+        },
+      );
 
       await t.step({
         name: haveChromium
