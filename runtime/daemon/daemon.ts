@@ -15,10 +15,10 @@ import { RuntimeError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 import type { SandboxRuntime } from "../sandbox/mod.ts";
 import { TtrpcServer } from "../protocol/ttrpc/mod.ts";
-import { type DaemonPaths, daemonPaths } from "../shim/address.ts";
+import { type DaemonPaths, daemonPaths, namespaceSocket } from "../shim/address.ts";
 import { EventPublisher } from "./events.ts";
 import { Pods, type PodsOptions } from "./pods.ts";
-import { registerTaskService } from "./task_service.ts";
+import { registerTaskService, type TaskServiceHooks } from "./task_service.ts";
 import { registerShimSandboxService } from "../sandboxer/shim_sandbox_service.ts";
 import { taskKey, TaskManager } from "./tasks.ts";
 
@@ -116,6 +116,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     closing ??= (async () => {
       clearInterval(sweep);
       await server.close();
+      for (const s of nsClosers) await s.close();
       // A successor daemon may already listen on the path: remove only our own socket and pid file.
       const st = await Deno.stat(paths.socket).catch(() => null);
       if (st !== null && st.ino === socketIno) await Deno.remove(paths.socket).catch(() => {});
@@ -130,7 +131,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     return closing;
   };
 
-  registerTaskService(server, tasks, {
+  const hooks: TaskServiceHooks = {
     shutdown: async (id, now, ns) => {
       log.debug("shutdown asked", { container: id, namespace: ns, now, containers: tasks.size });
       shutdownAsked = true;
@@ -143,23 +144,51 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       }
       maybeExit();
     },
-  });
+  };
+  registerTaskService(server, tasks, hooks);
+  /**
+   * One Task API server per containerd namespace on its own socket (`namespaceSocket`): containerd
+   * 1.6 leaves the namespace out of most calls' metadata, and each task's shim connection is its
+   * own, so the socket tells the namespace. A pod shim (1.7 sandbox mode) keeps the main socket.
+   */
+  const nsServers = new Map<string, Promise<string>>();
+  const nsClosers: TtrpcServer[] = [];
+  const namespaceAddress = (namespace: string): Promise<string> => {
+    let p = nsServers.get(namespace);
+    if (p === undefined) {
+      p = (async () => {
+        const socket = namespaceSocket(paths.dir, namespace);
+        const s = new TtrpcServer({ log: log.child({ subsystem: "ttrpc-server", namespace }) });
+        registerTaskService(s, tasks, hooks, { namespace });
+        nsClosers.push(s);
+        await s.listen(socket, { replace: true, mode: 0o600 });
+        return `unix://${socket}`;
+      })();
+      p.catch(() => nsServers.delete(namespace));
+      nsServers.set(namespace, p);
+    }
+    return p;
+  };
   // containerd 1.7's CRI sandbox server (sandbox_mode "shim") drives pods through this service.
   const sandboxes = registerShimSandboxService(server, {
     pods,
     log: log.child({ subsystem: "shim-sandbox" }),
-    onShutdown: (id) => (reservations.delete(id), shutdownAsked = true, maybeExit()),
+    onShutdown: (id) => {
+      for (const [key, r] of reservations) if (r.id === id) reservations.delete(key);
+      shutdownAsked = true;
+      maybeExit();
+    },
   });
   server.register(CONTROL_SERVICE, {
-    Register: (payload) => {
+    Register: async (payload) => {
       const { id, namespace } = parseControl(payload);
       if (closing !== undefined) {
-        return Promise.reject(
-          new RuntimeError("Unavailable", `Cannot reserve container "${id}": the daemon is exiting`),
-        );
+        throw new RuntimeError("Unavailable", `Cannot reserve container "${id}": the daemon is exiting`);
       }
       reservations.set(taskKey(namespace, id), { id, namespace, until: Date.now() + RESERVATION_MS });
-      return Promise.resolve(enc.encode("{}"));
+      // `address` serves every service; `taskAddress` is the namespace's own Task API socket.
+      const taskAddress = namespace === "" ? paths.address : await namespaceAddress(namespace);
+      return enc.encode(JSON.stringify({ address: paths.address, taskAddress }));
     },
     Cleanup: async (payload) => {
       const { id, namespace } = parseControl(payload);

@@ -113,6 +113,10 @@ export class Pods {
         sandbox: sb.id,
         vmPids: sb.pids(),
         config: opts.configPath ?? "(daemon's)",
+        sharedFs: rt.config.hypervisor.sharedFs,
+        ...(rt.config.hypervisor.sharedFsAuto !== undefined
+          ? { sharedFsAuto: rt.config.hypervisor.sharedFsAuto }
+          : {}),
       });
       return sb;
     } catch (e) {

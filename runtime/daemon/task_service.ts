@@ -38,12 +38,21 @@ function json(value: Uint8Array, what: string): unknown {
 }
 
 /** The containerd namespace a request names in its ttRPC metadata ("" when none). */
-export function namespaceOf(md: Metadata): string {
+export function metadataNamespace(md: Metadata): string {
   return md.get(NAMESPACE_METADATA_KEY)?.[0] ?? "";
 }
 
-/** Registers the Task service on `server`. */
-export function registerTaskService(server: TtrpcServer, tasks: TaskManager, hooks: TaskServiceHooks): void {
+/**
+ * Registers the Task service on `server`. With `namespace`, calls that name none in their metadata
+ * belong to it (the server of one namespace's socket).
+ */
+export function registerTaskService(
+  server: TtrpcServer,
+  tasks: TaskManager,
+  hooks: TaskServiceHooks,
+  opts: { namespace?: string } = {},
+): void {
+  const namespaceOf = (md: Metadata): string => metadataNamespace(md) || (opts.namespace ?? "");
   registerTyped(server, Task, {
     async create(req, ctx) {
       if (req.checkpoint !== "") {
@@ -125,7 +134,7 @@ export function registerTaskService(server: TtrpcServer, tasks: TaskManager, hoo
     },
     async pids(req, ctx) {
       const t = tasks.task(req.id, namespaceOf(ctx.metadata));
-      const procs = await t.sandbox.processes(req.id);
+      const procs = await t.sandbox.processes(t.coreId);
       return {
         processes: procs.map((p) => ({
           pid: p.pid,
@@ -148,7 +157,7 @@ export function registerTaskService(server: TtrpcServer, tasks: TaskManager, hoo
     },
     async stats(req, ctx) {
       const t = tasks.task(req.id, namespaceOf(ctx.metadata));
-      const s = await t.sandbox.stats(req.id);
+      const s = await t.sandbox.stats(t.coreId);
       return { stats: { typeUrl: CGROUPS_V2_METRICS_TYPE, value: encodeCgroupsV2Metrics(s) } };
     },
     async update(req, ctx) {
@@ -158,7 +167,7 @@ export function registerTaskService(server: TtrpcServer, tasks: TaskManager, hoo
       if (typeof res !== "object" || res === null || Array.isArray(res)) {
         throw new RuntimeError("InvalidArgument", `Invalid resources of "${req.id}": expected a JSON object`);
       }
-      await t.sandbox.update(req.id, Object.fromEntries(Object.entries(res)));
+      await t.sandbox.update(t.coreId, Object.fromEntries(Object.entries(res)));
       return {};
     },
     connect(req, ctx) {

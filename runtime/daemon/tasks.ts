@@ -32,6 +32,11 @@ const DRAIN_MS = 3000;
 
 export interface Task {
   readonly id: string;
+  /**
+   * The container's id in the sandbox core and the guest: the containerd id, or `<id>+<namespace>`
+   * when another namespace's task already uses that id (the core's ids are unique on a host).
+   */
+  readonly coreId: string;
   readonly namespace: string;
   readonly bundle: string;
   readonly group: string;
@@ -79,7 +84,7 @@ export class TaskManager {
     this.#fallback = fallback;
     this.#oom = new OomRelay(log, (sb, containerId) => {
       for (const t of this.#tasks.values()) {
-        if (t.sandbox !== sb || t.id !== containerId) continue;
+        if (t.sandbox !== sb || t.coreId !== containerId) continue;
         t.bundleLog.log.warn("container OOM kill");
         this.#publish(t, { kind: "oom", containerId });
       }
@@ -143,6 +148,7 @@ export class TaskManager {
       file,
     );
     const group = reg?.group ?? groupOf(req.id, spec.annotations);
+    const coreId = [...this.#tasks.values()].some((t) => t.id === req.id) ? `${req.id}+${namespace}` : req.id;
     const mounted = req.rootfs.length > 0;
     const rootfs = mounted ? `${req.bundle}/rootfs` : resolvePath(req.bundle, spec.root.path);
     if (mounted) await mountRootfs(req.rootfs, rootfs);
@@ -157,11 +163,15 @@ export class TaskManager {
           log: this.#log,
         });
       }
-      if (reg !== null && req.configPath !== undefined && reg.configPath !== req.configPath) {
-        // For the `delete` binary, which cleans up with the pod's own configuration.
-        await writeRegistration(req.bundle, { ...reg, configPath: req.configPath });
+      if (reg !== null && (req.configPath !== reg.configPath || coreId !== req.id)) {
+        // For the `delete` binary, which cleans up with the pod's own configuration and core id.
+        await writeRegistration(req.bundle, {
+          ...reg,
+          ...(req.configPath !== undefined ? { configPath: req.configPath } : {}),
+          ...(coreId !== req.id ? { coreId } : {}),
+        });
       }
-      const sandbox = await this.#pods.join(group, req.id, {
+      const sandbox = await this.#pods.join(group, coreId, {
         namespace,
         ...(req.configPath !== undefined ? { configPath: req.configPath } : {}),
         annotations: spec.annotations,
@@ -170,7 +180,7 @@ export class TaskManager {
       });
       joined = true;
       const rec = await sandbox.createContainer({
-        id: req.id,
+        id: coreId,
         spec,
         rootfs,
         bundle: req.bundle,
@@ -180,6 +190,7 @@ export class TaskManager {
       init.pid = rec.status.kind === "created" ? rec.status.pid : 0;
       const t: Task = {
         id: req.id,
+        coreId,
         namespace,
         bundle: req.bundle,
         group,
@@ -207,7 +218,7 @@ export class TaskManager {
       return init.pid;
     } catch (e) {
       await logDriver?.close();
-      if (joined) await this.#pods.leave(group, req.id, namespace);
+      if (joined) await this.#pods.leave(group, coreId, namespace);
       if (mounted) await unmountRootfs(rootfs);
       throw e;
     }
@@ -215,7 +226,7 @@ export class TaskManager {
 
   /** Wires a process's stdio to the sandbox's streams (before it runs, so nothing is missed). */
   #attach(t: Task, p: Proc): void {
-    const io = t.sandbox.io(t.id, p.execId === "" ? {} : { exec: p.execId });
+    const io = t.sandbox.io(t.coreId, p.execId === "" ? {} : { exec: p.execId });
     const log = this.#log.child({ container: t.id, exec: p.execId });
     const driver = p.execId === "" ? t.logDriver : undefined;
     const output = copyOutput(
@@ -236,18 +247,18 @@ export class TaskManager {
       throw new RuntimeError("FailedPrecondition", `Cannot start ${p.label}: it is ${p.state.kind}`);
     }
     if (execId === "") {
-      const rec = await t.sandbox.startContainer(id);
+      const rec = await t.sandbox.startContainer(t.coreId);
       p.setRunning(rec.status.kind === "running" ? rec.status.pid : p.pid);
       this.#publish(t, { kind: "start", containerId: id, pid: p.pid });
       t.bundleLog.log.info("task started", { pid: p.pid });
-      void this.#watch(t, p, () => t.sandbox.wait(id));
+      void this.#watch(t, p, () => t.sandbox.wait(t.coreId));
     } else {
       const process = parseOciProcess(p.spec, `exec "${execId}" of "${id}"`);
-      const rec = await t.sandbox.exec(id, { execId, process, stdin: p.stdio.stdin !== "" });
+      const rec = await t.sandbox.exec(t.coreId, { execId, process, stdin: p.stdio.stdin !== "" });
       p.setRunning(rec.status.kind === "running" ? rec.status.pid : 0);
       this.#attach(t, p);
       this.#publish(t, { kind: "exec-started", containerId: id, execId, pid: p.pid });
-      void this.#watch(t, p, () => t.sandbox.waitExec(id, execId));
+      void this.#watch(t, p, () => t.sandbox.waitExec(t.coreId, execId));
     }
     return p.pid;
   }
@@ -306,9 +317,9 @@ export class TaskManager {
     if (execId !== "" && p.state.kind === "created") {
       throw new RuntimeError("FailedPrecondition", `Cannot signal ${p.label}: it is not started`);
     }
-    await t.sandbox.kill(id, signal, { all, ...(execId !== "" ? { execId } : {}) });
+    await t.sandbox.kill(t.coreId, signal, { all, ...(execId !== "" ? { execId } : {}) });
     // A created init has no exit watcher yet: a signal that ends it must still reach Wait.
-    if (execId === "" && p.state.kind === "created") void this.#watch(t, p, () => t.sandbox.wait(id));
+    if (execId === "" && p.state.kind === "created") void this.#watch(t, p, () => t.sandbox.wait(t.coreId));
   }
 
   async closeStdin(id: string, execId: string, ns?: string): Promise<void> {
@@ -327,19 +338,22 @@ export class TaskManager {
     const t = this.task(id, ns);
     const p = this.proc(id, execId, t.namespace);
     if (width === 0 || height === 0 || !p.stdio.terminal || p.state.kind === "stopped") return;
-    await t.sandbox.io(id, execId === "" ? {} : { exec: execId }).resize({ columns: width, rows: height });
+    await t.sandbox.io(t.coreId, execId === "" ? {} : { exec: execId }).resize({
+      columns: width,
+      rows: height,
+    });
   }
 
   async pause(id: string, ns?: string): Promise<void> {
     const t = this.task(id, ns);
-    await t.sandbox.pauseContainer(id);
+    await t.sandbox.pauseContainer(t.coreId);
     t.init.setPaused(true);
     this.#publish(t, { kind: "paused", containerId: id });
   }
 
   async resume(id: string, ns?: string): Promise<void> {
     const t = this.task(id, ns);
-    await t.sandbox.resumeContainer(id);
+    await t.sandbox.resumeContainer(t.coreId);
     t.init.setPaused(false);
     this.#publish(t, { kind: "resumed", containerId: id });
   }
@@ -378,7 +392,9 @@ export class TaskManager {
     const t = this.find(id, ns);
     if (t === undefined) return { pid: 0, exit: { exitStatus: 137, exitedAt: new Date() } };
     if (t.init.state.kind !== "stopped") {
-      await t.sandbox.kill(id, 9, { all: true }).catch(() => {});
+      await t.sandbox.kill(t.coreId, 9, { all: true }).catch(() => {});
+      // A created init has no exit watcher yet.
+      if (t.init.state.kind === "created") void this.#watch(t, t.init, () => t.sandbox.wait(t.coreId));
       await Promise.race([t.init.exited, new Promise((r) => setTimeout(r, 5000))]);
       t.init.setExited({ exitStatus: 137, exitedAt: new Date() });
     }
@@ -390,7 +406,7 @@ export class TaskManager {
     for (const io of t.io.values()) await io.stdin?.abandon();
     t.io.clear();
     try {
-      await t.sandbox.deleteContainer(t.id, { force: true });
+      await t.sandbox.deleteContainer(t.coreId, { force: true });
     } catch (e) {
       if (!(e instanceof RuntimeError && e.code === "NotFound")) {
         this.#log.warn("container delete failed", { container: t.id, error: e });
@@ -402,7 +418,7 @@ export class TaskManager {
     t.bundleLog.close();
     this.#tasks.delete(taskKey(t.namespace, t.id));
     if (![...this.#tasks.values()].some((o) => o.sandbox === t.sandbox)) this.#oom.unwatch(t.sandbox);
-    await this.#pods.leave(t.group, t.id, t.namespace);
+    await this.#pods.leave(t.group, t.coreId, t.namespace);
   }
 
   /** Stops the OOM watchers (daemon close). */

@@ -85,6 +85,12 @@ export class Holder {
         netns: spec.netns,
         ...(opts.signal ? { signal: opts.signal } : {}),
       });
+      log.info("sandbox created", {
+        sharedFs: rt.config.hypervisor.sharedFs,
+        ...(rt.config.hypervisor.sharedFsAuto !== undefined
+          ? { sharedFsAuto: rt.config.hypervisor.sharedFsAuto }
+          : {}),
+      });
       await sb.createContainer({
         id,
         spec,

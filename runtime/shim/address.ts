@@ -87,3 +87,23 @@ export function sandboxIdOf(group: string): string {
 export function podSandboxId(namespace: string, group: string): string {
   return sandboxIdOf(namespace === "" ? group : `${group}+${namespace}`);
 }
+
+/**
+ * The Task API socket of one containerd namespace: containerd 1.6 does not put the namespace in the
+ * ttRPC metadata of every call (Connect, for one, carries none), so each namespace's shims get their
+ * own socket and the daemon knows the namespace by the socket a call came in on. Long or unusual
+ * names are hashed so the path fits sun_path.
+ */
+export function namespaceSocket(dir: string, namespace: string): string {
+  const safe = /^[a-z0-9][a-z0-9.-]{0,31}$/.test(namespace)
+    ? namespace
+    : createHash("sha256").update(namespace).digest("hex").slice(0, 16);
+  const socket = `${dir}/ns-${safe}.sock`;
+  if (new TextEncoder().encode(socket).length > MAX_SOCKET_PATH) {
+    throw new RuntimeError(
+      "InvalidArgument",
+      `Invalid daemon directory "${dir}": the socket path of namespace "${namespace}" is longer than ${MAX_SOCKET_PATH} bytes`,
+    );
+  }
+  return socket;
+}

@@ -42,6 +42,7 @@ export async function shimDelete(flags: ShimFlags, opts: DeleteEnv): Promise<Uin
     return null;
   });
   const paths = daemonPaths(reg?.daemonDir ?? daemonDir(opts.env));
+  const sandbox = podSandboxId(flags.namespace, reg?.group ?? flags.id);
   let pid = 0;
   if (await canConnect(paths.socket)) {
     try {
@@ -51,15 +52,10 @@ export async function shimDelete(flags: ShimFlags, opts: DeleteEnv): Promise<Uin
       if (typeof r === "object" && r !== null && "pid" in r && typeof r.pid === "number") pid = r.pid;
     } catch (e) {
       log.warn("daemon cleanup failed", { container: flags.id, error: e });
-      await localCleanup(
-        flags.id,
-        podSandboxId(flags.namespace, reg?.group ?? flags.id),
-        reg?.configPath,
-        log,
-      );
+      await localCleanup(reg?.coreId ?? flags.id, sandbox, reg?.configPath, log);
     }
   } else {
-    await localCleanup(flags.id, podSandboxId(flags.namespace, reg?.group ?? flags.id), reg?.configPath, log);
+    await localCleanup(reg?.coreId ?? flags.id, sandbox, reg?.configPath, log);
   }
   await unmountRootfs(`${opts.bundle}/rootfs`).catch((e) => log.warn("unmount failed", { error: e }));
   return deleteResponse(pid, 137, new Date());

@@ -23,6 +23,8 @@ export interface Registration {
   readonly daemonDir: string;
   /** The pod's configuration file from containerd's runtime options (written by the daemon at Create). */
   readonly configPath?: string;
+  /** The container's id in the sandbox when it is not `id` (another namespace had it; set by the daemon). */
+  readonly coreId?: string;
 }
 
 const Schema = v.object({
@@ -34,6 +36,7 @@ const Schema = v.object({
   grpcAddress: v.string(),
   daemonDir: v.pipe(v.string(), v.minLength(1)),
   configPath: v.optional(v.pipe(v.string(), v.startsWith("/"))),
+  coreId: v.optional(v.pipe(v.string(), v.minLength(1))),
 });
 
 /** Validates a parsed registration. @throws {RuntimeError} `DataLoss` when malformed. */
@@ -46,8 +49,12 @@ export function parseRegistration(x: unknown, where: string): Registration {
       `Invalid shim registration "${where}": ${v.getDotPath(issue) ?? "document"}: ${issue.message}`,
     );
   }
-  const { configPath, ...rest } = r.output;
-  return configPath === undefined ? rest : { ...rest, configPath };
+  const { configPath, coreId, ...rest } = r.output;
+  return {
+    ...rest,
+    ...(configPath !== undefined ? { configPath } : {}),
+    ...(coreId !== undefined ? { coreId } : {}),
+  };
 }
 
 /** Reads `<bundle>/cocoon-shim.json`, or null when absent. */

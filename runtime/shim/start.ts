@@ -45,12 +45,21 @@ export async function shimStart(flags: ShimFlags, opts: StartEnv): Promise<strin
   });
   // The daemon may be exiting as we look (its last container just went): reserve, else retry.
   let last: unknown;
+  let address = paths.address;
   for (let i = 0; i < 3; i++) {
     try {
       await ensureDaemon(paths);
-      await controlCall(paths, "Register", { id: flags.id, namespace: flags.namespace }, {
+      const r = await controlCall(paths, "Register", { id: flags.id, namespace: flags.namespace }, {
         timeoutMs: 10_000,
       });
+      // A task's shim gets its namespace's own socket (the daemon tells the namespace by it); a
+      // pod's shim (no config.json) keeps the main socket, which also serves the Sandbox API.
+      if (
+        text !== null && typeof r === "object" && r !== null && "taskAddress" in r &&
+        typeof r.taskAddress === "string" && r.taskAddress.startsWith("unix://")
+      ) {
+        address = r.taskAddress;
+      }
       last = undefined;
       break;
     } catch (e) {
@@ -59,6 +68,6 @@ export async function shimStart(flags: ShimFlags, opts: StartEnv): Promise<strin
     }
   }
   if (last !== undefined) throw last;
-  await writeAtomic(`${bundle}/address`, paths.address, 0o644);
-  return paths.address;
+  await writeAtomic(`${bundle}/address`, address, 0o644);
+  return address;
 }

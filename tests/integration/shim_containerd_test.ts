@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { isMountPoint } from "../../runtime/daemon/rootfs.ts";
+import { podSandboxId } from "../../runtime/shim/address.ts";
 import { RUNTIME, topicsOf, withShimWorld } from "./shim_harness.ts";
 import { buildBusyboxImage } from "./shim_image.ts";
 
@@ -68,7 +69,7 @@ Deno.test({
       const addr = await Deno.readTextFile(
         `${w.ctrd.state}/io.containerd.runtime.v2.task/default/c-sleep/address`,
       );
-      assert.equal(addr, `unix://${w.daemonDir}/cocoon.sock`);
+      assert.equal(addr, `unix://${w.daemonDir}/ns-default.sock`);
 
       const ls = await w.ctrd.ctr(["task", "ls"]);
       assert.match(ls.stdout, /c-sleep\s+\d+\s+RUNNING/);
@@ -168,7 +169,7 @@ Deno.test({
       const pod = ["-d", "--annotation", "io.kubernetes.cri.sandbox-id=pod1"];
       assert.equal((await w.run(pod, "pod1", ["sleep", "600"])).code, 0);
       assert.equal((await w.run(pod, "pod1-app", ["sleep", "600"])).code, 0);
-      assert.deepEqual([...w.host.running.keys()], ["pod1"]);
+      assert.deepEqual([...w.host.running.keys()], [podSandboxId("default", "pod1")]);
       for (const id of ["pod1", "pod1-app"]) {
         assert.equal((await w.ctrd.ctr(["task", "kill", "-s", "KILL", id])).code, 0);
       }

@@ -63,7 +63,7 @@ Deno.test({
       assert.equal(s1.stderr, "");
       assert.equal(s1.code, 0);
       const address = new TextDecoder().decode(s1.stdout);
-      assert.equal(address, `unix://${daemonDir}/cocoon.sock`);
+      assert.equal(address, `unix://${daemonDir}/ns-default.sock`, "the namespace's own Task API socket");
       assert.equal(await Deno.readTextFile(`${b1}/address`), address);
       const pid = Number(await Deno.readTextFile(`${daemonDir}/daemon.pid`));
       assert.ok(await alive(pid), "the daemon outlives start");
@@ -106,6 +106,7 @@ Deno.test({
       for (let i = 0; i < 100 && await alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
       assert.equal(await alive(pid), false, "the idle daemon exits");
       await assert.rejects(Deno.stat(`${daemonDir}/cocoon.sock`), Deno.errors.NotFound);
+      await assert.rejects(Deno.stat(`${daemonDir}/ns-default.sock`), Deno.errors.NotFound);
     } finally {
       await killDaemonOf(daemonDir);
       await Deno.remove(dir, { recursive: true }).catch(() => {});

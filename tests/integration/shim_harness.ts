@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { loadConfig } from "../../runtime/config/load.ts";
 import { resolveConfig } from "../../runtime/config/resolve.ts";
 import { type Daemon, startDaemon } from "../../runtime/daemon/daemon.ts";
 import { createLogger, type LogSink } from "../../runtime/log/logger.ts";
@@ -147,7 +148,13 @@ export async function unmountUnder(dir: string): Promise<void> {
 export async function startEmbeddedDaemon(
   dir: string,
   daemonDir: string,
-  o: { host: FakeHost; share: RecordingShare; sink: LogSink },
+  o: {
+    host: FakeHost;
+    share: RecordingShare;
+    sink: LogSink;
+    /** Each pod configuration file (runtime options ConfigPath) asked for, in order. */
+    configsAsked?: string[];
+  },
 ): Promise<Daemon> {
   const cfg = resolveConfig({
     hypervisor: { qemu: { kernel: "/k/vmlinuz", initrd: "/k/initrd.img", image: "/k/rootfs.erofs" } },
@@ -160,7 +167,21 @@ export async function startEmbeddedDaemon(
     plugins: { hypervisor: new FakeHypervisor(o.host), store: new MemoryStore(), storage: { "9p": o.share } },
     connectAgent: fakeConnector(o.host),
   });
-  return await startDaemon({ dir: daemonDir, runtime, log });
+  // A pod's own configuration file is loaded for real; its runtime uses the same fakes.
+  const runtimeFor = async (path: string) => {
+    o.configsAsked?.push(path);
+    const file = await loadConfig({ path });
+    return await openSandboxRuntime(file, {
+      log,
+      plugins: {
+        hypervisor: new FakeHypervisor(o.host),
+        store: new MemoryStore(),
+        storage: { "9p": o.share },
+      },
+      connectAgent: fakeConnector(o.host),
+    });
+  };
+  return await startDaemon({ dir: daemonDir, runtime, log, runtimeFor });
 }
 
 /** Kills the daemon a shim started in `daemonDir` (by its pid file), and waits for it to go. */
