@@ -75,11 +75,13 @@ export function registerShimSandboxService(server: TtrpcServer, opts: ShimSandbo
   const log = opts.log;
   const entries = new Map<string, Entry>();
 
-  const get = (id: string, what: string): Entry => {
+  // containerd ids are unique per namespace: two namespaces may each have a sandbox "x".
+  const key = (id: string, ctx: CallContext) => `${namespaceOf(ctx)}/${id}`;
+  const get = (id: string, what: string, ctx: CallContext): Entry => {
     if (id === "") {
       throw new RuntimeError("InvalidArgument", `Cannot ${what} sandbox: the sandbox id is empty`);
     }
-    const e = entries.get(id);
+    const e = entries.get(key(id, ctx));
     if (e === undefined) throw new RuntimeError("NotFound", `Cannot ${what} sandbox "${id}": not found`);
     return e;
   };
@@ -113,13 +115,13 @@ export function registerShimSandboxService(server: TtrpcServer, opts: ShimSandbo
           new RuntimeError("InvalidArgument", "Cannot create sandbox: the sandbox id is empty"),
         );
       }
-      if (entries.has(id)) {
+      if (entries.has(key(id, ctx))) {
         return Promise.reject(
           new RuntimeError("AlreadyExists", `Cannot create sandbox "${id}": it already exists`),
         );
       }
       const annotations = { ...podAnnotations(req.options), ...req.annotations };
-      entries.set(id, {
+      entries.set(key(id, ctx), {
         id,
         namespace: namespaceOf(ctx),
         netns: req.netnsPath === "" ? null : req.netnsPath,
@@ -134,7 +136,7 @@ export function registerShimSandboxService(server: TtrpcServer, opts: ShimSandbo
       return Promise.resolve({});
     },
     async startSandbox(req, ctx) {
-      const e = get(req.sandboxId, "start");
+      const e = get(req.sandboxId, "start", ctx);
       if (e.exit !== undefined) {
         throw new RuntimeError("FailedPrecondition", `Cannot start sandbox "${e.id}": it has exited`);
       }
@@ -144,12 +146,12 @@ export function registerShimSandboxService(server: TtrpcServer, opts: ShimSandbo
       }
       return { pid: pid(e), createdAt: timestampFromDate(e.createdAt) };
     },
-    platform(req) {
-      get(req.sandboxId, "read the platform of");
+    platform(req, ctx) {
+      get(req.sandboxId, "read the platform of", ctx);
       return Promise.resolve({ platform: { os: "linux", architecture: goArch(Deno.build.arch) } });
     },
-    async stopSandbox(req) {
-      const e = entries.get(req.sandboxId);
+    async stopSandbox(req, ctx) {
+      const e = entries.get(key(req.sandboxId, ctx));
       if (e === undefined) return {};
       await e.starting?.catch(() => {});
       const sb = e.sandbox;
@@ -165,7 +167,7 @@ export function registerShimSandboxService(server: TtrpcServer, opts: ShimSandbo
       return {};
     },
     async waitSandbox(req, ctx) {
-      const e = get(req.sandboxId, "wait for");
+      const e = get(req.sandboxId, "wait for", ctx);
       const aborted = Promise.withResolvers<never>();
       const onAbort = () =>
         aborted.reject(
@@ -179,8 +181,8 @@ export function registerShimSandboxService(server: TtrpcServer, opts: ShimSandbo
         ctx.signal.removeEventListener("abort", onAbort);
       }
     },
-    sandboxStatus(req) {
-      const e = get(req.sandboxId, "read the status of");
+    sandboxStatus(req, ctx) {
+      const e = get(req.sandboxId, "read the status of", ctx);
       const sb = e.sandbox;
       const core = sb?.status().kind ?? "created";
       const ready = e.exit === undefined && (core === "ready" || core === "paused");
@@ -197,8 +199,8 @@ export function registerShimSandboxService(server: TtrpcServer, opts: ShimSandbo
         ...(e.exit !== undefined ? { exitedAt: timestampFromDate(e.exit.at) } : {}),
       });
     },
-    pingSandbox(req) {
-      const e = get(req.sandboxId, "ping");
+    pingSandbox(req, ctx) {
+      const e = get(req.sandboxId, "ping", ctx);
       if (e.sandbox !== undefined && e.exit === undefined && e.sandbox.status().kind === "stopped") {
         return Promise.reject(
           new RuntimeError("Unavailable", `Cannot ping sandbox "${e.id}": its VM has stopped`),
@@ -206,20 +208,20 @@ export function registerShimSandboxService(server: TtrpcServer, opts: ShimSandbo
       }
       return Promise.resolve({});
     },
-    async shutdownSandbox(req) {
-      const e = entries.get(req.sandboxId);
+    async shutdownSandbox(req, ctx) {
+      const e = entries.get(key(req.sandboxId, ctx));
       if (e !== undefined) {
         await e.starting?.catch(() => {});
         if (e.sandbox !== undefined) await opts.pods.leave(e.id, sandboxMember(e.id), e.namespace);
         markExited(e, e.exit?.status ?? 0);
-        entries.delete(e.id);
+        entries.delete(key(e.id, ctx));
         log.info("sandbox shut down", { sandbox: e.id });
       }
       opts.onShutdown?.(req.sandboxId);
       return {};
     },
-    async sandboxMetrics(req) {
-      const e = get(req.sandboxId, "read the metrics of");
+    async sandboxMetrics(req, ctx) {
+      const e = get(req.sandboxId, "read the metrics of", ctx);
       const sb = e.sandbox;
       if (sb === undefined || e.exit !== undefined) {
         throw new RuntimeError(
@@ -235,6 +237,6 @@ export function registerShimSandboxService(server: TtrpcServer, opts: ShimSandbo
     get size() {
       return entries.size;
     },
-    ids: () => [...entries.keys()],
+    ids: () => [...entries.values()].map((e) => e.id),
   };
 }

@@ -158,3 +158,35 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name: "daemon Sandbox service keys sandboxes by containerd namespace: the pod's containers join its VM",
+  async fn() {
+    await withDaemon(async ({ dir, host, conn }) => {
+      const sb = typedClient(conn, Sandbox);
+      const task = typedClient(conn, Task);
+      const ns = (n: string) => ({ metadata: { "containerd-namespace-ttrpc": n } });
+      await sb.createSandbox({ sandboxId: "pod", netnsPath: "" }, ns("k8s.io"));
+      await sb.createSandbox({ sandboxId: "pod", netnsPath: "" }, ns("other"));
+      await assert.rejects(sb.sandboxStatus({ sandboxId: "pod" }, ns("third")), grpcCode(5));
+      await sb.startSandbox({ sandboxId: "pod" }, ns("k8s.io"));
+      await sb.startSandbox({ sandboxId: "pod" }, ns("other"));
+      assert.equal(host.running.size, 2, "one VM per namespace");
+      const out = `${dir}/ns.out`;
+      await task.create(
+        { id: "c1", bundle: await bundle(dir, "c1", "pod", ["echo", "ns"]), stdout: `file://${out}` },
+        ns("k8s.io"),
+      );
+      assert.equal(host.running.size, 2, "the container joined its namespace's VM");
+      const inK8s = [...host.running.values()].filter((v) => v.agent.containers.has("c1"));
+      assert.equal(inK8s.length, 1);
+      const k8sStatus = await sb.sandboxStatus({ sandboxId: "pod" }, ns("k8s.io"));
+      assert.equal(inK8s[0]?.pid, k8sStatus.pid, "the VM of the k8s.io sandbox");
+      await task.delete({ id: "c1" }, ns("k8s.io"));
+      await sb.shutdownSandbox({ sandboxId: "pod" }, ns("other"));
+      assert.equal((await sb.sandboxStatus({ sandboxId: "pod" }, ns("k8s.io"))).state, SANDBOX_READY);
+      await sb.shutdownSandbox({ sandboxId: "pod" }, ns("k8s.io"));
+      assert.equal(host.running.size, 0);
+    });
+  },
+});
