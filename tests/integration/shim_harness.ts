@@ -27,6 +27,8 @@ export interface ShimWorld {
   /** What the fake shared filesystem shares now (guest path -> host source). */
   readonly share: RecordingShare;
   readonly logs: string[];
+  /** Pod configuration files (runtime options ConfigPath) the embedded daemon was asked to open. */
+  readonly configsAsked: string[];
   /** `ctr run --runtime io.containerd.cocoon.v2 ...flags --rootfs <rootfs> id ...cmd` */
   run(
     flags: readonly string[],
@@ -67,12 +69,15 @@ export async function withShimWorld(
   let daemon: Daemon | undefined;
   const host = new FakeHost();
   const share = new RecordingShare();
+  const configsAsked: string[] = [];
   try {
     await writeShimLauncher(`${dir}/bin`);
     const prepared = await opts.prepare?.(dir) ?? {};
     const rootfs = prepared.rootfs ?? `${dir}/rootfs`;
     if (prepared.rootfs === undefined) await Deno.mkdir(`${rootfs}/bin`, { recursive: true });
-    if (opts.embedded) daemon = await startEmbeddedDaemon(dir, daemonDir, { host, share, sink });
+    if (opts.embedded) {
+      daemon = await startEmbeddedDaemon(dir, daemonDir, { host, share, sink, configsAsked });
+    }
     ctrd = await startContainerd({
       env: {
         PATH: `${dir}/bin:${Deno.env.get("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin"}`,
@@ -90,6 +95,7 @@ export async function withShimWorld(
       host,
       share,
       logs,
+      configsAsked,
       run: (flags, id, cmd) => c.ctr(["run", "--runtime", RUNTIME, ...flags, "--rootfs", rootfs, id, ...cmd]),
     });
   } catch (e) {

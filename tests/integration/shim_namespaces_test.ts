@@ -163,3 +163,27 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name:
+    "containerd 1.6: ctr run --runtime-config-path reaches the daemon as ConfigPath; the pod uses that file",
+  ignore: !canRunContainerd,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await withShimWorld({ embedded: true }, async (w) => {
+      const cfg = `${w.dir}/pod.toml`;
+      await Deno.writeTextFile(
+        cfg,
+        `[hypervisor.qemu]\nkernel = "/k/vmlinuz"\ninitrd = "/k/initrd.img"\nimage = "/k/rootfs.erofs"\n` +
+          `default_memory = 320\n[runtime]\nstate_dir = "${w.dir}/run2"\ninternetworking_model = "none"\n`,
+      );
+      const r = await w.run(["-d", "--runtime-config-path", cfg], "with-cfg", ["sleep", "600"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(w.configsAsked, [cfg]);
+      assert.equal(w.daemon?.tasks.task("with-cfg", "default").sandbox.record.memoryMiB, 320);
+      assert.equal((await w.ctrd.ctr(["task", "rm", "-f", "with-cfg"])).code, 0);
+      assert.equal(w.host.running.size, 0);
+    });
+  },
+});
