@@ -92,13 +92,12 @@ export function registerShimSandboxService(server: TtrpcServer, opts: ShimSandbo
   };
   const boot = async (e: Entry, signal: AbortSignal): Promise<Sandbox> => {
     // The namespace keys the pod as the Task API's containers key it (one VM per namespace + id).
-    const ns = { namespace: e.namespace };
     const sb = await opts.pods.join(e.id, sandboxMember(e.id), {
+      namespace: e.namespace,
       annotations: e.annotations,
       netns: e.netns,
       hostname: null,
       signal,
-      ...ns,
     });
     e.sandbox = sb;
     sb.waitVm().then((x) => markExited(e, vmExitStatus(x)), () => markExited(e, 255));
