@@ -8,6 +8,9 @@
  * `containerd.runtime.sandbox.v1.Sandbox` ttRPC service ({@link registerShimSandboxService}) next to
  * the Task API; configs/containerd/cocoon-sandbox-1.7.toml.
  *
+ * iSulad (and Kuasar) speak the same Controller service path with other messages and three more
+ * calls (Prepare, Purge, UpdateResources): `startSandboxer({ flavour: "isulad" })`.
+ *
  * @module
  */
 export {
