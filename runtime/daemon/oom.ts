@@ -7,21 +7,26 @@
  * @module
  */
 import type { Logger } from "../log/logger.ts";
-import type { Sandbox } from "../sandbox/mod.ts";
-import type { MonitorOptions } from "../sandbox/monitor.ts";
+import type { MonitorOptions, SandboxEvent } from "../sandbox/monitor.ts";
 
-export class OomRelay {
+/** What the relay needs of a sandbox (a `Sandbox`; tests pass a stand-in). */
+export interface MonitoredSandbox {
+  readonly id: string;
+  monitor(opts: MonitorOptions): AsyncIterable<SandboxEvent>;
+}
+
+export class OomRelay<S extends MonitoredSandbox> {
   readonly #log: Logger;
-  readonly #onOom: (sandbox: Sandbox, containerId: string) => void;
-  readonly #watching = new Map<Sandbox, AbortController>();
+  readonly #onOom: (sandbox: S, containerId: string) => void;
+  readonly #watching = new Map<S, AbortController>();
 
-  constructor(log: Logger, onOom: (sandbox: Sandbox, containerId: string) => void) {
+  constructor(log: Logger, onOom: (sandbox: S, containerId: string) => void) {
     this.#log = log;
     this.#onOom = onOom;
   }
 
   /** Starts relaying `sandbox`'s OOM kills (once per sandbox). */
-  watch(sandbox: Sandbox): void {
+  watch(sandbox: S): void {
     if (this.#watching.has(sandbox)) return;
     const stop = new AbortController();
     this.#watching.set(sandbox, stop);
@@ -42,7 +47,7 @@ export class OomRelay {
     })();
   }
 
-  unwatch(sandbox: Sandbox): void {
+  unwatch(sandbox: S): void {
     this.#watching.get(sandbox)?.abort();
     this.#watching.delete(sandbox);
   }

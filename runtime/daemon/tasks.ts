@@ -65,7 +65,7 @@ export interface CreateRequest extends TaskStdio {
 export class TaskManager {
   /** By `taskKey(namespace, id)`. */
   readonly #tasks = new Map<string, Task>();
-  readonly #oom: OomRelay;
+  readonly #oom: OomRelay<Sandbox>;
   readonly #pods: Pods;
   readonly #events: EventPublisher;
   readonly #log: Logger;
