@@ -1,0 +1,217 @@
+/**
+ * localBackend() on the sandbox core with the in-memory VM, agent and store of
+ * tests/integration/sandbox_fakes.ts: views from the records, ownerless sandboxes attached per
+ * action and released after (pause, resume, exec, stats, container and sandbox delete), holder
+ * routes through a fake holder control socket.
+ */
+import assert from "node:assert/strict";
+import {
+  fakeConnector,
+  FakeHost,
+  FakeHypervisor,
+  MemoryStore,
+  RecordingShare,
+} from "../../../tests/integration/sandbox_fakes.ts";
+import { resolveConfig } from "../../config/resolve.ts";
+import { createLogger, nullSink } from "../../log/logger.ts";
+import { openSandboxRuntime } from "../../sandbox/runtime.ts";
+import { createSandboxWith, fetchSandboxWith, type LibraryHooks } from "../library/mod.ts";
+import { processStartTime, writeHolderInfo } from "../../holder/info.ts";
+import { ociPaths } from "../../holder/paths.ts";
+import { ControlServer } from "../../holder/server.ts";
+import { encodeFrame, FRAME, type HolderRequest, jsonBytes } from "../../holder/wire.ts";
+import { containerId } from "../../ids.ts";
+import { localBackend } from "./local_backend.ts";
+import type { ExecEvent } from "./types.ts";
+
+const log = createLogger({ level: "error", sink: nullSink });
+
+async function collect(it: AsyncIterable<ExecEvent>): Promise<ExecEvent[]> {
+  const out: ExecEvent[] = [];
+  for await (const e of it) out.push(e);
+  return out;
+}
+
+Deno.test({
+  name: "localBackend() acts on an ownerless sandbox by attaching it for each action and releasing it",
+  permissions: "inherit",
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "cocoon-api-it-" });
+    try {
+      const host = new FakeHost();
+      const store = new MemoryStore();
+      const config = resolveConfig({
+        hypervisor: { qemu: { kernel: "/k/vmlinuz", initrd: "/k/initrd.img", default_vcpus: 1 } },
+        runtime: { state_dir: `${dir}/run`, internetworking_model: "none" },
+        agent: { dial_timeout: 5 },
+      }, { file: "test", dropIns: [] });
+      const hooks: LibraryHooks = {
+        plugins: { hypervisor: new FakeHypervisor(host), store, storage: { "9p": new RecordingShare() } },
+        connectAgent: fakeConnector(host),
+      };
+      await Deno.mkdir(`${dir}/rootfs`);
+      const sb = await createSandboxWith({ id: "sb1", config }, hooks);
+      await sb.createContainer({ id: "c1", rootfs: `${dir}/rootfs`, args: ["sleep", "600"] });
+      await sb.startContainer("c1");
+      await sb.release();
+
+      const runtime = await openSandboxRuntime(config, {
+        log,
+        ...(hooks.plugins ? { plugins: hooks.plugins } : {}),
+        ...(hooks.connectAgent ? { connectAgent: hooks.connectAgent } : {}),
+      });
+      let attached = 0;
+      const backend = localBackend({
+        runtime,
+        log,
+        attach: (id) => {
+          attached++;
+          return fetchSandboxWith(id, { config }, hooks);
+        },
+      });
+
+      const [v] = await backend.list();
+      assert.equal(v?.id, "sb1");
+      assert.equal(v.state.kind, "ready");
+      assert.deepEqual(v.owner, { kind: "none" });
+      assert.deepEqual(v.containers.map((c) => [c.id, c.state.kind]), [["c1", "running"]]);
+      assert.ok(v.startSeconds !== null && v.startSeconds >= 0);
+      assert.equal(attached, 0, "views do not attach");
+
+      await backend.pause("sb1");
+      assert.equal((await backend.get("sb1")).state.kind, "paused");
+      assert.equal(host.running.get("sb1")?.paused, true);
+      await assert.rejects(backend.pause("sb1"), { code: "FailedPrecondition" });
+      await backend.resume("sb1");
+      assert.equal((await backend.get("sb1")).state.kind, "ready");
+
+      const events = await collect(await backend.exec("sb1", "c1", { args: ["sh", "-c", "exit 5"] }));
+      assert.equal(events[0]?.kind, "started");
+      assert.deepEqual(events.at(-1), { kind: "exit", status: 5 });
+      const echoed = await collect(await backend.exec("sb1", "c1", { args: ["echo", "hi"] }));
+      assert.equal(
+        echoed.filter((e) => e.kind === "stdout").map((e) => e.kind === "stdout" ? e.data : "").join(""),
+        "hi\n",
+      );
+      await assert.rejects(backend.exec("sb1", "nope", { args: ["true"] }), { code: "NotFound" });
+
+      const stats = await backend.guestStats("sb1");
+      assert.deepEqual(stats?.map((s) => s.containerId), ["c1"]);
+
+      // Every action released the sandbox: this "process" can fetch it now.
+      const again = await fetchSandboxWith("sb1", { config }, hooks);
+      await again.release();
+
+      await assert.rejects(backend.deleteContainer("sb1", "c1", { force: false }), {
+        code: "FailedPrecondition",
+      });
+      await backend.deleteContainer("sb1", "c1", { force: true });
+      assert.deepEqual(await backend.containers("sb1"), []);
+      await backend.delete("sb1", { force: false });
+      assert.deepEqual(await backend.list(), []);
+      assert.equal(host.running.size, 0, "the VM is gone");
+      await assert.rejects(backend.get("sb1"), { code: "NotFound" });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "localBackend() routes an OCI holder's sandbox through its control socket, never attaching it",
+  permissions: "inherit",
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "cocoon-api-it-" });
+    let server: ControlServer | undefined;
+    try {
+      const host = new FakeHost();
+      const config = resolveConfig({
+        hypervisor: { qemu: { kernel: "/k/vmlinuz", initrd: "/k/initrd.img", default_vcpus: 1 } },
+        runtime: { state_dir: `${dir}/run`, internetworking_model: "none" },
+        agent: { dial_timeout: 5 },
+      }, { file: "test", dropIns: [] });
+      const hooks: LibraryHooks = {
+        plugins: {
+          hypervisor: new FakeHypervisor(host),
+          store: new MemoryStore(),
+          storage: { "9p": new RecordingShare() },
+        },
+        connectAgent: fakeConnector(host),
+      };
+      await Deno.mkdir(`${dir}/rootfs`);
+      // An OCI container: the sandbox and its one container share the id.
+      const sb = await createSandboxWith({ id: "oci1", config }, hooks);
+      await sb.createContainer({ id: "oci1", rootfs: `${dir}/rootfs`, args: ["sleep", "600"] });
+      await sb.startContainer("oci1");
+      await sb.release();
+
+      const ops: HolderRequest[] = [];
+      const paths = ociPaths(`${dir}/run`, containerId("oci1"));
+      await Deno.mkdir(paths.dir, { recursive: true });
+      server = await ControlServer.listen(paths.socket, async (req, conn) => {
+        ops.push(req);
+        if (req.op === "stats") {
+          return {
+            cpu: { usageNs: 2e9 },
+            memory: { usageBytes: 4096, limitBytes: 8192 },
+            pids: { current: 3 },
+          };
+        }
+        if (req.op !== "exec") return {};
+        await conn.reply({ pid: 7 });
+        const f = await conn.reader.readFrame(); // the API closes stdin at once
+        assert.equal(f?.type, FRAME.stdinClose);
+        await conn.writer.write(encodeFrame(FRAME.stdout, new TextEncoder().encode("out")));
+        await conn.writer.write(encodeFrame(FRAME.stderr, new TextEncoder().encode("err")));
+        await conn.writer.write(encodeFrame(FRAME.exit, jsonBytes({ status: 4 })));
+        return undefined;
+      }, log);
+      await writeHolderInfo(paths.info, {
+        pid: Deno.pid,
+        startTime: await processStartTime(Deno.pid) ?? "",
+        socket: paths.socket,
+        bundle: "/b",
+        createdAt: new Date().toISOString(),
+      });
+      const runtime = await openSandboxRuntime(config, {
+        log,
+        ...(hooks.plugins ? { plugins: hooks.plugins } : {}),
+        ...(hooks.connectAgent ? { connectAgent: hooks.connectAgent } : {}),
+      });
+      const backend = localBackend({
+        runtime,
+        log,
+        attach: () => Promise.reject(new Error("a holder's sandbox must not be attached")),
+      });
+      const v = await backend.get("oci1");
+      assert.deepEqual(v.owner, { kind: "holder", pid: Deno.pid, socket: paths.socket });
+      await backend.pause("oci1");
+      await backend.resume("oci1");
+      const events = await collect(
+        await backend.exec("oci1", "oci1", { args: ["echo", "x"], env: { A: "1" } }),
+      );
+      assert.deepEqual(events.slice(1), [
+        { kind: "stdout", data: "out" },
+        { kind: "stderr", data: "err" },
+        { kind: "exit", status: 4 },
+      ]);
+      assert.deepEqual(await backend.guestStats("oci1"), [
+        { containerId: "oci1", cpuSeconds: 2, memoryBytes: 4096, memoryLimitBytes: 8192, pids: 3 },
+      ]);
+      await backend.delete("oci1", { force: true });
+      assert.deepEqual(ops.map((o) => o.op), ["pause", "resume", "exec", "stats", "delete"]);
+      const exec = ops[2];
+      assert.ok(exec?.op === "exec");
+      assert.deepEqual(exec.process["args"], ["echo", "x"]);
+      assert.ok(Array.isArray(exec.process["env"]) && exec.process["env"].includes("A=1"));
+      assert.deepEqual(ops[4], { op: "delete", force: true });
+
+      // Without the holder (it is gone) and with nothing attached, the sandbox is ownerless again.
+      await Deno.remove(paths.info);
+      assert.deepEqual((await backend.get("oci1")).owner, { kind: "none" });
+    } finally {
+      await server?.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
