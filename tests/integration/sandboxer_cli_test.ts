@@ -91,3 +91,22 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "cocoon sandboxer refuses an unknown --flavour with exit 2 and names the choices",
+  async fn() {
+    const out = await new Deno.Command(DENO, {
+      args: ["run", "--allow-all", "--quiet", `${repoRoot}main.ts`, "sandboxer", "--flavour", "kuasar"],
+      env: { COCOON_CONFIG: "" },
+      cwd: repoRoot,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const err = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 2, err);
+    assert.match(err, /--flavour/);
+    assert.match(err, /"kuasar"/);
+    assert.match(err, /isulad/);
+  },
+});

@@ -28,6 +28,7 @@ export const sandboxer: Command = {
       "events-address"?: string;
       namespace?: string;
       "delete-on-exit"?: boolean;
+      flavour?: string;
     };
     try {
       values = parseArgs({
@@ -38,6 +39,7 @@ export const sandboxer: Command = {
           "events-address": { type: "string" },
           namespace: { type: "string" },
           "delete-on-exit": { type: "boolean", default: false },
+          flavour: { type: "string" },
         },
         strict: true,
       }).values;
@@ -45,6 +47,13 @@ export const sandboxer: Command = {
       throw new RuntimeError("InvalidArgument", `Invalid arguments for "sandboxer": ${String(e)}`, {
         cause: e,
       });
+    }
+    const flavour = values.flavour ?? "containerd";
+    if (flavour !== "containerd" && flavour !== "isulad") {
+      throw new RuntimeError(
+        "InvalidArgument",
+        `Invalid value "${flavour}" for --flavour: use "containerd" (containerd 2.0 Controller) or "isulad"`,
+      );
     }
     const listen = values.listen ?? DEFAULT_LISTEN;
     const dir = values.dir ?? DEFAULT_DIR;
@@ -62,8 +71,8 @@ export const sandboxer: Command = {
       ttrpcAddress: values["events-address"] ?? DEFAULT_EVENTS,
       namespace: values.namespace ?? "k8s.io",
     };
-    const s = await startSandboxer({ listen, taskDir: dir, runtime, log, events });
-    ctx.printErr(`cocoon sandboxer: listening on ${listen}, Task API at ${s.taskAddress}`);
+    const s = await startSandboxer({ listen, taskDir: dir, runtime, log, events, flavour });
+    ctx.printErr(`cocoon sandboxer (${flavour}): listening on ${listen}, Task API at ${s.taskAddress}`);
     const stopped = Promise.withResolvers<void>();
     const stop = () => stopped.resolve();
     for (const sig of ["SIGTERM", "SIGINT"] as const) Deno.addSignalListener(sig, stop);
