@@ -74,6 +74,8 @@ export function describeOwner(o: SandboxOwner): string {
       return o.role === "program"
         ? `the program that holds it (pid ${o.pid}: ${o.command})`
         : `cocoon ${o.role} (pid ${o.pid})`;
+    case "in-process":
+      return `this process (pid ${o.pid})`;
     case "none":
       return "nobody";
     case "stopped":

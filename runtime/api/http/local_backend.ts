@@ -12,6 +12,7 @@ import { sandboxId } from "../../ids.ts";
 import type { Logger } from "../../log/logger.ts";
 import type { ContainerRecord, SandboxRecord } from "../../sandbox/records.ts";
 import type { SandboxRuntime } from "../../sandbox/runtime.ts";
+import type { Sandbox as CoreSandbox } from "../../sandbox/sandbox.ts";
 import { fetchSandboxWith, type Sandbox as LibrarySandbox } from "../library/mod.ts";
 import {
   holderDelete,
@@ -21,18 +22,11 @@ import {
   holderStats,
   notHolderContainer,
 } from "./holder_route.ts";
+import { attachedExec, inProcessExec } from "./exec_stream.ts";
 import { describeOwner, OwnerConflictError } from "./http_errors.ts";
 import { findOwner, type UnixSocketEntry, unixSockets } from "./owner.ts";
 import { vmmUsage } from "./proc_usage.ts";
-import type {
-  ApiBackend,
-  ContainerView,
-  ExecEvent,
-  ExecRequest,
-  GuestStatsView,
-  SandboxOwner,
-  SandboxView,
-} from "./types.ts";
+import type { ApiBackend, ContainerView, GuestStatsView, SandboxOwner, SandboxView } from "./types.ts";
 
 export interface LocalBackendOptions {
   readonly runtime: SandboxRuntime;
@@ -45,6 +39,11 @@ export interface LocalBackendOptions {
    * sandboxes in the same process for longer (release them), or they will look ownerless.
    */
   readonly selfPid?: number;
+  /**
+   * Sandboxes this process holds (an embedding front door such as `cocoon daemon`): their actions
+   * are called on the handle directly; deleting them stays with that front door (409).
+   */
+  readonly inProcess?: (id: string) => CoreSandbox | undefined;
 }
 
 /** A container record as the API shows it. Pure. */
@@ -121,20 +120,34 @@ export function localBackend(opts: LocalBackendOptions): ApiBackend {
       vcpus: r.vcpus,
       memoryMiB: r.memoryMiB,
       pids,
-      owner: await findOwner(r, stateDir, sockets, self),
+      owner: await ownerOf(r, sockets),
       vmm: await vmmUsage(pids),
       containers: (await rt.repo.listContainers(r.id)).map(containerView),
     };
   };
 
+  const ownerOf = async (r: SandboxRecord, sockets: UnixSocketEntry[] | null): Promise<SandboxOwner> =>
+    opts.inProcess?.(r.id) !== undefined && r.status.kind !== "stopped"
+      ? { kind: "in-process", pid: self.selfPid }
+      : await findOwner(r, stateDir, sockets, self);
   const owner = async (id: string): Promise<SandboxOwner> =>
-    await findOwner(await record(id), stateDir, await unixSockets(), self);
+    await ownerOf(await record(id), await unixSockets());
+  /** The in-process handle of a sandbox whose owner is this process. */
+  const local = (id: string): CoreSandbox => {
+    const sb = opts.inProcess?.(id);
+    if (sb === undefined) {
+      throw new RuntimeError("Unavailable", `Cannot reach sandbox "${id}": its handle went away`);
+    }
+    return sb;
+  };
 
   const refuse = (op: string, id: string, o: SandboxOwner): never => {
     const how = o.kind === "process" && o.role !== "program"
       ? `: use the front door that owns it (cocoon ${o.role})`
       : o.kind === "process"
       ? ": release it there first"
+      : o.kind === "in-process"
+      ? ": the front door that made it removes it"
       : "";
     throw new OwnerConflictError(o, `Cannot ${op} sandbox "${id}": it is held by ${describeOwner(o)}${how}`);
   };
@@ -175,12 +188,14 @@ export function localBackend(opts: LocalBackendOptions): ApiBackend {
     async pause(id) {
       const o = await owner(id);
       if (o.kind === "holder") await holderPause(o.socket);
+      else if (o.kind === "in-process") await local(id).pause();
       else if (o.kind === "none") await withAttached(id, (sb) => sb.pause());
       else refuse("pause", id, o);
     },
     async resume(id) {
       const o = await owner(id);
       if (o.kind === "holder") await holderResume(o.socket);
+      else if (o.kind === "in-process") await local(id).resume();
       else if (o.kind === "none") await withAttached(id, (sb) => sb.resume());
       else refuse("resume", id, o);
     },
@@ -210,6 +225,7 @@ export function localBackend(opts: LocalBackendOptions): ApiBackend {
       await containerOf(id, cid);
       const o = await owner(id);
       if (o.kind === "holder") await holderDelete(o.socket, force);
+      else if (o.kind === "in-process") await local(id).deleteContainer(cid, { force });
       else if (o.kind === "none") await withAttached(id, (sb) => sb.deleteContainer(cid, { force }));
       else refuse("delete a container of", id, o);
     },
@@ -220,17 +236,22 @@ export function localBackend(opts: LocalBackendOptions): ApiBackend {
         if (cid !== id) throw notHolderContainer(id, cid);
         return await holderExec(o.socket, cid, req, eopts);
       }
+      if (o.kind === "in-process") return await inProcessExec(local(id), cid, req);
       if (o.kind !== "none") return refuse("exec in", id, o);
       return await attachedExec(id, cid, req, serial, attach);
     },
     async guestStats(id, gopts = {}) {
       const r = await record(id);
-      const o = await findOwner(r, stateDir, await unixSockets(), self);
+      const o = await ownerOf(r, await unixSockets());
       const running = (await rt.repo.listContainers(r.id)).filter((c) =>
         c.status.kind === "running" || c.status.kind === "paused"
       );
       if (o.kind === "holder") {
         return await Promise.all(running.filter((c) => c.id === id).map((c) => holderStats(o.socket, c.id)));
+      }
+      if (o.kind === "in-process" && r.status.kind === "ready") {
+        const sb = local(id);
+        return await Promise.all(running.map(async (c) => guestStatsOf(c.id, await sb.stats(c.id))));
       }
       if (o.kind !== "none" || r.status.kind !== "ready") return null;
       gopts.signal?.throwIfAborted();
@@ -241,91 +262,4 @@ export function localBackend(opts: LocalBackendOptions): ApiBackend {
       });
     },
   };
-}
-
-/**
- * An exec on an ownerless sandbox: attached (and the sandbox's queue held) until the process ends
- * or the client goes away.
- */
-async function attachedExec(
-  id: string,
-  cid: string,
-  req: ExecRequest,
-  serial: <T>(id: string, fn: () => Promise<T>) => Promise<T>,
-  attach: (id: string) => Promise<LibrarySandbox>,
-): Promise<AsyncIterable<ExecEvent>> {
-  const started = Promise.withResolvers<AsyncIterable<ExecEvent>>();
-  const finished = Promise.withResolvers<void>();
-  void serial(id, async () => {
-    let sb: LibrarySandbox | undefined;
-    try {
-      sb = await attach(id);
-      const p = await sb.enterContainer(cid, {
-        args: req.args,
-        ...(req.env !== undefined ? { env: req.env } : {}),
-        ...(req.cwd !== undefined ? { cwd: req.cwd } : {}),
-      });
-      started.resolve(processEvents(p.id ?? "", p.io.stdout, p.io.stderr, () => p.wait(), finished));
-    } catch (e) {
-      finished.resolve();
-      started.reject(e);
-    }
-    await finished.promise;
-    await sb?.release();
-  }).catch(() => {});
-  return await started.promise;
-}
-
-async function* processEvents(
-  execId: string,
-  stdout: ReadableStream<Uint8Array>,
-  stderr: ReadableStream<Uint8Array>,
-  wait: () => Promise<number>,
-  finished: PromiseWithResolvers<void>,
-): AsyncGenerator<ExecEvent> {
-  const queue: ExecEvent[] = [];
-  let wake: (() => void) | undefined;
-  const push = (e: ExecEvent) => {
-    queue.push(e);
-    wake?.();
-  };
-  const pump = async (s: ReadableStream<Uint8Array>, kind: "stdout" | "stderr") => {
-    const dec = new TextDecoder();
-    try {
-      for await (const chunk of s) push({ kind, data: dec.decode(chunk, { stream: true }) });
-    } catch {
-      // the stream ended with the process
-    }
-  };
-  let done = false;
-  const all = Promise.all([pump(stdout, "stdout"), pump(stderr, "stderr")]).then(async () => {
-    push({ kind: "exit", status: await wait() });
-  }).catch((e: unknown) => {
-    const r = e instanceof RuntimeError
-      ? e
-      : new RuntimeError("Internal", "The process could not be waited for");
-    push({ kind: "error", code: r.code, message: r.message });
-  }).finally(() => {
-    done = true;
-    wake?.();
-  });
-  try {
-    yield { kind: "started", execId };
-    for (;;) {
-      const e = queue.shift();
-      if (e !== undefined) {
-        yield e;
-        if (e.kind === "exit" || e.kind === "error") return;
-        continue;
-      }
-      if (done) return;
-      await new Promise<void>((r) => wake = r);
-      wake = undefined;
-    }
-  } finally {
-    void all;
-    await stdout.cancel().catch(() => {});
-    await stderr.cancel().catch(() => {});
-    finished.resolve();
-  }
 }

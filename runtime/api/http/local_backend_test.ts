@@ -21,6 +21,8 @@ import { ociPaths } from "../../holder/paths.ts";
 import { ControlServer } from "../../holder/server.ts";
 import { encodeFrame, FRAME, type HolderRequest, jsonBytes } from "../../holder/wire.ts";
 import { containerId } from "../../ids.ts";
+import { minimalSpec, parseOciSpec } from "../../oci/spec.ts";
+import { Sandbox as CoreSandbox } from "../../sandbox/sandbox.ts";
 import { localBackend } from "./local_backend.ts";
 import type { ExecEvent } from "./types.ts";
 
@@ -211,6 +213,59 @@ Deno.test({
       assert.deepEqual((await backend.get("oci1")).owner, { kind: "none" });
     } finally {
       await server?.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "localBackend() calls sandboxes this process holds directly, and leaves their deletion to their owner",
+  permissions: "inherit",
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "cocoon-api-it-" });
+    try {
+      const host = new FakeHost();
+      const config = resolveConfig({
+        hypervisor: { qemu: { kernel: "/k/vmlinuz", initrd: "/k/initrd.img", default_vcpus: 1 } },
+        runtime: { state_dir: `${dir}/run`, internetworking_model: "none" },
+        agent: { dial_timeout: 5 },
+      }, { file: "test", dropIns: [] });
+      const runtime = await openSandboxRuntime(config, {
+        log,
+        plugins: {
+          hypervisor: new FakeHypervisor(host),
+          store: new MemoryStore(),
+          storage: { "9p": new RecordingShare() },
+        },
+        connectAgent: fakeConnector(host),
+      });
+      await Deno.mkdir(`${dir}/rootfs`);
+      const pod = await CoreSandbox.create(runtime, { id: "pod1" });
+      await pod.createContainer({
+        id: "c1",
+        spec: parseOciSpec(minimalSpec(["sleep", "600"]), "test"),
+        rootfs: `${dir}/rootfs`,
+      });
+      await pod.startContainer("c1");
+      const backend = localBackend({
+        runtime,
+        log,
+        inProcess: (id) => (id === "pod1" ? pod : undefined),
+        attach: () => Promise.reject(new Error("an in-process sandbox must not be attached")),
+      });
+      assert.deepEqual((await backend.get("pod1")).owner, { kind: "in-process", pid: Deno.pid });
+      await backend.pause("pod1");
+      assert.equal(pod.status().kind, "paused");
+      await backend.resume("pod1");
+      const events = await collect(await backend.exec("pod1", "c1", { args: ["sh", "-c", "exit 9"] }));
+      assert.deepEqual(events.at(-1), { kind: "exit", status: 9 });
+      assert.deepEqual((await backend.guestStats("pod1"))?.map((s) => s.containerId), ["c1"]);
+      const refused = await backend.delete("pod1", { force: true }).then(() => null, (e: unknown) => e);
+      assert.ok(refused instanceof Error && "code" in refused && refused.code === "FailedPrecondition");
+      assert.match(refused.message, /held by this process .*the front door that made it removes it/);
+      await pod.delete({ force: true });
+    } finally {
       await Deno.remove(dir, { recursive: true });
     }
   },

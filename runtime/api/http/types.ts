@@ -23,6 +23,8 @@ export type SandboxOwner =
     readonly role: "daemon" | "sandboxer" | "program";
     readonly command: string;
   }
+  /** This process holds it (the API is embedded in the front door that owns it): called directly. */
+  | { readonly kind: "in-process"; readonly pid: number }
   /** Nobody holds the VM: the API fetches it for each action and releases it after. */
   | { readonly kind: "none" }
   /** The VM does not run: records only (delete remains). */

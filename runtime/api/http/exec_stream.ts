@@ -1,0 +1,117 @@
+/**
+ * Exec as a stream of {@link ExecEvent}s: on a sandbox attached for the exec (ownerless), and on a
+ * sandbox core handle this process holds (an embedding front door).
+ *
+ * @module
+ */
+import { RuntimeError } from "../../errors.ts";
+import type { Sandbox as CoreSandbox } from "../../sandbox/sandbox.ts";
+import { execProcessSpec, randomId } from "../library/container_api.ts";
+import type { Sandbox as LibrarySandbox } from "../library/mod.ts";
+import type { ExecEvent, ExecRequest } from "./types.ts";
+
+export type Serial = <T>(id: string, fn: () => Promise<T>) => Promise<T>;
+
+/**
+ * An exec on an ownerless sandbox: attached (and the sandbox's queue held) until the process ends
+ * or the client goes away.
+ */
+export async function attachedExec(
+  id: string,
+  cid: string,
+  req: ExecRequest,
+  serial: Serial,
+  attach: (id: string) => Promise<LibrarySandbox>,
+): Promise<AsyncIterable<ExecEvent>> {
+  const started = Promise.withResolvers<AsyncIterable<ExecEvent>>();
+  const finished = Promise.withResolvers<void>();
+  void serial(id, async () => {
+    let sb: LibrarySandbox | undefined;
+    try {
+      sb = await attach(id);
+      const p = await sb.enterContainer(cid, {
+        args: req.args,
+        ...(req.env !== undefined ? { env: req.env } : {}),
+        ...(req.cwd !== undefined ? { cwd: req.cwd } : {}),
+      });
+      started.resolve(processEvents(p.id ?? "", p.io.stdout, p.io.stderr, () => p.wait(), finished));
+    } catch (e) {
+      finished.resolve();
+      started.reject(e);
+    }
+    await finished.promise;
+    await sb?.release();
+  }).catch(() => {});
+  return await started.promise;
+}
+
+export async function* processEvents(
+  execId: string,
+  stdout: ReadableStream<Uint8Array>,
+  stderr: ReadableStream<Uint8Array>,
+  wait: () => Promise<number>,
+  finished: PromiseWithResolvers<void> = Promise.withResolvers(),
+): AsyncGenerator<ExecEvent> {
+  const queue: ExecEvent[] = [];
+  let wake: (() => void) | undefined;
+  const push = (e: ExecEvent) => {
+    queue.push(e);
+    wake?.();
+  };
+  const pump = async (s: ReadableStream<Uint8Array>, kind: "stdout" | "stderr") => {
+    const dec = new TextDecoder();
+    try {
+      for await (const chunk of s) push({ kind, data: dec.decode(chunk, { stream: true }) });
+    } catch {
+      // the stream ended with the process
+    }
+  };
+  let done = false;
+  const all = Promise.all([pump(stdout, "stdout"), pump(stderr, "stderr")]).then(async () => {
+    push({ kind: "exit", status: await wait() });
+  }).catch((e: unknown) => {
+    const r = e instanceof RuntimeError
+      ? e
+      : new RuntimeError("Internal", "The process could not be waited for");
+    push({ kind: "error", code: r.code, message: r.message });
+  }).finally(() => {
+    done = true;
+    wake?.();
+  });
+  try {
+    yield { kind: "started", execId };
+    for (;;) {
+      const e = queue.shift();
+      if (e !== undefined) {
+        yield e;
+        if (e.kind === "exit" || e.kind === "error") return;
+        continue;
+      }
+      if (done) return;
+      await new Promise<void>((r) => wake = r);
+      wake = undefined;
+    }
+  } finally {
+    void all;
+    await stdout.cancel().catch(() => {});
+    await stderr.cancel().catch(() => {});
+    finished.resolve();
+  }
+}
+
+/** An exec on a sandbox core handle held by this process. */
+export async function inProcessExec(
+  sb: CoreSandbox,
+  cid: string,
+  req: ExecRequest,
+): Promise<AsyncIterable<ExecEvent>> {
+  const process = execProcessSpec(cid, {
+    args: req.args,
+    ...(req.env !== undefined ? { env: req.env } : {}),
+    ...(req.cwd !== undefined ? { cwd: req.cwd } : {}),
+  });
+  const execId = randomId("http");
+  await sb.exec(cid, { execId, process, stdin: false });
+  const io = sb.io(cid, { exec: execId });
+  return processEvents(execId, io.stdout, io.stderr, async () => (await sb.waitExec(cid, execId)).exitStatus);
+}
