@@ -9,7 +9,9 @@ import { RuntimeError } from "../../runtime/errors.ts";
 import { execId as checkExecId } from "../../runtime/ids.ts";
 import { launch } from "./_launch.ts";
 import { type ContainerEnv, runtimeArgv } from "./env.ts";
+import { specRootPath } from "./create.ts";
 import type { AgentProcess, ContainerTable } from "./state.ts";
+import { resolveProcessUser } from "./user.ts";
 
 export interface ExecArgs {
   readonly containerId: string;
@@ -38,12 +40,18 @@ export async function execProcess(
       `Cannot exec "${eid}" in "${c.id}": process.args must be non-empty strings`,
     );
   }
+  const what = `exec "${eid}" in container "${c.id}"`;
+  const root = specRootPath(
+    await env.fs.readTextFile(`${c.bundle}/config.json`).then((t): unknown => JSON.parse(t), () => undefined),
+    c.bundle,
+  );
+  const proc = root === undefined ? a.process : await resolveProcessUser(env.fs, root, a.process, what);
   const terminal = a.process["terminal"] === true;
   const base = `${env.stateDir}/${c.id}.${eid}`;
   const processFile = `${base}.process.json`;
   const pidFile = `${base}.pid`;
   const consoleSocket = `${base}.console.sock`;
-  await env.fs.writeTextFile(processFile, JSON.stringify(a.process));
+  await env.fs.writeTextFile(processFile, JSON.stringify(proc));
   try {
     const argv = runtimeArgv(env.runtime, [
       "exec",
