@@ -123,13 +123,18 @@ export async function benchFactory(
 async function benchCache(w: PodWorld, vms: number, coldMs: number): Promise<Row[]> {
   const mode: StartMode = { kind: "cache", vms };
   const config = await writeBenchConfig(w, mode);
-  if ((await prepare(config, "cache")) === null) {
-    throw new FactoryUnavailable("cocoon factory init is missing");
-  }
-  // The cache is full once `vms` QEMUs of its state dir run.
-  const deadline = Date.now() + 300_000;
-  while ((await pidsMentioning(`${w.dir}/cache`, "qemu-system")).length < vms) {
-    if (Date.now() > deadline) throw new FactoryUnavailable(`the cache did not boot ${vms} VMs in 300 s`);
+  const init = await prepare(config, "cache");
+  const notYet = init.out.split("\n").find((l) => /not implemented/i.test(l));
+  if (notYet) throw new FactoryUnavailable(`cocoon factory init says: ${notYet.trim()}`);
+  // The cache is full once `vms` QEMUs of its state dir run; none after a minute means no cache.
+  const t0 = Date.now();
+  for (let n = 0; n < vms; n = (await pidsMentioning(`${w.dir}/cache`, "qemu-system")).length) {
+    const waited = Date.now() - t0;
+    if (waited > 300_000 || (n === 0 && waited > 60_000)) {
+      throw new FactoryUnavailable(
+        `${n} of ${vms} cached VMs ran ${Math.round(waited / 1000)} s after cocoon factory init`,
+      );
+    }
     await new Promise((r) => setTimeout(r, 500));
   }
   const cacheMs: number[] = [];
