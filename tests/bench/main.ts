@@ -5,12 +5,13 @@
  * kernel), then tests/bench/report.ts writes docs/bench.svg and the README table.
  *
  * Run: deno task bench [section ...]
- *   sections: ttrpc, store, boot, network, fileio, start (P1, P7, runc), stdout (P6),
- *   memory (P3/P4 cold), factory (P2, P5, P3/P4 templated), shim
+ *   sections, in this order: ttrpc, store, boot, start (P1, P7, runc), stdout (P6),
+ *   factory (P2, P5, P3/P4 templated), memory (P3/P4 cold), shim, network, fileio
  * Naming sections replaces only their figures in an existing bench/results.json.
  *
- * Knobs (environment): COCOON_BENCH_COLD_PODS (memory, default 5), COCOON_BENCH_PARALLEL (factory,
- * default 20), COCOON_BENCH_PODS (shim, default 10).
+ * Knobs (environment): COCOON_BENCH_COLD_PODS (memory, default 4), COCOON_BENCH_PARALLEL (factory,
+ * default 20), COCOON_BENCH_PODS (shim, default 10), COCOON_BENCH_BUDGET_S (default 840: a section
+ * that would start later than this into the run is skipped, saying so, so the run ends near 15 min).
  *
  * @module
  */
@@ -69,32 +70,32 @@ const SECTIONS: Readonly<Record<string, Section>> = {
   async boot() {
     return { figures: figures("boot", (await benchBoot()).rows) };
   },
-  async network() {
-    return { figures: figures("network", (await benchNetwork()).rows) };
-  },
-  async fileio() {
-    return { figures: figures("fileio", (await benchFileIo()).rows) };
-  },
   async start() {
     return { figures: figures("start", (await benchStart({ rounds: 2, execs: 5 })).rows) };
   },
   async stdout() {
     return { figures: figures("stdout", (await benchStdout({ mib: 16 })).rows) };
   },
-  async memory() {
-    return {
-      figures: figures("memory", (await benchMemory({ pods: envInt("COCOON_BENCH_COLD_PODS", 5) })).rows),
-    };
-  },
   async factory() {
     const r = await benchFactory({ rounds: 2, parallel: envInt("COCOON_BENCH_PARALLEL", 20), cacheVms: 2 });
     const skipped = Object.fromEntries(Object.entries(r.skipped).map(([k, why]) => [`factory: ${k}`, why]));
     return { figures: figures("factory", r.rows), skipped };
   },
+  async memory() {
+    return {
+      figures: figures("memory", (await benchMemory({ pods: envInt("COCOON_BENCH_COLD_PODS", 4) })).rows),
+    };
+  },
   async shim() {
     // ctr run through Cocoon vs runc in the same run, and host memory per pod through the daemon.
     const r = await benchShim({ pods: envInt("COCOON_BENCH_PODS", 10) });
     return { figures: figures("shim", r.rows) };
+  },
+  async network() {
+    return { figures: figures("network", (await benchNetwork()).rows) };
+  },
+  async fileio() {
+    return { figures: figures("fileio", (await benchFileIo()).rows) };
   },
 };
 
@@ -123,10 +124,18 @@ if (import.meta.main) {
     console.log(line);
   };
   say(`machine: ${JSON.stringify(await machine())}`);
+  const budgetS = envInt("COCOON_BENCH_BUDGET_S", 840);
+  const began = performance.now();
   for (const name of wanted) {
     const run = SECTIONS[name];
     if (!run) {
       skipped[name] = "unknown section";
+      continue;
+    }
+    const elapsedS = Math.round((performance.now() - began) / 1000);
+    if (elapsedS > budgetS) {
+      skipped[name] = `time budget: ${elapsedS} s into the run, over COCOON_BENCH_BUDGET_S=${budgetS}`;
+      say(`${name}: skipped (${skipped[name]})`);
       continue;
     }
     const t0 = performance.now();
@@ -152,7 +161,7 @@ if (import.meta.main) {
   const w = Math.max(...goals.map((f) => `${f.section}/${f.name}`.length), 10);
   const lines = ["", "goals:", ...goals.map((f) => formatFigure(f, w))];
   for (const [k, v] of Object.entries(skipped)) lines.push(`${k}: skipped (${v})`);
-  lines.push(`total ${Object.values(durations).reduce((a, b) => a + b, 0)} s; written to bench/results.json`);
+  lines.push(`this run: ${Math.round((performance.now() - began) / 1000)} s; written to bench/results.json`);
   say(lines.join("\n"));
   await writeReport();
   say("report: docs/bench.svg and README.md (between <!-- bench:start --> and <!-- bench:end -->)");
