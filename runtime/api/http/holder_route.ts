@@ -5,8 +5,14 @@
  *
  * @module
  */
-import { RuntimeError } from "../../errors.ts";
+import { isRuntimeError, RuntimeError } from "../../errors.ts";
+import { removeContainerState, waitHolderGone } from "../../holder/cleanup.ts";
 import { callHolder, openHolder } from "../../holder/client.ts";
+import { readHolderInfo } from "../../holder/info.ts";
+import { ociPaths } from "../../holder/paths.ts";
+import { containerId } from "../../ids.ts";
+import type { Logger } from "../../log/logger.ts";
+import type { SandboxRuntime } from "../../sandbox/runtime.ts";
 import { exitStatusOf } from "../../holder/handlers.ts";
 import { encodeFrame, FRAME } from "../../holder/wire.ts";
 import { execProcessSpec, randomId } from "../library/container_api.ts";
@@ -23,8 +29,45 @@ export function holderResume(socket: string): Promise<unknown> {
   return callHolder(socket, { op: "resume" }, { timeoutMs: 30_000 });
 }
 
-export function holderDelete(socket: string, force: boolean): Promise<unknown> {
-  return callHolder(socket, { op: "delete", force }, { timeoutMs: 60_000 });
+/**
+ * Deletes an OCI container as `cocoon delete` does: the holder removes the sandbox and exits, then
+ * its socket and OCI state directory go. A holder that cannot answer is killed when `force`.
+ */
+export async function holderDelete(
+  rt: SandboxRuntime,
+  id: string,
+  force: boolean,
+  log: Logger,
+): Promise<void> {
+  const paths = ociPaths(rt.config.runtime.stateDir, containerId(id));
+  const info = await readHolderInfo(paths.info);
+  if (info !== null) {
+    try {
+      await callHolder(info.socket, { op: "delete", force }, { timeoutMs: 60_000 });
+    } catch (e) {
+      if (!force || (isRuntimeError(e) && e.code === "FailedPrecondition")) throw e;
+      log.warn("holder did not answer delete, killing it", { container: id, error: e });
+    }
+    if (!await waitHolderGone(info, 10_000, force)) {
+      throw new RuntimeError(
+        "DeadlineExceeded",
+        `Cannot delete container "${id}": its holder ${info.pid} still runs`,
+      );
+    }
+  }
+  await removeContainerState(rt, containerId(id), paths, log);
+}
+
+/** Removes the OCI state directory of a container whose holder is gone (after a delete). */
+export async function removeOciLeftovers(rt: SandboxRuntime, id: string): Promise<void> {
+  let paths;
+  try {
+    paths = ociPaths(rt.config.runtime.stateDir, containerId(id));
+  } catch {
+    return; // not a container id: not an OCI container
+  }
+  await Deno.remove(paths.socket).catch(() => {});
+  await Deno.remove(paths.dir, { recursive: true }).catch(() => {});
 }
 
 function num(x: unknown): number | null {

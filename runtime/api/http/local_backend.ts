@@ -21,6 +21,7 @@ import {
   holderResume,
   holderStats,
   notHolderContainer,
+  removeOciLeftovers,
 } from "./holder_route.ts";
 import { attachedExec, inProcessExec } from "./exec_stream.ts";
 import { describeOwner, OwnerConflictError } from "./http_errors.ts";
@@ -201,7 +202,7 @@ export function localBackend(opts: LocalBackendOptions): ApiBackend {
     },
     async delete(id, { force }) {
       const o = await owner(id);
-      if (o.kind === "holder") await holderDelete(o.socket, force);
+      if (o.kind === "holder") await holderDelete(rt, id, force, opts.log);
       else if (o.kind === "none" || o.kind === "stopped") {
         await serial(id, async () => {
           const sb = await attach(id);
@@ -212,6 +213,7 @@ export function localBackend(opts: LocalBackendOptions): ApiBackend {
             throw e;
           }
         });
+        await removeOciLeftovers(rt, id);
       } else refuse("delete", id, o);
     },
     async containers(id) {
@@ -224,7 +226,7 @@ export function localBackend(opts: LocalBackendOptions): ApiBackend {
     async deleteContainer(id, cid, { force }) {
       await containerOf(id, cid);
       const o = await owner(id);
-      if (o.kind === "holder") await holderDelete(o.socket, force);
+      if (o.kind === "holder") await holderDelete(rt, id, force, opts.log);
       else if (o.kind === "in-process") await local(id).deleteContainer(cid, { force });
       else if (o.kind === "none") await withAttached(id, (sb) => sb.deleteContainer(cid, { force }));
       else refuse("delete a container of", id, o);

@@ -125,6 +125,7 @@ Deno.test({
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "cocoon-api-it-" });
     let server: ControlServer | undefined;
+    let holderProc: Deno.ChildProcess | undefined;
     try {
       const host = new FakeHost();
       const config = resolveConfig({
@@ -150,8 +151,11 @@ Deno.test({
       const ops: HolderRequest[] = [];
       const paths = ociPaths(`${dir}/run`, containerId("oci1"));
       await Deno.mkdir(paths.dir, { recursive: true });
+      // The holder's pid: a child that "exits" when asked to delete (waitHolderGone watches it).
+      const holder = holderProc = new Deno.Command("sleep", { args: ["600"] }).spawn();
       server = await ControlServer.listen(paths.socket, async (req, conn) => {
         ops.push(req);
+        if (req.op === "delete") holder.kill("SIGKILL");
         if (req.op === "stats") {
           return {
             cpu: { usageNs: 2e9 },
@@ -169,8 +173,8 @@ Deno.test({
         return undefined;
       }, log);
       await writeHolderInfo(paths.info, {
-        pid: Deno.pid,
-        startTime: await processStartTime(Deno.pid) ?? "",
+        pid: holder.pid,
+        startTime: await processStartTime(holder.pid) ?? "",
         socket: paths.socket,
         bundle: "/b",
         createdAt: new Date().toISOString(),
@@ -186,7 +190,7 @@ Deno.test({
         attach: () => Promise.reject(new Error("a holder's sandbox must not be attached")),
       });
       const v = await backend.get("oci1");
-      assert.deepEqual(v.owner, { kind: "holder", pid: Deno.pid, socket: paths.socket });
+      assert.deepEqual(v.owner, { kind: "holder", pid: holder.pid, socket: paths.socket });
       await backend.pause("oci1");
       await backend.resume("oci1");
       const events = await collect(
@@ -208,10 +212,15 @@ Deno.test({
       assert.ok(Array.isArray(exec.process["env"]) && exec.process["env"].includes("A=1"));
       assert.deepEqual(ops[4], { op: "delete", force: true });
 
-      // Without the holder (it is gone) and with nothing attached, the sandbox is ownerless again.
-      await Deno.remove(paths.info);
-      assert.deepEqual((await backend.get("oci1")).owner, { kind: "none" });
+      // As `cocoon delete`: the holder is gone, and so are the records and the OCI state directory.
+      await holder.status;
+      await assert.rejects(backend.get("oci1"), { code: "NotFound" });
+      assert.equal(await Deno.stat(paths.dir).then(() => true, () => false), false);
     } finally {
+      try {
+        holderProc?.kill("SIGKILL");
+      } catch { /* exited */ }
+      await holderProc?.status;
       await server?.close();
       await Deno.remove(dir, { recursive: true });
     }
