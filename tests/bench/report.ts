@@ -151,7 +151,7 @@ export function renderSvg(r: Results, opts: { cap?: number } = {}): string {
   const barW = 360;
   const rowH = 26;
   const top = 46;
-  const width = labelW + barW + 190;
+  const width = labelW + barW + 270;
   const height = top + Math.max(goals.length, 1) * rowH + 40;
   const x = (ratio: number) => labelW + (Math.min(ratio, cap) / cap) * barW;
   const out: string[] = [
