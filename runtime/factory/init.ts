@@ -19,9 +19,10 @@ export const INIT_SANDBOX_ID = "factory-init";
 export async function sandboxShapedVmConfig(
   rt: SandboxRuntime,
   dir: string,
+  vmId: string = INIT_SANDBOX_ID,
 ): Promise<{ config: VmConfig; release: () => Promise<void> }> {
   const cfg = rt.config;
-  const id = sandboxId(INIT_SANDBOX_ID);
+  const id = sandboxId(vmId);
   await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
   const shareName = sharedFsPlugin(cfg);
   let release = () => Promise.resolve();

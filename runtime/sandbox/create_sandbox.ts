@@ -20,6 +20,8 @@ import type { SandboxRuntime } from "./runtime.ts";
 import { now } from "./status.ts";
 import { buildVmConfig, hostFacts, imageCmdline, safeHostname } from "./vm_config.ts";
 import { factoryName, factoryOptions, openFactory } from "../factory/factory.ts";
+import { adoptCachedDir, attachCached } from "../factory/cache_adopt.ts";
+import { takeCachedVm } from "../factory/cache_client.ts";
 import { attachNetwork, configureGuestNetwork } from "./network.ts";
 
 export interface CreateSandboxOptions {
@@ -62,8 +64,11 @@ export async function createSandbox(rt: SandboxRuntime, opts: CreateSandboxOptio
   }
   const dir = sandboxDir(cfg.runtime.stateDir, id);
   await Deno.mkdir(sandboxesRoot(cfg.runtime.stateDir), { recursive: true, mode: 0o711 });
+  // the VM cache serves pods without a network namespace (its VMs run outside any pod's netns)
+  const cached = cfg.factory.vmCacheNumber > 0 && !opts.netns ? await takeCachedVm(cfg) : undefined;
   try {
-    await Deno.mkdir(dir, { mode: 0o700 });
+    if (cached !== undefined) await adoptCachedDir(rt, cached, dir);
+    else await Deno.mkdir(dir, { mode: 0o700 });
   } catch (e) {
     if (e instanceof Deno.errors.AlreadyExists) {
       throw new SandboxError("AlreadyExists", `Cannot create sandbox "${id}": directory "${dir}" exists`, {
@@ -134,8 +139,12 @@ export async function createSandbox(rt: SandboxRuntime, opts: CreateSandboxOptio
       ...(opts.hostname !== undefined ? { hostname: opts.hostname } : {}),
       ...hostFacts(),
     });
-    let vm: Vm;
-    if (factoryName(cfg) === "template") {
+    let vm: Vm | undefined;
+    if (cached !== undefined) vm = await attachCached(ctx, cached, vmConfig, opts.hostname ?? id);
+    if (vm !== undefined) {
+      const got = vm;
+      undo.push({ what: "stop the VM", run: () => got.stop({ force: true }) });
+    } else if (factoryName(cfg) === "template") {
       // a clone of the template of this VM's shape (built now when missing), its own devices hot-plugged
       const factory = await openFactory(cfg, "template", { log: rt.log });
       const got = await factory.getVm(vmConfig, {
@@ -143,11 +152,12 @@ export async function createSandbox(rt: SandboxRuntime, opts: CreateSandboxOptio
         hostname: safeHostname(opts.hostname ?? id),
       });
       vm = got.vm;
-      undo.push({ what: "stop the VM", run: () => vm.stop({ force: true }) });
+      undo.push({ what: "stop the VM", run: () => got.vm.stop({ force: true }) });
     } else {
-      vm = await rt.hypervisor.createVm(vmConfig, sig);
-      undo.push({ what: "stop the VM", run: () => vm.stop({ force: true }) });
-      await vm.start(sig);
+      const cold = await rt.hypervisor.createVm(vmConfig, sig);
+      vm = cold;
+      undo.push({ what: "stop the VM", run: () => cold.stop({ force: true }) });
+      await cold.start(sig);
     }
     ctx.vm = vm;
     await saveSandbox(ctx, { ...ctx.record, vm: vm.saveState() });

@@ -182,6 +182,9 @@ export function createQemuHypervisor(opts: QemuHypervisorOptions): Hypervisor & 
       if (state.qmpSocket !== undefined && state.qmpSocket !== paths.qmpSocket) {
         fail(`unexpected QMP socket "${state.qmpSocket}"`);
       }
+      // a VM handed over by the VM cache was started in another directory, then moved: its argv
+      // names the QMP socket where it was created
+      const launched = extra["launchedQmpSocket"];
       const layout: QemuVmLayout = {
         id: state.id,
         stateDir: state.stateDir,
@@ -192,7 +195,10 @@ export function createQemuHypervisor(opts: QemuHypervisorOptions): Hypervisor & 
         agent,
         accel: typeof extra["accel"] === "string" ? extra["accel"] : "unknown",
       };
-      return await QemuVm.attach(layout, state.pid, hvLog, o);
+      return await QemuVm.attach(layout, state.pid, hvLog, {
+        ...o,
+        ...(typeof launched === "string" ? { launchedQmpSocket: launched } : {}),
+      });
     },
 
     identity(): Promise<string> {

@@ -76,16 +76,17 @@ export class QemuVm implements Vm {
     layout: QemuVmLayout,
     pid: number,
     log: Logger,
-    opts: { signal?: AbortSignal } = {},
+    opts: { signal?: AbortSignal; launchedQmpSocket?: string } = {},
   ): Promise<QemuVm> {
     const argv = await readCmdline(pid);
     if (argv === undefined || !(await pidAlive(pid))) {
       throw new HypervisorError("NotFound", `Cannot attach to VM "${layout.id}": process ${pid} is gone`);
     }
-    if (!argv.includes(layout.paths.qmpSocket)) {
+    const named = opts.launchedQmpSocket ?? layout.paths.qmpSocket;
+    if (!argv.includes(named)) {
       throw new HypervisorError(
         "FailedPrecondition",
-        `Cannot attach to VM "${layout.id}": process ${pid} is not its QEMU (argv does not name "${layout.paths.qmpSocket}")`,
+        `Cannot attach to VM "${layout.id}": process ${pid} is not its QEMU (argv does not name "${named}")`,
       );
     }
     const vm = new QemuVm(layout, log);
@@ -386,6 +387,11 @@ export class QemuVm implements Vm {
     });
     this.#phase = "paused";
     this.#log.info("vm saved as template", { stateFile, bytes, ms: Math.round(performance.now() - t0) });
+  }
+
+  /** Drops this process's QMP connection and leaves the VM running (another process attaches). */
+  detach(): void {
+    this.#qmp?.close();
   }
 
   /** The QMP client, for callers that need commands this interface lacks (templates, migration). */

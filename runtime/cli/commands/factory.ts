@@ -1,66 +1,137 @@
 /**
- * `cocoon factory init | status | destroy`: VM templates ahead of time.
+ * `cocoon factory init | status | destroy | serve`: VM templates and the VM cache ahead of time.
  *
  * @module
  */
 import { parseArgs } from "node:util";
-import type { FactoryStatus } from "../../../plugins/types.ts";
+import type { FactoryProgress, FactoryStatus } from "../../../plugins/types.ts";
+import type { ResolvedConfig } from "../../config/schema.ts";
 import { RuntimeError } from "../../errors.ts";
+import { cacheStatus, stopCache } from "../../factory/cache_client.ts";
+import { type CacheStatus, serveVmCache } from "../../factory/cache_server.ts";
 import { destroyFactory, factoryStatus, initFactory } from "../../factory/init.ts";
+import { selfCommand } from "../../holder/spawn.ts";
 import { openSandboxRuntime } from "../../sandbox/runtime.ts";
 import type { Command } from "../args.ts";
 
-const USAGE = `cocoon factory init [--json]     build the VM template of this configuration's sandbox shape
-cocoon factory status [--json]   list templates under [factory] template_path
-cocoon factory destroy           remove every template (and its tmpfs)`;
+const USAGE =
+  `cocoon factory init [--json]     build the VM template of this configuration's sandbox shape, and
+                                 with vm_cache_number > 0 start the VM cache (detached) on vm_cache_endpoint
+cocoon factory status [--json]   list templates under [factory] template_path and the cache's state
+cocoon factory destroy           stop the VM cache, remove every template (and its tmpfs)
+cocoon factory serve             run the VM cache in the foreground (what init starts)`;
 
-function format(s: FactoryStatus, templatesOn: boolean): string {
+function format(s: FactoryStatus, templatesOn: boolean, cache?: CacheStatus): string {
   const head = `factory: ${templatesOn ? "template" : "new (enable_template = false)"}`;
-  if (s.items.length === 0) return `${head}\n  no templates`;
-  return [head, ...s.items.map((i) => `  ${i.name}  ${i.state}${i.detail ? `  ${i.detail}` : ""}`)].join(
-    "\n",
-  );
+  const lines = s.items.length === 0
+    ? [head, "  no templates"]
+    : [head, ...s.items.map((i) => `  ${i.name}  ${i.state}${i.detail ? `  ${i.detail}` : ""}`)];
+  if (cache !== undefined) {
+    lines.push(`cache: ${cache.ready}/${cache.wanted} VMs ready (${cache.origin}), ${cache.filling} booting`);
+  }
+  return lines.join("\n");
+}
+
+/** Starts `cocoon factory serve` detached and waits until its cache holds a VM (or fails). */
+async function startCache(
+  cfg: ResolvedConfig,
+  configFile: string | undefined,
+  say: (line: string) => void,
+): Promise<CacheStatus> {
+  let st = await cacheStatus(cfg);
+  if (st === undefined) {
+    const c = selfCommand([
+      ...(configFile !== undefined ? ["--config", configFile] : []),
+      "factory",
+      "serve",
+    ]);
+    const child = new Deno.Command(c.cmd, {
+      args: [...c.args],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+      detached: true,
+    }).spawn();
+    child.unref();
+    say(`started the VM cache (pid ${child.pid}) on ${cfg.factory.vmCacheEndpoint}`);
+  }
+  const deadline = Date.now() + cfg.agent.dialTimeoutSeconds * 1000 * 2;
+  while (Date.now() < deadline) {
+    st = await cacheStatus(cfg);
+    if (st !== undefined && (st.ready > 0 || st.failures > 0)) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  if (st === undefined) {
+    throw new RuntimeError(
+      "Unavailable",
+      `Cannot start the VM cache: "${cfg.factory.vmCacheEndpoint}" does not answer`,
+    );
+  }
+  if (st.ready === 0) {
+    throw new RuntimeError("Unavailable", `Cannot fill the VM cache: ${st.failures} attempts failed`);
+  }
+  say(`VM cache: ${st.ready}/${st.wanted} ready, filling in the background`);
+  return st;
 }
 
 export const factory: Command = {
-  summary: "Build, list or remove VM templates ([factory] in the configuration)",
+  summary: "Build, list or remove VM templates and the VM cache ([factory] in the configuration)",
   usage: USAGE,
   async run(args, ctx) {
     const [sub, ...rest] = args;
     const { values } = parseArgs({ args: rest, options: { json: { type: "boolean", default: false } } });
     const cfg = await ctx.config();
     if (sub === "init") {
-      if (!cfg.factory.enableTemplate) {
-        ctx.printErr("templates are off: set [factory] enable_template = true to use them");
-      }
-      if (cfg.factory.vmCacheNumber > 0) {
+      if (!cfg.factory.enableTemplate && cfg.factory.vmCacheNumber === 0) {
         ctx.printErr(
-          `vm_cache_number = ${cfg.factory.vmCacheNumber}: the VM cache is not implemented yet, ignored`,
+          "templates and the VM cache are off: set [factory] enable_template = true or vm_cache_number",
         );
       }
       const rt = await openSandboxRuntime(cfg, { registry: await ctx.registry(), log: ctx.log });
       const t0 = performance.now();
-      const s = await initFactory(rt, {
-        progress: (p) =>
-          ctx.printErr(`[${(p.elapsedMs / 1000).toFixed(1)}s] ${p.step}${p.detail ? `: ${p.detail}` : ""}`),
-      });
-      ctx.print(values.json ? JSON.stringify(s, null, 2) : format(s, cfg.factory.enableTemplate));
+      const progress = (p: FactoryProgress) =>
+        ctx.printErr(`[${(p.elapsedMs / 1000).toFixed(1)}s] ${p.step}${p.detail ? `: ${p.detail}` : ""}`);
+      const s = await initFactory(rt, { progress });
+      const cache = cfg.factory.vmCacheNumber > 0
+        ? await startCache(cfg, ctx.globals.config, (line) => ctx.printErr(line))
+        : undefined;
+      ctx.print(
+        values.json ? JSON.stringify({ ...s, cache }, null, 2) : format(s, cfg.factory.enableTemplate, cache),
+      );
       ctx.printErr(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      return 0;
+    }
+    if (sub === "serve") {
+      const rt = await openSandboxRuntime(cfg, { registry: await ctx.registry(), log: ctx.log });
+      const stop = new AbortController();
+      const onSignal = () => stop.abort();
+      Deno.addSignalListener("SIGTERM", onSignal);
+      Deno.addSignalListener("SIGINT", onSignal);
+      try {
+        await serveVmCache(rt, { signal: stop.signal });
+      } finally {
+        Deno.removeSignalListener("SIGTERM", onSignal);
+        Deno.removeSignalListener("SIGINT", onSignal);
+      }
       return 0;
     }
     if (sub === "status") {
       const s = await factoryStatus({ config: cfg, log: ctx.log });
-      ctx.print(values.json ? JSON.stringify(s, null, 2) : format(s, cfg.factory.enableTemplate));
+      const cache = await cacheStatus(cfg);
+      ctx.print(
+        values.json ? JSON.stringify({ ...s, cache }, null, 2) : format(s, cfg.factory.enableTemplate, cache),
+      );
       return 0;
     }
     if (sub === "destroy") {
+      if (await stopCache(cfg)) ctx.printErr(`stopped the VM cache on ${cfg.factory.vmCacheEndpoint}`);
       await destroyFactory({ config: cfg, log: ctx.log });
       ctx.print(`removed templates under ${cfg.factory.templatePath}`);
       return 0;
     }
     throw new RuntimeError(
       "InvalidArgument",
-      `Unknown factory subcommand "${sub ?? ""}": use init, status or destroy`,
+      `Unknown factory subcommand "${sub ?? ""}": use init, status, destroy or serve`,
     );
   },
 };

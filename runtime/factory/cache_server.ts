@@ -1,0 +1,138 @@
+/**
+ * The VM cache (`[factory] vm_cache_number > 0`): a detached process (`cocoon factory serve`) keeps
+ * that many VMs of the configured sandbox shape booted (cloned from the template when templates are
+ * on, else cold), each in a directory laid out like a sandbox directory under `<state_dir>/cache/`,
+ * and hands one out per request on `vm_cache_endpoint` (HTTP over a unix socket), refilling in the
+ * background. The taker moves the directory into place as its sandbox directory and attaches.
+ *
+ * @module
+ */
+import type { VmState } from "../../plugins/types.ts";
+import type { SandboxRuntime } from "../sandbox/runtime.ts";
+import { factoryName, factoryOptions, openFactory } from "./factory.ts";
+import { sandboxShapedVmConfig } from "./init.ts";
+import { vmShapeKey } from "./vm_shape.ts";
+
+/** One cached VM. */
+export interface CachedVm {
+  readonly dir: string;
+  readonly key: string;
+  readonly state: VmState;
+}
+
+/** `GET /status` of the cache. */
+export interface CacheStatus {
+  readonly wanted: number;
+  readonly ready: number;
+  readonly filling: number;
+  readonly origin: string;
+  readonly failures: number;
+}
+
+/** Where cached VMs live. Pure. */
+export function cacheRoot(stateDir: string): string {
+  return `${stateDir.replace(/\/+$/, "")}/cache`;
+}
+
+/** Serves the cache until `signal` aborts or `POST /shutdown`; cached VMs left then are stopped. */
+export async function serveVmCache(rt: SandboxRuntime, opts: { signal?: AbortSignal } = {}): Promise<void> {
+  const cfg = rt.config;
+  const log = rt.log.child({ subsystem: "vm-cache" });
+  const wanted = cfg.factory.vmCacheNumber;
+  const root = cacheRoot(cfg.runtime.stateDir);
+  await Deno.mkdir(root, { recursive: true, mode: 0o711 });
+  const name = factoryName(cfg);
+  const factory = await openFactory(cfg, name, { log });
+  const pool: CachedVm[] = [];
+  let filling = 0;
+  let failures = 0;
+  const stop = new AbortController();
+  opts.signal?.addEventListener("abort", () => stop.abort(), { once: true });
+
+  async function makeOne(): Promise<void> {
+    const vmid = `cache-${crypto.randomUUID().slice(0, 8)}`;
+    const dir = `${root}/${vmid}`;
+    const { config } = await sandboxShapedVmConfig(rt, dir, vmid);
+    const t0 = performance.now();
+    const fo = factoryOptions(rt, log, { signal: stop.signal });
+    const got = await factory.getVm(config, { ...fo, hostname: vmid });
+    if (got.origin === "boot") {
+      const agent = await fo.probeAgent(got.vm.agentAddress(), {
+        timeoutMs: fo.agentTimeoutMs,
+        signal: stop.signal,
+      });
+      agent.close();
+    }
+    const state = got.vm.saveState();
+    if ("detach" in got.vm && typeof got.vm.detach === "function") got.vm.detach();
+    pool.push({ dir, key: await vmShapeKey(config), state });
+    log.info("vm cached", {
+      vm: vmid,
+      origin: got.origin,
+      ms: Math.round(performance.now() - t0),
+      ready: pool.length,
+    });
+  }
+
+  let refilling = false;
+  async function refill(): Promise<void> {
+    if (refilling) return;
+    refilling = true;
+    try {
+      while (!stop.signal.aborted && pool.length < wanted && failures < 5) {
+        filling = 1;
+        try {
+          await makeOne();
+          failures = 0;
+        } catch (e) {
+          failures++;
+          log.warn("cannot cache a VM", { error: e, failures });
+          await new Promise((r) => setTimeout(r, 1000 * failures));
+        } finally {
+          filling = 0;
+        }
+      }
+    } finally {
+      refilling = false;
+    }
+  }
+
+  const status = (): CacheStatus => ({ wanted, ready: pool.length, filling, origin: name, failures });
+  await Deno.remove(cfg.factory.vmCacheEndpoint).catch(() => {});
+  const server = Deno.serve({
+    path: cfg.factory.vmCacheEndpoint,
+    signal: stop.signal,
+    onListen: () => log.info("vm cache listening", { endpoint: cfg.factory.vmCacheEndpoint, wanted }),
+  }, async (req) => {
+    const url = new URL(req.url);
+    if (req.method === "GET" && url.pathname === "/status") return Response.json(status());
+    if (req.method === "POST" && url.pathname === "/take") {
+      const body: unknown = await req.json().catch(() => ({}));
+      const key = typeof body === "object" && body !== null && "key" in body ? body.key : undefined;
+      const i = pool.findIndex((v) => key === "*" || v.key === key);
+      if (i < 0) return Response.json({ error: "no cached VM of this shape", ...status() }, { status: 404 });
+      const [vm] = pool.splice(i, 1);
+      void refill();
+      return Response.json(vm);
+    }
+    if (req.method === "POST" && url.pathname === "/shutdown") {
+      setTimeout(() => stop.abort(), 10);
+      return Response.json({ ok: true });
+    }
+    return new Response("not found", { status: 404 });
+  });
+  void refill();
+  await server.finished;
+  // cached VMs that nobody took go with the cache
+  for (const v of pool.splice(0)) {
+    try {
+      const vm = await rt.hypervisor.attachVm(v.state);
+      await vm.stop({ force: true });
+    } catch (e) {
+      log.warn("cannot stop a cached VM", { error: e, dir: v.dir });
+    }
+    await Deno.remove(v.dir, { recursive: true }).catch(() => {});
+  }
+  await Deno.remove(cfg.factory.vmCacheEndpoint).catch(() => {});
+  log.info("vm cache stopped");
+}
