@@ -140,7 +140,12 @@ export async function createSandbox(rt: SandboxRuntime, opts: CreateSandboxOptio
       ...hostFacts(),
     });
     let vm: Vm | undefined;
-    if (cached !== undefined) vm = await attachCached(ctx, cached, vmConfig, opts.hostname ?? id);
+    if (cached !== undefined) {
+      vm = await attachCached(ctx, cached, vmConfig, opts.hostname ?? id).catch((e: unknown) => {
+        ctx.log.warn("cannot use the cached VM: booting one instead", { error: e });
+        return undefined;
+      });
+    }
     if (vm !== undefined) {
       const got = vm;
       undo.push({ what: "stop the VM", run: () => got.stop({ force: true }) });
@@ -169,8 +174,9 @@ export async function createSandbox(rt: SandboxRuntime, opts: CreateSandboxOptio
     undo.push({ what: "close the agent connection", run: () => Promise.resolve(agent.close()) });
     await agent.createSandbox({
       sandboxId: id,
-      // The guest hostname comes from the kernel command line (cocoon.hostname=): the agent's
-      // CreateSandbox hostname write to /proc/sys/kernel/hostname fails with EPERM in the guest.
+      // The guest hostname comes from the kernel command line (cocoon.hostname=), or for a template
+      // clone or cached VM from SetHostname (sethostname(2)): the agent's CreateSandbox hostname
+      // write to /proc/sys/kernel/hostname fails with EPERM in the guest.
       ...(opts.hostname !== undefined ? { hostname: opts.hostname } : {}),
       storages: ctx.record.prepared.flatMap((p) => p.storages).map(toGuestMount),
       guestTime: new Date(),
