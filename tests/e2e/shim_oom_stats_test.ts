@@ -42,6 +42,8 @@ Deno.test({
       const usage = Number(table.get("memory.usage"));
       assert.ok(usage > 0 && usage < limit, `memory.usage ${table.get("memory.usage")}:\n${met.stdout}`);
       assert.equal(table.get("memory.usage_limit"), String(limit), met.stdout);
+      // deno-lint-ignore no-console
+      console.log(`ctr task metrics of a sleep under a 64 MiB limit: memory.usage ${usage} bytes`);
       assert.equal((await w.ctrd.ctr(["task", "kill", "-s", "SIGKILL", "v-mem"])).code, 0);
       await sub.waitFor((l) => l.includes("/tasks/exit") && l.includes('"v-mem"'), { timeoutMs: 30_000 });
       assert.equal((await w.ctrd.ctr(["task", "rm", "v-mem"])).code, 0);
@@ -57,6 +59,8 @@ Deno.test({
       const topics = topicsOf(sub.lines, "v-oom");
       assert.ok(topics.includes("/tasks/oom"), `no /tasks/oom: ${topics.join(" ")}`);
       assert.ok(topics.indexOf("/tasks/oom") < topics.indexOf("/tasks/exit"), topics.join(" "));
+      // deno-lint-ignore no-console
+      console.log(`events of the memory hog: ${topics.join(" ")}`);
       await w.ctrd.ctr(["container", "rm", "v-mem", "v-oom"]);
       for (let i = 0; i < 100 && (await pidsMentioning(w.dir, "qemu-system")).length > 0; i++) {
         await new Promise((r) => setTimeout(r, 200));
