@@ -99,26 +99,37 @@ const SECTIONS: Readonly<Record<string, Section>> = {
   },
 };
 
-async function previous(): Promise<
-  { figures: Figure[]; skipped: Record<string, string>; durations: Record<string, number> }
-> {
+interface Kept {
+  figures: Figure[];
+  skipped: Record<string, string>;
+  durations: Record<string, number>;
+  ran: Record<string, string>;
+}
+
+async function previous(): Promise<Kept> {
   try {
     const r = parseResults(await Deno.readTextFile("bench/results.json"));
-    return { figures: [...r.figures], skipped: { ...r.skipped }, durations: { ...r.durations } };
+    return {
+      figures: [...r.figures],
+      skipped: { ...r.skipped },
+      durations: { ...r.durations },
+      ran: { ...r.ran },
+    };
   } catch {
-    return { figures: [], skipped: {}, durations: {} };
+    return { figures: [], skipped: {}, durations: {}, ran: {} };
   }
 }
 
 if (import.meta.main) {
   const partial = Deno.args.length > 0;
   const wanted = partial ? Deno.args : Object.keys(SECTIONS);
-  const base = partial ? await previous() : { figures: [], skipped: {}, durations: {} };
+  const base: Kept = partial ? await previous() : { figures: [], skipped: {}, durations: {}, ran: {} };
   const fresh: Figure[] = [];
   const skipped: Record<string, string> = Object.fromEntries(
     Object.entries(base.skipped).filter(([k]) => !wanted.some((w) => k === w || k.startsWith(`${w}:`))),
   );
   const durations: Record<string, number> = { ...base.durations };
+  const ran: Record<string, string> = { ...base.ran };
   const say = (line: string) => {
     // deno-lint-ignore no-console
     console.log(line);
@@ -139,6 +150,7 @@ if (import.meta.main) {
       continue;
     }
     const t0 = performance.now();
+    ran[name] = new Date().toISOString();
     try {
       const r = await run();
       fresh.push(...r.figures);
@@ -154,7 +166,7 @@ if (import.meta.main) {
   }
   const kept = base.figures.filter((f) => !wanted.includes(f.section));
   const all = [...kept, ...fresh];
-  const result = { machine: await machine(), figures: all, skipped, durations };
+  const result = { machine: await machine(), figures: all, skipped, durations, ran };
   await Deno.mkdir("bench", { recursive: true });
   await Deno.writeTextFile("bench/results.json", JSON.stringify(result, null, 2) + "\n");
   const goals = all.filter((f) => f.goal);

@@ -27,6 +27,7 @@ const ResultsSchema = v.object({
   figures: v.array(FigureSchema),
   skipped: v.optional(v.record(v.string(), v.string()), {}),
   durations: v.optional(v.record(v.string(), v.number()), {}),
+  ran: v.optional(v.record(v.string(), v.string()), {}),
 });
 
 /** bench/results.json as the report reads it. */
@@ -36,6 +37,8 @@ export interface Results {
   readonly skipped: Readonly<Record<string, string>>;
   /** Seconds each section took. */
   readonly durations: Readonly<Record<string, number>>;
+  /** When each section started (ISO-8601); sections named on the command line replace their own. */
+  readonly ran: Readonly<Record<string, string>>;
 }
 
 /** Validates the JSON text of bench/results.json (NaN was written as null). Pure. */
@@ -55,7 +58,8 @@ export function parseResults(text: string): Results {
     ...(f.goal !== undefined ? { goal: f.goal } : {}),
     ...(f.met !== undefined ? { met: f.met } : {}),
   }));
-  return { machine: r.output.machine, figures, skipped: r.output.skipped, durations: r.output.durations };
+  const { machine, skipped, durations, ran } = r.output;
+  return { machine, figures, skipped, durations, ran };
 }
 
 /** One line describing the machine: cores, CPU, accelerator, QEMU, kernel, date. Pure. */
@@ -76,8 +80,14 @@ function showValue(f: Figure): string {
 /** The markdown put between the README markers. Pure. */
 export function renderMarkdown(r: Results, svgPath = "docs/bench.svg"): string {
   const goals = r.figures.filter((f) => f.goal);
+  const sections = Object.entries(r.ran).map(([k, at]) =>
+    `${k} ${at.slice(0, 16).replace("T", " ")}Z${
+      r.durations[k] !== undefined ? ` (${r.durations[k]} s)` : ""
+    }`
+  );
   const lines = [
     `Machine: ${machineLine(r.machine)}.`,
+    ...(sections.length ? ["", `Sections (start, duration): ${sections.join(", ")}.`] : []),
     "",
     `![benchmark figures over their goals](${svgPath})`,
     "",

@@ -31,6 +31,7 @@ const results: Results = {
   ],
   skipped: { factory: "cocoon factory status failed" },
   durations: { start: 60 },
+  ran: { start: "2026-11-23T09:34:47.101Z" },
 };
 
 Deno.test({
@@ -69,6 +70,7 @@ Deno.test({
   fn() {
     const md = renderMarkdown(results);
     assert.match(md, /accelerator tcg, QEMU 7\.2\.19/);
+    assert.match(md, /Sections \(start, duration\): start 2026-11-23 09:34Z \(60 s\)\./);
     assert.match(md, /\| start: P1 cold start \/ bare boot \| 2\.6 x \| <= 1\.3 \| \*\*missed\*\* \|/);
     assert.match(md, /\| stdout: P6 container stdout \/ raw \| 0\.7 x \| >= 0\.5 \| met \|/);
     assert.match(md, /\| memory: never ran \| n\/a \| <= 17 \| \*\*missed\*\* \|/);
@@ -127,7 +129,7 @@ Deno.test({
   name: "renderSvg() says so when no figure has a goal, and machineLine() marks unknown fields",
   permissions: "none",
   fn() {
-    const svg = renderSvg({ machine: {}, figures: [], skipped: {}, durations: {} });
+    const svg = renderSvg({ machine: {}, figures: [], skipped: {}, durations: {}, ran: {} });
     assert.match(svg, /no figure with a goal in this run/);
     assert.match(machineLine({ cores: 4 }), /^4 cores \(\?\)/);
   },
