@@ -43,7 +43,15 @@ setup_guest() {
   fi
 }
 
-setup() { setup_apt; setup_npm; setup_guest; }
+# Debian 12 has no virtiofsd: Debian 13's runs here through its own loader, installed privately
+# (cached). Then shared_fs = "auto" picks virtio-fs; without it, virtio-9p (slower, still works).
+setup_virtiofsd() {
+  say "installing virtiofsd for shared_fs = auto (cached)"
+  deno run --allow-all plugins/storage/virtio-fs/install.ts >&2 ||
+    say "virtiofsd could not be installed: shared_fs = auto falls back to virtio-9p"
+}
+
+setup() { setup_apt; setup_npm; setup_virtiofsd; setup_guest; }
 
 # Runs one gate; counts it as a passed or failed check.
 GATES_PASSED=0
