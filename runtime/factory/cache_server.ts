@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { VmState } from "../../plugins/types.ts";
+import type { FactoryVm, VmState } from "../../plugins/types.ts";
 import type { SandboxRuntime } from "../sandbox/runtime.ts";
 import { factoryName, factoryOptions, openFactory } from "./factory.ts";
 import { sandboxShapedVmConfig } from "./init.ts";
@@ -52,20 +52,31 @@ export async function serveVmCache(rt: SandboxRuntime, opts: { signal?: AbortSig
   async function makeOne(): Promise<void> {
     const vmid = `cache-${crypto.randomUUID().slice(0, 8)}`;
     const dir = `${root}/${vmid}`;
-    const { config } = await sandboxShapedVmConfig(rt, dir, vmid);
     const t0 = performance.now();
-    const fo = factoryOptions(rt, log, { signal: stop.signal });
-    const got = await factory.getVm(config, { ...fo, hostname: vmid });
-    if (got.origin === "boot") {
-      const agent = await fo.probeAgent(got.vm.agentAddress(), {
-        timeoutMs: fo.agentTimeoutMs,
-        signal: stop.signal,
-      });
-      agent.close();
+    let got: FactoryVm | undefined;
+    let key: string;
+    try {
+      const { config } = await sandboxShapedVmConfig(rt, dir, vmid);
+      const fo = factoryOptions(rt, log, { signal: stop.signal });
+      got = await factory.getVm(config, { ...fo, hostname: vmid });
+      if (got.origin === "boot") {
+        const agent = await fo.probeAgent(got.vm.agentAddress(), {
+          timeoutMs: fo.agentTimeoutMs,
+          signal: stop.signal,
+        });
+        agent.close();
+      }
+      stop.signal.throwIfAborted();
+      key = await vmShapeKey(config);
+    } catch (e) {
+      // nothing half-made stays: the VM and its directory go
+      await got?.vm.stop({ force: true }).catch(() => {});
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      throw e;
     }
     const state = got.vm.saveState();
     if ("detach" in got.vm && typeof got.vm.detach === "function") got.vm.detach();
-    pool.push({ dir, key: await vmShapeKey(config), state });
+    pool.push({ dir, key, state });
     log.info("vm cached", {
       vm: vmid,
       origin: got.origin,
@@ -74,26 +85,25 @@ export async function serveVmCache(rt: SandboxRuntime, opts: { signal?: AbortSig
     });
   }
 
-  let refilling = false;
-  async function refill(): Promise<void> {
-    if (refilling) return;
-    refilling = true;
-    try {
-      while (!stop.signal.aborted && pool.length < wanted && failures < 5) {
-        filling = 1;
-        try {
-          await makeOne();
-          failures = 0;
-        } catch (e) {
-          failures++;
-          log.warn("cannot cache a VM", { error: e, failures });
-          await new Promise((r) => setTimeout(r, 1000 * failures));
-        } finally {
-          filling = 0;
-        }
+  let refilling: Promise<void> | undefined;
+  function refill(): Promise<void> {
+    refilling ??= fill().finally(() => (refilling = undefined));
+    return refilling;
+  }
+  async function fill(): Promise<void> {
+    while (!stop.signal.aborted && pool.length < wanted && failures < 5) {
+      filling = 1;
+      try {
+        await makeOne();
+        failures = 0;
+      } catch (e) {
+        if (stop.signal.aborted) break;
+        failures++;
+        log.warn("cannot cache a VM", { error: e, failures });
+        await new Promise((r) => setTimeout(r, 1000 * failures));
+      } finally {
+        filling = 0;
       }
-    } finally {
-      refilling = false;
     }
   }
 
@@ -123,6 +133,7 @@ export async function serveVmCache(rt: SandboxRuntime, opts: { signal?: AbortSig
   });
   void refill();
   await server.finished;
+  await refilling?.catch(() => {}); // a VM being made when the cache stopped is stopped or pooled first
   // cached VMs that nobody took go with the cache
   for (const v of pool.splice(0)) {
     try {

@@ -40,8 +40,12 @@ async function startCache(
 ): Promise<CacheStatus> {
   let st = await cacheStatus(cfg);
   if (st === undefined) {
+    const logFile = `${cfg.runtime.stateDir.replace(/\/+$/, "")}/factory-cache.log`;
+    await Deno.mkdir(cfg.runtime.stateDir, { recursive: true });
     const c = selfCommand([
       ...(configFile !== undefined ? ["--config", configFile] : []),
+      "--log",
+      logFile,
       "factory",
       "serve",
     ]);
@@ -53,7 +57,7 @@ async function startCache(
       detached: true,
     }).spawn();
     child.unref();
-    say(`started the VM cache (pid ${child.pid}) on ${cfg.factory.vmCacheEndpoint}`);
+    say(`started the VM cache (pid ${child.pid}) on ${cfg.factory.vmCacheEndpoint}, log in ${logFile}`);
   }
   const deadline = Date.now() + cfg.agent.dialTimeoutSeconds * 1000 * 2;
   while (Date.now() < deadline) {
