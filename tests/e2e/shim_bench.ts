@@ -80,46 +80,59 @@ export async function benchShim(
     add({ name: "ctr run echo, cocoon (VM boot included)", value: cocoonMs, unit: "ms" });
     add({ name: "cocoon / runc", value: Math.round((cocoonMs / runcMs) * 10) / 10, unit: "x" });
 
-    // Two pods boot at a time (TCG: a booting guest keeps one core busy); each start is bounded.
-    const t0 = performance.now();
-    const queue = Array.from({ length: pods }, (_, i) => i);
-    const startOne = async (i: number) => {
-      const r = await w.ctrd.ctr(
-        ["run", "--runtime", RUNTIME, "-d", ...PATH, "--rootfs", w.rootfs, `b-pod${i}`, "sleep", "3600"],
-        { signal: AbortSignal.timeout(POD_TIMEOUT_MS) },
-      ).catch((e) => ({ code: -1, stdout: "", stderr: String(e) }));
-      if (r.code !== 0) throw new Error(`pod ${i} failed: ${r.stderr}`);
-      started.push(i);
-    };
-    await Promise.all([0, 1].map(async () => {
-      for (let i = queue.shift(); i !== undefined; i = queue.shift()) await startOne(i);
-    }));
-    add({
-      name: `${pods} pods started (ctr run -d, 2 at a time), wall`,
-      value: Math.round(performance.now() - t0),
-      unit: "ms",
-    });
-    // Idle a few seconds so the figures are those of idle pods.
-    await new Promise((r) => setTimeout(r, 5000));
-    const qemu = await pidsMentioning(w.dir, "qemu-system");
-    const daemonPid = Number(await Deno.readTextFile(`${w.daemonDir}/daemon.pid`));
-    let qemuKiB = 0;
-    for (const pid of qemu) qemuKiB += await pssKiB(pid);
-    const daemonKiB = await pssKiB(daemonPid);
-    add({
-      name: `QEMU PSS per pod (${qemu.length} pods)`,
-      value: Math.round(qemuKiB / qemu.length / 1024),
-      unit: "MiB",
-    });
-    add({ name: "daemon PSS (all pods)", value: Math.round(daemonKiB / 1024), unit: "MiB" });
-    add({
-      name: `host memory per pod (QEMU + daemon share, ${pods} pods)`,
-      value: Math.round((qemuKiB + daemonKiB) / pods / 1024),
-      unit: "MiB",
-    });
-    await stopPods(w, started);
+    try {
+      await podFigures(w, pods, started, add);
+    } finally {
+      await stopPods(w, started);
+    }
   });
   return { rows };
+}
+
+/** Starts `pods` sleeping pods (ids pushed to `started`), then adds the memory rows. */
+async function podFigures(
+  w: ShimWorld,
+  pods: number,
+  started: number[],
+  add: (r: ShimBenchRow) => void,
+): Promise<void> {
+  // Two pods boot at a time (TCG: a booting guest keeps one core busy); each start is bounded.
+  const t0 = performance.now();
+  const queue = Array.from({ length: pods }, (_, i) => i);
+  const startOne = async (i: number) => {
+    const r = await w.ctrd.ctr(
+      ["run", "--runtime", RUNTIME, "-d", ...PATH, "--rootfs", w.rootfs, `b-pod${i}`, "sleep", "3600"],
+      { signal: AbortSignal.timeout(POD_TIMEOUT_MS) },
+    ).catch((e) => ({ code: -1, stdout: "", stderr: String(e) }));
+    if (r.code !== 0) throw new Error(`pod ${i} failed: ${r.stderr}`);
+    started.push(i);
+  };
+  await Promise.all([0, 1].map(async () => {
+    for (let i = queue.shift(); i !== undefined; i = queue.shift()) await startOne(i);
+  }));
+  add({
+    name: `${pods} pods started (ctr run -d, 2 at a time), wall`,
+    value: Math.round(performance.now() - t0),
+    unit: "ms",
+  });
+  // Idle a few seconds so the figures are those of idle pods.
+  await new Promise((r) => setTimeout(r, 5000));
+  const qemu = await pidsMentioning(w.dir, "qemu-system");
+  const daemonPid = Number(await Deno.readTextFile(`${w.daemonDir}/daemon.pid`));
+  let qemuKiB = 0;
+  for (const pid of qemu) qemuKiB += await pssKiB(pid);
+  const daemonKiB = await pssKiB(daemonPid);
+  add({
+    name: `QEMU PSS per pod (${qemu.length} pods)`,
+    value: Math.round(qemuKiB / qemu.length / 1024),
+    unit: "MiB",
+  });
+  add({ name: "daemon PSS (all pods)", value: Math.round(daemonKiB / 1024), unit: "MiB" });
+  add({
+    name: `host memory per pod (QEMU + daemon share, ${pods} pods)`,
+    value: Math.round((qemuKiB + daemonKiB) / pods / 1024),
+    unit: "MiB",
+  });
 }
 
 if (import.meta.main) {
