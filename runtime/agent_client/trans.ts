@@ -92,6 +92,8 @@ export function statsFromPb(s: PbStats | undefined): ContainerStats {
           usageBytes: s.memory.usageBytes,
           limitBytes: s.memory.limitBytes,
           maxUsageBytes: s.memory.maxUsageBytes,
+          cacheBytes: s.memory.cacheBytes,
+          oomKills: s.memory.oomKills,
         },
       }
       : {}),

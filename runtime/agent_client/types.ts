@@ -85,6 +85,10 @@ export interface ContainerStats {
     readonly usageBytes: bigint;
     readonly limitBytes: bigint;
     readonly maxUsageBytes: bigint;
+    /** Page cache charged to the container (cgroup v2 memory.stat `file`). */
+    readonly cacheBytes: bigint;
+    /** OOM kills in the container's cgroup (memory.events `oom_kill`). */
+    readonly oomKills: bigint;
   };
   readonly pids?: { readonly current: bigint; readonly limit: bigint };
   readonly sampledAt: Date | undefined;

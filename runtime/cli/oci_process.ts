@@ -24,12 +24,18 @@ function isRecord(x: unknown): x is Record<string, unknown> {
 }
 
 /** "uid[:gid]" with numbers. Pure. */
-export function parseUser(s: string): { uid: number; gid: number } {
+export function parseUser(s: string): { uid: number; gid: number; username?: string } {
   const m = /^(\d+)(?::(\d+))?$/.exec(s);
-  if (m === null) {
-    throw new RuntimeError("InvalidArgument", `Invalid --user "${s}": expected uid[:gid] as numbers`);
+  if (m !== null) return { uid: Number(m[1]), gid: Number(m[2] ?? 0) };
+  // A name (`app`, `app:staff`, `app:100`) is resolved in the guest from the container's own
+  // /etc/passwd and /etc/group, as runc does in the container's mount namespace.
+  if (/^[A-Za-z_][A-Za-z0-9_.-]{0,31}(?::[A-Za-z0-9_.-]{1,32})?$/.test(s)) {
+    return { uid: 0, gid: 0, username: s };
   }
-  return { uid: Number(m[1]), gid: Number(m[2] ?? 0) };
+  throw new RuntimeError(
+    "InvalidArgument",
+    `Invalid --user "${s}": expected uid[:gid] as numbers or user[:group] as names`,
+  );
 }
 
 /** Builds the exec'd process from `base` (the container's process) and the flags. Pure. */

@@ -27,13 +27,17 @@ Deno.test({
 });
 
 Deno.test({
-  name: "execProcessFrom() refuses no command, a bad env entry, a relative cwd and a user name",
+  name: "execProcessFrom() refuses no command, a bad env entry, a relative cwd and a malformed user",
   permissions: "none",
   fn() {
     assert.throws(() => execProcessFrom(base, { ...flags, args: [] }), /give a command or --process FILE/);
     assert.throws(() => execProcessFrom(base, { ...flags, env: ["NOEQUALS"] }), /Invalid OCI process/);
     assert.throws(() => execProcessFrom(base, { ...flags, cwd: "tmp" }), /field "cwd"/);
-    assert.throws(() => parseUser("root"), /expected uid\[:gid\]/);
+    assert.throws(() => parseUser("ro ot"), /expected uid\[:gid\] as numbers or user\[:group\] as names/);
+    assert.throws(() => parseUser("1:"), /Invalid --user "1:"/);
     assert.deepEqual(parseUser("7"), { uid: 7, gid: 0 });
+    assert.deepEqual(parseUser("app:staff"), { uid: 0, gid: 0, username: "app:staff" });
+    const named = execProcessFrom(base, { ...flags, user: "nobody" });
+    assert.deepEqual(named["user"], { uid: 0, gid: 0, username: "nobody" });
   },
 });

@@ -35,7 +35,10 @@ function message(num: number, body: number[], out: number[]): void {
 
 const UNLIMITED = 0xffff_ffff_ffff_ffffn;
 
-/** The protobuf bytes of a cgroups v2 `Metrics` with pids, cpu and memory. Pure. */
+/**
+ * The protobuf bytes of a cgroups v2 `Metrics` (io.containerd.cgroups.v2) with pids, cpu, memory
+ * (usage, usage_limit, max_usage, file) and memory_events (oom_kill). Pure.
+ */
 export function encodeCgroupsV2Metrics(s: ContainerStats): Uint8Array {
   const out: number[] = [];
   if (s.pids) {
@@ -53,10 +56,14 @@ export function encodeCgroupsV2Metrics(s: ContainerStats): Uint8Array {
   }
   if (s.memory) {
     const b: number[] = [];
+    field(2, s.memory.cacheBytes, b); // file
     field(32, s.memory.usageBytes, b);
     field(33, s.memory.limitBytes === 0n ? UNLIMITED : s.memory.limitBytes, b);
     field(36, s.memory.maxUsageBytes, b);
     message(4, b, out);
+    const events: number[] = [];
+    field(5, s.memory.oomKills, events); // MemoryEvents.oom_kill
+    message(8, events, out);
   }
   return Uint8Array.from(out);
 }

@@ -32,13 +32,19 @@ function fields(b: Uint8Array): Map<number, (bigint | Uint8Array)[]> {
 
 Deno.test({
   name:
-    "encodeCgroupsV2Metrics() writes memory (field 4): usage 32, usage_limit 33 (2^64-1 when unlimited), max_usage 36",
+    "encodeCgroupsV2Metrics() writes memory (field 4): usage 32, usage_limit 33 (2^64-1 when unlimited), max_usage 36, file 2; memory_events (8) oom_kill 5",
   permissions: "none",
   fn() {
     const mem = (limitBytes: bigint) =>
       encodeCgroupsV2Metrics({
         sampledAt: undefined,
-        memory: { usageBytes: 4_194_304n, limitBytes, maxUsageBytes: 8_388_608n },
+        memory: {
+          usageBytes: 4_194_304n,
+          limitBytes,
+          maxUsageBytes: 8_388_608n,
+          cacheBytes: 4096n,
+          oomKills: 2n,
+        },
       });
     const m = fields(mem(33_554_432n)).get(4)?.[0];
     assert.ok(m instanceof Uint8Array);
@@ -46,6 +52,10 @@ Deno.test({
     assert.deepEqual(f.get(32), [4_194_304n]);
     assert.deepEqual(f.get(33), [33_554_432n]);
     assert.deepEqual(f.get(36), [8_388_608n]);
+    assert.deepEqual(f.get(2), [4096n]);
+    const events = fields(mem(33_554_432n)).get(8)?.[0];
+    assert.ok(events instanceof Uint8Array);
+    assert.deepEqual(fields(events).get(5), [2n]);
     const u = fields(mem(0n)).get(4)?.[0];
     assert.ok(u instanceof Uint8Array);
     assert.deepEqual(fields(u).get(33), [0xffff_ffff_ffff_ffffn]);

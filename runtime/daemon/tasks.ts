@@ -16,7 +16,7 @@ import { parseOciProcess, parseOciSpec, parseOciSpecText } from "../oci/spec.ts"
 import type { TaskEvent } from "../protocol/events.ts";
 import type { Sandbox } from "../sandbox/mod.ts";
 import { groupOf } from "../shim/address.ts";
-import { readRegistration, writeRegistration } from "../shim/registration.ts";
+import { readBundleRegistration, writeRegistration } from "../shim/registration.ts";
 import type { EventPublisher } from "./events.ts";
 import type { Pods } from "./pods.ts";
 import { Proc, type ProcExit } from "./proc.ts";
@@ -135,7 +135,7 @@ export class TaskManager {
 
   /** Creates the container (its pod's VM first when it is the pod's first). Returns the init pid. */
   async create(req: CreateRequest): Promise<number> {
-    const reg = await readRegistration(req.bundle);
+    const reg = await readBundleRegistration(req.bundle);
     const namespace = req.namespace || reg?.namespace || this.#fallback.namespace;
     const key = taskKey(namespace, req.id);
     if (this.#tasks.has(key)) {
@@ -167,6 +167,7 @@ export class TaskManager {
         // For the `delete` binary, which cleans up with the pod's own configuration and core id.
         await writeRegistration(req.bundle, {
           ...reg,
+          id: req.id, // a registration borrowed from the pod names the pod
           ...(req.configPath !== undefined ? { configPath: req.configPath } : {}),
           ...(coreId !== req.id ? { coreId } : {}),
         });

@@ -27,7 +27,7 @@ import { deleteSandbox, type DeleteSandboxOptions, stopSandbox } from "./delete_
 import { type ExecOptions, execProcess } from "./exec.ts";
 import { fetchSandbox, type FetchSandboxOptions, listSandboxes } from "./fetch_sandbox.ts";
 import { killContainer, type KillOptions } from "./kill.ts";
-import { monitorSandbox, type SandboxEvent } from "./monitor.ts";
+import { type MonitorOptions, monitorSandbox, type SandboxEvent } from "./monitor.ts";
 import { type NetworkRescanReport, rescanNetwork } from "./network.ts";
 import { pauseContainer, pauseSandbox, resumeContainer, resumeSandbox } from "./pause.ts";
 import type { ContainerRecord, ExecRecord, SandboxRecord } from "./records.ts";
@@ -97,7 +97,7 @@ export class Sandbox implements AsyncDisposable {
   }
 
   /** Events: process exits (persisted as they happen), OOM kills, VM exit. Ends with the VM or `signal`. */
-  monitor(opts: { signal?: AbortSignal } = {}): AsyncGenerator<SandboxEvent> {
+  monitor(opts: MonitorOptions = {}): AsyncGenerator<SandboxEvent> {
     return monitorSandbox(this.#ctx, opts);
   }
 

@@ -76,6 +76,28 @@ export async function readRegistration(bundle: string): Promise<Registration | n
   return parseRegistration(x, path);
 }
 
+/**
+ * The registration that applies to a container bundle: its own, or else its pod's. containerd 1.7
+ * in sandbox mode "shim" runs `start` only for the pod: a container's bundle then has no
+ * registration, but a `sandbox` file naming the pod, whose bundle is a sibling directory.
+ */
+export async function readBundleRegistration(bundle: string): Promise<Registration | null> {
+  const own = await readRegistration(bundle);
+  if (own !== null) return own;
+  let pod: string;
+  try {
+    pod = (await Deno.readTextFile(`${bundle}/sandbox`)).trim();
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw new RuntimeError("Unavailable", `Cannot read the pod of bundle "${bundle}"`, { cause: e });
+  }
+  // A pod id, never a path: nothing outside the sibling directory is read.
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(pod)) return null;
+  const parent = bundle.replace(/\/+$/, "").replace(/\/[^/]*$/, "");
+  if (parent === "" || `${parent}/${pod}` === bundle) return null;
+  return await readRegistration(`${parent}/${pod}`);
+}
+
 export async function writeRegistration(bundle: string, r: Registration): Promise<void> {
   await writeAtomic(`${bundle}/${REGISTRATION_FILE}`, JSON.stringify(r));
 }
