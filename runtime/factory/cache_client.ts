@@ -115,7 +115,8 @@ export async function stopCache(cfg: ResolvedConfig): Promise<boolean> {
   } catch {
     return false;
   }
-  for (let i = 0; i < 200; i++) {
+  // the cache stops its unused VMs, then removes its socket
+  for (let i = 0; i < 600; i++) {
     if (!(await Deno.stat(cfg.factory.vmCacheEndpoint).then(() => true, () => false))) return true;
     await new Promise((r) => setTimeout(r, 100));
   }

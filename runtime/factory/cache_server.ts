@@ -135,15 +135,17 @@ export async function serveVmCache(rt: SandboxRuntime, opts: { signal?: AbortSig
   await server.finished;
   await refilling?.catch(() => {}); // a VM being made when the cache stopped is stopped or pooled first
   // cached VMs that nobody took go with the cache
-  for (const v of pool.splice(0)) {
-    try {
-      const vm = await rt.hypervisor.attachVm(v.state);
-      await vm.stop({ force: true });
-    } catch (e) {
-      log.warn("cannot stop a cached VM", { error: e, dir: v.dir });
-    }
-    await Deno.remove(v.dir, { recursive: true }).catch(() => {});
-  }
+  await Promise.all(
+    pool.splice(0).map(async (v) => {
+      try {
+        const vm = await rt.hypervisor.attachVm(v.state);
+        await vm.stop({ force: true });
+      } catch (e) {
+        log.warn("cannot stop a cached VM", { error: e, dir: v.dir });
+      }
+      await Deno.remove(v.dir, { recursive: true }).catch(() => {});
+    }),
+  );
   await Deno.remove(cfg.factory.vmCacheEndpoint).catch(() => {});
   log.info("vm cache stopped");
 }

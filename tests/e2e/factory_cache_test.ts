@@ -97,7 +97,10 @@ Deno.test({
       console.log(`sandbox from the VM cache ready in ${Math.round(createMs)} ms`);
     } catch (e) {
       // deno-lint-ignore no-console
-      console.error(`--- log tail ---\n${logLines.slice(-40).join("")}`);
+      const cacheLog = await Deno.readTextFile(`${dir}/run/factory-cache.log`).catch(() => "");
+      console.error(
+        `--- log tail ---\n${logLines.slice(-40).join("")}\n--- cache log ---\n${cacheLog.slice(-4000)}`,
+      );
       throw e;
     } finally {
       if (sb !== undefined) await sb.delete({ force: true }).catch(() => {});
