@@ -30,6 +30,7 @@ export const P4_GOAL = "<= 60";
 /** What one owner run measured. */
 export interface PodsMeasure {
   readonly report: OwnerReport;
+  /** Pods running when measured (the owner's failed starts are in `report.failures`). */
   readonly pods: number;
   readonly qemuPssKiB: number;
   readonly qemuRssKiB: number;
@@ -79,7 +80,7 @@ export async function measurePods(
     const owner = await memoryKiB(child.pid);
     return {
       report,
-      pods: opts.pods,
+      pods: report.podMs.length,
       qemuPssKiB,
       qemuRssKiB,
       ownerPssKiB: owner.pss,

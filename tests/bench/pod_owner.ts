@@ -35,6 +35,8 @@ export interface OwnerReport {
   readonly qemuPids: readonly number[];
   /** How many of the QEMUs were restored from a template (`-incoming`). */
   readonly restored: number;
+  /** Why the pods that did not start failed (the others run and are measured). */
+  readonly failures: readonly string[];
 }
 
 const PlanSchema = v.strictObject({
@@ -54,6 +56,7 @@ const ReportSchema = v.variant("kind", [
     podMs: v.array(v.number()),
     qemuPids: v.array(v.pipe(v.number(), v.integer())),
     restored: v.number(),
+    failures: v.array(v.string()),
   }),
   v.object({ kind: v.literal("error"), message: v.string() }),
 ]);
@@ -75,6 +78,7 @@ export function parseReport(line: string): OwnerReport {
 
 async function own(plan: OwnerPlan): Promise<void> {
   const pods: StartedPod[] = [];
+  const failures: string[] = [];
   const say = (o: unknown) => Deno.stdout.write(new TextEncoder().encode(JSON.stringify(o) + "\n"));
   try {
     let singleMs: number | null = null;
@@ -87,12 +91,19 @@ async function own(plan: OwnerPlan): Promise<void> {
     const ids = Array.from({ length: plan.pods }, (_, i) => `${plan.prefix}-${i}`);
     if (plan.parallel) {
       const started = await Promise.allSettled(ids.map((id) => startPod(plan.config, plan.rootfs, id)));
-      for (const s of started) if (s.status === "fulfilled") pods.push(s.value);
-      const failed = started.find((s) => s.status === "rejected");
-      if (failed) throw failed.reason;
+      for (const s of started) {
+        if (s.status === "fulfilled") pods.push(s.value);
+        else failures.push(message(s.reason));
+      }
     } else {
-      for (const id of ids) pods.push(await startPod(plan.config, plan.rootfs, id));
+      for (const id of ids) {
+        await startPod(plan.config, plan.rootfs, id).then(
+          (p) => pods.push(p),
+          (e) => failures.push(message(e)),
+        );
+      }
     }
+    if (pods.length === 0) throw new Error(`no pod started: ${failures[0] ?? "?"}`);
     const wallMs = performance.now() - t0;
     const qemuPids = (await Promise.all(pods.map(podPids))).flat();
     let restored = 0;
@@ -104,16 +115,21 @@ async function own(plan: OwnerPlan): Promise<void> {
       podMs: pods.map((p) => p.ms),
       qemuPids,
       restored,
+      failures,
     };
     await say(report);
     // Keep the pods until the parent closes our stdin.
     for await (const _ of Deno.stdin.readable) { /* wait for EOF */ }
   } catch (e) {
-    await say({ kind: "error", message: e instanceof Error ? e.message : String(e) });
+    await say({ kind: "error", message: message(e) });
   } finally {
     for (const p of pods) await stopPod(p);
   }
   await say({ kind: "done" });
+}
+
+function message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
 }
 
 if (import.meta.main) {

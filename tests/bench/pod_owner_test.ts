@@ -26,6 +26,7 @@ Deno.test({
       podMs: [1, 2],
       qemuPids: [10, 11],
       restored: 0,
+      failures: ["pod 3: boom"],
     };
     assert.deepEqual(parseReport(JSON.stringify(ready)), ready);
     assert.throws(() => parseReport('{"kind":"error","message":"boom"}'), /The pod owner failed: boom/);
