@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { resolveConfig } from "./resolve.ts";
-import { resolveSharedFsAuto } from "./shared_fs.ts";
+import { resolveSharedFsAuto, sharedFsForPod } from "./shared_fs.ts";
 
 const base = { hypervisor: { qemu: { kernel: "/k", initrd: "/i" } } };
 const meta = { file: "t", dropIns: [] };
@@ -41,5 +41,30 @@ Deno.test({
       assert.equal(out.hypervisor.sharedFsAuto, undefined);
     }
     assert.equal(probed, 0);
+  },
+});
+
+Deno.test({
+  name:
+    'resolveSharedFsAuto() keeps virtio-9p with the VM cache on; sharedFsForPod() re-decides "auto" per pod',
+  permissions: "none",
+  async fn() {
+    const cached = resolveConfig({ ...base, factory: { vm_cache_number: 2 } }, meta);
+    const r = await resolveSharedFsAuto(cached, { probe: found });
+    assert.equal(r.hypervisor.sharedFs, "virtio-9p");
+    assert.match(r.hypervisor.sharedFsAuto ?? "", /vm_cache_number/);
+    // "auto" picked virtio-fs for the host; a pod turning templates on gets 9p.
+    const host = await resolveSharedFsAuto(resolveConfig(base, meta), { probe: found });
+    assert.equal(host.hypervisor.sharedFs, "virtio-fs");
+    assert.equal(sharedFsForPod(host), host);
+    const pod = sharedFsForPod({ ...host, factory: { ...host.factory, enableTemplate: true } });
+    assert.equal(pod.hypervisor.sharedFs, "virtio-9p");
+    assert.match(pod.hypervisor.sharedFsAuto ?? "", /enable_template/);
+    // An explicit virtio-fs is left for the factory to refuse.
+    const explicit = resolveConfig({
+      hypervisor: { qemu: { ...base.hypervisor.qemu, shared_fs: "virtio-fs" } },
+    }, meta);
+    const t = { ...explicit, factory: { ...explicit.factory, enableTemplate: true } };
+    assert.equal(sharedFsForPod(t).hypervisor.sharedFs, "virtio-fs");
   },
 });

@@ -8,6 +8,7 @@
  */
 import type { NetworkAttachment, Vm } from "../../plugins/types.ts";
 import { applyAnnotations } from "../config/annotations.ts";
+import { sharedFsForPod } from "../config/shared_fs.ts";
 import type { ResolvedConfig } from "../config/schema.ts";
 import { SandboxError } from "../errors.ts";
 import { sandboxId } from "../ids.ts";
@@ -56,7 +57,7 @@ export function sharedFsPlugin(cfg: ResolvedConfig): string | null {
 export async function createSandbox(rt: SandboxRuntime, opts: CreateSandboxOptions): Promise<SandboxContext> {
   const id = sandboxId(opts.id);
   const annotations = opts.annotations ?? {};
-  const cfg = applyAnnotations(rt.config, annotations);
+  const cfg = sharedFsForPod(applyAnnotations(rt.config, annotations));
   const signal = opts.signal;
   const sig = signal ? { signal } : {};
   if (await rt.repo.findSandbox(id) !== undefined) {
