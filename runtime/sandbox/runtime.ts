@@ -65,7 +65,10 @@ export const defaultAgentConnector: AgentConnector = async (
 ): Promise<AgentApi> => {
   const deadline = Date.now() + opts.timeoutMs;
   let last: unknown;
-  let probe = 0;
+  // Each process starts at a random probe slot: stale requests that an earlier process (one that
+  // died mid-dial, or a template's builder) left queued in the port are answered with ids that
+  // this process is very unlikely to use.
+  let probe = crypto.getRandomValues(new Uint16Array(1))[0] ?? 0;
   while (Date.now() < deadline) {
     opts.signal?.throwIfAborted();
     try {
