@@ -52,6 +52,7 @@ export function resolveConfig(raw: unknown, source: ConfigSource): ResolvedConfi
       experimental: r.experimental ?? [],
       enableAnnotations: r.enable_annotations ??
         ["runtime.create_container_timeout", "agent.enable_debug", "agent.kernel_modules"],
+      apiListen: r.api_listen ?? [],
     },
     factory: {
       enableTemplate: f.enable_template ?? false,

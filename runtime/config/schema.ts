@@ -113,6 +113,8 @@ export const RuntimeSchema = v.strictObject({
   experimental: opt(strList()),
   /** Runtime/agent keys that annotations may override. @default ["runtime.create_container_timeout","agent.enable_debug","agent.kernel_modules"] */
   enable_annotations: opt(strList()),
+  /** More addresses of the management API of `cocoon daemon`/`cocoon sandboxer` (unix:///path, tcp://127.0.0.1:PORT); `<dir>/api.sock` is always served. @default [] */
+  api_listen: opt(strList()),
 });
 
 export const FactorySchema = v.strictObject({
@@ -196,6 +198,8 @@ export interface RuntimeConfig {
   readonly stateDir: string;
   readonly experimental: readonly string[];
   readonly enableAnnotations: readonly string[];
+  /** `[runtime] api_listen`. */
+  readonly apiListen: readonly string[];
 }
 
 export interface FactoryConfig {

@@ -21,6 +21,7 @@ import { Pods, type PodsOptions } from "./pods.ts";
 import { registerTaskService, type TaskServiceHooks } from "./task_service.ts";
 import { registerShimSandboxService } from "../sandboxer/shim_sandbox_service.ts";
 import { taskKey, TaskManager } from "./tasks.ts";
+import { type FrontDoorApi, serveFrontDoorApi } from "../api/http/front_door.ts";
 
 export const CONTROL_SERVICE = "cocoon.daemon.v1.Shim";
 /** How long a `start` reservation keeps the daemon up waiting for `Create`. */
@@ -90,6 +91,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   let shutdownAsked = false;
   let closing: Promise<void> | undefined;
   let socketIno: number | null = null;
+  let api: FrontDoorApi | undefined;
 
   const live = () => {
     const now = Date.now();
@@ -116,6 +118,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     closing ??= (async () => {
       clearInterval(sweep);
       await server.close();
+      await api?.close();
       for (const s of nsClosers) await s.close();
       // A successor daemon may already listen on the path: remove only our own socket and pid file.
       const st = await Deno.stat(paths.socket).catch(() => null);
@@ -213,6 +216,30 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   await Deno.chmod(paths.socket, 0o600);
   socketIno = (await Deno.stat(paths.socket)).ino;
   void server.serve(listener);
+  // The management API of these pods (`<dir>/api.sock`); containerd owns their lifecycle, so pause
+  // and resume go through the tasks (containerd sees PAUSED) and deletion is refused.
+  try {
+    api = await serveFrontDoorApi({
+      role: "daemon",
+      dir: paths.dir,
+      listen: opts.runtime.config.runtime.apiListen,
+      runtime: opts.runtime,
+      log: log.child({ subsystem: "api" }),
+      inProcess: (id) => pods.bySandboxId(id),
+      held: () => pods.sandboxIds(),
+      refuseDelete: (id) =>
+        `Cannot delete sandbox "${id}": containerd owns its lifecycle (cocoon daemon, pid ${Deno.pid}): ` +
+        "remove its containers through containerd (ctr task kill/rm, ctr container rm, crictl rmp)",
+      pause: async (id) => {
+        for (const t of tasks.inSandbox(id)) await tasks.pause(t.id, t.namespace);
+      },
+      resume: async (id) => {
+        for (const t of tasks.inSandbox(id)) await tasks.resume(t.id, t.namespace);
+      },
+    });
+  } catch (e) {
+    log.error("management API not served", { error: e });
+  }
   await Deno.writeTextFile(paths.pidFile, String(Deno.pid));
   log.info("daemon listening", { socket: paths.socket, pid: Deno.pid });
   return { paths, tasks, done: finished.promise, close };

@@ -133,6 +133,16 @@ export class Pods {
     return this.#pods.get(podSandboxId(namespace, group))?.sandbox;
   }
 
+  /** The sandbox of a core sandbox id (the pod key) when this daemon holds it. */
+  bySandboxId(id: string): Sandbox | undefined {
+    return this.#pods.get(id)?.sandbox;
+  }
+
+  /** Core sandbox ids of the pods this daemon holds. */
+  sandboxIds(): string[] {
+    return [...this.#pods].filter(([, p]) => p.sandbox !== undefined).map(([k]) => k);
+  }
+
   /** Removes `member`; the last member out deletes the sandbox (the VM goes). */
   leave(group: string, member: string, namespace = ""): Promise<void> {
     const key = podSandboxId(namespace, group);

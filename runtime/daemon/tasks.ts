@@ -95,6 +95,12 @@ export class TaskManager {
     return this.#tasks.size;
   }
 
+  /** Container ids and namespaces of the tasks in the sandbox of core id `sandboxId`. */
+  inSandbox(sandboxId: string): { id: string; namespace: string }[] {
+    return [...this.#tasks.values()].filter((t) => t.sandbox.id === sandboxId)
+      .map((t) => ({ id: t.id, namespace: t.namespace }));
+  }
+
   /** Container ids (of every namespace). */
   ids(): string[] {
     return [...this.#tasks.values()].map((t) => t.id);

@@ -2,7 +2,8 @@
  * The API's backend on this host: views from the sandbox records and /proc, and each action routed
  * to the sandbox's owner ({@link findOwner}): a holder through its control socket, an ownerless
  * sandbox through the library's fetchSandbox (attached for the action, released after; one action
- * per sandbox at a time), anything else refused with `FailedPrecondition` (409) naming the owner.
+ * per sandbox at a time), a sandbox of a `cocoon daemon` or `cocoon sandboxer` to that front door's
+ * API socket (front_door.ts), anything else refused with `FailedPrecondition` (409) naming the owner.
  *
  * @module
  */
@@ -25,6 +26,8 @@ import {
 } from "./holder_route.ts";
 import { attachedExec, inProcessExec } from "./exec_stream.ts";
 import { describeOwner, OwnerConflictError } from "./http_errors.ts";
+import { forwarder, heldBy } from "./forward.ts";
+import { liveFrontDoors } from "./front_door.ts";
 import { findOwner, type UnixSocketEntry, unixSockets } from "./owner.ts";
 import { vmmUsage } from "./proc_usage.ts";
 import type { ApiBackend, ContainerView, GuestStatsView, SandboxOwner, SandboxView } from "./types.ts";
@@ -45,6 +48,18 @@ export interface LocalBackendOptions {
    * are called on the handle directly; deleting them stays with that front door (409).
    */
   readonly inProcess?: (id: string) => CoreSandbox | undefined;
+  /** The refusal message for deleting an in-process sandbox or one of its containers (default: a 409 naming this process). */
+  readonly refuseDelete?: (id: string) => string;
+  /** Pause and resume of an in-process sandbox (default: the core handle's, which pause the VM). */
+  readonly pause?: (id: string) => Promise<void>;
+  readonly resume?: (id: string) => Promise<void>;
+}
+
+/** What ownership is judged from, read once per listing. */
+interface Snapshot {
+  readonly sockets: UnixSocketEntry[] | null;
+  /** Sandbox id → the front door (daemon, sandboxer) that holds it. */
+  readonly doors: ReadonlyMap<string, Extract<SandboxOwner, { kind: "process" }>>;
 }
 
 /** A container record as the API shows it. Pure. */
@@ -108,7 +123,31 @@ export function localBackend(opts: LocalBackendOptions): ApiBackend {
 
   const record = async (id: string): Promise<SandboxRecord> => await rt.repo.loadSandbox(sandboxId(id));
 
-  const view = async (r: SandboxRecord, sockets: UnixSocketEntry[] | null): Promise<SandboxView> => {
+  /** Which front door holds which sandbox: each live one is asked (2 s), its own file skipped when embedded. */
+  const frontDoors = async (): Promise<Snapshot["doors"]> => {
+    const doors = new Map<string, Extract<SandboxOwner, { kind: "process" }>>();
+    const all = await liveFrontDoors(stateDir, opts.log);
+    await Promise.all(all.map(async (d) => {
+      if (opts.inProcess !== undefined && d.pid === self.selfPid) return;
+      try {
+        const ids = await heldBy(d.api, { signal: AbortSignal.timeout(2000) });
+        const command = (await Deno.readTextFile(`/proc/${d.pid}/cmdline`).catch(() => ""))
+          .split("\0").filter((a) => a !== "").join(" ").slice(0, 160);
+        for (const id of ids) {
+          doors.set(id, { kind: "process", pid: d.pid, role: d.role, command, api: d.api });
+        }
+      } catch (e) {
+        opts.log.limited.debug("front door did not answer", { pid: d.pid, api: d.api, error: e });
+      }
+    }));
+    return doors;
+  };
+  const snapshot = async (): Promise<Snapshot> => {
+    const [sockets, doors] = await Promise.all([unixSockets(), frontDoors()]);
+    return { sockets, doors };
+  };
+
+  const view = async (r: SandboxRecord, snap: Snapshot): Promise<SandboxView> => {
     const pids = r.vm !== null && r.status.kind !== "stopped" ? [r.vm.pid] : [];
     const t = timesOf(r, Date.now());
     return {
@@ -121,18 +160,22 @@ export function localBackend(opts: LocalBackendOptions): ApiBackend {
       vcpus: r.vcpus,
       memoryMiB: r.memoryMiB,
       pids,
-      owner: await ownerOf(r, sockets),
+      owner: await ownerOf(r, snap),
       vmm: await vmmUsage(pids),
       containers: (await rt.repo.listContainers(r.id)).map(containerView),
     };
   };
 
-  const ownerOf = async (r: SandboxRecord, sockets: UnixSocketEntry[] | null): Promise<SandboxOwner> =>
-    opts.inProcess?.(r.id) !== undefined && r.status.kind !== "stopped"
-      ? { kind: "in-process", pid: self.selfPid }
-      : await findOwner(r, stateDir, sockets, self);
+  const ownerOf = async (r: SandboxRecord, snap: Snapshot): Promise<SandboxOwner> => {
+    if (r.status.kind === "stopped") return await findOwner(r, stateDir, snap.sockets, self);
+    if (opts.inProcess?.(r.id) !== undefined) return { kind: "in-process", pid: self.selfPid };
+    return snap.doors.get(r.id) ?? await findOwner(r, stateDir, snap.sockets, self);
+  };
   const owner = async (id: string): Promise<SandboxOwner> =>
-    await ownerOf(await record(id), await unixSockets());
+    await ownerOf(await record(id), await snapshot());
+  /** The forwarder of a front door that serves an API, else undefined. */
+  const door = (o: SandboxOwner) =>
+    o.kind === "process" && o.api !== undefined ? forwarder(o, o.api) : undefined;
   /** The in-process handle of a sandbox whose owner is this process. */
   const local = (id: string): CoreSandbox => {
     const sb = opts.inProcess?.(id);
@@ -172,11 +215,11 @@ export function localBackend(opts: LocalBackendOptions): ApiBackend {
 
   return {
     async list() {
-      const sockets = await unixSockets();
+      const snap = await snapshot();
       const out: SandboxView[] = [];
       for (const id of await rt.repo.listSandboxes()) {
         try {
-          out.push(await view(await record(id), sockets));
+          out.push(await view(await record(id), snap));
         } catch (e) {
           opts.log.limited.warn("sandbox record unreadable", { sandbox: id, error: e });
         }
@@ -184,25 +227,33 @@ export function localBackend(opts: LocalBackendOptions): ApiBackend {
       return out;
     },
     async get(id) {
-      return await view(await record(id), await unixSockets());
+      return await view(await record(id), await snapshot());
     },
     async pause(id) {
       const o = await owner(id);
+      const d = door(o);
       if (o.kind === "holder") await holderPause(o.socket);
-      else if (o.kind === "in-process") await local(id).pause();
+      else if (o.kind === "in-process") await (opts.pause ?? ((x: string) => local(x).pause()))(id);
+      else if (d !== undefined) await d.pause(id);
       else if (o.kind === "none") await withAttached(id, (sb) => sb.pause());
       else refuse("pause", id, o);
     },
     async resume(id) {
       const o = await owner(id);
+      const d = door(o);
       if (o.kind === "holder") await holderResume(o.socket);
-      else if (o.kind === "in-process") await local(id).resume();
+      else if (o.kind === "in-process") await (opts.resume ?? ((x: string) => local(x).resume()))(id);
+      else if (d !== undefined) await d.resume(id);
       else if (o.kind === "none") await withAttached(id, (sb) => sb.resume());
       else refuse("resume", id, o);
     },
     async delete(id, { force }) {
       const o = await owner(id);
+      const d = door(o);
       if (o.kind === "holder") await holderDelete(rt, id, force, opts.log);
+      else if (o.kind === "in-process" && opts.refuseDelete !== undefined) {
+        throw new OwnerConflictError(o, opts.refuseDelete(id));
+      } else if (d !== undefined) await d.delete(id, force);
       else if (o.kind === "none" || o.kind === "stopped") {
         await serial(id, async () => {
           const sb = await attach(id);
@@ -226,8 +277,12 @@ export function localBackend(opts: LocalBackendOptions): ApiBackend {
     async deleteContainer(id, cid, { force }) {
       await containerOf(id, cid);
       const o = await owner(id);
+      const d = door(o);
       if (o.kind === "holder") await holderDelete(rt, id, force, opts.log);
-      else if (o.kind === "in-process") await local(id).deleteContainer(cid, { force });
+      else if (o.kind === "in-process" && opts.refuseDelete !== undefined) {
+        throw new OwnerConflictError(o, opts.refuseDelete(id));
+      } else if (o.kind === "in-process") await local(id).deleteContainer(cid, { force });
+      else if (d !== undefined) await d.deleteContainer(id, cid, force);
       else if (o.kind === "none") await withAttached(id, (sb) => sb.deleteContainer(cid, { force }));
       else refuse("delete a container of", id, o);
     },
@@ -239,12 +294,16 @@ export function localBackend(opts: LocalBackendOptions): ApiBackend {
         return await holderExec(o.socket, cid, req, eopts);
       }
       if (o.kind === "in-process") return await inProcessExec(local(id), cid, req);
+      const d = door(o);
+      if (d !== undefined) return await d.exec(id, cid, req, eopts);
       if (o.kind !== "none") return refuse("exec in", id, o);
       return await attachedExec(id, cid, req, serial, attach);
     },
     async guestStats(id, gopts = {}) {
       const r = await record(id);
-      const o = await ownerOf(r, await unixSockets());
+      const o = await ownerOf(r, await snapshot());
+      const d = door(o);
+      if (d !== undefined) return await d.guestStats(id, gopts);
       const running = (await rt.repo.listContainers(r.id)).filter((c) =>
         c.status.kind === "running" || c.status.kind === "paused"
       );

@@ -48,7 +48,11 @@ type Handler = (req: Request) => Response | Promise<Response>;
 export async function serveApi(
   handler: Handler,
   listen: readonly ListenAddress[],
-  opts: { log: Logger },
+  opts: {
+    log: Logger;
+    /** The listeners do not keep the process alive (an API embedded in a daemon that exits when idle). */
+    unref?: boolean;
+  },
 ): Promise<ApiServer> {
   const servers: { server: Deno.HttpServer; address: ListenAddress }[] = [];
   const closeAll = async () => {
@@ -64,6 +68,7 @@ export async function serveApi(
         if (dir !== "") await Deno.mkdir(dir, { recursive: true, mode: 0o711 });
         await Deno.remove(a.path).catch(() => {});
         const server = Deno.serve({ path: a.path, onListen: () => {} }, handler);
+        if (opts.unref === true) server.unref();
         await Deno.chmod(a.path, 0o600);
         servers.push({ server, address: a });
       } else {
@@ -72,6 +77,7 @@ export async function serveApi(
           { hostname: a.hostname, port: a.port, onListen: (addr) => bound.resolve(addr.port) },
           handler,
         );
+        if (opts.unref === true) server.unref();
         servers.push({ server, address: { ...a, port: await bound.promise } });
       }
     }

@@ -22,6 +22,8 @@ export type SandboxOwner =
     readonly pid: number;
     readonly role: "daemon" | "sandboxer" | "program";
     readonly command: string;
+    /** The API socket of a daemon or sandboxer that serves one (front_door.ts): actions go there. */
+    readonly api?: string;
   }
   /** This process holds it (the API is embedded in the front door that owns it): called directly. */
   | { readonly kind: "in-process"; readonly pid: number }
