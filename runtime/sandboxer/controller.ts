@@ -88,6 +88,21 @@ export class SandboxController {
     return e?.exit === undefined ? e?.sandbox : undefined;
   }
 
+  /** The running sandbox of a core sandbox id (the management API's lookup). */
+  byCoreId(coreId: string): Sandbox | undefined {
+    for (const e of this.#entries.values()) {
+      if (e.exit === undefined && e.sandbox?.id === coreId) return e.sandbox;
+    }
+    return undefined;
+  }
+
+  /** Core ids of the running sandboxes this controller holds. */
+  coreIds(): string[] {
+    return [...this.#entries.values()].flatMap((e) =>
+      e.exit === undefined && e.sandbox !== undefined ? [e.sandbox.id] : []
+    );
+  }
+
   /** Ids of the sandboxes known to this controller. */
   ids(): string[] {
     return [...this.#entries.keys()];

@@ -19,6 +19,7 @@ import type { SandboxRuntime } from "../sandbox/mod.ts";
 import { SandboxController } from "./controller.ts";
 import { isuladService } from "./isulad_service.ts";
 import { startTaskApi, type TaskApi } from "./task_api.ts";
+import { type FrontDoorApi, serveFrontDoorApi } from "../api/http/front_door.ts";
 
 export interface StartSandboxerOptions {
   /** Unix socket path of the Controller. */
@@ -34,6 +35,8 @@ export interface StartSandboxerOptions {
    * Prepare/Purge/UpdateResources; bundles of Prepare under `<taskDir>/bundles`).
    */
   readonly flavour?: "containerd" | "isulad";
+  /** Serve the management API on `<taskDir>/api.sock` (+ `[runtime] api_listen`). @default true */
+  readonly api?: boolean;
 }
 
 export interface Sandboxer {
@@ -86,6 +89,25 @@ export async function startSandboxer(opts: StartSandboxerOptions): Promise<Sandb
     await taskApi.close();
     throw new RuntimeError("Unavailable", `Cannot listen on "${opts.listen}": ${String(cause)}`, { cause });
   }
+  let api: FrontDoorApi | undefined;
+  if (opts.api !== false) {
+    try {
+      api = await serveFrontDoorApi({
+        role: "sandboxer",
+        dir: opts.taskDir,
+        listen: opts.runtime.config.runtime.apiListen,
+        runtime: opts.runtime,
+        log: log.child({ subsystem: "api" }),
+        inProcess: (id) => controller.byCoreId(id),
+        held: () => controller.coreIds(),
+        refuseDelete: (id) =>
+          `Cannot delete sandbox "${id}": its client (${opts.flavour ?? "containerd"}) owns its lifecycle ` +
+          `through cocoon sandboxer (pid ${Deno.pid}): shut it down there`,
+      });
+    } catch (e) {
+      log.error("management API not served", { error: e });
+    }
+  }
   log.info("sandboxer listening", {
     socket: opts.listen,
     taskAddress,
@@ -104,6 +126,7 @@ export async function startSandboxer(opts: StartSandboxerOptions): Promise<Sandb
           resolve();
         });
       });
+      await api?.close();
       if (o.deleteSandboxes === true) await controller.closeAll();
       else controller.releaseAll();
       await taskApi.close();
