@@ -14,6 +14,7 @@ import type { CloneSetup, Vm } from "../../plugins/types.ts";
 import { Agent } from "../protocol/gen/cocoon/agent/v1/agent_pb.ts";
 import { Health } from "../protocol/gen/cocoon/agent/v1/health_pb.ts";
 import { TtrpcClient } from "../protocol/ttrpc/client.ts";
+import { probeStreamBase } from "../sandbox/runtime.ts";
 import { AgentError, isRuntimeError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 
@@ -43,11 +44,15 @@ export function cloneSetup(log: Logger, opts: { timeoutMs?: number } = {}): Clon
     const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
     const t0 = performance.now();
     let last: unknown;
+    // The agent's session outlives connections (and was the template's): stream ids must keep
+    // increasing across retries and must not collide with the template builder's probes, so start
+    // at a random probe slot and go on from the previous connection's next id.
+    let firstStreamId = probeStreamBase(crypto.getRandomValues(new Uint16Array(1))[0] ?? 0);
     while (Date.now() < deadline) {
       o.signal?.throwIfAborted();
       let c: TtrpcClient | undefined;
       try {
-        c = await TtrpcClient.connect(addr.path, { log });
+        c = await TtrpcClient.connect(addr.path, { log, firstStreamId });
         await call(c, Health.method.check, {}, 2000);
         await call(c, Agent.method.reseedRandomDev, {
           data: crypto.getRandomValues(new Uint8Array(RESEED_BYTES)),
@@ -67,6 +72,7 @@ export function cloneSetup(log: Logger, opts: { timeoutMs?: number } = {}): Clon
         }
         await new Promise((r) => setTimeout(r, 50));
       } finally {
+        if (c !== undefined) firstStreamId = c.nextStreamId;
         c?.close();
       }
     }
