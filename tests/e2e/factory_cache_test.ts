@@ -96,8 +96,8 @@ Deno.test({
       // deno-lint-ignore no-console
       console.log(`sandbox from the VM cache ready in ${Math.round(createMs)} ms`);
     } catch (e) {
-      // deno-lint-ignore no-console
       const cacheLog = await Deno.readTextFile(`${dir}/run/factory-cache.log`).catch(() => "");
+      // deno-lint-ignore no-console
       console.error(
         `--- log tail ---\n${logLines.slice(-40).join("")}\n--- cache log ---\n${cacheLog.slice(-4000)}`,
       );
