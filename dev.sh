@@ -47,7 +47,7 @@ setup_guest() {
 # (cached). Then shared_fs = "auto" picks virtio-fs; without it, virtio-9p (slower, still works).
 setup_virtiofsd() {
   say "installing virtiofsd for shared_fs = auto (cached)"
-  deno run --allow-all plugins/storage/virtio-fs/install.ts >&2 ||
+  deno run --allow-all runtime/cli/install_virtiofsd.ts >&2 ||
     say "virtiofsd could not be installed: shared_fs = auto falls back to virtio-9p"
 }
 

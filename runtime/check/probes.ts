@@ -5,11 +5,7 @@
  * @module
  */
 import type { HostCheck } from "../../plugins/types.ts";
-import {
-  DEFAULT_VIRTIOFSD_ROOT,
-  privateArgv,
-  probeVirtiofsd,
-} from "../../plugins/storage/virtio-fs/virtiofsd.ts";
+import { DEFAULT_VIRTIOFSD_ROOT, privateArgv, probeVirtiofsd } from "../sys/virtiofsd.ts";
 import type { ResolvedConfig } from "../config/schema.ts";
 
 async function exists(path: string): Promise<boolean> {
@@ -193,7 +189,7 @@ export async function probeSharedFs(cfg: ResolvedConfig): Promise<HostCheck> {
 export const VIRTIOFSD_FIX =
   "install virtiofsd: `apt-get install virtiofsd` (Debian 13 and later); on Debian 12, " +
   "Debian 13's privately under /var/cache/cocoon/virtiofsd: " +
-  "`deno run --allow-all plugins/storage/virtio-fs/install.ts` (dev.sh setup runs it)";
+  "`deno run --allow-all runtime/cli/install_virtiofsd.ts` (dev.sh setup runs it)";
 
 export async function probePeers(): Promise<HostCheck[]> {
   const out: HostCheck[] = [];

@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { findVirtiofsd, type VirtiofsdCommand } from "../../plugins/storage/virtio-fs/virtiofsd.ts";
+import { findVirtiofsd, type VirtiofsdCommand } from "../sys/virtiofsd.ts";
 import type { ResolvedConfig } from "./schema.ts";
 
 /** Finds a working virtiofsd for the configured command line, or undefined. */

@@ -16,8 +16,8 @@ export {
   installVirtiofsd,
   privateArgv,
   probeVirtiofsd,
-} from "./virtiofsd.ts";
-export type { VirtiofsdCommand } from "./virtiofsd.ts";
+} from "../../../runtime/sys/virtiofsd.ts";
+export type { VirtiofsdCommand } from "../../../runtime/sys/virtiofsd.ts";
 export { manifest };
 
 const plugin: PluginModule<"storage", StorageBackend> = {

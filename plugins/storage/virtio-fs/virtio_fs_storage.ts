@@ -18,7 +18,12 @@ import {
   pruneEmpty,
   unbind,
 } from "../../../runtime/sys/host_mount.ts";
-import { findVirtiofsd, startVirtiofsd, stopVirtiofsd, type VirtiofsdCommand } from "./virtiofsd.ts";
+import {
+  findVirtiofsd,
+  startVirtiofsd,
+  stopVirtiofsd,
+  type VirtiofsdCommand,
+} from "../../../runtime/sys/virtiofsd.ts";
 
 export const SHARED_TAG = "cocoon-shared";
 export const GUEST_SHARED_DIR = "/run/cocoon/shared";

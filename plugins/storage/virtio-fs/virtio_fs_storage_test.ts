@@ -5,7 +5,7 @@ import { createLogger, nullSink } from "../../../runtime/log/logger.ts";
 import { manifest } from "./manifest.ts";
 import plugin from "./mod.ts";
 import { parseVirtioFsConfig, VirtioFsStorage } from "./virtio_fs_storage.ts";
-import { findVirtiofsd, privateArgv } from "./virtiofsd.ts";
+import { findVirtiofsd, privateArgv } from "../../../runtime/sys/virtiofsd.ts";
 
 Deno.test({
   name: "parseVirtioFsConfig() fills defaults and refuses unknown keys and bad cache modes",

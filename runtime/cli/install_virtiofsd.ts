@@ -1,11 +1,11 @@
 /**
  * Installs Debian 13's virtiofsd privately (see {@link installVirtiofsd}) so that
- * `shared_fs = "auto"` picks virtio-fs: `deno run --allow-all plugins/storage/virtio-fs/install.ts
+ * `shared_fs = "auto"` picks virtio-fs: `deno run --allow-all runtime/cli/install_virtiofsd.ts
  * [ROOT]`. Prints the command line that runs it. Cached: a working install returns at once.
  *
  * @module
  */
-import { DEFAULT_VIRTIOFSD_ROOT, installVirtiofsd } from "./virtiofsd.ts";
+import { DEFAULT_VIRTIOFSD_ROOT, installVirtiofsd } from "../sys/virtiofsd.ts";
 
 if (import.meta.main) {
   const root = Deno.args[0] ?? DEFAULT_VIRTIOFSD_ROOT;

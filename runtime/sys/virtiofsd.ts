@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { RuntimeError } from "../../../runtime/errors.ts";
+import { RuntimeError } from "../errors.ts";
 
 /** Default root of the private install. */
 export const DEFAULT_VIRTIOFSD_ROOT = "/var/cache/cocoon/virtiofsd";
