@@ -22,7 +22,7 @@ Deno.test({
     );
     assert.equal(slow.status, "warn");
     assert.match(slow.detail, /^auto: virtio-9p \(no working virtiofsd found\)/);
-    assert.match(slow.fix ?? "", /plugins\/storage\/virtio-fs\/install\.ts/);
+    assert.match(slow.fix ?? "", /runtime\/cli\/install_virtiofsd\.ts/);
     const tpl = resolveConfig({ ...base, factory: { enable_template: true } }, meta);
     const t = await probeSharedFs(await resolveSharedFsAuto(tpl));
     assert.equal(t.status, "ok");
