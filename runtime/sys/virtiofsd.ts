@@ -7,10 +7,10 @@
  * @module
  */
 import { RuntimeError } from "../errors.ts";
+import { installTrixiePackages } from "./trixie_packages.ts";
 
 /** Default root of the private install. */
 export const DEFAULT_VIRTIOFSD_ROOT = "/var/cache/cocoon/virtiofsd";
-const MIRROR = "http://deb.debian.org/debian";
 const PACKAGES = ["virtiofsd", "libc6", "libseccomp2", "libcap-ng0"];
 
 /** How to run virtiofsd: `argv` followed by virtiofsd's own arguments. */
@@ -86,63 +86,18 @@ export async function findVirtiofsd(
  * Installs Debian 13's virtiofsd with its own glibc under `root` (cached: returns at once when it
  * runs already). Needs apt access to deb.debian.org.
  */
-export async function installVirtiofsd(
+export function installVirtiofsd(
   opts: { root?: string; signal?: AbortSignal } = {},
 ): Promise<VirtiofsdCommand> {
   const root = opts.root ?? DEFAULT_VIRTIOFSD_ROOT;
-  const have = await probeVirtiofsd(privateArgv(root));
-  if (have !== undefined) return have;
-  await Deno.mkdir(`${root}/apt/lists/partial`, { recursive: true });
-  await Deno.mkdir(`${root}/debs`, { recursive: true });
-  using lock = await Deno.open(`${root}/.lock`, { write: true, create: true });
-  await lock.lock(true);
-  const raced = await probeVirtiofsd(privateArgv(root));
-  if (raced !== undefined) return raced;
-  await Deno.writeTextFile(
-    `${root}/apt/trixie.list`,
-    `deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${MIRROR} trixie main\n`,
-  );
-  const aptOpts = [
-    `Dir::Etc::SourceList=${root}/apt/trixie.list`,
-    "Dir::Etc::SourceParts=/dev/null",
-    `Dir::State::Lists=${root}/apt/lists`,
-    `Dir::Cache::pkgcache=${root}/apt/pkgcache.bin`,
-    `Dir::Cache::srcpkgcache=${root}/apt/srcpkgcache.bin`,
-  ].flatMap((o) => ["-o", o]);
-  const step = async (what: string, script: string, args: readonly string[]) => {
-    const r = await sh(script, args, opts.signal);
-    if (r.code !== 0) {
-      throw new RuntimeError(
-        "Unavailable",
-        `Cannot install virtiofsd: ${what} exited with code ${r.code}: ${r.out.trim().slice(-400)}`,
-      );
-    }
-  };
-  await step("apt-get update", 'apt-get -q "$@" update', aptOpts);
-  await step("apt-get download", 'cd "$1" && shift && apt-get -q "$@"', [
-    `${root}/debs`,
-    ...aptOpts,
-    "download",
-    ...PACKAGES,
-  ]);
-  const tmp = `${root}/prefix.tmp-${Deno.pid}`;
-  await Deno.remove(tmp, { recursive: true }).catch(() => {});
-  await Deno.mkdir(tmp);
-  for await (const e of Deno.readDir(`${root}/debs`)) {
-    if (e.name.endsWith(".deb") && PACKAGES.some((p) => e.name.startsWith(`${p}_`))) {
-      await step(`dpkg-deb -x ${e.name}`, 'dpkg-deb -x "$1" "$2"', [`${root}/debs/${e.name}`, tmp]);
-    }
-  }
-  await Deno.remove(`${root}/prefix`, { recursive: true }).catch(() => {});
-  await Deno.rename(tmp, `${root}/prefix`);
-  const done = await probeVirtiofsd(privateArgv(root));
-  if (done === undefined) {
-    throw new RuntimeError(
-      "Internal",
-      `Cannot install virtiofsd: "${privateArgv(root).join(" ")} --version" fails`,
-    );
-  }
-  return done;
+  return installTrixiePackages({
+    root,
+    packages: PACKAGES,
+    what: "virtiofsd",
+    probe: () => probeVirtiofsd(privateArgv(root)),
+    check: `${privateArgv(root).join(" ")} --version`,
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
 }
 
 export interface VirtiofsdProcess {

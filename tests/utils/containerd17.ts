@@ -17,8 +17,8 @@
  *
  * @module
  */
+import { installTrixiePackages } from "../../runtime/sys/trixie_packages.ts";
 
-const MIRROR = "http://deb.debian.org/debian";
 const VERSION_RE = /\s(1\.7\.\S+)/;
 /** Default cache directory: `<repo>/.cache/containerd-1.7`. */
 export const CONTAINERD17_CACHE = new URL("../../.cache/containerd-1.7", import.meta.url).pathname;
@@ -57,59 +57,18 @@ async function probe(root: string): Promise<Containerd17Bin | undefined> {
  * Installs Debian 13's `containerd` package (1.7.x) under `root` and returns its binaries; cached:
  * returns at once when the install runs already. Needs apt access to deb.debian.org.
  */
-export async function installContainerd17(
+export function installContainerd17(
   opts: { root?: string; signal?: AbortSignal } = {},
 ): Promise<Containerd17Bin> {
   const root = opts.root ?? CONTAINERD17_CACHE;
-  const have = await probe(root);
-  if (have !== undefined) return have;
-  await Deno.mkdir(`${root}/apt/lists/partial`, { recursive: true });
-  await Deno.mkdir(`${root}/debs`, { recursive: true });
-  using lock = await Deno.open(`${root}/.lock`, { write: true, create: true });
-  await lock.lock(true);
-  const raced = await probe(root);
-  if (raced !== undefined) return raced;
-  await Deno.writeTextFile(
-    `${root}/apt/trixie.list`,
-    `deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${MIRROR} trixie main\n`,
-  );
-  const aptOpts = [
-    `Dir::Etc::SourceList=${root}/apt/trixie.list`,
-    "Dir::Etc::SourceParts=/dev/null",
-    `Dir::State::Lists=${root}/apt/lists`,
-    `Dir::Cache::pkgcache=${root}/apt/pkgcache.bin`,
-    `Dir::Cache::srcpkgcache=${root}/apt/srcpkgcache.bin`,
-  ].flatMap((o) => ["-o", o]);
-  const step = async (what: string, script: string, args: readonly string[]) => {
-    const r = await sh(script, args, opts.signal);
-    if (r.code !== 0) {
-      throw new Error(
-        `Cannot install containerd 1.7: ${what} exited with code ${r.code}: ${r.out.trim().slice(-400)}`,
-      );
-    }
-  };
-  await step("apt-get update", 'apt-get -q "$@" update', aptOpts);
-  await step("apt-get download", 'cd "$1" && shift && apt-get -q "$@"', [
-    `${root}/debs`,
-    ...aptOpts,
-    "download",
-    "containerd",
-  ]);
-  const tmp = `${root}/prefix.tmp-${Deno.pid}`;
-  await Deno.remove(tmp, { recursive: true }).catch(() => {});
-  await Deno.mkdir(tmp);
-  for await (const e of Deno.readDir(`${root}/debs`)) {
-    if (e.name.startsWith("containerd_") && e.name.endsWith(".deb")) {
-      await step(`dpkg-deb -x ${e.name}`, 'dpkg-deb -x "$1" "$2"', [`${root}/debs/${e.name}`, tmp]);
-    }
-  }
-  await Deno.remove(`${root}/prefix`, { recursive: true }).catch(() => {});
-  await Deno.rename(tmp, `${root}/prefix`);
-  const done = await probe(root);
-  if (done === undefined) {
-    throw new Error(`Cannot install containerd 1.7: "${root}/prefix/usr/bin/containerd --version" fails`);
-  }
-  return done;
+  return installTrixiePackages({
+    root,
+    packages: ["containerd"],
+    what: "containerd 1.7",
+    probe: () => probe(root),
+    check: `${root}/prefix/usr/bin/containerd --version`,
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
 }
 
 /** A private containerd 1.7 with CRI (what {@link startContainerd17} returns). */
