@@ -110,7 +110,7 @@ run_tests() {
   export RUNTIME_E2E=1
   local passed=0 failed=0 p f
   say "deno test: unit, integration, protocol, plugin and style suites"
-  read -r p f < <(run_suite runtime plugins agent tests/integration tests/protocol tests/style)
+  read -r p f < <(run_suite runtime plugins agent tests/integration tests/protocol tests/style tests/bench)
   passed=$((passed + p)); failed=$((failed + f))
   say "deno test: end-to-end suites in real microVMs (tests/e2e)"
   read -r p f < <(run_suite tests/e2e)
