@@ -25,6 +25,7 @@
  */
 import { createLogger, nullSink } from "../../runtime/log/logger.ts";
 import { resolveConfig } from "../../runtime/config/resolve.ts";
+import { resolveSharedFsAuto } from "../../runtime/config/shared_fs.ts";
 import { minimalSpec, parseOciSpec } from "../../runtime/oci/spec.ts";
 import { openSandboxRuntime, Sandbox } from "../../runtime/sandbox/mod.ts";
 import { makeBusyboxRootfs } from "../../agent/testing/rootfs.ts";
@@ -319,11 +320,22 @@ async function inCocoon(
   }
 }
 
-/** The default `shared_fs` of configs/configuration-qemu.toml ("virtio-9p" if unreadable). */
-async function defaultSharedFs(): Promise<string> {
+/**
+ * What the default `shared_fs` of configs/configuration-qemu.toml resolves to on this host
+ * ("auto" is decided the way `loadConfig` does; "virtio-9p" if unreadable).
+ */
+async function defaultSharedFs(): Promise<{ configured: string; resolved: string }> {
   const text = await Deno.readTextFile(new URL("../../configs/configuration-qemu.toml", import.meta.url))
     .catch(() => "");
-  return /^\s*shared_fs\s*=\s*"([^"]+)"/m.exec(text)?.[1] ?? "virtio-9p";
+  const configured = /^\s*shared_fs\s*=\s*"([^"]+)"/m.exec(text)?.[1] ?? "virtio-9p";
+  if (configured !== "auto") return { configured, resolved: configured };
+  const cfg = await resolveSharedFsAuto(
+    resolveConfig({ hypervisor: { qemu: { kernel: "/k", shared_fs: "auto" } } }, {
+      file: "bench",
+      dropIns: [],
+    }),
+  );
+  return { configured, resolved: cfg.hypervisor.sharedFs };
 }
 
 const round = (v: number, d: number): number => Math.round(v * 10 ** d) / 10 ** d;
@@ -407,16 +419,16 @@ export async function benchFileIo(opts: FileIoBenchOptions = {}): Promise<{ rows
     const logs = a.map((m, i) => Math.log(m.value / (b[i]?.value ?? Number.NaN)));
     const gm = Math.exp(logs.reduce((x, y) => x + y, 0) / logs.length);
     const faster = gm >= 1 ? "virtio-fs" : "virtio-9p";
-    const def = await defaultSharedFs();
+    const { configured, resolved: def } = await defaultSharedFs();
     rows.push({
       name: "virtio-fs / virtio-9p (geometric mean of the 4 metrics)",
       value: round(gm, 3),
       unit: "x",
     });
     rows.push({
-      name: `faster shared_fs here: ${faster}; default shared_fs: ${def} (${
-        faster === def ? "the faster one is the default" : "the faster one is NOT the default"
-      })`,
+      name: `faster shared_fs here: ${faster}; default shared_fs: ${
+        configured === def ? def : `${configured} -> ${def}`
+      } (${faster === def ? "the faster one is the default" : "the faster one is NOT the default"})`,
       value: faster === def ? 1 : 0,
       unit: "bool",
     });
