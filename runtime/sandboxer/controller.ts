@@ -9,6 +9,7 @@
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { VmExit } from "../../plugins/types.ts";
 import { isRuntimeError, RuntimeError } from "../errors.ts";
+import { waitForExit } from "./_wait.ts";
 import type { Logger } from "../log/logger.ts";
 import type { GrpcUnaryImpl } from "../protocol/grpc.ts";
 import type { Controller } from "../protocol/gen/containerd/services/sandbox/v1/sandbox_pb.ts";
@@ -246,18 +247,7 @@ export class SandboxController {
       },
       wait: async (req, ctx) => {
         const e = await this.#entry(req.sandboxId, "wait for");
-        const aborted = Promise.withResolvers<never>();
-        const onAbort = () =>
-          aborted.reject(
-            new RuntimeError("Cancelled", `Cannot wait for sandbox "${e.id}": the call was cancelled`),
-          );
-        ctx.signal.addEventListener("abort", onAbort, { once: true });
-        try {
-          const x = await Promise.race([e.exited.promise, aborted.promise]);
-          return { exitStatus: x.status, exitedAt: timestampFromDate(x.at) };
-        } finally {
-          ctx.signal.removeEventListener("abort", onAbort);
-        }
+        return await waitForExit(e.id, e.exited.promise, ctx.signal);
       },
       status: async (req) => {
         const e = await this.#entry(req.sandboxId, "read the status of");

@@ -14,6 +14,7 @@
  */
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { RuntimeError } from "../errors.ts";
+import { waitForExit } from "./_wait.ts";
 import type { Logger } from "../log/logger.ts";
 import type { JoinOptions } from "../daemon/pods.ts";
 import { Sandbox as SandboxService } from "../protocol/gen/containerd/runtime/sandbox/v1/sandbox_pb.ts";
@@ -167,18 +168,7 @@ export function registerShimSandboxService(server: TtrpcServer, opts: ShimSandbo
     },
     async waitSandbox(req, ctx) {
       const e = get(req.sandboxId, "wait for", ctx);
-      const aborted = Promise.withResolvers<never>();
-      const onAbort = () =>
-        aborted.reject(
-          new RuntimeError("Cancelled", `Cannot wait for sandbox "${e.id}": the call was cancelled`),
-        );
-      ctx.signal.addEventListener("abort", onAbort, { once: true });
-      try {
-        const x = await Promise.race([e.exited.promise, aborted.promise]);
-        return { exitStatus: x.status, exitedAt: timestampFromDate(x.at) };
-      } finally {
-        ctx.signal.removeEventListener("abort", onAbort);
-      }
+      return await waitForExit(e.id, e.exited.promise, ctx.signal);
     },
     sandboxStatus(req, ctx) {
       const e = get(req.sandboxId, "read the status of", ctx);

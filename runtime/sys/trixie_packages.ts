@@ -25,7 +25,8 @@ export interface TrixieInstall<T> {
   readonly signal?: AbortSignal;
 }
 
-async function sh(
+/** Runs `sh -c script sh ...args`; output is stdout then stderr. */
+export async function sh(
   script: string,
   args: readonly string[],
   signal?: AbortSignal,

@@ -7,7 +7,7 @@
  * @module
  */
 import { RuntimeError } from "../errors.ts";
-import { installTrixiePackages } from "./trixie_packages.ts";
+import { installTrixiePackages, sh } from "./trixie_packages.ts";
 
 /** Default root of the private install. */
 export const DEFAULT_VIRTIOFSD_ROOT = "/var/cache/cocoon/virtiofsd";
@@ -17,23 +17,6 @@ const PACKAGES = ["virtiofsd", "libc6", "libseccomp2", "libcap-ng0"];
 export interface VirtiofsdCommand {
   readonly argv: readonly string[];
   readonly version: string;
-}
-
-const dec = new TextDecoder();
-
-async function sh(
-  script: string,
-  args: readonly string[],
-  signal?: AbortSignal,
-): Promise<{ code: number; out: string }> {
-  const out = await new Deno.Command("sh", {
-    args: ["-c", script, "sh", ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    ...(signal ? { signal } : {}),
-  }).output();
-  return { code: out.code, out: dec.decode(out.stdout) + dec.decode(out.stderr) };
 }
 
 /** `virtiofsd --version` through `argv`; undefined when it does not run. */
