@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { spawnContainerd } from "../utils/containerd_process.ts";
 import { Buffer } from "node:buffer";
 import * as grpc from "@grpc/grpc-js";
 
@@ -212,54 +213,14 @@ ${cri}
       runtime_type = "io.containerd.cocoon.v2"
 `,
   );
-  const log = await Deno.open(logPath, { write: true, create: true });
-  const child = new Deno.Command("containerd", {
-    args: ["--config", `${dir}/config.toml`],
-    env: { ...env },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const copy = async (src: ReadableStream<Uint8Array>) => {
-    for await (const chunk of src) await log.write(chunk);
-  };
-  const pumps = Promise.all([copy(child.stdout), copy(child.stderr)]).catch(() => {}).finally(() =>
-    log.close()
-  );
-  const ctr = async (args: readonly string[]) => {
-    const out = await new Deno.Command("ctr", {
-      args: ["-a", grpcAddress, ...args],
-      stdout: "piped",
-      stderr: "piped",
-    })
-      .output();
-    const d = new TextDecoder();
-    return { code: out.code, stdout: d.decode(out.stdout), stderr: d.decode(out.stderr) };
-  };
-  let stopped: Promise<void> | undefined;
-  const stop = () =>
-    stopped ??= (async () => {
-      try {
-        child.kill("SIGTERM");
-      } catch { /* gone */ }
-      const t = setTimeout(() => {
-        try {
-          child.kill("SIGKILL");
-        } catch { /* gone */ }
-      }, 5000);
-      await child.status;
-      clearTimeout(t);
-      await pumps;
-    })();
-  for (let i = 0;; i++) {
-    if ((await ctr(["version"])).code === 0) break;
-    if (i > 300) {
-      await stop();
-      throw new Error(
-        `containerd with CRI did not start:\n${(await Deno.readTextFile(logPath)).slice(-2000)}`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const { ctr, stop } = await spawnContainerd({
+    containerd: "containerd",
+    ctr: "ctr",
+    configPath: `${dir}/config.toml`,
+    grpcAddress,
+    logPath,
+    env,
+    what: "containerd with CRI",
+  });
   return { grpcAddress, root, state, logPath, ctr, stop };
 }

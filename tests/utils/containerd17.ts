@@ -18,6 +18,7 @@
  * @module
  */
 import { installTrixiePackages } from "../../runtime/sys/trixie_packages.ts";
+import { spawnContainerd } from "./containerd_process.ts";
 
 const VERSION_RE = /\s(1\.7\.\S+)/;
 /** Default cache directory: `<repo>/.cache/containerd-1.7`. */
@@ -151,63 +152,24 @@ export async function startContainerd17(dir: string, opts: Containerd17Options):
       logLevel: opts.logLevel ?? "info",
     }),
   );
-  const logFile = await Deno.open(logPath, { write: true, create: true });
-  const child = new Deno.Command(opts.bin.containerd, {
-    args: ["--config", `${dir}/config.toml`],
+  const c = await spawnContainerd({
+    containerd: opts.bin.containerd,
+    ctr: opts.bin.ctr,
+    configPath: `${dir}/config.toml`,
+    grpcAddress,
+    logPath,
     env: { ...opts.env, ENABLE_CRI_SANDBOXES: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const copy = async (src: ReadableStream<Uint8Array>) => {
-    for await (const chunk of src) await logFile.write(chunk);
-  };
-  const pumps = Promise.all([copy(child.stdout), copy(child.stderr)]).catch(() => {}).finally(() =>
-    logFile.close()
-  );
-  let exited = false;
-  void child.status.then(() => (exited = true));
-  const ctr = async (args: readonly string[]) => {
-    const out = await new Deno.Command(opts.bin.ctr, {
-      args: ["-a", grpcAddress, ...args],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-  };
-  let stopped: Promise<void> | undefined;
-  const stop = () =>
-    stopped ??= (async () => {
-      try {
-        child.kill("SIGTERM");
-      } catch { /* gone */ }
-      const t = setTimeout(() => {
-        try {
-          child.kill("SIGKILL");
-        } catch { /* gone */ }
-      }, 5000);
-      await child.status;
-      clearTimeout(t);
-      await pumps;
-    })();
-  for (let i = 0;; i++) {
-    if (!exited && (await ctr(["version"])).code === 0) break;
-    if (exited || i > 300) {
-      await stop();
-      throw new Error(`containerd 1.7 did not start:\n${(await Deno.readTextFile(logPath)).slice(-2000)}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+    what: "containerd 1.7",
+  });
   return {
     grpcAddress,
     ttrpcAddress: `${grpcAddress}.ttrpc`,
     root: `${dir}/root`,
     state: `${dir}/state`,
     logPath,
-    pid: child.pid,
-    ctr,
+    pid: c.pid,
+    ctr: c.ctr,
     log: () => Deno.readTextFile(logPath),
-    stop,
+    stop: c.stop,
   };
 }
