@@ -56,12 +56,15 @@ export async function handleRequest(h: Holder, req: HolderRequest, conn: Control
   }
 }
 
-/** Whether the holder finishes within `ms` (its container ended). */
+/**
+ * Whether the holder starts to finish within `ms` (its container ended). Not `done`: that waits for
+ * this very connection to close.
+ */
 async function endsSoon(h: Holder, ms: number): Promise<boolean> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<false>((r) => timer = setTimeout(() => r(false), ms));
   try {
-    return await Promise.race([h.done.then(() => true, () => true), timeout]);
+    return await Promise.race([h.ending.then(() => true), timeout]);
   } finally {
     clearTimeout(timer);
   }

@@ -48,6 +48,7 @@ export class Holder {
   #server: ControlServer | undefined;
   #waiter: Promise<number> | undefined;
   readonly #done = Promise.withResolvers<number>();
+  readonly #ending = Promise.withResolvers<void>();
   #finishing = false;
 
   private constructor(sb: Sandbox, opts: HolderOptions, relay: Relay, tty: ConsoleSlave | null) {
@@ -143,6 +144,14 @@ export class Holder {
     return this.#done.promise;
   }
 
+  /**
+   * Resolves as soon as the holder starts to finish (the container ended, or a delete): before
+   * `done`, which waits for open control connections to close.
+   */
+  get ending(): Promise<void> {
+    return this.#ending.promise;
+  }
+
   /** Starts waiting for the container's init (after start, or after a signal to a created one). */
   watchExit(): void {
     if (this.#waiter !== undefined) return;
@@ -160,6 +169,7 @@ export class Holder {
   async finish(status: number, reason: string): Promise<void> {
     if (this.#finishing) return;
     this.#finishing = true;
+    this.#ending.resolve();
     this.log.info("holder finishing", { status, reason });
     await atMost(this.#relay.drained, 3000);
     this.#relay.stop();
@@ -181,6 +191,7 @@ export class Holder {
       );
     }
     this.#finishing = true;
+    this.#ending.resolve();
     this.#relay.stop();
     this.#tty?.close();
     try {

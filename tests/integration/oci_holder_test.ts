@@ -132,6 +132,19 @@ Deno.test({
       await callHolder(w.paths.socket, { op: "kill", signal: 15, all: false });
       assert.equal(await h.done, 143);
     });
+    // containerd's runc shim: the kill's reply is lost because the container ended and the holder
+    // tore the VM down first; the kill still succeeds (runc's kill returns once the signal is sent).
+    await withWorld(async (w) => {
+      const h = await w.holder(["sleep", "100"]);
+      await callHolder(w.paths.socket, { op: "start" });
+      const agent = [...w.host.running.values()][0]?.agent;
+      assert.ok(agent !== undefined);
+      agent.loseSignalReply = true;
+      const t0 = performance.now();
+      await callHolder(w.paths.socket, { op: "kill", signal: 9, all: false });
+      assert.ok(performance.now() - t0 < 2000, "the kill waited for its own connection to close");
+      assert.equal(await h.done, 137);
+    });
   },
 });
 

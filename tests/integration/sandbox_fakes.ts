@@ -104,6 +104,8 @@ export class FakeAgent implements AgentApi {
   #pid = 100;
   /** Make the next createContainer fail (rollback tests). */
   failCreate = false;
+  /** Deliver signals but lose the reply, as when a fatal signal ends the VM before it is sent. */
+  loseSignalReply = false;
 
   get closed(): boolean {
     return this.#closed;
@@ -198,7 +200,10 @@ export class FakeAgent implements AgentApi {
   signalProcess(ref: ProcessRef, signal: number): Promise<void> {
     this.calls.push(`signalProcess ${ref.containerId} ${signal}`);
     this.#p(ref).signal(signal);
-    return Promise.resolve();
+    if (!this.loseSignalReply) return Promise.resolve();
+    return new Promise((_, reject) =>
+      setTimeout(() => reject(new AgentError("Unavailable", "connection closed")), 50)
+    );
   }
   waitProcess(ref: ProcessRef): Promise<ProcessExit> {
     return this.#p(ref).exited;
