@@ -62,10 +62,11 @@ Deno.test({
       assert.ok(await pidAlive(state.pid), "QEMU outlives the process that started it");
       await waitForText(consoleLog, GUEST_MARKER);
 
+      // A pid that another program got after its QEMU exited: the VM is gone (NotFound).
       const wrong = { ...state, pid: Deno.pid };
       await assert.rejects(
         testHypervisor().attachVm(wrong),
-        (e: unknown) => e instanceof HypervisorError && e.code === "FailedPrecondition",
+        (e: unknown) => e instanceof HypervisorError && e.code === "NotFound" && /is gone/.test(e.message),
       );
 
       const vm = await testHypervisor().attachVm(state);

@@ -84,9 +84,10 @@ export class QemuVm implements Vm {
     }
     const named = opts.launchedQmpSocket ?? layout.paths.qmpSocket;
     if (!argv.includes(named)) {
+      // Its QEMU exited and the pid went to another program: the VM is gone all the same.
       throw new HypervisorError(
-        "FailedPrecondition",
-        `Cannot attach to VM "${layout.id}": process ${pid} is not its QEMU (argv does not name "${named}")`,
+        "NotFound",
+        `Cannot attach to VM "${layout.id}": process ${pid} is gone (the pid now runs a program whose argv does not name "${named}")`,
       );
     }
     const vm = new QemuVm(layout, log);
