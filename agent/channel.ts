@@ -61,7 +61,11 @@ export async function serveSerial(
     const started = Date.now();
     const session = sessionDuplex(file);
     try {
-      await server.serveConnection(opts.log.level === "debug" ? tracedDuplex(session, opts.log) : session);
+      // A host that closes and a next one that connects at once can leave no gap for the guest to
+      // see (no EOF): the next host's stream ids then arrive in this session and may be lower.
+      await server.serveConnection(opts.log.level === "debug" ? tracedDuplex(session, opts.log) : session, {
+        peerMayRestart: true,
+      });
     } catch (e) {
       opts.log.limited.warn("agent channel failed", { path, error: e });
     }

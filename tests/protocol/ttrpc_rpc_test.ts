@@ -5,7 +5,8 @@ import { decodeResponse, encodeRequest } from "../../runtime/protocol/ttrpc/enve
 import { encodeFrame, FrameReader } from "../../runtime/protocol/ttrpc/frame.ts";
 import { RpcStatusError } from "../../runtime/protocol/ttrpc/status.ts";
 import type { TtrpcClient } from "../../runtime/protocol/ttrpc/client.ts";
-import { dec, enc, memoryPair, SVC, unixPair } from "./ttrpc_test_util.ts";
+import { memoryDuplexPair } from "../../runtime/protocol/ttrpc/channel.ts";
+import { dec, echoServer, enc, memoryPair, SVC, unixPair } from "./ttrpc_test_util.ts";
 
 async function rejectsWith(p: Promise<unknown>, code: string, msg?: RegExp): Promise<unknown> {
   try {
@@ -156,5 +157,50 @@ Deno.test({
       conn.close();
     }
     assert.equal(dec(await p.client.call(SVC, "Echo", enc("after"))), "after");
+  },
+});
+
+/** Echo requests with these raw stream ids on one connection; the status code of each answer. */
+async function rawIds(peerMayRestart: boolean, ids: readonly number[]): Promise<(number | string)[]> {
+  const { server } = echoServer();
+  const [a, b] = memoryDuplexPair();
+  const served = server.serveConnection(b, { peerMayRestart });
+  const frames = new FrameReader(a.readable);
+  const w = a.writable.getWriter();
+  const out: (number | string)[] = [];
+  try {
+    for (const id of ids) {
+      const req = encodeRequest({
+        service: SVC,
+        method: "Echo",
+        payload: enc(`#${id}`),
+        timeoutNano: 0n,
+        metadata: [],
+      });
+      await w.write(encodeFrame(id, 1, 0, req));
+      const f = await frames.next();
+      assert.ok(f?.kind === "frame");
+      assert.equal(f.header.streamId, id);
+      const r = decodeResponse(f.payload);
+      out.push(r.status === undefined ? dec(r.payload) : r.status.code);
+    }
+  } finally {
+    w.releaseLock();
+    a.close();
+    await served;
+    await server.close();
+  }
+  return out;
+}
+
+Deno.test({
+  name: "TtrpcServer refuses a lower stream id, unless the channel's peer may restart (virtio-serial)",
+  permissions: "none",
+  async fn() {
+    // A socket peer may not go back: INVALID_ARGUMENT (3), and the connection still serves.
+    assert.deepEqual(await rawIds(false, [101, 5, 103]), ["#101", 3, "#103"]);
+    // The agent's port: a new host that numbers from a lower id is served (no EOF came between);
+    // only an id still in flight is refused.
+    assert.deepEqual(await rawIds(true, [101, 5, 7, 5]), ["#101", "#5", "#7", "#5"]);
   },
 });

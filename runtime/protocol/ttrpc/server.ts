@@ -9,7 +9,7 @@ import { ProtocolError } from "../../errors.ts";
 import { type Logger, rootLog } from "../../log/logger.ts";
 import { Channel, type ChannelOptions, connDuplex, type Duplex } from "./channel.ts";
 import type { Metadata } from "./metadata.ts";
-import { type Lookup, serveChannel } from "./server_conn.ts";
+import { type Lookup, serveChannel, type ServeChannelOptions } from "./server_conn.ts";
 import type { ServerStream } from "./server_stream.ts";
 import { Code } from "./status.ts";
 
@@ -122,14 +122,16 @@ export class TtrpcServer {
   }
 
   /** Serves one connection; resolves when it closes. */
-  serveConnection(transport: Duplex | Channel): Promise<void> {
+  serveConnection(transport: Duplex | Channel, opts: ServeChannelOptions = {}): Promise<void> {
     const channel = transport instanceof Channel ? transport : new Channel(transport, this.#channelOpts);
     if (this.#closed) {
       channel.close();
       return Promise.resolve();
     }
     this.#channels.add(channel);
-    const p = serveChannel(channel, this.#lookup, this.#log).finally(() => this.#channels.delete(channel));
+    const p = serveChannel(channel, this.#lookup, this.#log, opts).finally(() =>
+      this.#channels.delete(channel)
+    );
     this.#track(p);
     return p;
   }

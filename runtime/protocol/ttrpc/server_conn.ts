@@ -34,8 +34,24 @@ interface Active {
 const EMPTY = new Uint8Array(0);
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** How one connection is served. */
+export interface ServeChannelOptions {
+  /**
+   * The transport outlives its peers (the agent's virtio-serial port): a host may close and a new
+   * one connect without the guest seeing the gap, and the new host numbers its streams afresh. A
+   * Request id at or below the last one, on no active stream, then starts a new id sequence instead
+   * of being refused. Off for sockets, where every peer has its own connection.
+   */
+  readonly peerMayRestart?: boolean;
+}
+
 /** Serves `channel` until it closes; in-flight handlers are then aborted with `Unavailable`. */
-export async function serveChannel(channel: Channel, lookup: Lookup, log: Logger): Promise<void> {
+export async function serveChannel(
+  channel: Channel,
+  lookup: Lookup,
+  log: Logger,
+  opts: ServeChannelOptions = {},
+): Promise<void> {
   const active = new Map<number, Active>();
   let last = 0;
 
@@ -76,7 +92,12 @@ export async function serveChannel(channel: Channel, lookup: Lookup, log: Logger
     if (id % 2 === 0) {
       return sendStatus(id, invalid("StreamID must be odd for client initiated streams"));
     }
-    if (id <= last) return sendStatus(id, invalid("StreamID cannot be re-used and must increment"));
+    if (id <= last) {
+      if (!opts.peerMayRestart || active.has(id)) {
+        return sendStatus(id, invalid("StreamID cannot be re-used and must increment"));
+      }
+      log.info("stream ids restarted: a new peer on the same channel", { streamId: id, last });
+    }
     last = id;
     let req: Request;
     try {
