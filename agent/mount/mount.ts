@@ -75,8 +75,22 @@ export function mountArgv(s: GuestStorageSpec): string[] {
   }
 }
 
+/**
+ * The module to load before mounting a disk: its filesystem's, or ext4 (which also mounts ext2/3)
+ * when the host named none. The image carries ext4 without loading it at boot. Pure.
+ */
+export function diskModule(s: GuestStorageSpec): string | undefined {
+  if (s.driver !== "virtio-blk" && s.driver !== "scsi") return undefined;
+  const t = s.fsType;
+  if (t === "") return "ext4";
+  return /^[a-z0-9_]{1,32}$/.test(t) ? t : undefined;
+}
+
 /** Creates the mount point and mounts. */
 export async function mountStorage(runner: CommandRunner, s: GuestStorageSpec): Promise<void> {
+  const module = diskModule(s);
+  // Best effort: a built-in or absent module leaves mount(8) to say what is wrong.
+  if (module !== undefined) await runToEnd(runner, ["modprobe", "-q", module]).catch(() => {});
   const argv = mountArgv(
     (s.driver === "virtio-blk" || s.driver === "scsi") && isPciSource(s.source)
       ? { ...s, source: await resolvePciBlock(s.source) }

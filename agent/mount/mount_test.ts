@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mountArgv, storageDriver } from "./mount.ts";
+import { diskModule, mountArgv, storageDriver } from "./mount.ts";
 
 const base = { driverOptions: [], fsType: "", options: [], readOnly: false };
 
@@ -71,5 +71,17 @@ Deno.test({
     });
     assert.throws(() => storageDriver("nfs"), { code: "InvalidArgument" });
     assert.equal(storageDriver("9p"), "9p");
+  },
+});
+
+Deno.test({
+  name: "diskModule() loads the disk's filesystem, ext4 when the host named none, nothing for shares",
+  permissions: "none",
+  fn() {
+    const disk = { ...base, driver: "virtio-blk" as const, source: "/dev/vdb", mountPoint: "/run/c" };
+    assert.equal(diskModule(disk), "ext4");
+    assert.equal(diskModule({ ...disk, fsType: "xfs" }), "xfs");
+    assert.equal(diskModule({ ...disk, fsType: "ext4 -o x" }), undefined, "not a module name");
+    assert.equal(diskModule({ ...base, driver: "9p", source: "s", mountPoint: "/run/d" }), undefined);
   },
 });

@@ -30,7 +30,7 @@ import {
 import { warmAgentCodeCache } from "./code_cache.ts";
 import { readManifest } from "./info.ts";
 import { installKernelModules } from "./kernel.ts";
-import { DEFAULT_GUEST_MODULES } from "./modules.ts";
+import { DEFAULT_GUEST_MODULES, ON_DEMAND_GUEST_MODULES } from "./modules.ts";
 import { DEFAULT_DEB_CACHE, DEFAULT_GUEST_ROOT, IMAGE_FILES } from "./paths.ts";
 import { resolvePayload, sha256File, sha256Text } from "./payload.ts";
 import { silentProgress } from "./progress.ts";
@@ -85,6 +85,7 @@ export async function buildGuestImage(opts: BuildGuestImageOptions = {}): Promis
       mode,
       compression,
       modules: wanted.join(","),
+      onDemandModules: ON_DEMAND_GUEST_MODULES.join(","),
       init: sha256Text(INIT_SCRIPT),
       agentRun: sha256Text(AGENT_RUN_SCRIPT),
       agent: `${agent.payload.kind}:${agent.sha256}`,
@@ -123,7 +124,13 @@ export async function buildGuestImage(opts: BuildGuestImageOptions = {}): Promis
     const stage = join(work, "image");
     await Deno.mkdir(stage);
     progress.step("Selecting kernel modules");
-    const kparts = await installKernelModules(unpacked.get(kernel.name) ?? "", initrdRoot, wanted, signal);
+    const kparts = await installKernelModules(
+      unpacked.get(kernel.name) ?? "",
+      initrdRoot,
+      wanted,
+      signal,
+      ON_DEMAND_GUEST_MODULES,
+    );
     if (kparts.missing.length > 0) progress.note(`not in this kernel: ${kparts.missing.join(", ")}`);
     await assembleInitrdBase(initrdRoot, unpacked.get("busybox-static") ?? "", mode);
 

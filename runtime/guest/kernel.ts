@@ -29,6 +29,7 @@ export async function installKernelModules(
   initrdRoot: string,
   wanted: readonly string[],
   signal?: AbortSignal,
+  onDemand: readonly string[] = [],
 ): Promise<KernelParts> {
   const release = await findRelease(kernelRoot);
   const vmlinuz = join(kernelRoot, "boot", `vmlinuz-${release}`);
@@ -44,9 +45,17 @@ export async function installKernelModules(
   const readOpt = (f: string) => Deno.readTextFile(join(srcDir, f)).catch(() => "");
   const soft = parseSoftDeps(await readOpt("modules.softdep"), await readOpt("modules.alias"));
   const sel = selectModules(dep, builtinLines, wanted.filter((m) => !missing.includes(m)), soft);
+  // Carried for the agent to load when needed; absent ones are simply not carried.
+  const later = selectModules(
+    dep,
+    builtinLines,
+    onDemand.filter((m) => known.has(m.replaceAll("-", "_"))),
+    soft,
+  );
+  const paths = [...new Set([...sel.paths, ...later.paths])];
   const dstDir = join(initrdRoot, "lib/modules", release);
   await Deno.mkdir(dstDir, { recursive: true });
-  for (const rel of sel.paths) {
+  for (const rel of paths) {
     signal?.throwIfAborted();
     const src = join(srcDir, rel);
     const dst = join(dstDir, rel.replace(/\.(xz|zst|gz)$/, ""));
@@ -63,7 +72,7 @@ export async function installKernelModules(
   await exec("depmod", ["-b", initrdRoot, release], sig);
   await Deno.mkdir(join(initrdRoot, "etc/cocoon"), { recursive: true });
   await Deno.writeTextFile(join(initrdRoot, "etc/cocoon/modules"), sel.load.join("\n") + "\n");
-  return { release, vmlinuz, load: sel.load, builtin: sel.builtin, missing, files: sel.paths.length };
+  return { release, vmlinuz, load: sel.load, builtin: sel.builtin, missing, files: paths.length };
 }
 
 async function findRelease(kernelRoot: string): Promise<string> {

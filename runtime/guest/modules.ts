@@ -28,6 +28,12 @@ export const DEFAULT_GUEST_MODULES: readonly string[] = [
   "virtio_pmem",
 ];
 
+/**
+ * Modules carried (with their dependencies) but not loaded at boot: the agent loads one when it is
+ * needed (`modprobe ext4` before it mounts a disk), so boots that never need it do not pay for it.
+ */
+export const ON_DEMAND_GUEST_MODULES: readonly string[] = ["ext4"];
+
 /** `modules.dep`: module path (relative to the module dir) → the paths it depends on. */
 export type ModulesDep = ReadonlyMap<string, readonly string[]>;
 

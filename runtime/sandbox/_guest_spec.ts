@@ -12,6 +12,21 @@ export function isBindMount(m: OciMount): boolean {
   return m.type === "bind" || (m.options ?? []).some((o) => o === "bind" || o === "rbind");
 }
 
+/** Filesystem types of disks: an image file mounted with one of them is attached as a disk. */
+export const DISK_FS_TYPES: ReadonlySet<string> = new Set(["ext2", "ext3", "ext4", "xfs", "btrfs"]);
+
+/**
+ * Whether the sandbox attaches the mount's source as a disk (virtio-blk): a host block device
+ * mounted outside /dev (a bind of /dev/sdb at /data), or an image file mounted with a disk type
+ * (`{"type": "ext4", "source": "/srv/vol.img"}`). `st` is the source's stat. Pure.
+ */
+export function isDiskMount(m: OciMount, st: { isFile: boolean; isBlockDevice: boolean | null }): boolean {
+  if (m.source === undefined || !m.source.startsWith("/")) return false;
+  if (m.destination === "/dev" || m.destination.startsWith("/dev/")) return false;
+  if (st.isBlockDevice === true) return isBindMount(m) || DISK_FS_TYPES.has(m.type ?? "");
+  return st.isFile && DISK_FS_TYPES.has(m.type ?? "");
+}
+
 /** Bind mounts of host device nodes stay as they are: the guest has its own /dev. */
 export function isDeviceBind(m: OciMount): boolean {
   return m.source !== undefined && (m.source === "/dev" || m.source.startsWith("/dev/"));

@@ -19,7 +19,7 @@ import {
   serialized,
 } from "./_context.ts";
 import { toGuestMount } from "./_guest_mount.ts";
-import { guestSpec, isBindMount, isDeviceBind } from "./_guest_spec.ts";
+import { guestSpec, isBindMount, isDeviceBind, isDiskMount } from "./_guest_spec.ts";
 import { guestMountPath, guestRootfsPath } from "./layout.ts";
 import type { ContainerRecord, SharedStorage } from "./records.ts";
 import { guestPathOf, SHARED_DRIVER } from "./storage_port.ts";
@@ -37,12 +37,12 @@ export interface CreateContainerOptions {
   readonly signal?: AbortSignal;
 }
 
-/** Which storage plugin shares `path`: block devices and image files go to virtio-blk. */
-async function pluginFor(ctx: SandboxContext, path: string, what: string): Promise<string> {
+/** Which storage plugin shares `path`: disks (block devices, image files) go to virtio-blk. */
+async function pluginFor(ctx: SandboxContext, path: string, what: string, disk: boolean): Promise<string> {
   const st = await Deno.stat(path).catch((e) => {
     throw new SandboxError("NotFound", `Cannot share ${what} "${path}": it does not exist`, { cause: e });
   });
-  if (st.isBlockDevice === true || (st.isFile && what === "rootfs")) return "virtio-blk";
+  if (disk || st.isBlockDevice === true || (st.isFile && what === "rootfs")) return "virtio-blk";
   const shared = ctx.record.prepared[0]?.plugin;
   if (shared === undefined) {
     throw new SandboxError(
@@ -91,8 +91,13 @@ async function create(ctx: SandboxContext, opts: CreateContainerOptions): Promis
     annotations: opts.spec.annotations,
   };
   const prepared = (plugin: string) => ctx.record.prepared.find((p) => p.plugin === plugin);
-  const share = async (mount: OciMount, guestPath: string, kind: string): Promise<GuestStorage> => {
-    const name = await pluginFor(ctx, mount.source ?? "", kind);
+  const share = async (
+    mount: OciMount,
+    guestPath: string,
+    kind: string,
+    disk = false,
+  ): Promise<GuestStorage> => {
+    const name = await pluginFor(ctx, mount.source ?? "", kind, disk);
     const plugin = await ctx.rt.storage(name);
     const p = prepared(name);
     const s = await plugin.share(mount, { sandbox: sid, vm, guestPath, ...(p ? { prepared: p } : {}) });
@@ -113,6 +118,11 @@ async function create(ctx: SandboxContext, opts: CreateContainerOptions): Promis
     );
     const sources: (string | undefined)[] = [];
     for (const [i, m] of opts.spec.mounts.entries()) {
+      const st = m.source?.startsWith("/") ? await Deno.stat(m.source).catch(() => null) : null;
+      if (st !== null && isDiskMount(m, st)) {
+        sources.push(guestPathOf(await share(m, guestMountPath(cid, i), `disk of "${m.destination}"`, true)));
+        continue;
+      }
       if (!isBindMount(m) || isDeviceBind(m) || m.source === undefined) {
         sources.push(undefined);
         continue;

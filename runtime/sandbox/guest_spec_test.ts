@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { guestSpec } from "./_guest_spec.ts";
+import { guestSpec, isDiskMount } from "./_guest_spec.ts";
 
 Deno.test({
   name: "guestSpec() drops host namespace paths, the network namespace and net.* sysctls, keeps the rest",
@@ -23,5 +23,20 @@ Deno.test({
     const linux = out["linux"] as { namespaces: unknown[]; sysctl: Record<string, string> };
     assert.deepEqual(linux.namespaces, [{ type: "pid" }]);
     assert.deepEqual(linux.sysctl, { "kernel.msgmax": "8192" });
+  },
+});
+
+Deno.test({
+  name: "isDiskMount() attaches block devices outside /dev and image files mounted with a disk type",
+  permissions: "none",
+  fn() {
+    const file = { isFile: true, isBlockDevice: false };
+    const blk = { isFile: false, isBlockDevice: true };
+    assert.ok(isDiskMount({ destination: "/data", type: "ext4", source: "/srv/vol.img" }, file));
+    assert.ok(!isDiskMount({ destination: "/etc/hosts", type: "bind", source: "/srv/hosts" }, file));
+    assert.ok(!isDiskMount({ destination: "/data", type: "ext4", source: "vol.img" }, file), "relative");
+    assert.ok(isDiskMount({ destination: "/data", type: "bind", source: "/dev/loop3" }, blk));
+    assert.ok(!isDiskMount({ destination: "/dev/xvdb", type: "bind", source: "/dev/loop3" }, blk));
+    assert.ok(!isDiskMount({ destination: "/data", type: "tmpfs", source: "tmpfs" }, file));
   },
 });

@@ -36,6 +36,28 @@ function isBlockOrImage(path: string): boolean {
   }
 }
 
+/**
+ * The filesystem type that a disk's first 4 KiB show, for mounts that name none: "ext4" for the
+ * ext2/3/4 superblock magic (0xEF53 at byte 1080; the ext4 driver mounts all three), "xfs" for
+ * "XFSB" at 0; "" when unknown (the guest's mount then probes). Pure.
+ */
+export function detectFsType(head: Uint8Array): string {
+  if (head.length >= 1082 && head[1080] === 0x53 && head[1081] === 0xef) return "ext4";
+  if (head.length >= 4 && String.fromCharCode(...head.subarray(0, 4)) === "XFSB") return "xfs";
+  return "";
+}
+
+async function readHead(path: string): Promise<Uint8Array> {
+  try {
+    using f = await Deno.open(path, { read: true });
+    const buf = new Uint8Array(4096);
+    const n = await f.read(buf);
+    return buf.subarray(0, n ?? 0);
+  } catch {
+    return new Uint8Array(0);
+  }
+}
+
 export class VirtioBlkStorage {
   readonly #log: Logger;
 
@@ -55,8 +77,10 @@ export class VirtioBlkStorage {
     })();
     if (st === undefined) return false;
     if (st.isBlockDevice === true) return true;
-    // An image file only when it is not a plain bind mount (a bind of a file is a file, not a disk).
-    return st.isFile && mount.type !== "bind" && mount.destination === "/";
+    // An image file only when it is not a plain bind mount (a bind of a file is a file, not a disk):
+    // a rootfs, or a volume mounted with its filesystem type.
+    return st.isFile && mount.type !== "bind" &&
+      (mount.destination === "/" || (mount.type !== undefined && mount.type !== "none"));
   }
 
   async share(
@@ -89,7 +113,7 @@ export class VirtioBlkStorage {
     this.#log.info("disk attached", { sandbox: opts.sandbox, source, guestAddress: att.guestAddress });
     const fstype = mount.type !== undefined && mount.type !== "bind" && mount.type !== "none"
       ? mount.type
-      : "";
+      : detectFsType(await readHead(source));
     return {
       driver: "virtio-blk",
       source: `${PCI_SYSFS}${att.guestAddress}`,

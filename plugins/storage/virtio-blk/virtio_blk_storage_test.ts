@@ -4,7 +4,7 @@ import { createLogger, nullSink } from "../../../runtime/log/logger.ts";
 import type { AttachedDevice, Device, Vm } from "../../types.ts";
 import { manifest } from "./manifest.ts";
 import plugin from "./mod.ts";
-import { blockDeviceId, VirtioBlkStorage } from "./virtio_blk_storage.ts";
+import { blockDeviceId, detectFsType, VirtioBlkStorage } from "./virtio_blk_storage.ts";
 
 /** A VM that records hotplug calls. */
 function recordingVm(): { vm: Vm; added: Device[]; removed: AttachedDevice[] } {
@@ -54,6 +54,16 @@ Deno.test({
       });
       await s.unshare(g, { vm });
       assert.deepEqual(removed, [{ device: added[0], guestAddress: "0000:02:00.0" }]);
+      // A rootfs image that names no type: its superblock says which (here an ext4 magic).
+      const ext = new Uint8Array(2048);
+      ext.set([0x53, 0xef], 1080);
+      await Deno.writeFile(img, ext);
+      const root = await s.share({ destination: "/", source: img }, {
+        sandbox: sandboxId("sb"),
+        vm,
+        guestPath: "/r",
+      });
+      assert.equal(root.fstype, "ext4");
       await assert.rejects(
         s.share({ destination: "/x", source: dir }, { sandbox: sandboxId("sb"), vm, guestPath: "/x" }),
         /is not a block device or an image file/,
@@ -61,5 +71,18 @@ Deno.test({
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
+  },
+});
+
+Deno.test({
+  name: "detectFsType() reads ext2/3/4 and xfs superblocks, and gives up on anything else",
+  permissions: "none",
+  fn() {
+    const ext = new Uint8Array(4096);
+    ext.set([0x53, 0xef], 1080);
+    assert.equal(detectFsType(ext), "ext4");
+    assert.equal(detectFsType(new TextEncoder().encode("XFSB and more")), "xfs");
+    assert.equal(detectFsType(new Uint8Array(4096)), "");
+    assert.equal(detectFsType(new Uint8Array(0)), "");
   },
 });
