@@ -111,7 +111,8 @@ export async function cacheStatus(cfg: ResolvedConfig): Promise<CacheStatus | un
 /** Asks the cache to stop (its unused VMs with it); false when none was running. */
 export async function stopCache(cfg: ResolvedConfig): Promise<boolean> {
   try {
-    await unixRequest(cfg.factory.vmCacheEndpoint, "POST", "/shutdown", {});
+    // answered once the cache has stopped its unused VMs (a VM being booted is waited for)
+    await unixRequest(cfg.factory.vmCacheEndpoint, "POST", "/shutdown", {}, { timeoutMs: 180_000 });
   } catch {
     return false;
   }

@@ -46,8 +46,13 @@ export async function serveVmCache(rt: SandboxRuntime, opts: { signal?: AbortSig
   const pool: CachedVm[] = [];
   let filling = 0;
   let failures = 0;
+  // `stop` ends the filling; `closing` ends the HTTP server once a shutdown has been answered.
   const stop = new AbortController();
-  opts.signal?.addEventListener("abort", () => stop.abort(), { once: true });
+  const closing = new AbortController();
+  opts.signal?.addEventListener("abort", () => {
+    stop.abort();
+    closing.abort();
+  }, { once: true });
 
   async function makeOne(): Promise<void> {
     const vmid = `cache-${crypto.randomUUID().slice(0, 8)}`;
@@ -107,11 +112,32 @@ export async function serveVmCache(rt: SandboxRuntime, opts: { signal?: AbortSig
     }
   }
 
+  // Stops filling, waits for a VM being made (it is stopped or pooled), then stops the unused ones.
+  let drained: Promise<void> | undefined;
+  function drain(): Promise<void> {
+    drained ??= (async () => {
+      stop.abort();
+      await refilling?.catch(() => {});
+      await Promise.all(
+        pool.splice(0).map(async (v) => {
+          try {
+            const vm = await rt.hypervisor.attachVm(v.state);
+            await vm.stop({ force: true });
+          } catch (e) {
+            log.warn("cannot stop a cached VM", { error: e, dir: v.dir });
+          }
+          await Deno.remove(v.dir, { recursive: true }).catch(() => {});
+        }),
+      );
+    })();
+    return drained;
+  }
+
   const status = (): CacheStatus => ({ wanted, ready: pool.length, filling, origin: name, failures });
   await Deno.remove(cfg.factory.vmCacheEndpoint).catch(() => {});
   const server = Deno.serve({
     path: cfg.factory.vmCacheEndpoint,
-    signal: stop.signal,
+    signal: closing.signal,
     onListen: () => log.info("vm cache listening", { endpoint: cfg.factory.vmCacheEndpoint, wanted }),
   }, async (req) => {
     const url = new URL(req.url);
@@ -126,26 +152,16 @@ export async function serveVmCache(rt: SandboxRuntime, opts: { signal?: AbortSig
       return Response.json(vm);
     }
     if (req.method === "POST" && url.pathname === "/shutdown") {
-      setTimeout(() => stop.abort(), 10);
+      // Answered once the unused VMs are gone: `factory destroy` then finds nothing left.
+      await drain();
+      setTimeout(() => closing.abort(), 10);
       return Response.json({ ok: true });
     }
     return new Response("not found", { status: 404 });
   });
   void refill();
   await server.finished;
-  await refilling?.catch(() => {}); // a VM being made when the cache stopped is stopped or pooled first
-  // cached VMs that nobody took go with the cache
-  await Promise.all(
-    pool.splice(0).map(async (v) => {
-      try {
-        const vm = await rt.hypervisor.attachVm(v.state);
-        await vm.stop({ force: true });
-      } catch (e) {
-        log.warn("cannot stop a cached VM", { error: e, dir: v.dir });
-      }
-      await Deno.remove(v.dir, { recursive: true }).catch(() => {});
-    }),
-  );
+  await drain(); // cached VMs that nobody took go with the cache
   await Deno.remove(cfg.factory.vmCacheEndpoint).catch(() => {});
   log.info("vm cache stopped");
 }
