@@ -128,6 +128,29 @@ export class Pods {
     }
   }
 
+  /**
+   * Takes over the group's sandbox that a previous daemon left (in the daemon's store), without
+   * creating one; `member` counts as in it. Undefined when there is none.
+   */
+  adopt(group: string, member: string, opts: { namespace?: string } = {}): Promise<Sandbox | undefined> {
+    const key = podSandboxId(opts.namespace ?? "", group);
+    const pod = this.#pod(key);
+    return this.#serial(pod, async () => {
+      if (pod.sandbox === undefined) {
+        try {
+          pod.sandbox = await Sandbox.fetch(this.#rt, key);
+        } catch (e) {
+          if (pod.members.size === 0) this.#pods.delete(key);
+          if (isRuntimeError(e) && e.code === "NotFound") return undefined;
+          throw e;
+        }
+        this.#log.info("pod adopted", { group, status: pod.sandbox.status().kind });
+      }
+      pod.members.add(member);
+      return pod.sandbox;
+    });
+  }
+
   /** The group's sandbox when it exists in this daemon. */
   sandbox(group: string, namespace = ""): Sandbox | undefined {
     return this.#pods.get(podSandboxId(namespace, group))?.sandbox;

@@ -29,6 +29,8 @@ import { podAnnotations } from "./pod_config.ts";
 export interface PodGroups {
   join(group: string, member: string, opts: JoinOptions): Promise<Sandbox>;
   leave(group: string, member: string, namespace?: string): Promise<void>;
+  /** The group's sandbox that a previous daemon left running (none: undefined). */
+  adopt?(group: string, member: string, opts: { namespace?: string }): Promise<Sandbox | undefined>;
 }
 
 export interface ShimSandboxOptions {
@@ -78,18 +80,51 @@ export function registerShimSandboxService(server: TtrpcServer, opts: ShimSandbo
 
   // containerd ids are unique per namespace: two namespaces may each have a sandbox "x".
   const key = (id: string, ctx: CallContext) => `${namespaceOf(ctx)}/${id}`;
-  const get = (id: string, what: string, ctx: CallContext): Entry => {
-    if (id === "") {
-      throw new RuntimeError("InvalidArgument", `Cannot ${what} sandbox: the sandbox id is empty`);
-    }
-    const e = entries.get(key(id, ctx));
-    if (e === undefined) throw new RuntimeError("NotFound", `Cannot ${what} sandbox "${id}": not found`);
-    return e;
-  };
   const markExited = (e: Entry, status: number) => {
     if (e.exit !== undefined) return;
     e.exit = { status, at: new Date() };
     e.exited.resolve(e.exit);
+  };
+  const watchVm = (e: Entry, sb: Sandbox) => {
+    sb.waitVm().then((x) => markExited(e, vmExitStatus(x)), () => markExited(e, 255));
+  };
+  // A sandbox that a previous daemon started (this one restarted): taken over on first use.
+  const adopted = async (id: string, ctx: CallContext): Promise<Entry | undefined> => {
+    const namespace = namespaceOf(ctx);
+    const sb = await opts.pods.adopt?.(id, sandboxMember(id), { namespace }).catch((e: unknown) => {
+      log.warn("cannot adopt sandbox", { sandbox: id, error: e });
+      return undefined;
+    });
+    if (sb === undefined) return undefined;
+    const known = entries.get(key(id, ctx));
+    if (known !== undefined) return known;
+    const r = sb.record;
+    const e: Entry = {
+      id,
+      namespace,
+      netns: r.network?.netns ?? null,
+      annotations: r.annotations,
+      createdAt: new Date(r.createdAt),
+      sandbox: sb,
+      starting: undefined,
+      exit: undefined,
+      exited: Promise.withResolvers<Exit>(),
+    };
+    entries.set(key(id, ctx), e);
+    if (sb.status().kind === "stopped") markExited(e, 137);
+    else watchVm(e, sb);
+    log.info("sandbox adopted", { sandbox: id, status: sb.status().kind, vmPids: sb.pids() });
+    return e;
+  };
+  const find = async (id: string, ctx: CallContext): Promise<Entry | undefined> =>
+    entries.get(key(id, ctx)) ?? (id === "" ? undefined : await adopted(id, ctx));
+  const get = async (id: string, what: string, ctx: CallContext): Promise<Entry> => {
+    if (id === "") {
+      throw new RuntimeError("InvalidArgument", `Cannot ${what} sandbox: the sandbox id is empty`);
+    }
+    const e = await find(id, ctx);
+    if (e === undefined) throw new RuntimeError("NotFound", `Cannot ${what} sandbox "${id}": not found`);
+    return e;
   };
   const boot = async (e: Entry, signal: AbortSignal): Promise<Sandbox> => {
     // The namespace keys the pod as the Task API's containers key it (one VM per namespace + id).
@@ -101,24 +136,20 @@ export function registerShimSandboxService(server: TtrpcServer, opts: ShimSandbo
       signal,
     });
     e.sandbox = sb;
-    sb.waitVm().then((x) => markExited(e, vmExitStatus(x)), () => markExited(e, 255));
+    watchVm(e, sb);
     log.info("sandbox started", { sandbox: e.id, vmPids: sb.pids() });
     return sb;
   };
   const pid = (e: Entry) => e.exit === undefined ? e.sandbox?.pids()[0] ?? 0 : 0;
 
   registerTyped(server, SandboxService, {
-    createSandbox(req, ctx) {
+    async createSandbox(req, ctx) {
       const id = req.sandboxId;
       if (id === "") {
-        return Promise.reject(
-          new RuntimeError("InvalidArgument", "Cannot create sandbox: the sandbox id is empty"),
-        );
+        throw new RuntimeError("InvalidArgument", "Cannot create sandbox: the sandbox id is empty");
       }
-      if (entries.has(key(id, ctx))) {
-        return Promise.reject(
-          new RuntimeError("AlreadyExists", `Cannot create sandbox "${id}": it already exists`),
-        );
+      if ((await find(id, ctx)) !== undefined) {
+        throw new RuntimeError("AlreadyExists", `Cannot create sandbox "${id}": it already exists`);
       }
       const annotations = { ...podAnnotations(req.options), ...req.annotations };
       entries.set(key(id, ctx), {
@@ -133,10 +164,10 @@ export function registerShimSandboxService(server: TtrpcServer, opts: ShimSandbo
         exited: Promise.withResolvers<Exit>(),
       });
       log.info("sandbox created", { sandbox: id, netns: req.netnsPath, bundle: req.bundlePath });
-      return Promise.resolve({});
+      return {};
     },
     async startSandbox(req, ctx) {
-      const e = get(req.sandboxId, "start", ctx);
+      const e = await get(req.sandboxId, "start", ctx);
       if (e.exit !== undefined) {
         throw new RuntimeError("FailedPrecondition", `Cannot start sandbox "${e.id}": it has exited`);
       }
@@ -146,12 +177,12 @@ export function registerShimSandboxService(server: TtrpcServer, opts: ShimSandbo
       }
       return { pid: pid(e), createdAt: timestampFromDate(e.createdAt) };
     },
-    platform(req, ctx) {
-      get(req.sandboxId, "read the platform of", ctx);
-      return Promise.resolve({ platform: { os: "linux", architecture: goArch(Deno.build.arch) } });
+    async platform(req, ctx) {
+      await get(req.sandboxId, "read the platform of", ctx);
+      return { platform: { os: "linux", architecture: goArch(Deno.build.arch) } };
     },
     async stopSandbox(req, ctx) {
-      const e = entries.get(key(req.sandboxId, ctx));
+      const e = await find(req.sandboxId, ctx);
       if (e === undefined) return {};
       await e.starting?.catch(() => {});
       const sb = e.sandbox;
@@ -167,11 +198,11 @@ export function registerShimSandboxService(server: TtrpcServer, opts: ShimSandbo
       return {};
     },
     async waitSandbox(req, ctx) {
-      const e = get(req.sandboxId, "wait for", ctx);
+      const e = await get(req.sandboxId, "wait for", ctx);
       return await waitForExit(e.id, e.exited.promise, ctx.signal);
     },
-    sandboxStatus(req, ctx) {
-      const e = get(req.sandboxId, "read the status of", ctx);
+    async sandboxStatus(req, ctx) {
+      const e = await get(req.sandboxId, "read the status of", ctx);
       const sb = e.sandbox;
       const core = sb?.status().kind ?? "created";
       const ready = e.exit === undefined && (core === "ready" || core === "paused");
@@ -179,26 +210,24 @@ export function registerShimSandboxService(server: TtrpcServer, opts: ShimSandbo
       if (sb !== undefined) info["cocoon.sandbox_id"] = sb.id;
       if (e.netns !== null) info["cocoon.netns"] = e.netns;
       if (req.verbose && sb !== undefined) info["cocoon.record"] = JSON.stringify(sb.record);
-      return Promise.resolve({
+      return {
         sandboxId: e.id,
         pid: pid(e),
         state: ready ? SANDBOX_READY : SANDBOX_NOTREADY,
         info,
         createdAt: timestampFromDate(e.createdAt),
         ...(e.exit !== undefined ? { exitedAt: timestampFromDate(e.exit.at) } : {}),
-      });
+      };
     },
-    pingSandbox(req, ctx) {
-      const e = get(req.sandboxId, "ping", ctx);
+    async pingSandbox(req, ctx) {
+      const e = await get(req.sandboxId, "ping", ctx);
       if (e.sandbox !== undefined && e.exit === undefined && e.sandbox.status().kind === "stopped") {
-        return Promise.reject(
-          new RuntimeError("Unavailable", `Cannot ping sandbox "${e.id}": its VM has stopped`),
-        );
+        throw new RuntimeError("Unavailable", `Cannot ping sandbox "${e.id}": its VM has stopped`);
       }
-      return Promise.resolve({});
+      return {};
     },
     async shutdownSandbox(req, ctx) {
-      const e = entries.get(key(req.sandboxId, ctx));
+      const e = await find(req.sandboxId, ctx);
       if (e !== undefined) {
         await e.starting?.catch(() => {});
         if (e.sandbox !== undefined) await opts.pods.leave(e.id, sandboxMember(e.id), e.namespace);
@@ -210,7 +239,7 @@ export function registerShimSandboxService(server: TtrpcServer, opts: ShimSandbo
       return {};
     },
     async sandboxMetrics(req, ctx) {
-      const e = get(req.sandboxId, "read the metrics of", ctx);
+      const e = await get(req.sandboxId, "read the metrics of", ctx);
       const sb = e.sandbox;
       if (sb === undefined || e.exit !== undefined) {
         throw new RuntimeError(

@@ -15,7 +15,7 @@ import { Task } from "../../runtime/protocol/gen/containerd/task/v2/shim_pb.ts";
 import { RpcStatusError, TtrpcClient, typedClient } from "../../runtime/protocol/ttrpc/mod.ts";
 import { SANDBOX_NOTREADY, SANDBOX_READY } from "../../runtime/sandboxer/controller.ts";
 import { sandboxIdOf } from "../../runtime/shim/address.ts";
-import { FakeHost, RecordingShare } from "./sandbox_fakes.ts";
+import { FakeHost, MemoryStore, RecordingShare } from "./sandbox_fakes.ts";
 import { startEmbeddedDaemon } from "./shim_harness.ts";
 
 const CRI_ID = "8a1f0c6a1e2b3d4c5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5";
@@ -188,5 +188,47 @@ Deno.test({
       await sb.shutdownSandbox({ sandboxId: "pod" }, ns("k8s.io"));
       assert.equal(host.running.size, 0);
     });
+  },
+});
+
+Deno.test({
+  name:
+    "a restarted daemon adopts the running sandboxes of the one before: Status, Wait, Stop and Shutdown work",
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "cocoon-shimsb-restart-" });
+    const host = new FakeHost();
+    const store = new MemoryStore();
+    const share = new RecordingShare();
+    const sink: LogSink = { write: () => {} };
+    const first = await startEmbeddedDaemon(dir, `${dir}/d1`, { host, share, sink, store });
+    let conn = await TtrpcClient.connect(first.paths.socket);
+    const second: { d?: Awaited<ReturnType<typeof startEmbeddedDaemon>> } = {};
+    try {
+      await typedClient(conn, Sandbox).createSandbox({ sandboxId: CRI_ID, netnsPath: "" });
+      const started = await typedClient(conn, Sandbox).startSandbox({ sandboxId: CRI_ID });
+      conn.close();
+      await first.close({ deletePods: false }); // as if it had died: the VM stays
+      assert.equal(host.running.size, 1);
+
+      second.d = await startEmbeddedDaemon(dir, `${dir}/d2`, { host, share, sink, store });
+      conn = await TtrpcClient.connect(second.d.paths.socket);
+      const sb = typedClient(conn, Sandbox);
+      await assert.rejects(sb.sandboxStatus({ sandboxId: "f".repeat(64) }), grpcCode(5));
+      const st = await sb.sandboxStatus({ sandboxId: CRI_ID });
+      assert.equal(st.state, SANDBOX_READY, "the new daemon knows the pod");
+      assert.equal(st.pid, started.pid);
+      await assert.rejects(sb.createSandbox({ sandboxId: CRI_ID }), grpcCode(6));
+      const wait = sb.waitSandbox({ sandboxId: CRI_ID });
+      await sb.stopSandbox({ sandboxId: CRI_ID, timeoutSecs: 5 });
+      assert.equal((await wait).exitStatus, 137);
+      assert.equal(host.running.size, 0, "Stop reaches the adopted VM");
+      await sb.shutdownSandbox({ sandboxId: CRI_ID });
+      await assert.rejects(sb.sandboxStatus({ sandboxId: CRI_ID }), grpcCode(5));
+      assert.deepEqual([...Deno.readDirSync(`${dir}/run/sandboxes`)], [], "no sandbox directory is left");
+    } finally {
+      conn.close();
+      await second.d?.close({ deletePods: true });
+      await Deno.remove(dir, { recursive: true });
+    }
   },
 });

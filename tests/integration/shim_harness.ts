@@ -160,6 +160,8 @@ export async function startEmbeddedDaemon(
     sink: LogSink;
     /** Each pod configuration file (runtime options ConfigPath) asked for, in order. */
     configsAsked?: string[];
+    /** The daemon's metadata store (default a new one): share it to restart a daemon. */
+    store?: MemoryStore;
   },
 ): Promise<Daemon> {
   const cfg = resolveConfig({
@@ -170,7 +172,11 @@ export async function startEmbeddedDaemon(
   const log = createLogger({ sink: o.sink, level: "debug" });
   const runtime = await openSandboxRuntime(cfg, {
     log,
-    plugins: { hypervisor: new FakeHypervisor(o.host), store: new MemoryStore(), storage: { "9p": o.share } },
+    plugins: {
+      hypervisor: new FakeHypervisor(o.host),
+      store: o.store ?? new MemoryStore(),
+      storage: { "9p": o.share },
+    },
     connectAgent: fakeConnector(o.host),
   });
   // A pod's own configuration file is loaded for real; its runtime uses the same fakes.
