@@ -121,11 +121,15 @@ export class Pods {
       return sb;
     } catch (e) {
       if (!(isRuntimeError(e) && e.code === "AlreadyExists")) throw e;
-      // A previous daemon left this sandbox: take it over.
-      const sb = await Sandbox.fetch(rt, id);
-      this.#log.info("pod adopted", { group, status: sb.status().kind });
-      return sb;
+      return await this.#takeOver(rt, id, group);
     }
+  }
+
+  /** The sandbox `id` that a previous daemon left: fetched (re-attached), not created. */
+  async #takeOver(rt: SandboxRuntime, id: string, group: string): Promise<Sandbox> {
+    const sb = await Sandbox.fetch(rt, id);
+    this.#log.info("pod adopted", { group, status: sb.status().kind });
+    return sb;
   }
 
   /**
@@ -138,13 +142,12 @@ export class Pods {
     return this.#serial(pod, async () => {
       if (pod.sandbox === undefined) {
         try {
-          pod.sandbox = await Sandbox.fetch(this.#rt, key);
+          pod.sandbox = await this.#takeOver(this.#rt, key, group);
         } catch (e) {
           if (pod.members.size === 0) this.#pods.delete(key);
           if (isRuntimeError(e) && e.code === "NotFound") return undefined;
           throw e;
         }
-        this.#log.info("pod adopted", { group, status: pod.sandbox.status().kind });
       }
       pod.members.add(member);
       return pod.sandbox;

@@ -39,10 +39,11 @@ export interface CreateContainerOptions {
 
 /** Which storage plugin shares `path`: disks (block devices, image files) go to virtio-blk. */
 async function pluginFor(ctx: SandboxContext, path: string, what: string, disk: boolean): Promise<string> {
+  if (disk) return "virtio-blk"; // the caller stat-ed it already
   const st = await Deno.stat(path).catch((e) => {
     throw new SandboxError("NotFound", `Cannot share ${what} "${path}": it does not exist`, { cause: e });
   });
-  if (disk || st.isBlockDevice === true || (st.isFile && what === "rootfs")) return "virtio-blk";
+  if (st.isBlockDevice === true || (st.isFile && what === "rootfs")) return "virtio-blk";
   const shared = ctx.record.prepared[0]?.plugin;
   if (shared === undefined) {
     throw new SandboxError(
