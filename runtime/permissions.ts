@@ -1,44 +1,19 @@
 /**
- * What the Cocoon core itself needs, beside its plugins' manifests. `compile.sh` grants the union of
- * these and every built-in plugin's manifest (`cocoon plugins --allow-flags`), never `-A`.
+ * What the Cocoon host program is granted: everything (`--allow-all`), for reasons a narrower grant
+ * cannot get around (docs/decisions.md, "Permissions of the installed program"):
  *
- * - read/write: OCI bundles, rootfs and state live wherever the caller (podman, containerd) puts them.
- * - run: the tools the core drives directly (guest image build, networking set-up, self re-exec
- *   for the sandbox holder and daemon), plus each plugin's own list.
- * - ffi: libc for prctl(PR_SET_CHILD_SUBREAPER), SCM_RIGHTS (console socket), ioctl(TIOCSWINSZ).
- * - net: the HTTP management API and the gRPC sandboxer on TCP when configured.
- * - env, sys: configuration lookup, hostname, load average and memory for `check` and metrics.
+ * - Deno 2 serves /proc/<pid>/* and /proc/self/mountinfo only to --allow-all. A runtime reads both
+ *   all the time: a process's start time (pid-reuse-safe liveness of holders, daemons and QEMU) and
+ *   the mount table (the guard that keeps a recursive delete out of bind-mounted host data).
+ * - An allow-run list cannot be honoured: Deno resolves its names against the PATH the caller
+ *   started us with (conmon passes none), refuses a spawn whose environment has an LD_* variable
+ *   unless every program may run, and wants unrestricted run for Deno.kill. The tools on such a list
+ *   (sh, nsenter, mount, setsid) run anything anyway, and --allow-ffi alone reaches all of libc.
  *
- * @module
+ * Plugins still declare what they need in their manifests: the loader checks a third-party plugin
+ * against what the process holds, and `cocoon plugins` shows each.
  */
-export const CORE_PERMISSIONS: Deno.PermissionOptionsObject = {
-  read: true,
-  write: true,
-  env: true,
-  sys: true,
-  ffi: true,
-  net: true,
-  run: [
-    "apt-get",
-    "dpkg-deb",
-    "depmod",
-    "mkfs.erofs",
-    "cpio",
-    "gzip",
-    "ip",
-    "tc",
-    "nsenter",
-    "mount",
-    "umount",
-    "ldd",
-    "containerd",
-    "ctr",
-    "runc",
-    "crun",
-    "podman",
-    "cocoon",
-  ],
-};
+export const HOST_ALLOW_FLAGS: readonly string[] = ["--allow-all"];
 
 /** The guest agent runs as root inside the VM and drives crun/runc, mounts and networking there. */
 export const AGENT_PERMISSIONS: Deno.PermissionOptionsObject = {

@@ -81,24 +81,8 @@ export interface OciEnv {
   runtime(): Promise<SandboxRuntime>;
 }
 
-const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/**
- * Callers such as conmon start the runtime with a bare environment (no PATH; Deno then sets only
- * its own node-compat directory), while the plugins run host tools (mount, umount, ps, ip...): the
- * usual system directories are appended when missing. Returns the PATH in effect.
- */
-export function ensurePath(): string {
-  const parts = (Deno.env.get("PATH") ?? "").split(":").filter((d) => d !== "");
-  for (const d of DEFAULT_PATH.split(":")) if (!parts.includes(d)) parts.push(d);
-  const path = parts.join(":");
-  Deno.env.set("PATH", path);
-  return path;
-}
-
 /** Config, state root and (lazily) the sandbox runtime of a CLI call. */
 export async function ociEnv(ctx: CommandContext, log: Logger = ctx.log): Promise<OciEnv> {
-  ensurePath();
   const cfg = withStateDir(await ctx.config(), ctx.globals.root);
   let rt: Promise<SandboxRuntime> | undefined;
   return {

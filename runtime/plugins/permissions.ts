@@ -56,25 +56,3 @@ export function allowFlags(perms: Deno.PermissionOptionsObject): string[] {
   }
   return out;
 }
-
-/** Union of several permission objects (true wins over a list; lists are merged and de-duplicated). */
-export function unionPermissions(
-  list: readonly Deno.PermissionOptionsObject[],
-): Deno.PermissionOptionsObject {
-  const acc: Record<string, true | Set<string>> = {};
-  for (const p of list) {
-    for (const [k, v] of Object.entries(p)) {
-      if (v === true || v === "inherit") acc[k] = true;
-      else if (Array.isArray(v)) {
-        const cur = acc[k];
-        if (cur === true) continue;
-        const set = cur ?? new Set<string>();
-        for (const x of v) set.add(String(x));
-        acc[k] = set;
-      }
-    }
-  }
-  const out: Record<string, true | string[]> = {};
-  for (const [k, v] of Object.entries(acc)) out[k] = v === true ? true : [...v].sort();
-  return out as Deno.PermissionOptionsObject;
-}

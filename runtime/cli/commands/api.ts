@@ -8,7 +8,7 @@
 import { createApiApp, formatListen, localBackend, parseListen, serveApi } from "../../api/http/mod.ts";
 import { openSandboxRuntime } from "../../sandbox/mod.ts";
 import type { Command } from "../args.ts";
-import { ensurePath, parseVerb, withStateDir } from "../oci_args.ts";
+import { parseVerb, withStateDir } from "../oci_args.ts";
 
 export const DEFAULT_API_LISTEN = "unix:///run/cocoon/api.sock";
 
@@ -19,7 +19,6 @@ export const api: Command = {
   async run(args, ctx) {
     const { values } = parseVerb("api", args, { listen: { type: "string", multiple: true } });
     const listen = (values.listen ?? [DEFAULT_API_LISTEN]).map(parseListen);
-    ensurePath();
     const cfg = withStateDir(await ctx.config(), ctx.globals.root);
     const log = ctx.log.child({ subsystem: "api" });
     const runtime = await openSandboxRuntime(cfg, { log, registry: await ctx.registry() });

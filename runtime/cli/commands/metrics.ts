@@ -9,7 +9,7 @@ import { describeOwner, type GuestStatsView, localBackend, type SandboxView } fr
 import { RuntimeError } from "../../errors.ts";
 import { openSandboxRuntime } from "../../sandbox/mod.ts";
 import type { Command } from "../args.ts";
-import { ensurePath, parseVerb, withStateDir } from "../oci_args.ts";
+import { parseVerb, withStateDir } from "../oci_args.ts";
 
 function mib(b: number | null): string {
   return b === null ? "-" : `${(b / 1048576).toFixed(1)} MiB`;
@@ -61,7 +61,6 @@ export const metrics: Command = {
         'Invalid arguments for "metrics": one sandbox id is required',
       );
     }
-    ensurePath();
     const cfg = withStateDir(await ctx.config(), ctx.globals.root);
     const log = ctx.log.child({ subsystem: "metrics" });
     const runtime = await openSandboxRuntime(cfg, { log, registry: await ctx.registry() });

@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import { inspectPlugin } from "../../plugins/loader.ts";
-import { allowFlags, unionPermissions } from "../../plugins/permissions.ts";
-import { AGENT_PERMISSIONS, CORE_PERMISSIONS } from "../../permissions.ts";
+import { allowFlags } from "../../plugins/permissions.ts";
+import { AGENT_PERMISSIONS, HOST_ALLOW_FLAGS } from "../../permissions.ts";
 import type { Command } from "../args.ts";
 import type { PluginManifest } from "../../../plugins/types.ts";
 
@@ -23,14 +23,8 @@ export const plugins: Command = {
       return 0;
     }
     if (values["allow-flags"]) {
-      // The core's needs plus every built-in manifest: what a compiled `cocoon` is granted.
-      const manifests = [];
-      for (const ref of reg.values()) {
-        if (ref.origin === "builtin") {
-          manifests.push((await inspectPlugin(reg, ref.kind, ref.name)).permissions);
-        }
-      }
-      ctx.print(allowFlags(unionPermissions([CORE_PERMISSIONS, ...manifests])).join(" "));
+      // What the installed `cocoon` is granted (runtime/permissions.ts says why it is everything).
+      ctx.print(HOST_ALLOW_FLAGS.join(" "));
       return 0;
     }
     const rows: { manifest?: PluginManifest; origin: string; kind: string; name: string; error?: string }[] =
