@@ -15,6 +15,7 @@ import { type OciPaths, ociPaths } from "../holder/paths.ts";
 import { type OciState, ociState } from "../oci/state.ts";
 import { type ContainerRecord, openSandboxRuntime, Sandbox, type SandboxRuntime } from "../sandbox/mod.ts";
 import type { CommandContext } from "./args.ts";
+import { canonicalPathSync } from "../sys/canonical_path.ts";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
@@ -68,11 +69,11 @@ export function idArg(verb: string, positionals: readonly string[], index = 0): 
   return containerId(s);
 }
 
-/** The configuration with `runtime.state_dir` replaced by `--root` when given. */
+/** The configuration with `runtime.state_dir` replaced by `--root` (canonical) when given. */
 export function withStateDir(cfg: ResolvedConfig, root: string | undefined): ResolvedConfig {
   if (root === undefined || root === "") return cfg;
-  const abs = root.startsWith("/") ? root : `${Deno.cwd()}/${root}`;
-  return { ...cfg, runtime: { ...cfg.runtime, stateDir: abs.replace(/\/+$/, "") || "/" } };
+  // Canonical once, here: Docker passes /var/run/docker/..., and /var/run is a link to /run.
+  return { ...cfg, runtime: { ...cfg.runtime, stateDir: canonicalPathSync(root) } };
 }
 
 export interface OciEnv {

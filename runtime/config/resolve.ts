@@ -6,6 +6,7 @@
 import * as v from "valibot";
 import { hypervisorTable } from "./effective.ts";
 import { ConfigError } from "../errors.ts";
+import { canonicalPathSync } from "../sys/canonical_path.ts";
 import {
   type ConfigSource,
   type HypervisorConfig,
@@ -29,7 +30,8 @@ export function resolveConfig(raw: unknown, source: ConfigSource): ResolvedConfi
   const r = parsed.runtime ?? {};
   const a = parsed.agent ?? {};
   const f = parsed.factory ?? {};
-  const stateDir = r.state_dir ?? DEFAULT_STATE_DIR;
+  // Canonical once: every mount guard compares with /proc/self/mountinfo, which knows no links.
+  const stateDir = canonicalPathSync(r.state_dir ?? DEFAULT_STATE_DIR);
   return {
     source,
     raw: parsed,

@@ -5,6 +5,8 @@
  * @module
  */
 import { RuntimeError } from "../errors.ts";
+import { canonicalPath } from "../sys/canonical_path.ts";
+import { mountsUnder } from "../sys/host_mount.ts";
 
 export interface RootfsMount {
   readonly type: string;
@@ -47,20 +49,26 @@ export async function mountRootfs(mounts: readonly RootfsMount[], target: string
   }
 }
 
-/** True when something is mounted at `path`. */
+/** True when something is mounted at `path` (compared canonically, as the mount table is). */
 export async function isMountPoint(path: string): Promise<boolean> {
-  const info = await Deno.readTextFile("/proc/self/mountinfo").catch(() => "");
-  return info.split("\n").some((l) => unescape(l.split(" ")[4] ?? "") === path);
+  const real = await canonicalPath(path);
+  return (await mountsUnder(real)).includes(real);
 }
 
-function unescape(p: string): string {
-  return p.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-}
-
-/** Unmounts everything at and under `target` (idempotent). */
+/**
+ * Unmounts everything at and under `target` (idempotent).
+ *
+ * @throws {RuntimeError} `FailedPrecondition` when something stays mounted there.
+ */
 export async function unmountRootfs(target: string): Promise<void> {
   for (let i = 0; i < 8 && await isMountPoint(target); i++) {
     const r = await run("umount", ["-R", target]);
     if (!r.ok) await run("umount", ["-l", target]);
+  }
+  if (await isMountPoint(target)) {
+    throw new RuntimeError(
+      "FailedPrecondition",
+      `Cannot unmount the rootfs at "${target}": it stays mounted`,
+    );
   }
 }

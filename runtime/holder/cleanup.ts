@@ -1,16 +1,22 @@
 /**
  * Removing a container's host state without its holder (the holder is gone, or never got ready):
  * the sandbox (VM, shares, records: the core's forced delete re-attaches to a QEMU that still runs
- * and stops it), the control socket and the OCI state directory.
+ * and stops it), any QEMU or virtiofsd of that id no record names, the control socket and the OCI
+ * state directory.
  *
  * @module
  */
 import { isRuntimeError } from "../errors.ts";
-import type { ContainerId } from "../ids.ts";
+import { type ContainerId, sandboxId } from "../ids.ts";
 import type { Logger } from "../log/logger.ts";
 import { Sandbox, type SandboxRuntime } from "../sandbox/mod.ts";
 import { holderAlive, type HolderInfo } from "./info.ts";
 import type { OciPaths } from "./paths.ts";
+import { removeTree } from "../sys/safe_remove.ts";
+import { canonicalPath } from "../sys/canonical_path.ts";
+import { hostRunner, mountsUnder, unbind } from "../sys/host_mount.ts";
+import { killStrays } from "../sys/strays.ts";
+import { sandboxDir } from "../sandbox/layout.ts";
 
 export async function removeContainerState(
   rt: SandboxRuntime,
@@ -25,10 +31,16 @@ export async function removeContainerState(
     if (!(isRuntimeError(e) && e.code === "NotFound")) throw e;
     log.debug("no sandbox to remove", { container: id });
   }
+  // What no record names any more (a create or delete that failed midway, a lost record): the
+  // VM and virtiofsd of this id under this root, then the binds and the directory they used.
+  const dir = await canonicalPath(sandboxDir(rt.config.runtime.stateDir, sandboxId(id)));
+  const killed = await killStrays(id, dir);
+  if (killed.length > 0) log.warn("killed processes of the sandbox that no record named", { pids: killed });
+  const runner = hostRunner();
+  for (const mp of await mountsUnder(dir, runner)) await unbind(runner, mp);
+  await removeTree(dir, runner);
   await Deno.remove(paths.socket).catch(() => {});
-  await Deno.remove(paths.dir, { recursive: true }).catch((e) => {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-  });
+  await removeTree(paths.dir);
 }
 
 /** Waits up to `ms` for the holder to end; then, when `kill`, SIGKILLs it (pid and start time checked). */

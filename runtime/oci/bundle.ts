@@ -5,6 +5,7 @@
  */
 import { RuntimeError } from "../errors.ts";
 import { type OciSpec, parseOciSpecText } from "./spec.ts";
+import { canonicalPath } from "../sys/canonical_path.ts";
 
 export interface OciBundle {
   /** Absolute bundle directory. */
@@ -33,7 +34,7 @@ export function resolvePath(base: string, p: string): string {
  * for a malformed config.json.
  */
 export async function loadBundle(dir: string): Promise<OciBundle> {
-  const abs = resolvePath(Deno.cwd(), dir);
+  const abs = await canonicalPath(resolvePath(Deno.cwd(), dir));
   const file = `${abs}/config.json`;
   let text: string;
   try {

@@ -14,7 +14,8 @@ import { SandboxError } from "../errors.ts";
 import { sandboxId } from "../ids.ts";
 import { newContext, type SandboxContext, saveSandbox } from "./_context.ts";
 import type { AgentApi } from "./agent_port.ts";
-import { removeSandboxDir, toGuestMount } from "./_guest_mount.ts";
+import { toGuestMount } from "./_guest_mount.ts";
+import { removeTree } from "../sys/safe_remove.ts";
 import { consoleLogPath, sandboxDir, sandboxesRoot } from "./layout.ts";
 import type { PreparedStorage, SandboxRecord } from "./records.ts";
 import type { SandboxRuntime } from "./runtime.ts";
@@ -95,7 +96,7 @@ export async function createSandbox(rt: SandboxRuntime, opts: CreateSandboxOptio
   };
   const ctx = newContext(rt, record);
   const undo: { what: string; run: () => Promise<unknown> }[] = [
-    { what: "remove the sandbox directory", run: () => removeSandboxDir(dir) },
+    { what: "remove the sandbox directory", run: () => removeTree(dir) },
   ];
   const t0 = performance.now();
   try {

@@ -9,7 +9,7 @@
 import type { Vm } from "../../plugins/types.ts";
 import { isRuntimeError, SandboxError } from "../errors.ts";
 import { type SandboxContext, saveSandbox, serialized } from "./_context.ts";
-import { removeSandboxDir } from "./_guest_mount.ts";
+import { removeTree } from "../sys/safe_remove.ts";
 import { removeContainerRecord } from "./delete.ts";
 import { detachNetwork } from "./network.ts";
 import { markAllStopped } from "./wait.ts";
@@ -83,8 +83,8 @@ async function destroy(ctx: SandboxContext, opts: DeleteSandboxOptions): Promise
       await s.releaseSandbox?.(p, { sandbox: id, dir: ctx.record.dir });
     });
   }
-  // Never recursive-remove through a mount: removeSandboxDir refuses when one remains.
-  await removeSandboxDir(ctx.record.dir);
+  // Never recursive-remove through a mount: removeTree refuses when one remains.
+  await removeTree(ctx.record.dir);
   await rt.repo.deleteSandbox(id);
   ctx.record = { ...ctx.record, vm: null, status: { kind: "stopped", stoppedAt: now(), reason: "deleted" } };
   ctx.released = true;

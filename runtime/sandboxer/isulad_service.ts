@@ -51,6 +51,7 @@ import {
   type IsuladRequest,
   type ResponseValue,
 } from "./isulad_codec.ts";
+import { removeTree } from "../sys/safe_remove.ts";
 
 export const ISULAD_SERVICE = "containerd.services.sandbox.v1.Controller";
 
@@ -180,8 +181,9 @@ export function isuladService(
           JSON.stringify(bundleSpec(spec.raw, r.sandboxId, mounted)),
         );
       } catch (e) {
+        // removeTree refuses while the rootfs is still mounted: the user's data stays either way.
         await unmountRootfs(`${bundle}/rootfs`).catch(() => {});
-        await Deno.remove(bundle, { recursive: true }).catch(() => {});
+        await removeTree(bundle).catch(() => {});
         throw e;
       }
       opts.log.info("container prepared", { sandbox: r.sandboxId, container: r.containerId, bundle });
@@ -190,10 +192,9 @@ export function isuladService(
     Purge: async (r) => {
       if (r.execId !== "") return [];
       const bundle = bundleOf(r.sandboxId, r.containerId, `purge container "${r.containerId}"`);
-      await unmountRootfs(`${bundle}/rootfs`).catch(() => {});
-      await Deno.remove(bundle, { recursive: true }).catch((e) => {
-        if (!(e instanceof Deno.errors.NotFound)) throw e;
-      });
+      // An unmount that fails fails the purge: nothing is removed under a mounted rootfs.
+      await unmountRootfs(`${bundle}/rootfs`);
+      await removeTree(bundle);
       opts.log.info("container purged", { sandbox: r.sandboxId, container: r.containerId });
       return [];
     },

@@ -6,6 +6,7 @@
  * @module
  */
 import { RuntimeError } from "../errors.ts";
+import { canonicalPath } from "./canonical_path.ts";
 
 export interface RunResult {
   readonly code: number;
@@ -82,8 +83,8 @@ export async function unbind(r: HostRunner, target: string): Promise<void> {
 }
 
 /**
- * Mount points at or below `dir` in this mount namespace, deepest first. Deno grants /proc mount
- * tables only with --allow-all, so the table is read with `cat` (same mount namespace).
+ * Mount points at or below `dir` (canonicalised) in this mount namespace, deepest first. The table
+ * is read through the runner (`cat`, same mount namespace) so that tests can fake it.
  */
 export async function mountsUnder(dir: string, r: HostRunner = hostRunner()): Promise<string[]> {
   const res = await r.run("cat", ["/proc/self/mountinfo"]);
@@ -93,7 +94,10 @@ export async function mountsUnder(dir: string, r: HostRunner = hostRunner()): Pr
       `Cannot list mounts under "${dir}": cat /proc/self/mountinfo exited with code ${res.code}`,
     );
   }
-  return parseMountPoints(res.stdout).filter((mp) => mp === dir || mp.startsWith(`${dir}/`))
+  // The table holds canonical paths only: a directory reached through a symbolic link (/var/run is
+  // /run on Debian) would match nothing.
+  const real = await canonicalPath(dir);
+  return parseMountPoints(res.stdout).filter((mp) => mp === real || mp.startsWith(`${real}/`))
     .sort((a, b) => b.length - a.length);
 }
 

@@ -17,6 +17,7 @@ import {
   pruneEmpty,
   unbind,
 } from "../../../runtime/sys/host_mount.ts";
+import { removeTree } from "../../../runtime/sys/safe_remove.ts";
 
 export const SHARED_TAG = "cocoon-shared";
 export const GUEST_SHARED_DIR = "/run/cocoon/shared";
@@ -138,9 +139,7 @@ export class NinePStorage {
         `Cannot remove shared directory "${hostDir}": mounts remain below it`,
       );
     }
-    await Deno.remove(hostDir, { recursive: true }).catch((e) => {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
-    });
+    await removeTree(hostDir, this.#runner);
   }
 
   async share(

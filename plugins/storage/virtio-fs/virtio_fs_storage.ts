@@ -24,6 +24,7 @@ import {
   stopVirtiofsd,
   type VirtiofsdCommand,
 } from "../../../runtime/sys/virtiofsd.ts";
+import { removeTree } from "../../../runtime/sys/safe_remove.ts";
 
 export const SHARED_TAG = "cocoon-shared";
 export const GUEST_SHARED_DIR = "/run/cocoon/shared";
@@ -170,9 +171,7 @@ export class VirtioFsStorage {
     }
     for (const d of [hostDir, typeof runDir === "string" ? runDir : undefined]) {
       if (d === undefined) continue;
-      await Deno.remove(d, { recursive: true }).catch((e) => {
-        if (!(e instanceof Deno.errors.NotFound)) throw e;
-      });
+      await removeTree(d, this.#runner);
     }
   }
 

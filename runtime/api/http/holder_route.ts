@@ -17,6 +17,7 @@ import { exitStatusOf } from "../../holder/handlers.ts";
 import { encodeFrame, FRAME } from "../../holder/wire.ts";
 import { execProcessSpec, randomId } from "../library/container_api.ts";
 import type { ExecEvent, ExecRequest, GuestStatsView } from "./types.ts";
+import { removeTree } from "../../sys/safe_remove.ts";
 
 /** Killed: the status of a process whose stream ended without an exit frame. */
 const LOST_STATUS = 137;
@@ -67,7 +68,7 @@ export async function removeOciLeftovers(rt: SandboxRuntime, id: string): Promis
     return; // not a container id: not an OCI container
   }
   await Deno.remove(paths.socket).catch(() => {});
-  await Deno.remove(paths.dir, { recursive: true }).catch(() => {});
+  await removeTree(paths.dir).catch(() => {});
 }
 
 function num(x: unknown): number | null {
