@@ -29,7 +29,7 @@ done
 DENO="$ROOT/node_modules/.bin/deno"
 if [ ! -x "$DENO" ]; then
   echo "compile.sh: installing the pinned toolchain with npm (node_modules/.bin/deno is missing)" >&2
-  npm install --no-audit --no-fund >&2
+  npm ci --no-audit --no-fund >&2
 fi
 DENO_REAL=$(realpath "$DENO")
 

@@ -32,7 +32,7 @@ setup_apt() {
 setup_npm() {
   if [ ! -x node_modules/.bin/deno ] || [ package.json -nt node_modules/.package-lock.json ]; then
     say "installing the pinned toolchain and dependencies with npm"
-    npm install --no-audit --no-fund --loglevel=error >&2
+    npm ci --no-audit --no-fund --loglevel=error >&2
   fi
 }
 
@@ -70,36 +70,86 @@ summary_of() {
   echo "$(sed -E 's/.*\| ([0-9]+) passed.*/\1/' <<<"$line") $(sed -E 's/.*\| ([0-9]+) failed.*/\1/' <<<"$line")"
 }
 
-# Test files with a failing test in a deno test log.
-failed_files() {
-  { sed 's/\x1b\[[0-9;]*m//g' "$1" | grep -E '^\./[^ ]+_test\.ts => .* \.\.\. FAILED' || true; } |
-    sed -E 's/^\.\/([^ ]+_test\.ts) => .*/\1/' | sort -u
-}
-
-# Runs `deno test` on the given paths, prints "<passed> <failed>". A test file that fails is run once
-# more on its own and its second result is the one counted (VM suites run under TCG on a shared
-# 2-core machine); both runs stay in the output.
+# Runs `deno test` on the given paths, prints "<passed> <failed>". No retries: a file that fails
+# fails the run (a flaky test is a bug to find).
 run_suite() {
-  local log p f retry
+  local log p f
   log=$(mktemp)
   deno test --allow-all --parallel --no-prompt "$@" 2>&1 | tee "$log" >&2 || true
   read -r p f < <(summary_of "$log")
-  retry=$(failed_files "$log" || true)
-  if [ -n "$retry" ] && [ "$f" -gt 0 ]; then
-    local rlog rp rf fp ff
-    rlog=$(mktemp)
-    for file in $retry; do
-      say "retrying $file alone"
-      deno test --allow-all --no-prompt "$file" 2>&1 | tee "$rlog" >&2 || true
-      read -r rp rf < <(summary_of "$rlog")
-      fp=$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -cE "^\./$file => .* \.\.\. ok" || true)
-      ff=$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -cE "^\./$file => .* \.\.\. FAILED" || true)
-      p=$((p - fp + rp)); f=$((f - ff + rf))
-    done
-    rm -f "$rlog"
-  fi
   rm -f "$log"
   echo "$p $f"
+}
+
+# What an e2e file may leave behind, one item a line: VMM, file server, Cocoon, containerd, docker
+# and conmon processes; mounts; network links and namespaces; Cocoon state directories; /tmp entries.
+host_snapshot() {
+  local pid comm
+  for pid in $(ls /proc | grep -E '^[0-9]+$'); do
+    comm=$(cat "/proc/$pid/comm" 2>/dev/null) || continue
+    case "$comm" in
+      qemu-system-*|virtiofsd|containerd|containerd-shim*|dockerd|conmon|deno)
+        [ "$pid" = "$$" ] || echo "process $pid $comm $(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | cut -c1-160)" ;;
+    esac
+  done
+  awk '{print "mount " $5}' /proc/self/mountinfo
+  ip -o link show 2>/dev/null | awk -F': ' '{print "link " $2}' | sed 's/@.*//'
+  ip netns list 2>/dev/null | awk '{print "netns " $1}'
+  for d in /run/cocoon/sandboxes /run/cocoon/oci /var/lib/cocoon/sandboxes; do
+    [ -d "$d" ] && ls -1 "$d" | sed "s|^|state $d/|"
+  done
+  ls -1A /tmp | sed 's|^|tmp /tmp/|'
+}
+
+# Removes what a leak report names (so the next file starts clean).
+clean_leaks() {
+  local kind a b
+  while read -r kind a b; do
+    case "$kind" in
+      process) kill -9 "$a" 2>/dev/null || true ;;
+      mount) umount -l "$a" 2>/dev/null || true ;;
+      link) ip link del "$a" 2>/dev/null || true ;;
+      netns) ip netns del "$a" 2>/dev/null || true ;;
+    esac
+  done
+}
+
+# Runs each e2e file alone, then checks that it left nothing (processes, mounts, links, netns, state
+# directories, /tmp entries). A leak is one failed check of that file. Prints "<passed> <failed>".
+run_e2e_files() {
+  local passed=0 failed=0 file log p f before after leaks
+  log=$(mktemp -p "$ROOT/.cache")
+  for file in "$@"; do
+    before=$(host_snapshot | sed -E 's/^(process [0-9]+) .*/\1/' | sort)
+    say "e2e: $file"
+    deno test --allow-all --no-prompt "$file" 2>&1 | tee "$log" >&2 || true
+    read -r p f < <(summary_of "$log")
+    passed=$((passed + p)); failed=$((failed + f))
+    sleep 1
+    after=$(host_snapshot | sed -E 's/^(process [0-9]+) .*/\1/' | sort)
+    leaks=$(comm -13 <(echo "$before") <(echo "$after") | grep -v "^tmp $log" || true)
+    if [ -n "$leaks" ]; then
+      say "LEAK after $file (counted as a failure):"
+      echo "$leaks" | sed 's/^/    /' >&2
+      for pid in $(echo "$leaks" | awk '$1 == "process" {print $2}'); do
+        say "    $(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | cut -c1-200)"
+      done
+      echo "$leaks" | clean_leaks
+      failed=$((failed + 1))
+    fi
+  done
+  rm -f "$log"
+  echo "$passed $failed"
+}
+
+# The installed program is what the program-level tests run (tests/utils/program.ts): compile.sh
+# --install into a fresh prefix, exactly as a user installs it.
+install_for_tests() {
+  local prefix="$ROOT/.cache/test-prefix"
+  rm -rf "$prefix"
+  say "compile.sh --install $prefix (the program the tests run)"
+  bash compile.sh --install "$prefix" >&2
+  export COCOON_BIN="$prefix/bin/cocoon"
 }
 
 run_tests() {
@@ -107,22 +157,26 @@ run_tests() {
   gate "deno lint" deno lint
   gate "deno check" deno check main.ts mod.ts $( [ -f agent/main.ts ] && echo agent/main.ts )
   if [ -f runtime/protocol/gen.sh ]; then gate "generated protobuf code is current" bash runtime/protocol/gen.sh --check; fi
+  mkdir -p "$ROOT/.cache"
+  install_for_tests
   export RUNTIME_E2E=1
   local passed=0 failed=0 p f
   say "deno test: unit, integration, protocol, plugin and style suites"
   read -r p f < <(run_suite runtime plugins agent tests/integration tests/protocol tests/style tests/bench)
   passed=$((passed + p)); failed=$((failed + f))
-  say "deno test: end-to-end suites in real microVMs (tests/e2e)"
-  read -r p f < <(run_suite tests/e2e)
+  say "deno test: end-to-end suites in real microVMs (tests/e2e), one file at a time, leak-checked"
+  read -r p f < <(run_e2e_files tests/e2e/*_test.ts)
   passed=$((passed + p)); failed=$((failed + f))
   passed=$((passed + GATES_PASSED)); failed=$((failed + GATES_FAILED))
   echo "$passed passed, $failed failed"
   [ "$failed" -eq 0 ]
 }
 
-# The demo: a real container (busybox) in a real microVM, through `cocoon run`.
+# The demo: a real container (busybox) in a real microVM, through the installed `cocoon run`
+# (compile.sh --install puts cocoon and containerd-shim-cocoon-v2 in /usr/local/bin).
 demo() {
-  deno run --allow-all main.ts check || true
+  bash compile.sh --install >&2
+  /usr/local/bin/cocoon check || true
   local rootfs=/var/lib/cocoon/demo/rootfs
   if [ ! -x "$rootfs/bin/busybox" ]; then
     mkdir -p "$rootfs/bin" "$rootfs/proc" "$rootfs/sys" "$rootfs/dev" "$rootfs/tmp"
@@ -132,7 +186,7 @@ demo() {
     done
   fi
   say "cocoon run --rootfs $rootfs -- sh -c '...'   (boots a microVM, runs the container, exits with its status)"
-  deno run --allow-all main.ts run --rootfs "$rootfs" -- /bin/sh -c \
+  /usr/local/bin/cocoon run --rootfs "$rootfs" -- /bin/sh -c \
     'echo "Hello from a container in a Cocoon microVM: guest kernel $(uname -r), $(nproc) vCPU, $(free -m | awk "/Mem/{print \$2}") MiB"'
 }
 

@@ -1,5 +1,6 @@
 /**
- * Private installs of Debian 13 (trixie) packages on a Debian 12 host: a private apt list, state and
+ * Private installs of Debian 13 (trixie) packages on a Debian 12 host, from the host's own mirror
+ * (runtime/sys/apt_sources.ts): a private apt list, state and
  * cache under `root` (the system's apt set-up is untouched), `apt-get download`, and `dpkg-deb -x`
  * into `<root>/prefix`. Used for virtiofsd (which Debian 12 lacks) and, in tests, containerd 1.7.
  * Cached and race-safe: `probe` is asked first, again under a file lock, and after the install.
@@ -7,8 +8,8 @@
  * @module
  */
 import { RuntimeError } from "../errors.ts";
+import { hostDebianMirror } from "./apt_sources.ts";
 
-const MIRROR = "http://deb.debian.org/debian";
 const dec = new TextDecoder();
 
 export interface TrixieInstall<T> {
@@ -57,9 +58,18 @@ export async function installTrixiePackages<T>(o: TrixieInstall<T>): Promise<T> 
   await lock.lock(true);
   const raced = await o.probe();
   if (raced !== undefined) return raced;
+  // The host's own mirror (its apt sources), only the suite name changed.
+  const mirror = await hostDebianMirror();
+  if (mirror === undefined) {
+    throw new RuntimeError(
+      "FailedPrecondition",
+      `Cannot install ${o.what}: no Debian release source with "main" in /etc/apt/sources.list{,.d}`,
+    );
+  }
+  const keyring = mirror.signedBy ?? "/usr/share/keyrings/debian-archive-keyring.gpg";
   await Deno.writeTextFile(
     `${root}/apt/trixie.list`,
-    `deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${MIRROR} trixie main\n`,
+    `deb [signed-by=${keyring}] ${mirror.uri} trixie main\n`,
   );
   const aptOpts = [
     `Dir::Etc::SourceList=${root}/apt/trixie.list`,

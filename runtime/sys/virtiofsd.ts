@@ -67,7 +67,7 @@ export async function findVirtiofsd(
 
 /**
  * Installs Debian 13's virtiofsd with its own glibc under `root` (cached: returns at once when it
- * runs already). Needs apt access to deb.debian.org.
+ * runs already). Needs apt access to the host's Debian mirror.
  */
 export function installVirtiofsd(
   opts: { root?: string; signal?: AbortSignal } = {},

@@ -18,13 +18,14 @@ import {
   socketsUnder,
 } from "./sandbox_util.ts";
 import { factoryConfig, factoryRuntime, runProbe } from "./factory_world.ts";
+import { cocoonBin } from "../utils/program.ts";
 
 const canRun = await hostCanBoot();
 const opts = { ignore: !canRun, sanitizeResources: false, sanitizeOps: false };
 
 function cli(args: string[], config: string): Promise<Deno.CommandOutput> {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", "--quiet", new URL("../../main.ts", import.meta.url).pathname, ...args],
+  return new Deno.Command(cocoonBin(), {
+    args: [...args],
     env: { COCOON_CONFIG: config },
     stdout: "piped",
     stderr: "piped",

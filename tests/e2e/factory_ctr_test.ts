@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { makeBusyboxRootfs } from "../../agent/testing/rootfs.ts";
 import { pidsMentioning, withShimWorld } from "../integration/shim_harness.ts";
 import { guestImage, hostCanBoot, PATH, writeConfig } from "./shim_vm_env.ts";
+import { cocoonBin } from "../utils/program.ts";
 
 const opts = { ignore: !(await hostCanBoot()), sanitizeResources: false, sanitizeOps: false };
 
@@ -56,11 +57,8 @@ Deno.test({
         }
         assert.deepEqual(await pidsMentioning(w.dir, "qemu-system"), [], "no VM left");
       } finally {
-        const destroy = await new Deno.Command(Deno.execPath(), {
+        const destroy = await new Deno.Command(cocoonBin(), {
           args: [
-            "run",
-            "--allow-all",
-            new URL("../../main.ts", import.meta.url).pathname,
             "factory",
             "destroy",
           ],

@@ -20,6 +20,7 @@ import {
   socketsUnder,
 } from "./sandbox_util.ts";
 import { factoryConfig, factoryRuntime, pssKiB, runProbe } from "./factory_world.ts";
+import { cocoonBin } from "../utils/program.ts";
 
 const canRun = await hostCanBoot();
 const opts = { ignore: !canRun, sanitizeResources: false, sanitizeOps: false };
@@ -117,11 +118,8 @@ Deno.test({
       // `cocoon factory destroy` with this configuration removes the template and its tmpfs.
       const cfgFile = `${dir}/cocoon.toml`;
       await Deno.writeTextFile(cfgFile, tomlOf(dir, image));
-      const destroy = await new Deno.Command(Deno.execPath(), {
+      const destroy = await new Deno.Command(cocoonBin(), {
         args: [
-          "run",
-          "--allow-all",
-          new URL("../../main.ts", import.meta.url).pathname,
           "factory",
           "destroy",
         ],

@@ -19,6 +19,7 @@ import { createSandbox, fetchSandbox, type Sandbox } from "../../mod.ts";
 import { parsePrometheusText } from "../../runtime/api/http/_prom_parser.ts";
 import { ensureGuestImage } from "../utils/guest.ts";
 import { hostCanBoot, qemuPids, scrub, socketsUnder } from "./sandbox_util.ts";
+import { cocoonBin } from "../utils/program.ts";
 
 const enabled = (Deno.env.get("RUNTIME_E2E") === "1" || Deno.env.get("COCOON_E2E") === "1") &&
   await hostCanBoot();
@@ -39,11 +40,8 @@ interface ApiProcess {
 }
 
 async function startApi(configPath: string, unix: string): Promise<ApiProcess> {
-  const child = new Deno.Command(Deno.execPath(), {
+  const child = new Deno.Command(cocoonBin(), {
     args: [
-      "run",
-      "--allow-all",
-      `${ROOT}main.ts`,
       "--config",
       configPath,
       "api",
@@ -265,11 +263,8 @@ Deno.test({
 
       await t.step("cocoon metrics prints the sandbox's figures", async () => {
         const run = (json: boolean) =>
-          new Deno.Command(Deno.execPath(), {
+          new Deno.Command(cocoonBin(), {
             args: [
-              "run",
-              "--allow-all",
-              `${ROOT}main.ts`,
               "--config",
               configPath,
               "metrics",
@@ -296,8 +291,8 @@ Deno.test({
         "cocoon exec-guest runs a shell in the guest, and is refused when the console is off",
         async () => {
           const run = (config: string, input: string) => {
-            const c = new Deno.Command(Deno.execPath(), {
-              args: ["run", "--allow-all", `${ROOT}main.ts`, "--config", config, "exec-guest", web],
+            const c = new Deno.Command(cocoonBin(), {
+              args: ["--config", config, "exec-guest", web],
               stdin: "piped",
               stdout: "piped",
               stderr: "piped",

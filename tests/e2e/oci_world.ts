@@ -11,7 +11,7 @@ import { sandboxId } from "../../runtime/ids.ts";
 import { makeBusyboxRootfs } from "../../agent/testing/rootfs.ts";
 import { buildGuestImage } from "../../runtime/guest/mod.ts";
 import { minimalSpec } from "../../runtime/oci/spec.ts";
-import { DENO, repoRoot } from "../utils/cli.ts";
+import { cocoonBin, writeProgramWrapper } from "../utils/program.ts";
 
 /** QEMU, the image tools and root: what a real boot needs. */
 export async function hostCanBoot(): Promise<boolean> {
@@ -74,15 +74,14 @@ dial_timeout = 90
   );
   const rootfs = await makeBusyboxRootfs(dir);
   const env = { COCOON_CONFIG: config };
-  const cli = ["run", "--allow-all", "--quiet", `${repoRoot}main.ts`];
   const w: OciWorld = {
     dir,
     root,
     config,
     rootfs,
     async cocoon(args, opts = {}) {
-      const p = new Deno.Command(DENO, {
-        args: [...cli, ...args],
+      const p = new Deno.Command(cocoonBin(), {
+        args: [...args],
         env,
         cwd: dir,
         stdin: opts.stdin !== undefined ? "piped" : "null",
@@ -99,8 +98,8 @@ dial_timeout = 90
       return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
     },
     spawn(args) {
-      return new Deno.Command(DENO, {
-        args: [...cli, ...args],
+      return new Deno.Command(cocoonBin(), {
+        args: [...args],
         env,
         cwd: dir,
         stdin: "null",
@@ -117,11 +116,7 @@ dial_timeout = 90
     },
     async launcher() {
       const path = `${dir}/cocoon-launcher`;
-      await Deno.writeTextFile(
-        path,
-        `#!/bin/sh\nCOCOON_CONFIG=${config} exec ${DENO} ${cli.join(" ")} "$@"\n`,
-        { mode: 0o755 },
-      );
+      await writeProgramWrapper(path, cocoonBin(), { COCOON_CONFIG: config });
       return path;
     },
   };

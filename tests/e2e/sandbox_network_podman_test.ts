@@ -9,9 +9,7 @@
 import assert from "node:assert/strict";
 import { ensureGuestImage } from "../utils/guest.ts";
 import { hostCanBoot, pidsMatching } from "./sandbox_util.ts";
-
-const REPO = new URL("../../", import.meta.url).pathname;
-const DENO = `${REPO}node_modules/.bin/deno`;
+import { cocoonBin, writeProgramWrapper } from "../utils/program.ts";
 
 async function hasPodman(): Promise<boolean> {
   const r = await new Deno.Command("podman", { args: ["--version"], stdout: "null", stderr: "null" }).output()
@@ -65,11 +63,7 @@ dial_timeout = 120
 `,
     );
     const launcher = `${dir}/cocoon-launcher`;
-    await Deno.writeTextFile(
-      launcher,
-      `#!/bin/sh\nCOCOON_CONFIG=${config} exec ${DENO} run --allow-all --quiet ${REPO}main.ts "$@"\n`,
-      { mode: 0o755 },
-    );
+    await writeProgramWrapper(launcher, cocoonBin(), { COCOON_CONFIG: config });
     const rootfs = `${dir}/rootfs`;
     for (const d of ["bin", "www", "etc", "proc", "sys", "dev", "tmp"]) {
       await Deno.mkdir(`${rootfs}/${d}`, { recursive: true });

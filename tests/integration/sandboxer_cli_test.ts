@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { RuntimeError } from "../../runtime/errors.ts";
 import { grpcUnaryClient } from "../../runtime/protocol/grpc.ts";
 import { Controller } from "../../runtime/protocol/gen/containerd/services/sandbox/v1/sandbox_pb.ts";
-import { DENO, repoRoot } from "../utils/cli.ts";
+import { repoRoot } from "../utils/cli.ts";
+import { cocoonBin } from "../utils/program.ts";
 
 async function until(what: string, ok: () => Promise<boolean>, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
@@ -27,12 +28,8 @@ Deno.test({
       `${dir}/configuration.toml`,
       `[runtime]\nstate_dir = "${dir}/run"\ninternetworking_model = "none"\n`,
     );
-    const child = new Deno.Command(DENO, {
+    const child = new Deno.Command(cocoonBin(), {
       args: [
-        "run",
-        "--allow-all",
-        "--quiet",
-        `${repoRoot}main.ts`,
         "--config",
         `${dir}/configuration.toml`,
         "sandboxer",
@@ -95,8 +92,8 @@ Deno.test({
 Deno.test({
   name: "cocoon sandboxer refuses an unknown --flavour with exit 2 and names the choices",
   async fn() {
-    const out = await new Deno.Command(DENO, {
-      args: ["run", "--allow-all", "--quiet", `${repoRoot}main.ts`, "sandboxer", "--flavour", "kuasar"],
+    const out = await new Deno.Command(cocoonBin(), {
+      args: ["sandboxer", "--flavour", "kuasar"],
       env: { COCOON_CONFIG: "" },
       cwd: repoRoot,
       stdin: "null",

@@ -1,6 +1,6 @@
 /**
  * Harness for the shim tests: a private real containerd whose PATH finds a
- * `containerd-shim-cocoon-v2` launcher (this checkout's main.ts under that name), a private daemon
+ * `containerd-shim-cocoon-v2` that runs the installed program (tests/utils/program.ts), a private daemon
  * directory, and either an embedded daemon on the in-memory sandbox (fake VM + agent) or none (the
  * shim starts the real daemon itself).
  *
@@ -13,9 +13,9 @@ import { createLogger, type LogSink } from "../../runtime/log/logger.ts";
 import { openSandboxRuntime } from "../../runtime/sandbox/mod.ts";
 import { type Containerd, startContainerd } from "../utils/containerd.ts";
 import { fakeConnector, FakeHost, FakeHypervisor, MemoryStore, RecordingShare } from "./sandbox_fakes.ts";
+import { shimBin, writeProgramWrapper } from "../utils/program.ts";
 
 export const RUNTIME = "io.containerd.cocoon.v2";
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
 export interface ShimWorld {
   readonly dir: string;
@@ -37,19 +37,13 @@ export interface ShimWorld {
   ): Promise<{ code: number; stdout: string; stderr: string }>;
 }
 
-/** Writes the launcher script containerd finds on its PATH. */
+/** Puts the installed shim, under its name, in the directory containerd finds on its PATH. */
 export async function writeShimLauncher(
   binDir: string,
   env: Readonly<Record<string, string>> = {},
 ): Promise<void> {
   await Deno.mkdir(binDir, { recursive: true });
-  const exports = Object.entries(env).map(([k, v]) => `export ${k}='${v}'\n`).join("");
-  const path = `${binDir}/containerd-shim-cocoon-v2`;
-  await Deno.writeTextFile(
-    path,
-    `#!/bin/sh\n${exports}COCOON_ARGV0=containerd-shim-cocoon-v2 exec '${Deno.execPath()}' run --allow-all --quiet --no-prompt '${MAIN}' "$@"\n`,
-  );
-  await Deno.chmod(path, 0o755);
+  await writeProgramWrapper(`${binDir}/containerd-shim-cocoon-v2`, shimBin(), env);
 }
 
 /** Runs `fn` in a fresh world; everything started is stopped and removed afterwards. */

@@ -132,3 +132,21 @@ Deno.test("every plugin folder has mod.ts and manifest.ts and a valid default ex
     }
   }
 });
+
+Deno.test("program-level tests run the installed program, never main.ts from source", async () => {
+  // A test that starts Cocoon as a program must run what `compile.sh --install` produced
+  // (tests/utils/program.ts), as podman, containerd and users do. The library (mod.ts) may be
+  // imported from source; main.ts may not be run.
+  const offenders: string[] = [];
+  const runsSource = [
+    /\$\{[A-Za-z_]+\}\/?main\.ts/, // `${ROOT}main.ts` handed to a process
+    /"\.\.\/\.\.\/main\.ts"/, // new URL("../../main.ts", ...)
+    /"run",\s*"--allow-all"/, // deno run of a module
+    /exec[^\n]*deno[^\n]*main\.ts/, // a launcher script running the source
+  ];
+  for (const [path, text] of await sources("tests/e2e", "tests/integration", "tests/utils")) {
+    if (path === "tests/integration/compile_test.ts") continue; // builds the program itself
+    for (const re of runsSource) if (re.test(text)) offenders.push(`${path} (${re.source})`);
+  }
+  assert.deepEqual(offenders, [], "use cocoonBin()/shimBin() from tests/utils/program.ts");
+});

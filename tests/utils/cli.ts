@@ -1,6 +1,7 @@
-/** Runs the cocoon CLI from source as a subprocess, for integration tests. */
+/** Runs the installed cocoon program (tests/utils/program.ts) as a subprocess. */
+import { cocoonBin } from "./program.ts";
+
 const root = new URL("../../", import.meta.url).pathname;
-export const DENO = Deno.execPath();
 
 export interface CliResult {
   readonly code: number;
@@ -12,8 +13,8 @@ export async function cocoon(
   args: string[],
   opts: { env?: Record<string, string>; cwd?: string } = {},
 ): Promise<CliResult> {
-  const out = await new Deno.Command(DENO, {
-    args: ["run", "--allow-all", "--quiet", `${root}main.ts`, ...args],
+  const out = await new Deno.Command(cocoonBin(), {
+    args,
     env: { COCOON_CONFIG: "", ...opts.env },
     cwd: opts.cwd ?? root,
     stdin: "null",

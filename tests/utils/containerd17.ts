@@ -56,7 +56,7 @@ async function probe(root: string): Promise<Containerd17Bin | undefined> {
 
 /**
  * Installs Debian 13's `containerd` package (1.7.x) under `root` and returns its binaries; cached:
- * returns at once when the install runs already. Needs apt access to deb.debian.org.
+ * returns at once when the install runs already. Needs apt access to the host's Debian mirror.
  */
 export function installContainerd17(
   opts: { root?: string; signal?: AbortSignal } = {},
