@@ -20,7 +20,7 @@ PREFIX=/usr/local
 while [ $# -gt 0 ]; do
   case "$1" in
     --out) OUT=$(realpath -m "$2"); shift 2 ;;
-    --install) INSTALL=1; if [ $# -gt 1 ] && [ "${2#-}" = "$2" ]; then PREFIX=$2; shift; fi; shift ;;
+    --install) INSTALL=1; if [ $# -gt 1 ] && [ "${2#-}" = "$2" ]; then PREFIX=$(realpath -m "$2"); shift; fi; shift ;;
     -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "compile.sh: unknown argument \"$1\" (see --help)" >&2; exit 2 ;;
   esac

@@ -16,6 +16,7 @@ import { removeTree } from "../sys/safe_remove.ts";
 import { canonicalPath } from "../sys/canonical_path.ts";
 import { hostRunner, mountsUnder, unbind } from "../sys/host_mount.ts";
 import { killStrays } from "../sys/strays.ts";
+import { removePodNetns } from "./pod_netns.ts";
 import { sandboxDir } from "../sandbox/layout.ts";
 
 export async function removeContainerState(
@@ -36,6 +37,7 @@ export async function removeContainerState(
   const dir = await canonicalPath(sandboxDir(rt.config.runtime.stateDir, sandboxId(id)));
   const killed = await killStrays(id, dir);
   if (killed.length > 0) log.warn("killed processes of the sandbox that no record named", { pids: killed });
+  await removePodNetns(sandboxDir(rt.config.runtime.stateDir, sandboxId(id)));
   const runner = hostRunner();
   for (const mp of await mountsUnder(dir, runner)) await unbind(runner, mp);
   await removeTree(dir, runner);

@@ -20,6 +20,7 @@ export async function handleRequest(h: Holder, req: HolderRequest, conn: Control
     case "start":
       await sb.startContainer(h.id);
       h.watchExit();
+      await h.runHooks("poststart", "running");
       return {};
     case "kill":
       try {

@@ -17,6 +17,11 @@ import { processStartTime, writeAtomic, writeHolderInfo } from "./info.ts";
 import type { OciPaths } from "./paths.ts";
 import { atMost, type HostStdio, type Relay, relayStreams, relayTerminal } from "./relay.ts";
 import { handleRequest } from "./handlers.ts";
+import { hooksOf, type HookStage, type OciHooks, refuseContainerHooks, runHooks } from "../oci/hooks.ts";
+import type { OciState } from "../oci/state.ts";
+import { createPodNetns, type PodNetns } from "./pod_netns.ts";
+import { sandboxDir } from "../sandbox/layout.ts";
+import { sandboxId } from "../ids.ts";
 import { ControlServer } from "./server.ts";
 
 export interface HolderOptions {
@@ -45,14 +50,27 @@ export class Holder {
   readonly #paths: OciPaths;
   readonly #relay: Relay;
   readonly #tty: ConsoleSlave | null;
+  readonly #hooks: OciHooks;
+  readonly #netns: PodNetns | null;
+  readonly #bundle: OciBundle;
   #server: ControlServer | undefined;
   #waiter: Promise<number> | undefined;
   readonly #done = Promise.withResolvers<number>();
   readonly #ending = Promise.withResolvers<void>();
   #finishing = false;
 
-  private constructor(sb: Sandbox, opts: HolderOptions, relay: Relay, tty: ConsoleSlave | null) {
+  private constructor(
+    sb: Sandbox,
+    opts: HolderOptions,
+    relay: Relay,
+    tty: ConsoleSlave | null,
+    hooks: OciHooks,
+    netns: PodNetns | null,
+  ) {
     this.sandbox = sb;
+    this.#hooks = hooks;
+    this.#netns = netns;
+    this.#bundle = opts.bundle;
     this.id = opts.id;
     this.log = opts.log;
     this.#paths = opts.paths;
@@ -69,8 +87,11 @@ export class Holder {
     const { rt, id, bundle, log } = opts;
     let sb: Sandbox | undefined;
     let tty: ConsoleSlave | null = null;
+    let podNetns: PodNetns | null = null;
     try {
       const spec = bundle.spec;
+      const hooks = hooksOf(spec.raw);
+      refuseContainerHooks(hooks, id);
       const terminal = spec.process?.terminal ?? false;
       if (terminal && opts.consoleSocket === undefined && opts.terminalOnStdio !== true) {
         throw new RuntimeError(
@@ -80,10 +101,22 @@ export class Holder {
       }
       // No sandbox hostname: the container's own (spec.hostname, in its UTS namespace) is set by
       // the guest's OCI runtime.
+      // Host hooks run before the VM's network is wired: a new network namespace the spec asks for
+      // is made here, so that a hook (Docker's libnetwork-setkey) can fill it for the VM to take.
+      let netns = spec.netns;
+      if (
+        netns === null && wantsNewNetns(spec.raw) && hooks.prestart.length + hooks.createRuntime.length > 0
+      ) {
+        podNetns = await createPodNetns(sandboxDir(rt.config.runtime.stateDir, sandboxId(id)));
+        netns = podNetns.path;
+      }
+      const creating = hookState(id, bundle, podNetns?.pid ?? opts.pid ?? Deno.pid, "creating");
+      await runHooks("prestart", hooks, creating, log);
+      await runHooks("createRuntime", hooks, creating, log);
       sb = await Sandbox.create(rt, {
         id,
         annotations: spec.annotations,
-        netns: spec.netns,
+        netns,
         ...(opts.signal ? { signal: opts.signal } : {}),
       });
       log.info("sandbox created", {
@@ -108,7 +141,7 @@ export class Holder {
       } else {
         relay = relayStreams(io, opts.stdio, log);
       }
-      const h = new Holder(sb, opts, relay, tty);
+      const h = new Holder(sb, opts, relay, tty, hooks, podNetns);
       h.#server = await ControlServer.listen(
         opts.paths.socket,
         (req, conn) => handleRequest(h, req, conn),
@@ -132,6 +165,7 @@ export class Holder {
       if (sb !== undefined) {
         await sb.delete({ force: true }).catch((de) => log.error("cleanup failed", { error: de }));
       }
+      await podNetns?.close().catch((ne) => log.error("cleanup failed", { error: ne }));
       await writeAtomic(opts.paths.error, JSON.stringify({ code: err.code, message: err.message })).catch(
         () => {},
       );
@@ -177,6 +211,7 @@ export class Holder {
     if (this.sandbox.status().kind !== "stopped") {
       await this.sandbox.stop({ force: true }).catch((e) => this.log.warn("stop failed", { error: e }));
     }
+    await this.#netns?.close().catch((e) => this.log.warn("netns removal failed", { error: e }));
     await this.closeServer();
     this.#done.resolve(status);
   }
@@ -199,6 +234,8 @@ export class Holder {
     } catch (e) {
       if (!(isRuntimeError(e) && e.code === "NotFound")) throw e;
     }
+    await this.#netns?.close().catch((e) => this.log.warn("netns removal failed", { error: e }));
+    await this.runHooks("poststop", "stopped");
     const status = c.status.kind === "stopped" && c.status.exitStatus !== null
       ? c.status.exitStatus
       : KILLED_STATUS;
@@ -206,9 +243,32 @@ export class Holder {
     void this.closeServer().then(() => this.#done.resolve(status));
   }
 
+  /** Runs the spec's host hooks of `stage` (poststart, poststop: failures are logged only). */
+  async runHooks(stage: HookStage, status: OciState["status"]): Promise<void> {
+    const pid = status === "stopped" ? 0 : this.#netns?.pid ?? Deno.pid;
+    await runHooks(stage, this.#hooks, hookState(this.id, this.#bundle, pid, status), this.log);
+  }
+
   async closeServer(): Promise<void> {
     const s = this.#server;
     this.#server = undefined;
     if (s !== undefined) await s.close();
   }
+}
+
+/** The state document hooks read on stdin. Pure. */
+function hookState(id: string, bundle: OciBundle, pid: number, status: OciState["status"]): OciState {
+  return { ociVersion: "1.0.2", id, status, pid, bundle: bundle.dir, annotations: bundle.spec.annotations };
+}
+
+/** True when the spec asks for a network namespace of its own (listed without a path). Pure. */
+function wantsNewNetns(raw: Readonly<Record<string, unknown>>): boolean {
+  const linux = raw["linux"];
+  if (typeof linux !== "object" || linux === null || !("namespaces" in linux)) return false;
+  const ns = linux.namespaces;
+  return Array.isArray(ns) &&
+    ns.some((n: unknown) =>
+      typeof n === "object" && n !== null && "type" in n && n.type === "network" &&
+      (!("path" in n) || n.path === undefined || n.path === "")
+    );
 }
