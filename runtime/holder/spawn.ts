@@ -29,15 +29,23 @@ export function selfCommand(args: readonly string[]): SelfCommand {
   return { cmd: exe, args };
 }
 
-/** Starts Cocoon detached (new session) with the caller's stdio; the caller polls its readiness. */
-export function spawnSelfDetached(args: readonly string[]): Deno.ChildProcess {
+/**
+ * Starts Cocoon detached (new session); the caller polls its readiness. With `stdio: "inherit"` it
+ * gets the caller's stdio (the container's, for a runc caller); with `"null"` it holds none of them:
+ * a caller that reads our output to EOF (containerd's runc shim does for a terminal container,
+ * whose I/O goes through the console socket) must see it when this process exits.
+ */
+export function spawnSelfDetached(
+  args: readonly string[],
+  stdio: "inherit" | "null" = "inherit",
+): Deno.ChildProcess {
   const c = selfCommand(args);
   try {
     return new Deno.Command(c.cmd, {
       args: [...c.args],
-      stdin: "inherit",
-      stdout: "inherit",
-      stderr: "inherit",
+      stdin: stdio,
+      stdout: stdio,
+      stderr: stdio,
       detached: true,
     }).spawn();
   } catch (e) {

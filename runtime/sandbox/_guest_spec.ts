@@ -67,9 +67,14 @@ export function guestSpec(
     // A namespace given by path is a host object (the pod's netns, a pause container's ipc...):
     // in the guest the container shares the VM's one instead. The VM's network is the pod's
     // network, so every container shares the guest's network namespace (a new one would hold only lo).
-    linux["namespaces"] = ns.filter((n) =>
+    const kept = ns.filter((n) =>
       !(isRecord(n) && ((typeof n["path"] === "string" && n["path"] !== "") || n["type"] === "network"))
     );
+    // The guest is cgroup v2: the container gets a cgroup namespace of its own, as Docker and
+    // podman give one on a v2 host, so /sys/fs/cgroup shows its own limits (memory.max for -m).
+    // A caller on a v1 or hybrid host leaves it out because the host could not honour it.
+    if (!kept.some((n) => isRecord(n) && n["type"] === "cgroup")) kept.push({ type: "cgroup" });
+    linux["namespaces"] = kept;
     // net.* sysctls need a network namespace of the container's own (crun refuses them otherwise;
     // podman always sets net.ipv4.ping_group_range). Without one they would change the whole VM's
     // stack, which is the pod's: drop them rather than fail the container.

@@ -21,7 +21,7 @@ Deno.test({
     assert.deepEqual(out["root"], { path: "/guest/rootfs" });
     assert.equal(out["hooks"], undefined);
     const linux = out["linux"] as { namespaces: unknown[]; sysctl: Record<string, string> };
-    assert.deepEqual(linux.namespaces, [{ type: "pid" }]);
+    assert.deepEqual(linux.namespaces, [{ type: "pid" }, { type: "cgroup" }], "own cgroup namespace added");
     assert.deepEqual(linux.sysctl, { "kernel.msgmax": "8192" });
   },
 });

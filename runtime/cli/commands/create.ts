@@ -69,7 +69,7 @@ export const create: Command = {
         ? ["--console-socket", absolute(values["console-socket"])]
         : []),
       id,
-    ]);
+    ], values["console-socket"] !== undefined ? "null" : "inherit");
     try {
       const cfg = env.cfg;
       await waitReady(child, {

@@ -90,7 +90,7 @@ export const exec: Command = {
         notify,
         ...(consoleSocket !== undefined ? ["--console-socket", absolute(consoleSocket)] : []),
         id,
-      ]);
+      ], consoleSocket !== undefined ? "null" : "inherit");
       try {
         await waitReady(child, {
           what: `exec in container "${id}"`,
