@@ -11,7 +11,8 @@ import { type ContainerId, sandboxId } from "../ids.ts";
 import type { Logger } from "../log/logger.ts";
 import { Sandbox, type SandboxRuntime } from "../sandbox/mod.ts";
 import { holderAlive, type HolderInfo } from "./info.ts";
-import type { OciPaths } from "./paths.ts";
+import { cgroupsRecord, type OciPaths } from "./paths.ts";
+import { leaveHostCgroup } from "../sys/host_cgroup.ts";
 import { removeTree } from "../sys/safe_remove.ts";
 import { canonicalPath } from "../sys/canonical_path.ts";
 import { hostRunner, mountsUnder, unbind } from "../sys/host_mount.ts";
@@ -42,6 +43,9 @@ export async function removeContainerState(
   for (const mp of await mountsUnder(dir, runner)) await unbind(runner, mp);
   await removeTree(dir, runner);
   await Deno.remove(paths.socket).catch(() => {});
+  const cgroups = await readCgroups(paths);
+  const busy = await leaveHostCgroup(cgroups);
+  if (busy.length > 0) log.warn("host cgroups still in use after delete", { cgroups: busy });
   await removeTree(paths.dir);
 }
 
@@ -60,4 +64,15 @@ export async function waitHolderGone(info: HolderInfo, ms: number, kill: boolean
   }
   for (let i = 0; i < 100 && await holderAlive(info); i++) await new Promise((r) => setTimeout(r, 20));
   return !await holderAlive(info);
+}
+
+async function readCgroups(paths: OciPaths): Promise<string[]> {
+  try {
+    const x: unknown = JSON.parse(await Deno.readTextFile(cgroupsRecord(paths)));
+    return Array.isArray(x)
+      ? x.filter((d): d is string => typeof d === "string" && d.startsWith("/sys/fs/cgroup/"))
+      : [];
+  } catch {
+    return [];
+  }
 }

@@ -20,6 +20,8 @@ import { handleRequest } from "./handlers.ts";
 import { hooksOf, type HookStage, type OciHooks, refuseContainerHooks, runHooks } from "../oci/hooks.ts";
 import type { OciState } from "../oci/state.ts";
 import { createPodNetns, type PodNetns } from "./pod_netns.ts";
+import { joinHostCgroup } from "../sys/host_cgroup.ts";
+import { cgroupsRecord } from "./paths.ts";
 import { sandboxDir } from "../sandbox/layout.ts";
 import { sandboxId } from "../ids.ts";
 import { ControlServer } from "./server.ts";
@@ -92,6 +94,13 @@ export class Holder {
       const spec = bundle.spec;
       const hooks = hooksOf(spec.raw);
       refuseContainerHooks(hooks, id);
+      // In the container's host cgroup before anything starts: QEMU and virtiofsd follow.
+      const cgroups = await joinHostCgroup(
+        cgroupsPathOf(spec.raw),
+        Deno.pid,
+        (dir, e) => log.warn("cannot join the container's host cgroup", { dir, error: e }),
+      );
+      if (cgroups.length > 0) await writeAtomic(cgroupsRecord(opts.paths), JSON.stringify(cgroups));
       const terminal = spec.process?.terminal ?? false;
       if (terminal && opts.consoleSocket === undefined && opts.terminalOnStdio !== true) {
         throw new RuntimeError(
@@ -271,4 +280,11 @@ function wantsNewNetns(raw: Readonly<Record<string, unknown>>): boolean {
       typeof n === "object" && n !== null && "type" in n && n.type === "network" &&
       (!("path" in n) || n.path === undefined || n.path === "")
     );
+}
+
+/** `linux.cgroupsPath` of a spec, if any. Pure. */
+function cgroupsPathOf(raw: Readonly<Record<string, unknown>>): string | undefined {
+  const linux = raw["linux"];
+  if (typeof linux !== "object" || linux === null || !("cgroupsPath" in linux)) return undefined;
+  return typeof linux.cgroupsPath === "string" ? linux.cgroupsPath : undefined;
 }

@@ -6,6 +6,7 @@
  * <root>/oci/<id>/ctl.sock           the holder's control socket
  * <root>/oci/<id>/create-error.json  why the holder could not create the container
  * <root>/oci/<id>/holder.log         the holder's log when no --log is given
+ * <root>/oci/<id>/cgroups.json       the host cgroup directories the holder made and joined
  * ```
  * The sandbox itself (VM, shares, records) lives under `<root>/sandboxes/` and `<root>/store/`, as
  * the sandbox core lays it out. Pure.
@@ -47,4 +48,9 @@ export function ociPaths(stateDir: string, id: ContainerId): OciPaths {
     error: `${dir}/create-error.json`,
     log: `${dir}/holder.log`,
   };
+}
+
+/** Where the holder records the host cgroup directories it made (removed by delete). */
+export function cgroupsRecord(paths: OciPaths): string {
+  return `${paths.dir}/cgroups.json`;
 }
