@@ -21,6 +21,7 @@ import { hooksOf, type HookStage, type OciHooks, refuseContainerHooks, runHooks 
 import type { OciState } from "../oci/state.ts";
 import { createPodNetns, type PodNetns } from "./pod_netns.ts";
 import { joinHostCgroup } from "../sys/host_cgroup.ts";
+import { sizeOfResources } from "../sandbox/sizing.ts";
 import { cgroupsRecord } from "./paths.ts";
 import { sandboxDir } from "../sandbox/layout.ts";
 import { sandboxId } from "../ids.ts";
@@ -126,6 +127,8 @@ export class Holder {
         id,
         annotations: spec.annotations,
         netns,
+        // A VM per container: it is sized from the container's limits, as Kata does.
+        size: sizeOfResources(resourcesOf(spec.raw)),
         ...(opts.signal ? { signal: opts.signal } : {}),
       });
       log.info("sandbox created", {
@@ -287,4 +290,10 @@ function cgroupsPathOf(raw: Readonly<Record<string, unknown>>): string | undefin
   const linux = raw["linux"];
   if (typeof linux !== "object" || linux === null || !("cgroupsPath" in linux)) return undefined;
   return typeof linux.cgroupsPath === "string" ? linux.cgroupsPath : undefined;
+}
+
+/** `linux.resources` of a spec, if any. Pure. */
+function resourcesOf(raw: Readonly<Record<string, unknown>>): unknown {
+  const linux = raw["linux"];
+  return typeof linux === "object" && linux !== null && "resources" in linux ? linux.resources : undefined;
 }

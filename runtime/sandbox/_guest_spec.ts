@@ -75,6 +75,11 @@ export function guestSpec(
     // A caller on a v1 or hybrid host leaves it out because the host could not honour it.
     if (!kept.some((n) => isRecord(n) && n["type"] === "cgroup")) kept.push({ type: "cgroup" });
     linux["namespaces"] = kept;
+    // Host CPU and NUMA node numbers mean nothing in the VM (whose size accounts for the cpuset).
+    if (isRecord(linux["resources"]) && isRecord(linux["resources"]["cpu"])) {
+      const { cpus: _cpus, mems: _mems, ...cpu } = linux["resources"]["cpu"];
+      linux["resources"] = { ...linux["resources"], cpu };
+    }
     // net.* sysctls need a network namespace of the container's own (crun refuses them otherwise;
     // podman always sets net.ipv4.ping_group_range). Without one they would change the whole VM's
     // stack, which is the pod's: drop them rather than fail the container.

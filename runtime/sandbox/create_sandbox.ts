@@ -25,6 +25,7 @@ import { factoryName, factoryOptions, openFactory } from "../factory/factory.ts"
 import { adoptCachedDir, attachCached } from "../factory/cache_adopt.ts";
 import { takeCachedVm } from "../factory/cache_client.ts";
 import { attachNetwork, configureGuestNetwork } from "./network.ts";
+import { NO_EXTRA, type PodSize, sizedConfig } from "./sizing.ts";
 
 export interface CreateSandboxOptions {
   /** Sandbox id (runc id rules). */
@@ -34,6 +35,8 @@ export interface CreateSandboxOptions {
   /** Network namespace to attach the VM to (path or name); none when absent. */
   readonly netns?: string | null;
   readonly hostname?: string;
+  /** What the VM gets beyond its configured size (an OCI container's resources: sizing.ts). */
+  readonly size?: PodSize;
   readonly signal?: AbortSignal;
 }
 
@@ -58,7 +61,7 @@ export function sharedFsPlugin(cfg: ResolvedConfig): string | null {
 export async function createSandbox(rt: SandboxRuntime, opts: CreateSandboxOptions): Promise<SandboxContext> {
   const id = sandboxId(opts.id);
   const annotations = opts.annotations ?? {};
-  const cfg = sharedFsForPod(applyAnnotations(rt.config, annotations));
+  const cfg = sizedConfig(sharedFsForPod(applyAnnotations(rt.config, annotations)), opts.size ?? NO_EXTRA);
   const signal = opts.signal;
   const sig = signal ? { signal } : {};
   if (await rt.repo.findSandbox(id) !== undefined) {
