@@ -12,7 +12,7 @@ export DENO_NO_UPDATE_CHECK=1
 APT_PACKAGES=(qemu-system-x86 qemu-utils containerd runc crun podman busybox-static iproute2 kmod cpio
   erofs-utils socat ca-certificates containernetworking-plugins netavark aardvark-dns iptables uidmap
   slirp4netns fuse-overlayfs catatonit e2fsprogs curl util-linux python3 python3-grpcio python3-grpc-tools
-  chromium)
+  chromium docker.io tmux)
 
 say() { printf '[dev.sh %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
