@@ -1,0 +1,125 @@
+/**
+ * Delete never destroys host data and never forgets a live VM, through the installed program:
+ * - the whole lifecycle under a `--root` reached through a symbolic link (Docker's
+ *   /var/run/docker/runtime-*, /var/run being a link to /run), with a host rootfs directory and a
+ *   bind volume: both are byte-for-byte intact after `delete --force`, and nothing is left;
+ * - a holder killed with SIGKILL after create: `delete --force` stops its VM and virtiofsd;
+ * - the same with the sandbox's record lost too: `delete --force` still finds the VM by its
+ *   `-name cocoon-<id>` and sandbox directory.
+ */
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { hostCanBoot, mountsUnder, pidsMatching, withOciWorld } from "./oci_world.ts";
+import { minimalSpec } from "../../runtime/oci/spec.ts";
+
+const canRun = await hostCanBoot();
+const opts = { ignore: !canRun, sanitizeResources: false, sanitizeOps: false };
+
+/** A digest of every name, type, mode, link target and file content under `dir`. */
+async function treeDigest(dir: string): Promise<string> {
+  const h = createHash("sha256");
+  const walk = async (d: string, rel: string): Promise<void> => {
+    const names = (await Array.fromAsync(Deno.readDir(d))).map((e) => e.name).sort();
+    for (const n of names) {
+      const p = `${d}/${n}`;
+      const st = await Deno.lstat(p);
+      h.update(`${rel}/${n} ${st.mode} `);
+      if (st.isSymlink) h.update(await Deno.readLink(p));
+      else if (st.isDirectory) await walk(p, `${rel}/${n}`);
+      else h.update(await Deno.readFile(p));
+      h.update("\n");
+    }
+  };
+  await walk(dir, "");
+  return h.digest("hex");
+}
+
+Deno.test({
+  name:
+    "delete --force under a linked --root keeps the host rootfs and volume intact; killed holders and lost records leave no VM",
+  ...opts,
+  async fn() {
+    await withOciWorld(async (w) => {
+      const tag = crypto.randomUUID().slice(0, 8);
+      const real = `/run/cocoon-real-${tag}`;
+      const link = `${w.dir}/linkroot`;
+      await Deno.mkdir(real);
+      await Deno.symlink(real, link);
+      const vol = `${w.dir}/volume`;
+      try {
+        await Deno.mkdir(`${vol}/sub`, { recursive: true });
+        await Deno.writeTextFile(`${vol}/keep.txt`, "volume data\n");
+        await Deno.writeTextFile(`${vol}/sub/deep.bin`, "x".repeat(100_000));
+        await Deno.mkdir(`${w.rootfs}/data`, { recursive: true }); // the mount point exists already
+        const bundle = `${w.dir}/bundle`;
+        await Deno.mkdir(bundle);
+        const spec = minimalSpec(["sleep", "600"], { terminal: false, rootfs: w.rootfs }) as Record<
+          string,
+          unknown
+        >;
+        spec["mounts"] = [
+          ...(Array.isArray(spec["mounts"]) ? spec["mounts"] : []),
+          { destination: "/data", type: "bind", source: vol, options: ["rbind", "rw"] },
+        ];
+        await Deno.writeTextFile(`${bundle}/config.json`, JSON.stringify(spec));
+        const before = { rootfs: await treeDigest(w.rootfs), vol: await treeDigest(vol) };
+        const cli = (args: string[]) => w.cocoon(["--root", link, ...args]);
+        // `create`'s stdio is the container's: its holder keeps the pipes, so only the exit is awaited.
+        const create = async (id: string): Promise<{ code: number; stderr: string }> => {
+          const p = w.spawn(["--root", link, "create", "--bundle", bundle, id]);
+          const st = await p.status;
+          const err = st.success ? "" : new TextDecoder().decode((await p.stderr.getReader().read()).value);
+          await p.stdout.cancel().catch(() => {});
+          await p.stderr.cancel().catch(() => {});
+          return { code: st.code, stderr: err };
+        };
+
+        // 1. The whole lifecycle under the linked root.
+        const c = await create("safe1");
+        assert.equal(c.code, 0, c.stderr);
+        assert.equal((await cli(["start", "safe1"])).code, 0);
+        const cat = await cli(["exec", "safe1", "cat", "/data/keep.txt"]);
+        assert.equal(cat.stdout, "volume data\n", cat.stderr);
+        const del = await cli(["delete", "--force", "safe1"]);
+        assert.equal(del.code, 0, del.stderr);
+        assert.deepEqual(await mountsUnder(real), [], "no mount left under the real root");
+        assert.deepEqual(await pidsMatching(real, "qemu-system"), [], "no VM left");
+        assert.deepEqual({ rootfs: await treeDigest(w.rootfs), vol: await treeDigest(vol) }, before);
+
+        // 2 and 3. A holder killed after create (and then its sandbox record lost too).
+        for (const loseRecord of [false, true]) {
+          const id = loseRecord ? "lost2" : "killed2";
+          const cr = await create(id);
+          assert.equal(cr.code, 0, cr.stderr);
+          const holder = JSON.parse(await Deno.readTextFile(`${real}/oci/${id}/holder.json`)).pid as number;
+          Deno.kill(holder, "SIGKILL");
+          assert.ok(
+            (await pidsMatching(`cocoon-${id}`, "qemu-system")).length > 0,
+            "the VM outlives its holder",
+          );
+          if (loseRecord) await Deno.remove(`${real}/store`, { recursive: true });
+          const d = await cli(["delete", "--force", id]);
+          assert.equal(d.code, 0, d.stderr);
+          for (let i = 0; i < 50 && (await pidsMatching(`${real}/`)).length > 0; i++) {
+            await new Promise((r) => setTimeout(r, 100));
+          }
+          assert.deepEqual(await pidsMatching(`${real}/`), [], `no QEMU or virtiofsd left (${id})`);
+          assert.deepEqual(await mountsUnder(real), [], `no mount left (${id})`);
+          const st = await cli(["state", id]);
+          assert.notEqual(st.code, 0, "the container is gone");
+          assert.deepEqual({ rootfs: await treeDigest(w.rootfs), vol: await treeDigest(vol) }, before);
+        }
+      } finally {
+        for (const pid of await pidsMatching(`${real}/`)) {
+          try {
+            Deno.kill(pid, "SIGKILL");
+          } catch { /* gone */ }
+        }
+        for (const m of (await mountsUnder(real)).reverse()) {
+          await new Deno.Command("umount", { args: ["-l", m] }).output();
+        }
+        await Deno.remove(real, { recursive: true }).catch(() => {});
+      }
+    });
+  },
+});
