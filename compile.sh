@@ -10,7 +10,8 @@
 #   run by the pinned npm deno runtime (copied beside it) behind a small launcher script with the
 #   same permissions.
 # --install copies the result to PREFIX (default /usr/local): PREFIX/bin/cocoon,
-#   PREFIX/bin/containerd-shim-cocoon-v2 -> cocoon, and PREFIX/lib/cocoon/ for the bundle mode.
+#   PREFIX/bin/containerd-shim-cocoon-v2 -> cocoon, PREFIX/lib/cocoon/ for the bundle mode, and the
+#   library as PREFIX/lib/cocoon/mod.js (mod.ts bundled: importable from any directory).
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
@@ -54,6 +55,7 @@ if [ -n "${DENORT_BIN:-}" ]; then
   fi
   rm -f "$OUT/lib/cocoon.js" "$OUT/lib/cocoon-agent.js"
   echo compile > "$OUT/MODE"
+  mkdir -p "$OUT/lib"
 else
   echo "compile.sh: mode bundle (no denort: DENORT_BIN is not set and deno compile cannot download it here);"
   echo "compile.sh: bundling with deno bundle and running it with the npm deno runtime $("$DENO" --version | head -1)"
@@ -82,6 +84,9 @@ LAUNCHER
   fi
   echo bundle > "$OUT/MODE"
 fi
+# The library (mod.ts) as one self-contained ES module, for programs outside this checkout:
+# import { createSandbox } from "/usr/local/lib/cocoon/mod.js"
+"$DENO" bundle --quiet --output "$OUT/lib/mod.js" mod.ts
 ln -sf cocoon "$OUT/containerd-shim-cocoon-v2"
 echo "compile.sh: wrote $OUT/cocoon, $OUT/containerd-shim-cocoon-v2$( [ -e "$OUT/cocoon-agent" ] && echo ", $OUT/cocoon-agent")"
 
@@ -94,9 +99,11 @@ if [ -n "$INSTALL" ]; then
     cp -f "$OUT/cocoon" "$PREFIX/lib/cocoon/cocoon"
     if [ -f "$OUT/cocoon-agent" ]; then cp -f "$OUT/cocoon-agent" "$PREFIX/lib/cocoon/cocoon-agent"; fi
     ln -sf "$PREFIX/lib/cocoon/cocoon" "$PREFIX/bin/cocoon"
+    ln -sf lib/mod.js "$PREFIX/lib/cocoon/mod.js"
   else
     cp -f "$OUT/cocoon" "$PREFIX/bin/cocoon"
     if [ -f "$OUT/cocoon-agent" ]; then cp -f "$OUT/cocoon-agent" "$PREFIX/lib/cocoon/cocoon-agent"; fi
+    cp -f "$OUT/lib/mod.js" "$PREFIX/lib/cocoon/mod.js"
   fi
   ln -sf cocoon "$PREFIX/bin/containerd-shim-cocoon-v2"
   echo "compile.sh: installed $PREFIX/bin/cocoon and $PREFIX/bin/containerd-shim-cocoon-v2 ($(cat "$OUT/MODE") mode)"

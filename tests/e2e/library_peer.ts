@@ -3,7 +3,10 @@
  * another process created and released, checks it is alive (status, a process in a container, the
  * hot-plugged device), then deletes it. Prints one JSON line with what it saw.
  *
- * Usage: deno run -A tests/e2e/library_peer.ts <configuration.toml> <sandbox id> <container id>
+ * library_vm_test.ts copies it into a directory of its own with the import pointing at the installed
+ * library (PREFIX/lib/cocoon/mod.js) and runs it there without this checkout's deno.json.
+ *
+ * Usage: deno run -A peer.ts <configuration.toml> <sandbox id> <container id>
  */
 import { fetchSandbox } from "../../mod.ts";
 

@@ -16,6 +16,7 @@ import { createSandbox, type Sandbox, type SandboxEvent } from "../../mod.ts";
 import { tapPrefix } from "../../runtime/api/library/hotplug_api.ts";
 import { ensureGuestImage } from "../utils/guest.ts";
 import { hostCanBoot, mountsUnder, qemuPids, scrub, socketsUnder } from "./sandbox_util.ts";
+import { installedLibrary } from "../utils/program.ts";
 
 const enabled = (Deno.env.get("RUNTIME_E2E") === "1" || Deno.env.get("COCOON_E2E") === "1") &&
   await hostCanBoot();
@@ -204,19 +205,19 @@ Deno.test({
       sb = undefined;
       assert.deepEqual(await qemuPids(id), pids);
 
+      // The peer is a program outside this checkout that imports the installed library, as the
+      // README shows: its own directory, no deno.json, the import naming PREFIX/lib/cocoon/mod.js.
+      const peerDir = await Deno.makeTempDir({ prefix: "cocoon-lib-user-" });
+      const peerSrc = (await Deno.readTextFile(new URL("./library_peer.ts", import.meta.url)))
+        .replace('from "../../mod.ts"', `from "${installedLibrary()}"`);
+      await Deno.writeTextFile(`${peerDir}/peer.ts`, peerSrc);
       const peer = await new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "-A",
-          new URL("./library_peer.ts", import.meta.url).pathname,
-          configPath,
-          id,
-          `${id}-a`,
-        ],
-        cwd: new URL("../..", import.meta.url).pathname,
+        args: ["run", "-A", "--no-config", "--no-lock", `${peerDir}/peer.ts`, configPath, id, `${id}-a`],
+        cwd: peerDir,
         stdout: "piped",
         stderr: "piped",
       }).output();
+      await Deno.remove(peerDir, { recursive: true });
       const peerErr = dec.decode(peer.stderr);
       assert.equal(peer.code, 0, peerErr);
       const seen = JSON.parse(dec.decode(peer.stdout).trim().split("\n").pop() ?? "{}");

@@ -28,6 +28,12 @@ export function cocoonBinDir(): string {
   return bin.slice(0, bin.lastIndexOf("/"));
 }
 
+/** The installed library: `PREFIX/lib/cocoon/mod.js` (mod.ts bundled), importable from anywhere. */
+export function installedLibrary(): string {
+  const bin = cocoonBinDir();
+  return `${bin.slice(0, bin.lastIndexOf("/"))}/lib/cocoon/mod.js`;
+}
+
 /** Path of the installed shim (`containerd-shim-cocoon-v2` beside `cocoon`). */
 export function shimBin(): string {
   return `${cocoonBinDir()}/containerd-shim-cocoon-v2`;
