@@ -11,6 +11,7 @@
 import assert from "node:assert/strict";
 import { hostCanBoot, pidsMatching, withOciWorld } from "./oci_world.ts";
 import { cocoonBin } from "../utils/program.ts";
+import { readmeBlock } from "../utils/readme.ts";
 
 const DOCKER = "/usr/bin/docker";
 const DOCKERD = "/usr/sbin/dockerd";
@@ -65,11 +66,16 @@ Deno.test({
           'internetworking_model = "tcfilter"',
         ),
       );
-      // The README's Docker snippet, with private directories.
+      // The README's Docker snippet as is, pointed at the installed program under test, with this
+      // world's configuration and private directories.
+      const snippet = JSON.parse(await readmeBlock("json", '"runtimes"'));
+      assert.equal(snippet.runtimes.cocoon.path, "/usr/local/bin/cocoon");
+      snippet.runtimes.cocoon.path = cocoonBin();
+      snippet.runtimes.cocoon.runtimeArgs = ["--config", config];
       await Deno.writeTextFile(
         `${data}/daemon.json`,
         JSON.stringify({
-          runtimes: { cocoon: { path: cocoonBin(), runtimeArgs: ["--config", config] } },
+          ...snippet,
           "data-root": `${data}/root`,
           "exec-root": execRoot,
           pidfile: `${data}/docker.pid`,
