@@ -7,7 +7,7 @@
 import { RuntimeError } from "../../runtime/errors.ts";
 import { containerId } from "../../runtime/ids.ts";
 import { launch } from "./_launch.ts";
-import { type ContainerEnv, runtimeArgv } from "./env.ts";
+import { consoleSocketPath, type ContainerEnv, runtimeArgv } from "./env.ts";
 import { AgentContainer, type ContainerTable } from "./state.ts";
 
 export interface CreateArgs {
@@ -51,7 +51,7 @@ export async function createContainer(
   }
   const terminal = specTerminal(spec);
   const pidFile = `${env.stateDir}/${id}.pid`;
-  const consoleSocket = `${env.stateDir}/${id}.console.sock`;
+  const consoleSocket = consoleSocketPath(env.stateDir, id);
   const argv = runtimeArgv(env.runtime, [
     "create",
     "--bundle",

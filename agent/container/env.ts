@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { createHash } from "node:crypto";
 import { RuntimeError } from "../../runtime/errors.ts";
 import type { Logger } from "../../runtime/log/logger.ts";
 import type { CommandRunner } from "../sys/command.ts";
@@ -136,4 +137,15 @@ export async function drainText(s: ReadableStream<Uint8Array> | null, timeoutMs:
   }
   const dec = new TextDecoder();
   return chunks.map((c) => dec.decode(c, { stream: true })).join("") + dec.decode();
+}
+
+/**
+ * Where crun/runc gets the pty master for `name` (a container id, or `<id>.<exec id>`): a unix
+ * socket path, which holds 107 bytes at most. CRI pods and exec ids are 64 characters each, so a
+ * name that would not fit becomes a digest of it (still unique per name).
+ */
+export function consoleSocketPath(stateDir: string, name: string): string {
+  const plain = `${stateDir}/${name}.console.sock`;
+  if (new TextEncoder().encode(plain).length <= 107) return plain;
+  return `${stateDir}/c-${createHash("sha256").update(name).digest("hex").slice(0, 24)}.sock`;
 }

@@ -8,7 +8,7 @@
 import { RuntimeError } from "../../runtime/errors.ts";
 import { execId as checkExecId } from "../../runtime/ids.ts";
 import { launch } from "./_launch.ts";
-import { type ContainerEnv, runtimeArgv } from "./env.ts";
+import { consoleSocketPath, type ContainerEnv, runtimeArgv } from "./env.ts";
 import { specRootPath } from "./create.ts";
 import type { AgentProcess, ContainerTable } from "./state.ts";
 import { resolveProcessUser } from "./user.ts";
@@ -50,7 +50,7 @@ export async function execProcess(
   const base = `${env.stateDir}/${c.id}.${eid}`;
   const processFile = `${base}.process.json`;
   const pidFile = `${base}.pid`;
-  const consoleSocket = `${base}.console.sock`;
+  const consoleSocket = consoleSocketPath(env.stateDir, `${c.id}.${eid}`);
   await env.fs.writeTextFile(processFile, JSON.stringify(proc));
   try {
     const argv = runtimeArgv(env.runtime, [
