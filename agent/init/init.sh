@@ -154,6 +154,9 @@ mount -t cgroup2 -o nosuid,nodev,noexec,relatime,nsdelegate cgroup2 /sys/fs/cgro
 [ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
 [ -e /dev/ptmx ] || ln -s pts/ptmx /dev/ptmx
 echo 1 >/proc/sys/net/ipv4/ip_forward 2>/dev/null
+# The kernel loads what a container asks for (a bridge, veth, nftables...) through modprobe, which
+# busybox installed in /bin: the on-demand modules of the image (runtime/guest/modules.ts).
+echo /bin/modprobe >/proc/sys/kernel/modprobe 2>/dev/null
 
 hostname "$HOST"
 echo "$HOST" >/etc/hostname

@@ -30,9 +30,35 @@ export const DEFAULT_GUEST_MODULES: readonly string[] = [
 
 /**
  * Modules carried (with their dependencies) but not loaded at boot: the agent loads one when it is
- * needed (`modprobe ext4` before it mounts a disk), so boots that never need it do not pay for it.
+ * needed (`modprobe ext4` before it mounts a disk), and the kernel loads the others when a container
+ * asks (a container with NET_ADMIN making a bridge, a veth pair, a VLAN or nftables/iptables rules in
+ * its own network namespace: /proc/sys/kernel/modprobe is set by the guest's init), so boots that
+ * never need them do not pay for them.
  */
-export const ON_DEMAND_GUEST_MODULES: readonly string[] = ["ext4"];
+export const ON_DEMAND_GUEST_MODULES: readonly string[] = [
+  "ext4",
+  "bridge",
+  "br_netfilter",
+  "veth",
+  "macvlan",
+  "ipvlan",
+  "vxlan",
+  "8021q",
+  "tun",
+  "nf_tables",
+  "nft_compat",
+  "nft_chain_nat",
+  "nft_ct",
+  "nft_masq",
+  "nf_conntrack_netlink",
+  "ip_tables",
+  "iptable_filter",
+  "iptable_nat",
+  "xt_MASQUERADE",
+  "xt_conntrack",
+  "xt_addrtype",
+  "xt_nat",
+];
 
 /** `modules.dep`: module path (relative to the module dir) → the paths it depends on. */
 export type ModulesDep = ReadonlyMap<string, readonly string[]>;

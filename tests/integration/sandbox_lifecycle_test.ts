@@ -280,7 +280,7 @@ Deno.test({
         },
         { destination: "/dev/null", type: "bind", source: "/dev/null", options: ["bind"] },
       ]);
-      assert.deepEqual(g["linux"], { namespaces: [{ type: "pid" }] });
+      assert.deepEqual(g["linux"], { namespaces: [{ type: "pid" }, { type: "cgroup" }] });
       assert.equal(g["hooks"], undefined);
       assert.equal(w.share.shared.size, 2);
       await sb.deleteContainer("c1", { force: true });
