@@ -26,7 +26,7 @@ export async function createContainer(
   const id = containerId(args.id);
   if (table.has(id)) throw new RuntimeError("AlreadyExists", `Cannot create container "${id}": it exists`);
   const configPath = `${args.bundle}/config.json`;
-  let spec: unknown = args.spec;
+  let spec: unknown = args.spec === undefined ? undefined : await applyNetSysctls(env, args.spec, id);
   if (spec === undefined) {
     try {
       spec = JSON.parse(await env.fs.readTextFile(configPath));
@@ -92,4 +92,48 @@ export function specTerminal(spec: unknown): boolean {
   const proc: unknown = Reflect.get(spec, "process");
   if (typeof proc !== "object" || proc === null) return false;
   return Reflect.get(proc, "terminal") === true;
+}
+
+/**
+ * `net.*` sysctls of a container that shares the guest's network namespace (every container does:
+ * the VM's network is its pod's) are the pod's own: they are written here, in the guest, and taken
+ * out of the spec (crun refuses net.* without a network namespace of the container's own). CRI pods
+ * set net.ipv4.ip_local_port_range and podman net.ipv4.ping_group_range this way.
+ */
+async function applyNetSysctls(
+  env: ContainerEnv,
+  spec: Readonly<Record<string, unknown>>,
+  id: string,
+): Promise<Readonly<Record<string, unknown>>> {
+  const linux = spec["linux"];
+  if (typeof linux !== "object" || linux === null || Array.isArray(linux)) return spec;
+  const l = linux as Record<string, unknown>;
+  const ns = Array.isArray(l["namespaces"]) ? l["namespaces"] : [];
+  const ownNet = ns.some((n: unknown) =>
+    typeof n === "object" && n !== null && "type" in n && n.type === "network"
+  );
+  const sysctl = l["sysctl"];
+  if (ownNet || typeof sysctl !== "object" || sysctl === null || Array.isArray(sysctl)) return spec;
+  const rest: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(sysctl)) {
+    if (!k.startsWith("net.")) {
+      rest[k] = v;
+      continue;
+    }
+    if (!/^net(\.[A-Za-z0-9_-]+)+$/.test(k) || typeof v !== "string") {
+      throw new RuntimeError("InvalidArgument", `Cannot create container "${id}": invalid sysctl "${k}"`);
+    }
+    try {
+      await env.fs.writeTextFile(`/proc/sys/${k.replaceAll(".", "/")}`, v);
+    } catch (e) {
+      throw new RuntimeError(
+        "InvalidArgument",
+        `Cannot create container "${id}": cannot set sysctl "${k}" to "${v}"`,
+        {
+          cause: e,
+        },
+      );
+    }
+  }
+  return { ...spec, linux: { ...l, sysctl: rest } };
 }

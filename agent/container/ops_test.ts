@@ -170,3 +170,31 @@ Deno.test({
     assert.equal(specTerminal(null), false);
   },
 });
+
+Deno.test({
+  name: "createContainer() writes net.* sysctls to the guest (the pod's netns) and passes the others to crun",
+  permissions: "none",
+  async fn() {
+    const env = fakeEnv();
+    const table = new ContainerTable();
+    const withSysctl = {
+      ...spec,
+      linux: {
+        namespaces: [{ type: "pid" }],
+        sysctl: { "net.ipv4.ip_local_port_range": "1024 65000", "kernel.shm_rmid_forced": "1" },
+      },
+    };
+    await createContainer(env, table, { id: "s1", bundle: "/b/s1", spec: withSysctl });
+    assert.equal(env.fs.files.get("/proc/sys/net/ipv4/ip_local_port_range"), "1024 65000");
+    const written = JSON.parse(env.fs.files.get("/b/s1/config.json") ?? "{}");
+    assert.deepEqual(written.linux.sysctl, { "kernel.shm_rmid_forced": "1" });
+    await assert.rejects(
+      createContainer(env, table, {
+        id: "s2",
+        bundle: "/b/s2",
+        spec: { ...spec, linux: { sysctl: { "net.ipv4/../../x": "1" } } },
+      }),
+      { code: "InvalidArgument" },
+    );
+  },
+});

@@ -80,14 +80,8 @@ export function guestSpec(
       const { cpus: _cpus, mems: _mems, ...cpu } = linux["resources"]["cpu"];
       linux["resources"] = { ...linux["resources"], cpu };
     }
-    // net.* sysctls need a network namespace of the container's own (crun refuses them otherwise;
-    // podman always sets net.ipv4.ping_group_range). Without one they would change the whole VM's
-    // stack, which is the pod's: drop them rather than fail the container.
-    if (isRecord(linux["sysctl"])) {
-      linux["sysctl"] = Object.fromEntries(
-        Object.entries(linux["sysctl"]).filter(([k]) => !k.startsWith("net.")),
-      );
-    }
+    // net.* sysctls stay: the guest agent applies them to the VM's network namespace, which is the
+    // pod's (agent/container/create.ts), as runc would in the pod's netns.
     out["linux"] = linux;
   }
   return out;

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { guestSpec, isDiskMount } from "./_guest_spec.ts";
 
 Deno.test({
-  name: "guestSpec() drops host namespace paths, the network namespace and net.* sysctls, keeps the rest",
+  name:
+    "guestSpec() drops host namespace paths and the network namespace, adds a cgroup namespace, keeps sysctls",
   permissions: "none",
   fn() {
     const raw = {
@@ -22,7 +23,7 @@ Deno.test({
     assert.equal(out["hooks"], undefined);
     const linux = out["linux"] as { namespaces: unknown[]; sysctl: Record<string, string> };
     assert.deepEqual(linux.namespaces, [{ type: "pid" }, { type: "cgroup" }], "own cgroup namespace added");
-    assert.deepEqual(linux.sysctl, { "kernel.msgmax": "8192" });
+    assert.deepEqual(linux.sysctl, { "net.ipv4.ping_group_range": "0 0", "kernel.msgmax": "8192" });
   },
 });
 
