@@ -95,6 +95,7 @@ export class Holder {
       const spec = bundle.spec;
       const hooks = hooksOf(spec.raw);
       refuseContainerHooks(hooks, id);
+      refuseHostNamespaces(spec.raw, id);
       // In the container's host cgroup before anything starts: QEMU and virtiofsd follow.
       const cgroups = await joinHostCgroup(
         cgroupsPathOf(spec.raw),
@@ -296,4 +297,27 @@ function cgroupsPathOf(raw: Readonly<Record<string, unknown>>): string | undefin
 function resourcesOf(raw: Readonly<Record<string, unknown>>): unknown {
   const linux = raw["linux"];
   return typeof linux === "object" && linux !== null && "resources" in linux ? linux.resources : undefined;
+}
+
+/**
+ * A container in a VM of its own cannot join another process's namespace (ipc, uts, pid, mount,
+ * user, cgroup) by path: those are host kernel objects. Refused clearly, as Kata does; the network
+ * namespace is the exception (the VM is connected to it).
+ */
+function refuseHostNamespaces(raw: Readonly<Record<string, unknown>>, id: string): void {
+  const linux = raw["linux"];
+  if (typeof linux !== "object" || linux === null || !("namespaces" in linux)) return;
+  const ns = linux.namespaces;
+  if (!Array.isArray(ns)) return;
+  for (const n of ns) {
+    if (typeof n !== "object" || n === null || !("type" in n) || !("path" in n)) continue;
+    if (n.type === "network" || typeof n.path !== "string" || n.path === "") continue;
+    throw new RuntimeError(
+      "Unimplemented",
+      `Cannot create container "${id}": it asks to join the ${
+        String(n.type)
+      } namespace "${n.path}", a host ` +
+        `kernel object that a container in its own microVM cannot join; run it without sharing that namespace`,
+    );
+  }
 }

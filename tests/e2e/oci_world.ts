@@ -82,6 +82,8 @@ dial_timeout = 90
     async cocoon(args, opts = {}) {
       const p = new Deno.Command(cocoonBin(), {
         args: [...args],
+        // As `env -i`: the installed program must work from a bare environment (conmon gives one).
+        clearEnv: true,
         env,
         cwd: dir,
         stdin: opts.stdin !== undefined ? "piped" : "null",
@@ -100,6 +102,8 @@ dial_timeout = 90
     spawn(args) {
       return new Deno.Command(cocoonBin(), {
         args: [...args],
+        // As `env -i`: the installed program must work from a bare environment (conmon gives one).
+        clearEnv: true,
         env,
         cwd: dir,
         stdin: "null",
