@@ -26,6 +26,11 @@ export async function removeContainerState(
   paths: OciPaths,
   log: Logger,
 ): Promise<void> {
+  // A holder still creating this container would go on building what is removed here: end it
+  // (and whatever it started) first.
+  const dir = await canonicalPath(sandboxDir(rt.config.runtime.stateDir, sandboxId(id)));
+  const early = await killStrays(id, dir, rt.config.runtime.stateDir);
+  if (early.length > 0) log.warn("killed a creating holder and its processes", { pids: early });
   try {
     const sb = await Sandbox.fetch(rt, id, { connect: false });
     await sb.delete({ force: true });
@@ -33,10 +38,10 @@ export async function removeContainerState(
     if (!(isRuntimeError(e) && e.code === "NotFound")) throw e;
     log.debug("no sandbox to remove", { container: id });
   }
-  // What no record names any more (a create or delete that failed midway, a lost record): the
-  // VM and virtiofsd of this id under this root, then the binds and the directory they used.
-  const dir = await canonicalPath(sandboxDir(rt.config.runtime.stateDir, sandboxId(id)));
-  const killed = await killStrays(id, dir);
+  // What no record names any more (a create or delete that failed midway, a lost record, a holder
+  // still creating): the holder, VM and virtiofsd of this id under this root, then the binds and
+  // the directory they used.
+  const killed = await killStrays(id, dir, rt.config.runtime.stateDir);
   if (killed.length > 0) log.warn("killed processes of the sandbox that no record named", { pids: killed });
   await removePodNetns(sandboxDir(rt.config.runtime.stateDir, sandboxId(id)));
   const runner = hostRunner();

@@ -44,11 +44,24 @@ export function isStrayOf(p: HostProcess, id: string, sandboxDir: string): boole
   return named || virtiofsd;
 }
 
-/** SIGKILLs the stray processes of a sandbox; returns their pids. */
-export async function killStrays(id: string, sandboxDir: string): Promise<number[]> {
+/**
+ * True when `p` is an OCI holder of container `id` under the state root `stateDir` that has not
+ * recorded itself yet (still creating): `cocoon --root <stateDir> ... __holder ... <id>`. Pure.
+ */
+export function isHolderOf(p: HostProcess, id: string, stateDir: string): boolean {
+  return p.argv.includes("__holder") && p.argv[p.argv.length - 1] === id &&
+    p.argv.some((a, i) => a === "--root" && p.argv[i + 1] === stateDir);
+}
+
+/**
+ * SIGKILLs the stray processes of a sandbox (and, given the state root, a holder of that id still
+ * creating it); returns their pids.
+ */
+export async function killStrays(id: string, sandboxDir: string, stateDir?: string): Promise<number[]> {
   const killed: number[] = [];
   for (const p of await listProcesses()) {
-    if (p.pid === Deno.pid || !isStrayOf(p, id, sandboxDir)) continue;
+    const holder = stateDir !== undefined && isHolderOf(p, id, stateDir);
+    if (p.pid === Deno.pid || !(holder || isStrayOf(p, id, sandboxDir))) continue;
     try {
       Deno.kill(p.pid, "SIGKILL");
       killed.push(p.pid);

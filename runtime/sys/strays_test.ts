@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { isStrayOf } from "./strays.ts";
+import { isHolderOf, isStrayOf } from "./strays.ts";
 
 const DIR = "/run/cocoon/sandboxes/web";
 
@@ -32,4 +32,12 @@ Deno.test("isStrayOf() finds the sandbox's QEMU and virtiofsd, not a same-named 
   assert.ok(!isStrayOf(otherRoot, "web", DIR));
   assert.ok(!isStrayOf(otherId, "web", DIR));
   assert.ok(!isStrayOf(shell, "web", DIR));
+});
+
+Deno.test("isHolderOf() finds a creating holder of the id under the same root only", () => {
+  const argv = ["/x/deno", "run", "/x/cocoon.js", "--root", "/run/r", "__holder", "--bundle", "/b", "web"];
+  assert.ok(isHolderOf({ pid: 1, argv }, "web", "/run/r"));
+  assert.ok(!isHolderOf({ pid: 1, argv }, "web", "/run/other"));
+  assert.ok(!isHolderOf({ pid: 1, argv }, "we", "/run/r"));
+  assert.ok(!isHolderOf({ pid: 1, argv: argv.filter((a) => a !== "__holder") }, "web", "/run/r"));
 });

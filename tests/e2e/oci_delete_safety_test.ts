@@ -5,7 +5,9 @@
  *   bind volume: both are byte-for-byte intact after `delete --force`, and nothing is left;
  * - a holder killed with SIGKILL after create: `delete --force` stops its VM and virtiofsd;
  * - the same with the sandbox's record lost too: `delete --force` still finds the VM by its
- *   `-name cocoon-<id>` and sandbox directory.
+ *   `-name cocoon-<id>` and sandbox directory;
+ * - a prestart hook that fails: create fails with its words, nothing is left;
+ * - `cocoon create` killed while the VM boots: `delete --force` ends the holder still creating it.
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
@@ -109,6 +111,42 @@ Deno.test({
           assert.notEqual(st.code, 0, "the container is gone");
           assert.deepEqual({ rootfs: await treeDigest(w.rootfs), vol: await treeDigest(vol) }, before);
         }
+
+        // 4. A prestart hook that fails: create fails with the hook's words and leaves nothing.
+        const hooked = JSON.parse(await Deno.readTextFile(`${bundle}/config.json`));
+        hooked.hooks = {
+          prestart: [{ path: "/bin/sh", args: ["sh", "-c", "echo hook says no >&2; exit 9"] }],
+        };
+        const hb = `${w.dir}/bundle-hook`;
+        await Deno.mkdir(hb);
+        await Deno.writeTextFile(
+          `${hb}/config.json`,
+          JSON.stringify({ ...hooked, root: { path: w.rootfs } }),
+        );
+        const hp = w.spawn(["--root", link, "create", "--bundle", hb, "hooked4"]);
+        const hs = await hp.status;
+        const herr = new TextDecoder().decode((await hp.stderr.getReader().read()).value ?? new Uint8Array());
+        await hp.stdout.cancel().catch(() => {});
+        assert.notEqual(hs.code, 0);
+        assert.match(herr, /prestart hook "\/bin\/sh" exited with code 9: hook says no/);
+        assert.notEqual((await cli(["state", "hooked4"])).code, 0);
+
+        // 5. `cocoon create` killed while its VM boots: delete --force ends the holder still creating.
+        const kp = w.spawn(["--root", link, "create", "--bundle", bundle, "cut5"]);
+        await new Promise((r) => setTimeout(r, 3000));
+        kp.kill("SIGKILL");
+        await kp.status;
+        await kp.stdout.cancel().catch(() => {});
+        await kp.stderr.cancel().catch(() => {});
+        const kd = await cli(["delete", "--force", "cut5"]);
+        assert.equal(kd.code, 0, kd.stderr);
+        for (let i = 0; i < 100 && (await pidsMatching(`${real}`)).length > 0; i++) {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        assert.deepEqual(await pidsMatching(real), [], "no holder, QEMU or virtiofsd left");
+        assert.deepEqual(await mountsUnder(real), []);
+        assert.deepEqual((await Array.fromAsync(Deno.readDir(`${real}/sandboxes`))).map((e) => e.name), []);
+        assert.deepEqual({ rootfs: await treeDigest(w.rootfs), vol: await treeDigest(vol) }, before);
       } finally {
         for (const pid of await pidsMatching(`${real}/`)) {
           try {
