@@ -157,6 +157,9 @@ echo 1 >/proc/sys/net/ipv4/ip_forward 2>/dev/null
 # The kernel loads what a container asks for (a bridge, veth, nftables...) through modprobe, which
 # busybox installed in /bin: the on-demand modules of the image (runtime/guest/modules.ts).
 echo /bin/modprobe >/proc/sys/kernel/modprobe 2>/dev/null
+# Every mount shared, as systemd leaves a host: a container's "rshared"/"shared" mount propagation
+# (and crun's own rootfs propagation steps) expect shared parents.
+mount --make-rshared / 2>/dev/null || log "cannot make / rshared"
 
 hostname "$HOST"
 echo "$HOST" >/etc/hostname
