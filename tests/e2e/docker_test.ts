@@ -180,6 +180,13 @@ Deno.test({
         // The VM's memory (QEMU, virtiofsd, holder), not the caller's host cgroup: under the VM's
         // size (512 MiB here) plus QEMU's own overhead.
         assert.ok(used > 20 && used < 1024, `docker stats memory ${stats.stdout}`);
+        // docker update -m reaches the container's limit in the guest (runc update).
+        const upd = await docker(["update", "--memory", "300m", "--memory-swap", "600m", name]);
+        assert.equal(upd.code, 0, upd.stderr);
+        assert.equal(
+          (await docker(["exec", name, "cat", "/sys/fs/cgroup/memory.max"])).stdout.trim(),
+          "314572800",
+        );
         assert.equal((await docker(["pause", name])).code, 0);
         assert.match(
           (await docker(["ps", "--filter", `name=${name}`, "--format", "{{.Status}}"])).stdout,

@@ -20,9 +20,9 @@ interface Podman {
   (args: string[], o?: { timeoutMs?: number }): Promise<{ code: number; stdout: string; stderr: string }>;
 }
 
-async function podmanFor(w: OciWorld): Promise<Podman> {
+async function podmanBase(w: OciWorld): Promise<string[]> {
   const launcher = await w.launcher();
-  const base = [
+  return [
     "--root",
     `${w.dir}/podman/storage`,
     "--runroot",
@@ -36,6 +36,10 @@ async function podmanFor(w: OciWorld): Promise<Podman> {
     "--runtime",
     launcher,
   ];
+}
+
+async function podmanFor(w: OciWorld): Promise<Podman> {
+  const base = await podmanBase(w);
   return async (args, o = {}) => {
     const out = await new Deno.Command("podman", {
       args: [...base, ...args],
@@ -102,6 +106,54 @@ Deno.test({
       assert.ok(code === "143" || code === "137", `exit code ${code}`);
       assert.equal((await podman(["rm", name])).code, 0);
       assert.deepEqual(await leftovers(w, id), CLEAN);
+    });
+  },
+});
+
+Deno.test({
+  name: "podman run -it is interactive in a terminal: typing, output, exit status",
+  ignore: opts.ignore || !await Deno.stat("/usr/bin/tmux").then(() => true, () => false),
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await withOciWorld(async (w) => {
+      const base = await podmanBase(w);
+      const sock = `cpod-${crypto.randomUUID().slice(0, 8)}`;
+      const name = `it-${sock}`;
+      const dec = new TextDecoder();
+      const tmux = async (args: string[]) =>
+        dec.decode(
+          (await new Deno.Command("tmux", { args: ["-L", sock, ...args], stdout: "piped" }).output()).stdout,
+        );
+      const podman = await podmanFor(w);
+      try {
+        const cmd = ["podman", ...base, ...RUN, "-it", "--name", name, "--rootfs", w.rootfs, "sh"].join(" ");
+        await tmux(["new-session", "-d", "-s", "it", "-x", "100", "-y", "30", cmd]);
+        const until = async (re: RegExp, ms: number) => {
+          const deadline = Date.now() + ms;
+          while (Date.now() < deadline) {
+            if (re.test(await tmux(["capture-pane", "-t", "it", "-p"]))) return;
+            await new Promise((r) => setTimeout(r, 500));
+          }
+          assert.fail(`no ${re} on the terminal: ${await tmux(["capture-pane", "-t", "it", "-p"])}`);
+        };
+        await until(/^\/ #/m, 120_000);
+        await tmux(["send-keys", "-t", "it", "echo typed-$((6*7)); stty size", "Enter"]);
+        await until(/typed-42\n30 100/, 20_000);
+        await tmux(["send-keys", "-t", "it", "exit 6", "Enter"]);
+        const deadline = Date.now() + 60_000;
+        let state = "";
+        while (Date.now() < deadline && state !== "exited") {
+          state = (await podman(["inspect", "-f", "{{.State.Status}}", name])).stdout.trim();
+          await new Promise((r) => setTimeout(r, 500));
+        }
+        assert.equal((await podman(["inspect", "-f", "{{.State.ExitCode}}", name])).stdout.trim(), "6");
+        assert.equal((await podman(["rm", name])).code, 0);
+        assert.deepEqual(await pidsMatching(w.root, "qemu-system"), []);
+      } finally {
+        await tmux(["kill-server"]).catch(() => "");
+        await podman(["rm", "-f", name]).catch(() => {});
+      }
     });
   },
 });
