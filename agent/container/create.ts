@@ -124,7 +124,7 @@ async function applyNetSysctls(
       throw new RuntimeError("InvalidArgument", `Cannot create container "${id}": invalid sysctl "${k}"`);
     }
     try {
-      await env.fs.writeTextFile(`/proc/sys/${k.replaceAll(".", "/")}`, v);
+      await env.fs.writeExisting(`/proc/sys/${k.replaceAll(".", "/")}`, v);
     } catch (e) {
       throw new RuntimeError(
         "InvalidArgument",

@@ -23,6 +23,8 @@ export interface OciRuntime {
 export interface AgentFs {
   readTextFile(path: string): Promise<string>;
   writeTextFile(path: string, data: string): Promise<void>;
+  /** Writes into a file that exists (a /proc/sys entry): no create, truncate or chmod. */
+  writeExisting(path: string, data: string): Promise<void>;
   remove(path: string): Promise<void>;
   /** Resolves true once `path` exists (re-reading its parent each try), false after `timeoutMs`. */
   waitForPath?(path: string, timeoutMs: number): Promise<boolean>;
@@ -65,6 +67,12 @@ export const denoFs: AgentFs = {
     }
   },
   writeTextFile: (p, d) => Deno.writeTextFile(p, d, { mode: 0o600 }),
+  async writeExisting(p, d) {
+    using f = await Deno.open(p, { write: true });
+    const bytes = new TextEncoder().encode(d);
+    let off = 0;
+    while (off < bytes.length) off += await f.write(bytes.subarray(off));
+  },
   async remove(p) {
     try {
       await Deno.remove(p);

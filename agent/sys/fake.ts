@@ -92,6 +92,10 @@ export class MemoryFs implements AgentFs {
     this.files.set(p, d);
     return Promise.resolve();
   }
+  writeExisting(p: string, d: string): Promise<void> {
+    this.files.set(p, d);
+    return Promise.resolve();
+  }
   remove(p: string): Promise<void> {
     this.files.delete(p);
     return Promise.resolve();
