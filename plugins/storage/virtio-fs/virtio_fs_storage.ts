@@ -129,7 +129,11 @@ export class VirtioFsStorage {
   async prepareSandbox(opts: { sandbox: SandboxId; dir: string }): Promise<PreparedShare> {
     const cmd = await this.#daemon();
     const hostDir = `${opts.dir}/shared`;
-    await Deno.mkdir(hostDir, { recursive: true, mode: 0o700 });
+    // 0711: in the guest this is the share's root, and a container in a user namespace (its root
+    // mapped to another uid) must be able to pass through it to its rootfs; the sandbox directory
+    // above stays 0700 on the host.
+    await Deno.mkdir(hostDir, { recursive: true, mode: 0o711 });
+    await Deno.chmod(hostDir, 0o711);
     const d = await startVirtiofsd(cmd, {
       sharedDir: hostDir,
       runDir: `${opts.dir}/virtiofsd`,
