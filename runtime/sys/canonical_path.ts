@@ -30,17 +30,11 @@ export function canonicalPathSync(p: string): string {
   return abs;
 }
 
-/** Async twin of `canonicalPathSync`. */
-export async function canonicalPath(p: string): Promise<string> {
-  const abs = absolutePath(p, Deno.cwd());
-  const parts = abs.split("/").filter((x) => x !== "");
-  for (let i = parts.length; i >= 0; i--) {
-    try {
-      const head = await Deno.realPath(`/${parts.slice(0, i).join("/")}`);
-      return absolutePath([head, ...parts.slice(i)].join("/"), "/");
-    } catch {
-      // as above
-    }
+/** `canonicalPathSync` for async callers (a few realpath calls: not worth a second walk). */
+export function canonicalPath(p: string): Promise<string> {
+  try {
+    return Promise.resolve(canonicalPathSync(p));
+  } catch (e) {
+    return Promise.reject(e);
   }
-  return abs;
 }
