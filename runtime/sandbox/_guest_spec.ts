@@ -75,14 +75,29 @@ export function guestSpec(
     // A caller on a v1 or hybrid host leaves it out because the host could not honour it.
     if (!kept.some((n) => isRecord(n) && n["type"] === "cgroup")) kept.push({ type: "cgroup" });
     linux["namespaces"] = kept;
-    // Host CPU and NUMA node numbers mean nothing in the VM (whose size accounts for the cpuset).
-    if (isRecord(linux["resources"]) && isRecord(linux["resources"]["cpu"])) {
-      const { cpus: _cpus, mems: _mems, ...cpu } = linux["resources"]["cpu"];
-      linux["resources"] = { ...linux["resources"], cpu };
-    }
+    if (isRecord(linux["resources"])) linux["resources"] = guestResources(linux["resources"]);
     // net.* sysctls stay: the guest agent applies them to the VM's network namespace, which is the
     // pod's (agent/container/create.ts), as runc would in the pod's netns.
     out["linux"] = linux;
+  }
+  return out;
+}
+
+/**
+ * `linux.resources` as the guest can take them (at create and at update). Pure:
+ * - host CPU and NUMA node numbers of a cpuset mean nothing in the VM (whose size accounts for it);
+ * - kernel memory limits (`kernel`, `kernelTCP`) do not exist on cgroup v2, the guest's: crun
+ *   refuses them there ("cannot set kernel memory with cgroupv2"), and Docker 20.10 sends them.
+ */
+export function guestResources(resources: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...resources };
+  if (isRecord(out["cpu"])) {
+    const { cpus: _cpus, mems: _mems, ...cpu } = out["cpu"];
+    out["cpu"] = cpu;
+  }
+  if (isRecord(out["memory"])) {
+    const { kernel: _kernel, kernelTCP: _tcp, ...memory } = out["memory"];
+    out["memory"] = memory;
   }
   return out;
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { guestSpec, isDiskMount } from "./_guest_spec.ts";
+import { guestResources, guestSpec, isDiskMount } from "./_guest_spec.ts";
 
 Deno.test({
   name:
@@ -40,4 +40,15 @@ Deno.test({
     assert.ok(!isDiskMount({ destination: "/dev/xvdb", type: "bind", source: "/dev/loop3" }, blk));
     assert.ok(!isDiskMount({ destination: "/data", type: "tmpfs", source: "tmpfs" }, file));
   },
+});
+
+Deno.test("guestResources() drops host cpuset numbers and cgroup-v1-only kernel memory limits", () => {
+  assert.deepEqual(
+    guestResources({
+      memory: { limit: 314572800, swap: 629145600, kernel: 0, kernelTCP: 0 },
+      cpu: { shares: 512, cpus: "2-3", mems: "0" },
+      pids: { limit: 100 },
+    }),
+    { memory: { limit: 314572800, swap: 629145600 }, cpu: { shares: 512 }, pids: { limit: 100 } },
+  );
 });

@@ -36,6 +36,7 @@ import { startContainer } from "./start_container.ts";
 import type { SandboxStatus } from "./status.ts";
 import { type ProcessIo, processIo } from "./stdio.ts";
 import { type ExitInfo, waitContainer, waitExec } from "./wait.ts";
+import { guestResources } from "./_guest_spec.ts";
 
 /**
  * Drops this process's control connection to a VM and leaves it running. The Vm contract has no
@@ -170,7 +171,7 @@ export class Sandbox implements AsyncDisposable {
 
   /** Applies OCI `linux.resources` to a container. */
   update(id: ContainerId | string, resources: Readonly<Record<string, unknown>>): Promise<void> {
-    return requireAgent(this.#ctx, "update").updateContainer(containerId(id), resources);
+    return requireAgent(this.#ctx, "update").updateContainer(containerId(id), guestResources(resources));
   }
 
   // The VM ---------------------------------------------------------------------------------------
