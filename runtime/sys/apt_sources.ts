@@ -7,7 +7,7 @@
  */
 
 export interface AptSource {
-  /** The mirror's base URI: `http://mirror.example/debian`. */
+  /** The mirror's base URI: `http://deb.example.org/debian`. */
   readonly uri: string;
   /** Its `signed-by` keyring, when the source names one. */
   readonly signedBy?: string;
