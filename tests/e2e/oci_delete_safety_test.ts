@@ -131,6 +131,37 @@ Deno.test({
         assert.match(herr, /prestart hook "\/bin\/sh" exited with code 9: hook says no/);
         assert.notEqual((await cli(["state", "hooked4"])).code, 0);
 
+        // 4b. poststart and poststop hooks run on the host with the state on stdin, poststop also
+        // when the container had exited (and its holder with it) before delete.
+        const hb2 = `${w.dir}/bundle-hook2`;
+        await Deno.mkdir(hb2);
+        const out = (stage: string) => `${w.dir}/${stage}.json`;
+        const posthooks = JSON.parse(await Deno.readTextFile(`${bundle}/config.json`));
+        posthooks.process.args = ["true"];
+        posthooks.hooks = {
+          poststart: [{ path: "/bin/sh", args: ["sh", "-c", `cat > ${out("poststart")}`] }],
+          poststop: [{ path: "/bin/sh", args: ["sh", "-c", `cat > ${out("poststop")}`] }],
+        };
+        await Deno.writeTextFile(
+          `${hb2}/config.json`,
+          JSON.stringify({ ...posthooks, root: { path: w.rootfs } }),
+        );
+        const pp = w.spawn(["--root", link, "create", "--bundle", hb2, "post4"]);
+        assert.equal((await pp.status).code, 0);
+        await pp.stdout.cancel().catch(() => {});
+        await pp.stderr.cancel().catch(() => {});
+        assert.equal((await cli(["start", "post4"])).code, 0);
+        const started = JSON.parse(await Deno.readTextFile(out("poststart")));
+        assert.deepEqual([started.id, started.status], ["post4", "running"]);
+        for (let i = 0; i < 100; i++) {
+          const st = await cli(["state", "post4"]);
+          if (st.code === 0 && JSON.parse(st.stdout).status === "stopped") break;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        assert.equal((await cli(["delete", "post4"])).code, 0);
+        const stopped = JSON.parse(await Deno.readTextFile(out("poststop")));
+        assert.deepEqual([stopped.id, stopped.status, stopped.pid], ["post4", "stopped", 0]);
+
         // 5. `cocoon create` killed while its VM boots: delete --force ends the holder still creating.
         const kp = w.spawn(["--root", link, "create", "--bundle", bundle, "cut5"]);
         await new Promise((r) => setTimeout(r, 3000));

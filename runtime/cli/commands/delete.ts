@@ -4,6 +4,9 @@ import { removeContainerState, waitHolderGone } from "../../holder/cleanup.ts";
 import type { Command } from "../args.ts";
 import { idArg, lookup, ociEnv, parseVerb, viewState } from "../oci_args.ts";
 import { RuntimeError } from "../../errors.ts";
+import { hooksOf, type OciHooks, runHooks } from "../../oci/hooks.ts";
+import { loadBundle } from "../../oci/bundle.ts";
+import type { Logger } from "../../log/logger.ts";
 
 export const delete_: Command = {
   summary: "Delete a container: its microVM, holder, shares and state (--force: also a running one)",
@@ -35,6 +38,31 @@ export const delete_: Command = {
       );
     }
     await removeContainerState(await env.runtime(), id, v.paths, ctx.log);
+    // A holder that was gone (its container had exited) could not run the poststop hooks itself.
+    if (!v.alive && v.info !== null) await runPoststop(id, v.info.bundle, ctx.log);
     return 0;
   },
 };
+
+/** The bundle's poststop hooks, after the container is gone (failures are logged, as the spec says). */
+async function runPoststop(id: string, bundleDir: string, log: Logger): Promise<void> {
+  let hooks: OciHooks;
+  let annotations: Readonly<Record<string, string>> = {};
+  try {
+    const bundle = await loadBundle(bundleDir);
+    hooks = hooksOf(bundle.spec.raw);
+    annotations = bundle.spec.annotations;
+  } catch (e) {
+    log.debug("no poststop hooks to run", { error: e });
+    return;
+  }
+  const state = {
+    ociVersion: "1.0.2",
+    id,
+    status: "stopped" as const,
+    pid: 0,
+    bundle: bundleDir,
+    annotations,
+  };
+  await runHooks("poststop", hooks, state, log);
+}
