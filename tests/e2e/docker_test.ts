@@ -214,12 +214,26 @@ Deno.test({
         ]);
         const screen = async () => (await tmux(["capture-pane", "-t", it, "-p"])).stdout;
         await until("the shell prompt", async () => /^\/ #/m.test(await screen()), 120_000);
-        await tmux(["send-keys", "-t", it, "echo typed-$((6*7)); stty size", "Enter"]);
-        await until("typed output", async () => /typed-42\n30 120/.test(await screen()), 20_000);
+        await tmux(["send-keys", "-t", it, "echo typed-$((6*7))", "Enter"]);
+        await until("typed output", async () => /^typed-42$/m.test(await screen()), 20_000).catch(
+          async (e) => {
+            throw new Error(`${e}; the terminal shows:\n${await screen()}`);
+          },
+        );
+        // The size reaches the guest asynchronously (docker sends it after attaching): ask until it shows.
+        const sizeIs = (rows: number, cols: number) => async () => {
+          await tmux(["send-keys", "-t", it, "stty size", "Enter"]);
+          await new Promise((r) => setTimeout(r, 700));
+          return new RegExp(`^${rows} ${cols}$`, "m").test(await screen());
+        };
+        await until("the terminal size", sizeIs(30, 120), 30_000).catch(async (e) => {
+          throw new Error(`${e}; the terminal shows:\n${await screen()}`);
+        });
+        await tmux(["send-keys", "-t", it, "clear", "Enter"]);
         await tmux(["resize-window", "-t", it, "-x", "100", "-y", "25"]);
-        await new Promise((r) => setTimeout(r, 1000));
-        await tmux(["send-keys", "-t", it, "stty size", "Enter"]);
-        await until("the new size", async () => /25 100/.test(await screen()), 20_000);
+        await until("the new size", sizeIs(25, 100), 30_000).catch(async (e) => {
+          throw new Error(`${e}; the terminal shows:\n${await screen()}`);
+        });
         await tmux(["send-keys", "-t", it, "exit 5", "Enter"]);
         await until(
           "the -it container to exit",

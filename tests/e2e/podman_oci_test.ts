@@ -138,8 +138,15 @@ Deno.test({
           assert.fail(`no ${re} on the terminal: ${await tmux(["capture-pane", "-t", "it", "-p"])}`);
         };
         await until(/^\/ #/m, 120_000);
-        await tmux(["send-keys", "-t", "it", "echo typed-$((6*7)); stty size", "Enter"]);
-        await until(/typed-42\n30 100/, 20_000);
+        await tmux(["send-keys", "-t", "it", "echo typed-$((6*7))", "Enter"]);
+        await until(/^typed-42$/m, 20_000);
+        // The size reaches the guest asynchronously: ask until it shows.
+        for (let i = 0; i < 30; i++) {
+          await tmux(["send-keys", "-t", "it", "stty size", "Enter"]);
+          await new Promise((r) => setTimeout(r, 700));
+          if (/^30 100$/m.test(await tmux(["capture-pane", "-t", "it", "-p"]))) break;
+        }
+        await until(/^30 100$/m, 1_000);
         await tmux(["send-keys", "-t", "it", "exit 6", "Enter"]);
         const deadline = Date.now() + 60_000;
         let state = "";
