@@ -129,7 +129,7 @@ export class Holder {
         annotations: spec.annotations,
         netns,
         // A VM per container: it is sized from the container's limits, as Kata does.
-        size: sizeOfResources(resourcesOf(spec.raw)),
+        size: sizeOfResources(linuxField(spec.raw, "resources")),
         ...(opts.signal ? { signal: opts.signal } : {}),
       });
       log.info("sandbox created", {
@@ -274,29 +274,29 @@ function hookState(id: string, bundle: OciBundle, pid: number, status: OciState[
   return { ociVersion: "1.0.2", id, status, pid, bundle: bundle.dir, annotations: bundle.spec.annotations };
 }
 
+/** `linux.<key>` of a raw spec, if any. Pure. */
+function linuxField(raw: Readonly<Record<string, unknown>>, key: string): unknown {
+  const linux = raw["linux"];
+  return typeof linux === "object" && linux !== null ? (linux as Record<string, unknown>)[key] : undefined;
+}
+
+/** `linux.namespaces` of a raw spec as `{ type, path }` pairs (path "" when none). Pure. */
+function namespacesOf(raw: Readonly<Record<string, unknown>>): { type: string; path: string }[] {
+  const ns = linuxField(raw, "namespaces");
+  if (!Array.isArray(ns)) return [];
+  return ns.filter((n: unknown): n is Record<string, unknown> => typeof n === "object" && n !== null)
+    .map((n) => ({ type: String(n["type"] ?? ""), path: typeof n["path"] === "string" ? n["path"] : "" }));
+}
+
 /** True when the spec asks for a network namespace of its own (listed without a path). Pure. */
 function wantsNewNetns(raw: Readonly<Record<string, unknown>>): boolean {
-  const linux = raw["linux"];
-  if (typeof linux !== "object" || linux === null || !("namespaces" in linux)) return false;
-  const ns = linux.namespaces;
-  return Array.isArray(ns) &&
-    ns.some((n: unknown) =>
-      typeof n === "object" && n !== null && "type" in n && n.type === "network" &&
-      (!("path" in n) || n.path === undefined || n.path === "")
-    );
+  return namespacesOf(raw).some((n) => n.type === "network" && n.path === "");
 }
 
 /** `linux.cgroupsPath` of a spec, if any. Pure. */
 function cgroupsPathOf(raw: Readonly<Record<string, unknown>>): string | undefined {
-  const linux = raw["linux"];
-  if (typeof linux !== "object" || linux === null || !("cgroupsPath" in linux)) return undefined;
-  return typeof linux.cgroupsPath === "string" ? linux.cgroupsPath : undefined;
-}
-
-/** `linux.resources` of a spec, if any. Pure. */
-function resourcesOf(raw: Readonly<Record<string, unknown>>): unknown {
-  const linux = raw["linux"];
-  return typeof linux === "object" && linux !== null && "resources" in linux ? linux.resources : undefined;
+  const p = linuxField(raw, "cgroupsPath");
+  return typeof p === "string" ? p : undefined;
 }
 
 /**
@@ -305,19 +305,11 @@ function resourcesOf(raw: Readonly<Record<string, unknown>>): unknown {
  * namespace is the exception (the VM is connected to it).
  */
 function refuseHostNamespaces(raw: Readonly<Record<string, unknown>>, id: string): void {
-  const linux = raw["linux"];
-  if (typeof linux !== "object" || linux === null || !("namespaces" in linux)) return;
-  const ns = linux.namespaces;
-  if (!Array.isArray(ns)) return;
-  for (const n of ns) {
-    if (typeof n !== "object" || n === null || !("type" in n) || !("path" in n)) continue;
-    if (n.type === "network" || typeof n.path !== "string" || n.path === "") continue;
-    throw new RuntimeError(
-      "Unimplemented",
-      `Cannot create container "${id}": it asks to join the ${
-        String(n.type)
-      } namespace "${n.path}", a host ` +
-        `kernel object that a container in its own microVM cannot join; run it without sharing that namespace`,
-    );
-  }
+  const joined = namespacesOf(raw).find((n) => n.type !== "network" && n.path !== "");
+  if (joined === undefined) return;
+  throw new RuntimeError(
+    "Unimplemented",
+    `Cannot create container "${id}": it asks to join the ${joined.type} namespace "${joined.path}", a host ` +
+      `kernel object that a container in its own microVM cannot join; run it without sharing that namespace`,
+  );
 }
