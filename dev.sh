@@ -59,7 +59,18 @@ GATES_FAILED=0
 gate() {
   local name=$1; shift
   say "gate: $name"
-  if "$@"; then GATES_PASSED=$((GATES_PASSED + 1)); else GATES_FAILED=$((GATES_FAILED + 1)); say "gate failed: $name"; fi
+  if "$@"; then GATES_PASSED=$((GATES_PASSED + 1)); else
+    GATES_FAILED=$((GATES_FAILED + 1)); say "gate failed: $name"; failure "gate: $name"
+  fi
+}
+
+# Records one failure for the list printed just before the summary (CI shows the end of the log).
+FAILURES=""
+failure() { [ -n "$FAILURES" ] && echo "$*" >>"$FAILURES"; true; }
+
+# The failing tests of a deno test log, one "file: test name" a line (its FAILURES section).
+failed_tests_of() {
+  sed 's/\x1b\[[0-9;]*m//g' "$1" | awk '/^ERRORS|^FAILURES/ {f=1; next} f && / => / {print}' | sort -u
 }
 
 # Parses a deno test log: prints "<passed> <failed>" from its summary line ("0 1" when it has none).
@@ -77,6 +88,7 @@ run_suite() {
   log=$(mktemp)
   deno test --allow-all --parallel --no-prompt "$@" 2>&1 | tee "$log" >&2 || true
   read -r p f < <(summary_of "$log")
+  if [ "$f" != 0 ]; then failed_tests_of "$log" | while read -r t; do failure "unit: $t"; done; fi
   rm -f "$log"
   echo "$p $f"
 }
@@ -125,6 +137,10 @@ run_e2e_files() {
     deno test --allow-all --no-prompt "$file" 2>&1 | tee "$log" >&2 || true
     read -r p f < <(summary_of "$log")
     passed=$((passed + p)); failed=$((failed + f))
+    if [ "$f" != 0 ]; then
+      failure "e2e: $file ($f failed)"
+      failed_tests_of "$log" | while read -r t; do failure "  $t"; done
+    fi
     # What is still there after a grace period (a VMM or shim may take a moment to exit) is a leak.
     for _ in 1 2 3 4 5 6 7 8 9 10; do
       sleep 1
@@ -142,6 +158,7 @@ run_e2e_files() {
         esac
       done <<<"$leaks" | sed 's/^/    /' >&2
       echo "$leaks" | clean_leaks
+      failure "leak after $file: $(echo "$leaks" | head -3 | tr '\n' ';')"
       failed=$((failed + 1))
     fi
   done
@@ -160,11 +177,13 @@ install_for_tests() {
 }
 
 run_tests() {
+  mkdir -p "$ROOT/.cache"
+  FAILURES="$ROOT/.cache/failures.txt"
+  : >"$FAILURES"
   gate "deno fmt --check" deno fmt --check
   gate "deno lint" deno lint
   gate "deno check" deno check main.ts mod.ts $( [ -f agent/main.ts ] && echo agent/main.ts )
   if [ -f runtime/protocol/gen.sh ]; then gate "generated protobuf code is current" bash runtime/protocol/gen.sh --check; fi
-  mkdir -p "$ROOT/.cache"
   install_for_tests
   export RUNTIME_E2E=1
   local passed=0 failed=0 p f
@@ -175,6 +194,7 @@ run_tests() {
   read -r p f < <(run_e2e_files tests/e2e/*_test.ts)
   passed=$((passed + p)); failed=$((failed + f))
   passed=$((passed + GATES_PASSED)); failed=$((failed + GATES_FAILED))
+  if [ -s "$FAILURES" ]; then say "what failed:"; sed 's/^/    /' "$FAILURES" >&2; fi
   echo "$passed passed, $failed failed"
   [ "$failed" -eq 0 ]
 }
