@@ -18,6 +18,7 @@ import {
   saveContainer,
   serialized,
 } from "./_context.ts";
+import { createMountPoints } from "./_mount_points.ts";
 import { toGuestMount } from "./_guest_mount.ts";
 import { guestSpec, isBindMount, isDeviceBind, isDiskMount } from "./_guest_spec.ts";
 import { guestMountPath, guestRootfsPath } from "./layout.ts";
@@ -112,8 +113,16 @@ async function create(ctx: SandboxContext, opts: CreateContainerOptions): Promis
   try {
     record = await saveContainer(ctx, record);
     undo.push({ what: "delete the record", run: () => repo.deleteContainer(sid, cid) });
+    // a read-only root is read-only on the host too: its mount points are made first
+    const readonlyRoot = opts.spec.root.readonly;
+    if (readonlyRoot) await createMountPoints(opts.rootfs, opts.spec.mounts);
     const root = await share(
-      { destination: "/", type: "bind", source: opts.rootfs, options: ["rbind"] },
+      {
+        destination: "/",
+        type: "bind",
+        source: opts.rootfs,
+        options: readonlyRoot ? ["rbind", "ro"] : ["rbind"],
+      },
       guestRootfsPath(cid),
       "rootfs",
     );

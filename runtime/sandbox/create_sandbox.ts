@@ -25,7 +25,7 @@ import { factoryName, factoryOptions, openFactory } from "../factory/factory.ts"
 import { adoptCachedDir, attachCached } from "../factory/cache_adopt.ts";
 import { takeCachedVm } from "../factory/cache_client.ts";
 import { attachNetwork, configureGuestNetwork } from "./network.ts";
-import { NO_EXTRA, type PodSize, sizedConfig } from "./sizing.ts";
+import { checkVmSize, NO_EXTRA, type PodSize, sizedConfig } from "./sizing.ts";
 
 export interface CreateSandboxOptions {
   /** Sandbox id (runc id rules). */
@@ -61,7 +61,10 @@ export function sharedFsPlugin(cfg: ResolvedConfig): string | null {
 export async function createSandbox(rt: SandboxRuntime, opts: CreateSandboxOptions): Promise<SandboxContext> {
   const id = sandboxId(opts.id);
   const annotations = opts.annotations ?? {};
-  const cfg = sizedConfig(sharedFsForPod(applyAnnotations(rt.config, annotations)), opts.size ?? NO_EXTRA);
+  const host = hostFacts();
+  const annotated = sharedFsForPod(applyAnnotations(rt.config, annotations));
+  checkVmSize(annotated, host);
+  const cfg = sizedConfig(annotated, opts.size ?? NO_EXTRA, host);
   const signal = opts.signal;
   const sig = signal ? { signal } : {};
   if (await rt.repo.findSandbox(id) !== undefined) {
@@ -248,7 +251,17 @@ async function connectOrExit(
 }
 
 /** The last lines of the guest console, for failure reports. */
+/** The end of the console log, read from its end (the file is written by the guest). */
 async function consoleTail(path: string): Promise<string> {
-  const text = await Deno.readTextFile(path).catch(() => "");
-  return text.slice(-3000);
+  const f = await Deno.open(path, { read: true }).catch(() => undefined);
+  if (f === undefined) return "";
+  try {
+    const size = (await f.stat()).size;
+    await f.seek(Math.max(0, size - 3000), Deno.SeekMode.Start);
+    const buf = new Uint8Array(Math.min(size, 3000));
+    const n = (await f.read(buf)) ?? 0;
+    return new TextDecoder().decode(buf.subarray(0, n));
+  } finally {
+    f.close();
+  }
 }

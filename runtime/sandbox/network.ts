@@ -16,6 +16,7 @@ import type {
 import type { SandboxId } from "../ids.ts";
 import type { GuestRoute, IpAddress } from "../agent_client/types.ts";
 import { SandboxError } from "../errors.ts";
+import { isHostNetns } from "../sys/host_netns.ts";
 import { requireAgent, requireVm, type SandboxContext, saveSandbox, serialized } from "./_context.ts";
 import type { AgentApi } from "./agent_port.ts";
 
@@ -34,6 +35,12 @@ export async function attachNetwork(
   opts: { sandbox: SandboxId } & Sig,
 ): Promise<NetworkAttachment> {
   const sig = opts.signal ? { signal: opts.signal } : {};
+  if (await isHostNetns(netnsPath(netns))) {
+    throw new SandboxError(
+      "InvalidArgument",
+      `Cannot attach sandbox "${opts.sandbox}" to network namespace "${netns}": it is the host's own (the network model would take the host's interfaces into the VM): give the pod a namespace of its own, or none`,
+    );
+  }
   await net.check?.(sig);
   return withCharDevices(await net.attach(netns, { sandbox: opts.sandbox, ...sig }));
 }

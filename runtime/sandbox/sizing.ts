@@ -7,6 +7,7 @@
  * @module
  */
 import type { ResolvedConfig } from "../config/schema.ts";
+import { SandboxError } from "../errors.ts";
 
 export interface PodSize {
   readonly extraMemoryMiB: number;
@@ -52,19 +53,64 @@ export function sizeOfResources(resources: unknown): PodSize {
 }
 
 /**
- * `cfg` with the VM's size grown by `size`, within `default_maxmemory` / `default_maxvcpus` when
- * those are set. Pure.
+ * `cfg` with the VM's size grown by `size`, within `default_maxmemory` / `default_maxvcpus` (the
+ * host's memory and CPU count when those are 0); never below the configured size. Pure.
  */
-export function sizedConfig(cfg: ResolvedConfig, size: PodSize): ResolvedConfig {
+export function sizedConfig(
+  cfg: ResolvedConfig,
+  size: PodSize,
+  host: { readonly hostMemoryMiB?: number; readonly hostCpus?: number } = {},
+): ResolvedConfig {
   if (size.extraMemoryMiB === 0 && size.extraVcpus === 0) return cfg;
   const h = cfg.hypervisor;
-  const cap = (v: number, max: number) => max > 0 ? Math.min(v, Math.max(max, 1)) : v;
+  const cap = (v: number, max: number, hostMax: number | undefined) => {
+    const m = max > 0 ? max : hostMax;
+    return m !== undefined && m > 0 ? Math.min(v, m) : v;
+  };
   return {
     ...cfg,
     hypervisor: {
       ...h,
-      defaultMemory: cap(h.defaultMemory + size.extraMemoryMiB, h.defaultMaxMemory),
-      defaultVcpus: cap(h.defaultVcpus + size.extraVcpus, h.defaultMaxVcpus),
+      defaultMemory: Math.max(
+        h.defaultMemory,
+        cap(h.defaultMemory + size.extraMemoryMiB, h.defaultMaxMemory, host.hostMemoryMiB),
+      ),
+      defaultVcpus: Math.max(
+        h.defaultVcpus,
+        cap(h.defaultVcpus + size.extraVcpus, h.defaultMaxVcpus, host.hostCpus),
+      ),
     },
   };
+}
+
+/**
+ * Refuses a VM size above the maxima: `default_maxmemory` / `default_maxvcpus` when set, else the
+ * host's memory and CPU count. A pod's annotation (`default_memory`, `default_vcpus`) cannot go
+ * past them; a pod's `linux.resources` is capped by {@link sizedConfig} instead. Pure.
+ *
+ * @throws {SandboxError} `InvalidArgument` naming the value and the maximum.
+ */
+export function checkVmSize(
+  cfg: ResolvedConfig,
+  host: { readonly hostMemoryMiB?: number; readonly hostCpus?: number },
+): void {
+  const h = cfg.hypervisor;
+  const maxMem = h.defaultMaxMemory > 0 ? h.defaultMaxMemory : host.hostMemoryMiB;
+  const maxCpus = h.defaultMaxVcpus > 0 ? h.defaultMaxVcpus : host.hostCpus;
+  const over = (what: string, v: number, max: number, key: string) =>
+    new SandboxError(
+      "InvalidArgument",
+      `Cannot size the VM: ${what} ${v} is more than the maximum ${max} (${key}): ask for less, or raise the maximum in the configuration`,
+    );
+  if (maxMem !== undefined && h.defaultMemory > maxMem) {
+    throw over(
+      "memory (MiB)",
+      h.defaultMemory,
+      maxMem,
+      h.defaultMaxMemory > 0 ? "default_maxmemory" : "host memory",
+    );
+  }
+  if (maxCpus !== undefined && h.defaultVcpus > maxCpus) {
+    throw over("vCPUs", h.defaultVcpus, maxCpus, h.defaultMaxVcpus > 0 ? "default_maxvcpus" : "host CPUs");
+  }
 }

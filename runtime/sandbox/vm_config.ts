@@ -11,6 +11,7 @@
  */
 import type { Device, VmConfig } from "../../plugins/types.ts";
 import type { ResolvedConfig } from "../config/schema.ts";
+import { SandboxError } from "../errors.ts";
 import { deviceId, type SandboxId } from "../ids.ts";
 import { consoleLogPath, vmStateDir } from "./layout.ts";
 
@@ -34,11 +35,21 @@ export interface VmConfigInput {
   readonly netns?: string;
 }
 
-/** Builds the VM configuration. Pure. */
+/** Builds the VM configuration. Pure. @throws {SandboxError} for a kernel parameter Cocoon owns. */
 export function buildVmConfig(cfg: ResolvedConfig, input: VmConfigInput): VmConfig {
   const h = cfg.hypervisor;
   const devices: Device[] = [];
-  const params: string[] = [];
+  // the configuration's parameters (a pod may set them through an annotation) come first, so the
+  // ones Cocoon sets win over a duplicate; the ones only Cocoon may set are refused
+  const own = words(h.kernelParams);
+  const reserved = own.find((p) => /^(init|rdinit)=/.test(p) || p.startsWith("cocoon."));
+  if (reserved !== undefined) {
+    throw new SandboxError(
+      "InvalidArgument",
+      `Cannot configure the VM of "${input.id}": kernel parameter "${reserved}" is one Cocoon sets (init, rdinit, cocoon.*): remove it from hypervisor kernel_params or the pod's annotation`,
+    );
+  }
+  const params: string[] = [...own];
   if (h.image !== "") {
     devices.push({
       kind: "block",
@@ -50,7 +61,7 @@ export function buildVmConfig(cfg: ResolvedConfig, input: VmConfigInput): VmConf
     params.push("cocoon.userland=/dev/vda");
   }
   devices.push(...input.devices);
-  params.push(...words(input.imageCmdline ?? ""), ...words(h.kernelParams));
+  params.push(...words(input.imageCmdline ?? ""));
   params.push(`cocoon.hostname=${safeHostname(input.hostname ?? input.id)}`);
   if (cfg.agent.enableDebug || cfg.runtime.enableDebug) params.push("agent.log=debug");
   if (cfg.agent.debugConsoleEnabled) params.push("agent.debug_console");

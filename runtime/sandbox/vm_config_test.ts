@@ -41,10 +41,10 @@ Deno.test({
       driver: "virtio-blk",
     }]);
     assert.deepEqual(v.kernelParams, [
-      "cocoon.userland=/dev/vda",
-      "panic=1",
       "quiet",
       "agent.log=warn",
+      "cocoon.userland=/dev/vda",
+      "panic=1",
       "cocoon.hostname=sb1",
       "agent.channel=serial",
     ]);
@@ -67,5 +67,24 @@ Deno.test({
     assert.ok(!v.kernelParams.includes("agent.log=warn"));
     assert.equal(v.maxMemoryMiB, 1024);
     assert.equal(safeHostname("a_b.c"), "a-b-c");
+  },
+});
+
+Deno.test({
+  name: "buildVmConfig(): the parameters Cocoon sets win over kernel_params, and init/cocoon.* are refused",
+  permissions: "none",
+  fn() {
+    const input = { id: sandboxId("sb3"), dir: "/d", devices: [], imageCmdline: "panic=1" };
+    const v = buildVmConfig(cfg({ kernel_params: "panic=0 agent.channel=vsock" }), input);
+    assert.ok(v.kernelParams.includes("panic=1") && !v.kernelParams.includes("panic=0"));
+    assert.ok(
+      v.kernelParams.includes("agent.channel=serial") && !v.kernelParams.includes("agent.channel=vsock"),
+    );
+    for (const p of ["init=/bin/sh", "rdinit=/x", "cocoon.userland=/dev/vdb", "cocoon.hostname=h"]) {
+      assert.throws(
+        () => buildVmConfig(cfg({ kernel_params: `quiet ${p}` }), input),
+        new RegExp(`kernel parameter "${p.replace(/[./]/g, "\\$&")}" is one Cocoon sets`),
+      );
+    }
   },
 });

@@ -1,7 +1,7 @@
 /**
- * Host-side bind mounts into a sandbox's shared directory, behind a runner that tests replace with
- * a recording fake. Shared by the 9p and virtio-fs storage plugins (plugins may import runtime/sys,
- * not each other).
+ * Host-side mount helpers behind a runner that tests replace with a recording fake: unbind, the
+ * mount points under a directory. Used by the share tree (./share_tree.ts), the storage plugins
+ * and cleanup (plugins may import runtime/sys, not each other).
  *
  * @module
  */
@@ -44,30 +44,6 @@ async function must(r: HostRunner, what: string, cmd: string, args: readonly str
         res.stderr.trim().slice(0, 300)
       }`,
     );
-  }
-}
-
-/**
- * Bind-mounts `source` (a directory or a file, with its submounts) on `target`, creating `target`
- * as an empty directory or file first, and makes the new mounts private so nothing propagates.
- */
-export async function bindInto(r: HostRunner, source: string, target: string): Promise<void> {
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.stat(source);
-  } catch (e) {
-    throw new RuntimeError("NotFound", `Cannot share "${source}": it does not exist`, { cause: e });
-  }
-  const parent = target.slice(0, target.lastIndexOf("/"));
-  await Deno.mkdir(parent, { recursive: true });
-  if (info.isDirectory) await Deno.mkdir(target, { recursive: true });
-  else await (await Deno.open(target, { create: true, write: true })).close();
-  try {
-    await must(r, `Cannot share "${source}"`, "mount", ["--rbind", source, target]);
-    await must(r, `Cannot share "${source}"`, "mount", ["--make-rprivate", target]);
-  } catch (e) {
-    await unbind(r, target).catch(() => {});
-    throw e;
   }
 }
 

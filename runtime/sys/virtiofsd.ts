@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { confinedArgv, type Confinement } from "./seccomp/confine.ts";
 import { RuntimeError } from "../errors.ts";
 import { installTrixiePackages, sh } from "./trixie_packages.ts";
 
@@ -91,29 +92,41 @@ export interface VirtiofsdProcess {
 /**
  * Starts virtiofsd for `sharedDir` in its own session (it outlives this process and exits when
  * QEMU disconnects), logging to `<runDir>/virtiofsd.log`, and waits for its socket.
- * `--sandbox none`: bind mounts made later under `sharedDir` must be visible to it.
+ *
+ * Confined (the default): virtiofsd's own `--sandbox namespace` (it pivots into `sharedDir` in new
+ * mount, pid and network namespaces; binds made later under the share propagate in, as the share
+ * tree is a shared/slave pair: ./share_tree.ts), under the no-privileged-files seccomp filter
+ * (./seccomp), so guest root cannot make setuid files, device nodes or file capabilities on the
+ * host. Unconfined: `--sandbox none`, no filter.
  */
 export async function startVirtiofsd(
   cmd: VirtiofsdCommand,
-  opts: { sharedDir: string; runDir: string; cache: string; extraArgs?: readonly string[] },
+  opts: {
+    sharedDir: string;
+    runDir: string;
+    cache: string;
+    extraArgs?: readonly string[];
+    confine?: Confinement;
+  },
 ): Promise<VirtiofsdProcess> {
   await Deno.mkdir(opts.runDir, { recursive: true, mode: 0o700 });
   const socket = `${opts.runDir}/virtiofsd.sock`;
   const log = `${opts.runDir}/virtiofsd.log`;
   await Deno.remove(socket).catch(() => {});
-  const args = [
+  const daemon = [
     ...cmd.argv,
     "--socket-path",
     socket,
     "--shared-dir",
     opts.sharedDir,
     "--sandbox",
-    "none",
+    opts.confine !== undefined ? "namespace" : "none",
     "--cache",
     opts.cache,
     "--announce-submounts",
     ...(opts.extraArgs ?? []),
   ];
+  const args = opts.confine !== undefined ? confinedArgv(opts.confine, daemon) : daemon;
   const child = new Deno.Command("sh", {
     args: ["-c", 'log="$1"; shift; exec setsid "$@" >"$log" 2>&1', "sh", log, ...args],
     stdin: "null",

@@ -32,14 +32,24 @@ export interface QemuConfig {
   readonly enableDebug: boolean;
   /** Free PCIe root ports kept for hotplug (q35). @default 4 */
   readonly hotplugPorts: number;
-  /** Confine QEMU with its seccomp filter (`-sandbox on,...`). @default true */
+  /**
+   * QEMU's own seccomp filter (`-sandbox on,...`). Only `insecure_disable_seccomp = true` turns it
+   * off (`cocoon check` warns). @default true
+   */
   readonly seccomp: boolean;
+  /**
+   * Run QEMU with the no-privileged-files seccomp filter (no setuid files, device nodes or
+   * xattrs through virtio-9p). Only `insecure_unconfined = true` turns it off. @default true
+   */
+  readonly confine: boolean;
   /** Back guest RAM with shared memfd (needed by virtio-fs; implied when a boot device is virtio-fs). @default false */
   readonly sharedMemory: boolean;
   /** vsock port of the guest agent when the agent channel is vsock. @default 1024 */
   readonly agentVsockPort: number;
   /** Time to wait for QEMU to start and QMP to answer, ms. @default 30000 */
   readonly startTimeoutMs: number;
+  /** The console log is kept under this size (its last half is kept past it). @default 4194304 */
+  readonly consoleLogMaxBytes: number;
 }
 
 export const DEFAULT_QEMU_CONFIG: QemuConfig = {
@@ -55,9 +65,11 @@ export const DEFAULT_QEMU_CONFIG: QemuConfig = {
   enableDebug: false,
   hotplugPorts: 4,
   seccomp: true,
+  confine: true,
   sharedMemory: false,
   agentVsockPort: 1024,
   startTimeoutMs: 30_000,
+  consoleLogMaxBytes: 4 * 1024 * 1024,
 };
 
 const KEYS: Readonly<Record<string, keyof QemuConfig>> = {
@@ -73,9 +85,12 @@ const KEYS: Readonly<Record<string, keyof QemuConfig>> = {
   "enable_debug": "enableDebug",
   "hotplug_ports": "hotplugPorts",
   seccomp: "seccomp",
+  "insecure_disable_seccomp": "seccomp",
+  "insecure_unconfined": "confine",
   "shared_memory": "sharedMemory",
   "agent_vsock_port": "agentVsockPort",
   "start_timeout_ms": "startTimeoutMs",
+  "console_log_max_bytes": "consoleLogMaxBytes",
 };
 
 /**
@@ -91,6 +106,10 @@ export function parseQemuConfig(raw: Readonly<Record<string, unknown>>): QemuCon
     const key = KEYS[k];
     if (key === undefined) throw bad(k, v, `is unknown: use one of ${Object.keys(KEYS).join(", ")}`);
     out[key] = check(k, key, v);
+    if (k === "seccomp" && v === false) {
+      throw bad(k, v, "cannot turn QEMU's seccomp filter off: set insecure_disable_seccomp = true to do so");
+    }
+    if (k.startsWith("insecure_")) out[key] = v !== true;
   }
   const c: QemuConfig = {
     path: str(out["path"]),
@@ -105,9 +124,11 @@ export function parseQemuConfig(raw: Readonly<Record<string, unknown>>): QemuCon
     enableDebug: out["enableDebug"] === true,
     hotplugPorts: num(out["hotplugPorts"]),
     seccomp: out["seccomp"] === true,
+    confine: out["confine"] === true,
     sharedMemory: out["sharedMemory"] === true,
     agentVsockPort: num(out["agentVsockPort"]),
     startTimeoutMs: num(out["startTimeoutMs"]),
+    consoleLogMaxBytes: num(out["consoleLogMaxBytes"]),
   };
   return c;
 }
@@ -129,6 +150,7 @@ function check(rawKey: string, key: keyof QemuConfig, v: unknown): unknown {
       return v;
     case "enableDebug":
     case "seccomp":
+    case "confine":
     case "sharedMemory":
       if (typeof v !== "boolean") throw bad(rawKey, v, "must be a boolean");
       return v;
@@ -137,7 +159,13 @@ function check(rawKey: string, key: keyof QemuConfig, v: unknown): unknown {
       if (Array.isArray(v) && v.every((s) => typeof s === "string")) return v;
       throw bad(rawKey, v, "must be a string or an array of strings");
     default: {
-      const min = key === "defaultMemory" ? 64 : key === "defaultVcpus" || key === "startTimeoutMs" ? 1 : 0;
+      const min = key === "defaultMemory"
+        ? 64
+        : key === "consoleLogMaxBytes"
+        ? 65536
+        : key === "defaultVcpus" || key === "startTimeoutMs"
+        ? 1
+        : 0;
       const max = key === "hotplugPorts" ? 32 : key === "memorySlots" ? 256 : Number.MAX_SAFE_INTEGER;
       if (typeof v !== "number" || !Number.isInteger(v)) throw bad(rawKey, v, "must be an integer");
       if (v < min) throw bad(rawKey, v, `must be >= ${min}`);

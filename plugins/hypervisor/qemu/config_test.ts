@@ -48,3 +48,20 @@ Deno.test({
     bad({ frobnicate: true }, /"hypervisor.qemu.frobnicate": it is unknown/);
   },
 });
+
+Deno.test({
+  name: "parseQemuConfig(): seccomp and confinement go off only through insecure_* keys",
+  permissions: "none",
+  fn() {
+    assert.equal(DEFAULT_QEMU_CONFIG.seccomp, true);
+    assert.equal(DEFAULT_QEMU_CONFIG.confine, true);
+    assert.equal(parseQemuConfig({ seccomp: true }).seccomp, true);
+    assert.throws(() => parseQemuConfig({ seccomp: false }), /set insecure_disable_seccomp = true/);
+    assert.equal(parseQemuConfig({ insecure_disable_seccomp: true }).seccomp, false);
+    assert.equal(parseQemuConfig({ insecure_disable_seccomp: false }).seccomp, true);
+    assert.equal(parseQemuConfig({ insecure_unconfined: true }).confine, false);
+    assert.throws(() => parseQemuConfig({ insecure_unconfined: "yes" }), /must be a boolean/);
+    assert.equal(parseQemuConfig({ console_log_max_bytes: 1 << 20 }).consoleLogMaxBytes, 1 << 20);
+    assert.throws(() => parseQemuConfig({ console_log_max_bytes: 10 }), /must be >= 65536/);
+  },
+});

@@ -24,6 +24,7 @@ import type { MachineType, QemuConfig } from "./config.ts";
 import { type DetectProbe, hostProbe, resolveAccelerator } from "./detect.ts";
 import { QemuVm, type QemuVmLayout } from "./qemu.ts";
 import { launchArgv } from "./launch.ts";
+import { confinementReport } from "./confinement_report.ts";
 
 export interface QemuHypervisorOptions {
   readonly config: QemuConfig;
@@ -58,6 +59,7 @@ export function createQemuHypervisor(opts: QemuHypervisorOptions): Hypervisor & 
       sharedMemory: needsSharedMemory({ vm: config, qemu, accel, paths }),
       agent,
       accel,
+      consoleLogMaxBytes: qemu.consoleLogMaxBytes,
       ...(config.memoryTemplate !== undefined ? { memoryTemplate: config.memoryTemplate } : {}),
     };
   }
@@ -110,7 +112,7 @@ export function createQemuHypervisor(opts: QemuHypervisorOptions): Hypervisor & 
     },
 
     async hostReport(o = {}): Promise<readonly HostCheck[]> {
-      const out: HostCheck[] = [];
+      const out: HostCheck[] = [...await confinementReport(qemu)];
       try {
         await this.check(o);
         const ver = await new Deno.Command(qemu.path, {
@@ -159,6 +161,7 @@ export function createQemuHypervisor(opts: QemuHypervisorOptions): Hypervisor & 
         ...(config.netns !== undefined ? { netns: config.netns } : {}),
         fds: [...charDeviceFds(config.devices).values()],
         startTimeoutMs: qemu.startTimeoutMs,
+        confined: qemu.confine,
       });
     },
 
@@ -194,6 +197,7 @@ export function createQemuHypervisor(opts: QemuHypervisorOptions): Hypervisor & 
         sharedMemory: extra["sharedMemory"] === true,
         agent,
         accel: typeof extra["accel"] === "string" ? extra["accel"] : "unknown",
+        consoleLogMaxBytes: qemu.consoleLogMaxBytes,
       };
       return await QemuVm.attach(layout, state.pid, hvLog, {
         ...o,

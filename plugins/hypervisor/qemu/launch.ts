@@ -2,10 +2,12 @@
  * The argv that starts QEMU: `setsid` (its own session, so it outlives the starting process), then
  * `nsenter --net=<netns> --` when the VM joins a pod's network namespace (its taps are opened by
  * name there), then a `sh` that opens macvtap character devices on the descriptors QEMU inherits
- * (`-netdev tap,fd=N`). Each of them execs the next in place, so the spawned pid is QEMU's. Pure.
+ * (`-netdev tap,fd=N`), then the loader of the no-privileged-files seccomp filter when confined
+ * (runtime/sys/seccomp). Each of them execs the next in place, so the spawned pid is QEMU's. Pure.
  *
  * @module
  */
+import { confinedArgv, type Confinement } from "../../../runtime/sys/seccomp/confine.ts";
 
 /** A character device QEMU inherits open read-write on `fd`. */
 export interface InheritedFd {
@@ -20,6 +22,8 @@ export interface QemuLaunchWrap {
   /** Network namespace path or name (`/var/run/netns/<name>`) to run QEMU in. */
   readonly netns?: string;
   readonly fds?: readonly InheritedFd[];
+  /** Run QEMU with this seccomp filter loaded. */
+  readonly confine?: Confinement;
 }
 
 /** The netns argument of nsenter: a bare name means `/var/run/netns/<name>`. */
@@ -31,6 +35,7 @@ export function netnsPath(netns: string): string {
 export function launchArgv(w: QemuLaunchWrap): { program: string; args: string[] } {
   let argv = [w.binary, ...w.args];
   const fds = w.fds ?? [];
+  if (w.confine !== undefined) argv = confinedArgv(w.confine, argv);
   if (fds.length > 0) {
     // sh -c 'exec 3<>"$1"; shift; exec 4<>"$1"; shift; exec "$@"' sh <node3> <node4> qemu ...
     const opens = fds.map((f) => `exec ${f.fd}<>"$1"; shift; `).join("");

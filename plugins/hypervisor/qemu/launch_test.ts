@@ -102,3 +102,27 @@ Deno.test({
     ]);
   },
 });
+
+Deno.test({
+  name: "launchArgv() loads the no-privileged-files filter right before QEMU, after netns and fds",
+  permissions: "none",
+  fn() {
+    const { program, args } = launchArgv({
+      binary: "qemu-system-x86_64",
+      args: ["-S"],
+      netns: "pod1",
+      fds: [{ fd: 3, path: "/dev/tap7" }],
+      confine: { perl: "/usr/bin/perl", filter: "/run/x/no-privileged-files.bpf" },
+    });
+    assert.equal(program, "setsid");
+    assert.deepEqual(args.slice(0, 3), ["nsenter", "--net=/var/run/netns/pod1", "--"]);
+    const perl = args.indexOf("/usr/bin/perl");
+    assert.ok(perl > args.indexOf("/dev/tap7"), "the fds are opened before the filter is loaded");
+    assert.deepEqual(args.slice(perl + 3), [
+      "--",
+      "/run/x/no-privileged-files.bpf",
+      "qemu-system-x86_64",
+      "-S",
+    ]);
+  },
+});

@@ -19,7 +19,8 @@ export const manifest: PluginManifest<"hypervisor"> = {
     // identity of the QEMU pid (Deno 2 wants --allow-all to read /proc/<pid>)
     // nsenter: QEMU runs inside the pod's network namespace (taps are opened by name there); sh opens
     // macvtap character devices on the descriptors QEMU inherits
-    run: ["qemu-system-x86_64", "setsid", "kill", "ps", "nsenter", "sh"],
+    // perl: the loader of the no-privileged-files seccomp filter QEMU runs under
+    run: ["qemu-system-x86_64", "setsid", "kill", "ps", "nsenter", "sh", "perl"],
     // /sys/module + /dev/kvm: accelerator detection
     read: ["/sys/module", "/dev/kvm", ...QEMU_STATE_DIRS],
     write: ["/dev/kvm", ...QEMU_STATE_DIRS],

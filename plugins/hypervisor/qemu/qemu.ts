@@ -24,6 +24,8 @@ import { QmpClient, type QmpEvent } from "./qmp.ts";
 import { pidAlive, readCmdline, readPidFile, removeFiles, signalPid, tail, waitPidGone } from "./_process.ts";
 import { resizeMemory, resizeVcpus } from "./resize.ts";
 import { launchArgv, type QemuLaunchWrap } from "./launch.ts";
+import { ConsoleCap } from "./console_cap.ts";
+import { type Confinement, filterPath, prepareConfinement } from "../../../runtime/sys/seccomp/confine.ts";
 import { restoreCloneState, saveTemplateState } from "./template.ts";
 
 /** How the VM is laid out; saved in {@link VmState}.extra. */
@@ -38,16 +40,22 @@ export interface QemuVmLayout {
   readonly accel: string;
   /** Template or clone RAM (VM factory); absent for ordinary VMs. */
   readonly memoryTemplate?: MemoryTemplate;
+  /** Cap of the console log while this process owns the VM. @default CONSOLE_LOG_MAX */
+  readonly consoleLogMaxBytes?: number;
 }
 
 /** How to launch a VM that is not running yet (binary, args, and the netns and fds around it). */
 export interface QemuLaunch extends QemuLaunchWrap {
   readonly startTimeoutMs: number;
+  /** Confine QEMU with the no-privileged-files filter (it is written into the VM's state directory). */
+  readonly confined?: boolean;
 }
 
 type Phase = "created" | "starting" | "running" | "paused" | "stopped";
 
 const STDERR_MAX = 8192;
+/** Default cap of the console log (`[hypervisor.qemu] console_log_max_bytes`). */
+export const CONSOLE_LOG_MAX = 4 * 1024 * 1024;
 
 export class QemuVm implements Vm {
   readonly id: SandboxId;
@@ -63,6 +71,7 @@ export class QemuVm implements Vm {
   #killedBy: string | undefined;
   #exit: Promise<VmExit> | undefined;
   #stopping: Promise<void> | undefined;
+  #consoleCap: ConsoleCap | undefined;
 
   constructor(layout: QemuVmLayout, log: Logger, launch?: QemuLaunch) {
     this.id = layout.id;
@@ -120,10 +129,20 @@ export class QemuVm implements Vm {
     await Deno.mkdir(this.#layout.stateDir, { recursive: true });
     await removeFiles([paths.qmpSocket, paths.agentSocket, paths.pidFile]);
     let child: Deno.ChildProcess;
+    let confine: Confinement | undefined;
+    try {
+      if (launch.confined === true) {
+        confine = await prepareConfinement(this.#layout.stateDir, "hypervisor.qemu.insecure_unconfined");
+      }
+    } catch (e) {
+      this.#phase = "stopped";
+      throw e;
+    }
     try {
       // setsid puts QEMU in its own session (it is not a group leader here, so it execs in place);
-      // nsenter and sh (netns, macvtap fds) exec in place too, so the child's pid is QEMU's.
-      const { program, args } = launchArgv(launch);
+      // nsenter, sh and perl (netns, macvtap fds, confinement) exec in place too, so the child's
+      // pid is QEMU's.
+      const { program, args } = launchArgv({ ...launch, ...(confine ? { confine } : {}) });
       child = new Deno.Command(program, {
         args,
         stdin: "null",
@@ -227,6 +246,11 @@ export class QemuVm implements Vm {
       if (e.event === "RESUME" && this.#phase === "paused") this.#phase = "running";
       this.#log.debug("qmp event", { event: e.event });
     });
+    this.#consoleCap = new ConsoleCap(
+      this.#layout.paths.consoleLog,
+      this.#layout.consoleLogMaxBytes ?? CONSOLE_LOG_MAX,
+    );
+    this.#consoleCap.start();
     this.#exit = this.#watchExit();
   }
 
@@ -243,6 +267,7 @@ export class QemuVm implements Vm {
     }
     this.#phase = "stopped";
     this.#qmp?.close();
+    this.#consoleCap?.stop();
     const exit = this.#exitOf(status);
     this.#log.info("vm exited", { pid: this.#pid, exit });
     return exit;
@@ -310,8 +335,9 @@ export class QemuVm implements Vm {
   }
 
   async #cleanup(): Promise<void> {
+    this.#consoleCap?.stop();
     const { paths } = this.#layout;
-    await removeFiles([paths.qmpSocket, paths.agentSocket, paths.pidFile]);
+    await removeFiles([paths.qmpSocket, paths.agentSocket, paths.pidFile, filterPath(this.#layout.stateDir)]);
   }
 
   async pause(): Promise<void> {

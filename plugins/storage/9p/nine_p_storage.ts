@@ -10,14 +10,16 @@ import { RuntimeError } from "../../../runtime/errors.ts";
 import { deviceId, type SandboxId } from "../../../runtime/ids.ts";
 import type { Logger } from "../../../runtime/log/logger.ts";
 import type { Device, GuestStorage, OciMount, Vm } from "../../types.ts";
+import { type HostRunner, pruneEmpty, unbind } from "../../../runtime/sys/host_mount.ts";
 import {
-  bindInto,
-  type HostRunner,
-  mountsUnder,
-  pruneEmpty,
-  unbind,
-} from "../../../runtime/sys/host_mount.ts";
-import { removeTree } from "../../../runtime/sys/safe_remove.ts";
+  bindBeneath,
+  createShareTree,
+  isReadonlyMount,
+  removeShareTree,
+  type ShareTree,
+  shareTreeFromState,
+  shareTreeState,
+} from "../../../runtime/sys/share_tree.ts";
 
 export const SHARED_TAG = "cocoon-shared";
 export const GUEST_SHARED_DIR = "/run/cocoon/shared";
@@ -60,13 +62,13 @@ export function parseNinePConfig(raw: Readonly<Record<string, unknown>>): { msiz
   return { msize: m };
 }
 
-/** The host directory recorded in a prepared share. */
-export function hostDirOf(prepared: PreparedShare | undefined, what: string): string {
-  const dir = prepared?.state["hostDir"];
-  if (typeof dir !== "string" || !dir.startsWith("/")) {
+/** The share tree recorded in a prepared share. */
+export function treeOf(prepared: PreparedShare | undefined, what: string): ShareTree {
+  const t = shareTreeFromState(prepared?.state);
+  if (t === undefined) {
     throw new RuntimeError("FailedPrecondition", `Cannot ${what}: the sandbox has no 9p shared directory`);
   }
-  return dir;
+  return t;
 }
 
 /** Relative path below the share for a guest path: "/run/x/rootfs" -> "run/x/rootfs". Pure. */
@@ -108,18 +110,14 @@ export class NinePStorage {
   }
 
   async prepareSandbox(opts: { sandbox: SandboxId; dir: string }): Promise<PreparedShare> {
-    const hostDir = `${opts.dir}/shared`;
-    // 0711: in the guest this is the share's root, and a container in a user namespace (its root
-    // mapped to another uid) must be able to pass through it to its rootfs; the sandbox directory
-    // above stays 0700 on the host.
-    await Deno.mkdir(hostDir, { recursive: true, mode: 0o711 });
-    await Deno.chmod(hostDir, 0o711);
+    // the guest gets a read-only view of a host-only tree (runtime/sys/share_tree.ts)
+    const tree = await createShareTree(this.#runner, opts.dir);
     return {
       devices: [{
         kind: "share-fs",
         id: deviceId("shared"),
         tag: SHARED_TAG,
-        source: hostDir,
+        source: tree.exportDir,
         transport: "9p",
       }],
       storages: [{
@@ -130,20 +128,12 @@ export class NinePStorage {
         mountPoint: GUEST_SHARED_DIR,
         devices: [],
       }],
-      state: { hostDir },
+      state: shareTreeState(tree),
     };
   }
 
   async releaseSandbox(prepared: PreparedShare): Promise<void> {
-    const hostDir = hostDirOf(prepared, "release the shared directory");
-    for (const mp of await mountsUnder(hostDir, this.#runner)) await unbind(this.#runner, mp);
-    if ((await mountsUnder(hostDir, this.#runner)).length > 0) {
-      throw new RuntimeError(
-        "Internal",
-        `Cannot remove shared directory "${hostDir}": mounts remain below it`,
-      );
-    }
-    await removeTree(hostDir, this.#runner);
+    await removeShareTree(this.#runner, treeOf(prepared, "release the shared directory"));
   }
 
   async share(
@@ -157,9 +147,9 @@ export class NinePStorage {
         `Cannot share mount "${mount.destination}": it has no source`,
       );
     }
-    const hostDir = hostDirOf(opts.prepared, `share "${source}"`);
+    const tree = treeOf(opts.prepared, `share "${source}"`);
     const key = shareKey(opts.guestPath);
-    await bindInto(this.#runner, source, `${hostDir}/${key}`);
+    await bindBeneath(this.#runner, tree, { rel: key, source, readonly: isReadonlyMount(mount) });
     this.#log.debug("shared", { sandbox: opts.sandbox, source, key });
     const guest = `${GUEST_SHARED_DIR}/${key}`;
     return {
@@ -173,7 +163,7 @@ export class NinePStorage {
   }
 
   async unshare(storage: GuestStorage, opts: { vm: Vm; prepared?: PreparedShare }): Promise<void> {
-    const hostDir = hostDirOf(opts.prepared, `unshare "${storage.source}"`);
+    const hostDir = treeOf(opts.prepared, `unshare "${storage.source}"`).hostDir;
     if (!storage.source.startsWith(`${GUEST_SHARED_DIR}/`)) {
       throw new RuntimeError(
         "InvalidArgument",

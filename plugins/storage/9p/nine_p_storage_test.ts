@@ -46,7 +46,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "NinePStorage.share() runs mount --rbind then --make-rprivate and unshare() undoes it (recorded)",
+  name:
+    "NinePStorage.share() binds in the private stage, moves it into the host tree; unshare() undoes it (recorded)",
   permissions: { read: true, write: ["/tmp"] },
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "cocoon-9p-unit-" });
@@ -69,6 +70,17 @@ Deno.test({
         transport: "9p",
       }]);
       assert.deepEqual(prepared.storages[0]?.options, ["msize=65536", "cache=mmap"]);
+      assert.deepEqual(calls, [
+        `mount --bind ${dir}/stage ${dir}/stage`,
+        `mount --make-private ${dir}/stage`,
+        `mount --bind ${dir}/mounts ${dir}/mounts`,
+        `mount --make-private ${dir}/mounts`,
+        `mount --make-shared ${dir}/mounts`,
+        `mount --bind ${dir}/mounts ${dir}/shared`,
+        `mount --make-slave ${dir}/shared`,
+        `mount -o remount,bind,ro,nosuid,nodev ${dir}/shared`,
+      ]);
+      calls.length = 0;
       const g = await s.share({ destination: "/", type: "bind", source: `${dir}/src` }, {
         sandbox: sandboxId("sb"),
         vm,
@@ -83,12 +95,15 @@ Deno.test({
         mountPoint: `${GUEST_SHARED_DIR}/c/1/rootfs`,
         devices: [],
       });
+      const stage = calls[0]?.split(" ")[3] ?? "";
+      assert.match(stage, new RegExp(`^${dir}/stage/[0-9a-f-]{36}$`));
       assert.deepEqual(calls, [
-        `mount --rbind ${dir}/src ${dir}/shared/c/1/rootfs`,
-        `mount --make-rprivate ${dir}/shared/c/1/rootfs`,
+        `mount --rbind ${dir}/src ${stage}`,
+        `mount --make-rprivate ${stage}`,
+        `mount --move ${stage} ${dir}/mounts/c/1/rootfs`,
       ]);
       await s.unshare(g, { vm, prepared });
-      await assert.rejects(Deno.stat(`${dir}/shared/c`), Deno.errors.NotFound);
+      await assert.rejects(Deno.stat(`${dir}/mounts/c`), Deno.errors.NotFound);
       await assert.rejects(
         s.share({ destination: "/x", type: "bind", source: `${dir}/nope` }, {
           sandbox: sandboxId("sb"),
@@ -138,10 +153,14 @@ Deno.test({
       }, { sandbox: sandboxId("sb"), vm, guestPath: "/c/mounts/1", prepared });
       assert.equal(await Deno.readTextFile(`${dir}/shared/c/rootfs/sub/f`), "data");
       assert.equal(await Deno.readTextFile(`${dir}/shared/c/mounts/1`), "127.0.0.1 x\n");
-      assert.equal((await mountsUnder(`${dir}/shared`)).length, 2);
+      // "ro" is read-only on the host: the export cannot write the file
+      await assert.rejects(Deno.writeTextFile(`${dir}/shared/c/mounts/1`, "guest"));
+      assert.equal((await mountsUnder(`${dir}/mounts`)).length, 3); // the tree and two binds
+      assert.equal((await mountsUnder(`${dir}/shared`)).length, 3); // its view and their copies
       await s.unshare(file, { vm, prepared });
       await s.unshare(root, { vm, prepared });
-      assert.deepEqual(await mountsUnder(dir), []);
+      assert.deepEqual(await mountsUnder(`${dir}/mounts`), [`${await Deno.realPath(dir)}/mounts`]);
+      assert.deepEqual(await mountsUnder(`${dir}/shared`), [`${await Deno.realPath(dir)}/shared`]);
       assert.equal(await Deno.readTextFile(`${dir}/src/sub/f`), "data"); // the source is untouched
     } finally {
       await s.releaseSandbox(prepared);

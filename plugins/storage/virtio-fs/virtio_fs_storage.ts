@@ -11,20 +11,24 @@ import { RuntimeError } from "../../../runtime/errors.ts";
 import { deviceId, type SandboxId } from "../../../runtime/ids.ts";
 import type { Logger } from "../../../runtime/log/logger.ts";
 import type { Device, GuestStorage, OciMount, Vm } from "../../types.ts";
+import { type HostRunner, pruneEmpty, unbind } from "../../../runtime/sys/host_mount.ts";
+import { removeTree } from "../../../runtime/sys/safe_remove.ts";
+import { prepareConfinement } from "../../../runtime/sys/seccomp/confine.ts";
 import {
-  bindInto,
-  type HostRunner,
-  mountsUnder,
-  pruneEmpty,
-  unbind,
-} from "../../../runtime/sys/host_mount.ts";
+  bindBeneath,
+  createShareTree,
+  isReadonlyMount,
+  removeShareTree,
+  type ShareTree,
+  shareTreeFromState,
+  shareTreeState,
+} from "../../../runtime/sys/share_tree.ts";
 import {
   findVirtiofsd,
   startVirtiofsd,
   stopVirtiofsd,
   type VirtiofsdCommand,
 } from "../../../runtime/sys/virtiofsd.ts";
-import { removeTree } from "../../../runtime/sys/safe_remove.ts";
 
 export const SHARED_TAG = "cocoon-shared";
 export const GUEST_SHARED_DIR = "/run/cocoon/shared";
@@ -44,6 +48,11 @@ export interface VirtioFsConfig {
   readonly extraArgs: readonly string[];
   /** Private install root searched after `daemon`. @default "/var/cache/cocoon/virtiofsd" */
   readonly installRoot?: string;
+  /**
+   * `insecure_unconfined = true`: virtiofsd with `--sandbox none` and no seccomp filter of ours
+   * (guest root can then make setuid files and device nodes on the host). @default false
+   */
+  readonly unconfined?: boolean;
 }
 
 /** Validates the plugin table: `daemon`, `cache`, `extra_args`, `install_root`. */
@@ -54,7 +63,9 @@ export function parseVirtioFsConfig(raw: Readonly<Record<string, unknown>>): Vir
       `Invalid config key "storage.virtio-fs.${k}": it ${why}: current value is ${JSON.stringify(raw[k])}`,
     );
   for (const k of Object.keys(raw)) {
-    if (!["daemon", "cache", "extra_args", "install_root"].includes(k)) throw bad(k, "is unknown");
+    if (!["daemon", "cache", "extra_args", "install_root", "insecure_unconfined"].includes(k)) {
+      throw bad(k, "is unknown");
+    }
   }
   const daemon = raw["daemon"] ?? "/usr/libexec/virtiofsd";
   if (typeof daemon !== "string") throw bad("daemon", "must be a string");
@@ -70,18 +81,26 @@ export function parseVirtioFsConfig(raw: Readonly<Record<string, unknown>>): Vir
   if (root !== undefined && (typeof root !== "string" || !root.startsWith("/"))) {
     throw bad("install_root", "must be an absolute path");
   }
-  return { daemon, cache, extraArgs: extra, ...(root !== undefined ? { installRoot: root } : {}) };
+  const unconfined = raw["insecure_unconfined"] ?? false;
+  if (typeof unconfined !== "boolean") throw bad("insecure_unconfined", "must be a boolean");
+  return {
+    daemon,
+    cache,
+    extraArgs: extra,
+    ...(root !== undefined ? { installRoot: root } : {}),
+    ...(unconfined ? { unconfined } : {}),
+  };
 }
 
-function hostDirOf(prepared: PreparedShare | undefined, what: string): string {
-  const dir = prepared?.state["hostDir"];
-  if (typeof dir !== "string" || !dir.startsWith("/")) {
+function treeOf(prepared: PreparedShare | undefined, what: string): ShareTree {
+  const t = shareTreeFromState(prepared?.state);
+  if (t === undefined) {
     throw new RuntimeError(
       "FailedPrecondition",
       `Cannot ${what}: the sandbox has no virtio-fs shared directory`,
     );
   }
-  return dir;
+  return t;
 }
 
 function shareKey(guestPath: string): string {
@@ -128,14 +147,14 @@ export class VirtioFsStorage {
 
   async prepareSandbox(opts: { sandbox: SandboxId; dir: string }): Promise<PreparedShare> {
     const cmd = await this.#daemon();
-    const hostDir = `${opts.dir}/shared`;
-    // 0711: in the guest this is the share's root, and a container in a user namespace (its root
-    // mapped to another uid) must be able to pass through it to its rootfs; the sandbox directory
-    // above stays 0700 on the host.
-    await Deno.mkdir(hostDir, { recursive: true, mode: 0o711 });
-    await Deno.chmod(hostDir, 0o711);
+    // the guest gets a read-only view of a host-only tree (runtime/sys/share_tree.ts)
+    const tree = await createShareTree(this.#runner, opts.dir);
+    const confine = this.#config.unconfined === true
+      ? undefined
+      : await prepareConfinement(`${opts.dir}/virtiofsd`, "storage.virtio-fs.insecure_unconfined");
     const d = await startVirtiofsd(cmd, {
-      sharedDir: hostDir,
+      ...(confine !== undefined ? { confine } : {}),
+      sharedDir: tree.exportDir,
       runDir: `${opts.dir}/virtiofsd`,
       cache: this.#config.cache,
       extraArgs: this.#config.extraArgs,
@@ -146,7 +165,7 @@ export class VirtioFsStorage {
         kind: "share-fs",
         id: deviceId("shared"),
         tag: SHARED_TAG,
-        source: hostDir,
+        source: tree.exportDir,
         transport: "virtio-fs",
         socket: d.socket,
       }],
@@ -158,25 +177,16 @@ export class VirtioFsStorage {
         mountPoint: GUEST_SHARED_DIR,
         devices: [],
       }],
-      state: { hostDir, pid: d.pid, socket: d.socket, runDir: `${opts.dir}/virtiofsd` },
+      state: { ...shareTreeState(tree), pid: d.pid, socket: d.socket, runDir: `${opts.dir}/virtiofsd` },
     };
   }
 
   async releaseSandbox(prepared: PreparedShare): Promise<void> {
-    const hostDir = hostDirOf(prepared, "release the shared directory");
+    const tree = treeOf(prepared, "release the shared directory");
     const { pid, socket, runDir } = prepared.state;
     if (typeof pid === "number" && typeof socket === "string") await stopVirtiofsd({ pid, socket });
-    for (const mp of await mountsUnder(hostDir, this.#runner)) await unbind(this.#runner, mp);
-    if ((await mountsUnder(hostDir, this.#runner)).length > 0) {
-      throw new RuntimeError(
-        "Internal",
-        `Cannot remove shared directory "${hostDir}": mounts remain below it`,
-      );
-    }
-    for (const d of [hostDir, typeof runDir === "string" ? runDir : undefined]) {
-      if (d === undefined) continue;
-      await removeTree(d, this.#runner);
-    }
+    await removeShareTree(this.#runner, tree);
+    if (typeof runDir === "string") await removeTree(runDir, this.#runner);
   }
 
   async share(
@@ -189,9 +199,13 @@ export class VirtioFsStorage {
         `Cannot share mount "${mount.destination}": it has no source`,
       );
     }
-    const hostDir = hostDirOf(opts.prepared, `share "${mount.source}"`);
+    const tree = treeOf(opts.prepared, `share "${mount.source}"`);
     const key = shareKey(opts.guestPath);
-    await bindInto(this.#runner, mount.source, `${hostDir}/${key}`);
+    await bindBeneath(this.#runner, tree, {
+      rel: key,
+      source: mount.source,
+      readonly: isReadonlyMount(mount),
+    });
     const guest = `${GUEST_SHARED_DIR}/${key}`;
     return {
       driver: SHARED_DRIVER,
@@ -204,7 +218,7 @@ export class VirtioFsStorage {
   }
 
   async unshare(storage: GuestStorage, opts: { vm: Vm; prepared?: PreparedShare }): Promise<void> {
-    const hostDir = hostDirOf(opts.prepared, `unshare "${storage.source}"`);
+    const hostDir = treeOf(opts.prepared, `unshare "${storage.source}"`).hostDir;
     if (!storage.source.startsWith(`${GUEST_SHARED_DIR}/`)) {
       throw new RuntimeError(
         "InvalidArgument",

@@ -45,23 +45,45 @@ export async function attachedExec(
   return await started.promise;
 }
 
+/** Output held for a client that does not read: past it, the streams are not read (back pressure). */
+export const EXEC_QUEUE_MAX_BYTES = 1024 * 1024;
+
+/**
+ * The events of one exec. Output is queued for the client up to `maxQueued` bytes; beyond that the
+ * process's streams are not read until the client catches up, so a guest that prints without end
+ * to a client that reads nothing costs the host that much, not more (the agent's stream credit
+ * stops the guest side).
+ */
 export async function* processEvents(
   execId: string,
   stdout: ReadableStream<Uint8Array>,
   stderr: ReadableStream<Uint8Array>,
   wait: () => Promise<number>,
   finished: PromiseWithResolvers<void> = Promise.withResolvers(),
+  maxQueued: number = EXEC_QUEUE_MAX_BYTES,
 ): AsyncGenerator<ExecEvent> {
   const queue: ExecEvent[] = [];
+  let queued = 0;
   let wake: (() => void) | undefined;
+  let drained: PromiseWithResolvers<void> | undefined;
   const push = (e: ExecEvent) => {
     queue.push(e);
+    if (e.kind === "stdout" || e.kind === "stderr") queued += e.data.length;
     wake?.();
+  };
+  const room = async () => {
+    while (queued > maxQueued) {
+      drained ??= Promise.withResolvers<void>();
+      await drained.promise;
+    }
   };
   const pump = async (s: ReadableStream<Uint8Array>, kind: "stdout" | "stderr") => {
     const dec = new TextDecoder();
     try {
-      for await (const chunk of s) push({ kind, data: dec.decode(chunk, { stream: true }) });
+      for await (const chunk of s) {
+        push({ kind, data: dec.decode(chunk, { stream: true }) });
+        await room();
+      }
     } catch {
       // the stream ended with the process
     }
@@ -83,6 +105,11 @@ export async function* processEvents(
     for (;;) {
       const e = queue.shift();
       if (e !== undefined) {
+        if (e.kind === "stdout" || e.kind === "stderr") queued -= e.data.length;
+        if (queued <= maxQueued && drained !== undefined) {
+          drained.resolve();
+          drained = undefined;
+        }
         yield e;
         if (e.kind === "exit" || e.kind === "error") return;
         continue;
@@ -92,6 +119,8 @@ export async function* processEvents(
       wake = undefined;
     }
   } finally {
+    queued = 0;
+    drained?.resolve();
     void all;
     await stdout.cancel().catch(() => {});
     await stderr.cancel().catch(() => {});
