@@ -100,7 +100,7 @@ host_snapshot() {
   for pid in $(ls /proc | grep -E '^[0-9]+$'); do
     comm=$(cat "/proc/$pid/comm" 2>/dev/null) || continue
     case "$comm" in
-      qemu-system-*|virtiofsd|containerd|containerd-shim*|dockerd|conmon|deno)
+      qemu-system-*|virtiofsd|ld-linux-x86-*|containerd|containerd-shim*|dockerd|conmon|deno)
         [ "$pid" = "$$" ] || echo "process $pid $comm $(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | cut -c1-160)" ;;
     esac
   done

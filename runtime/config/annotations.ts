@@ -50,6 +50,11 @@ const NEVER = new Set([
   "valid_virtio_fs_daemon_paths",
   "state_dir",
   "store",
+  // a pod never loosens the host's confinement of its own VM
+  "seccomp",
+  "insecure_disable_seccomp",
+  "insecure_unconfined",
+  "console_log_max_bytes",
 ]);
 
 /**

@@ -69,8 +69,17 @@ export const HypervisorSchema = v.strictObject({
   // Keys owned by the QEMU plugin (validated again by it): known here so typos fail at load time.
   /** Spare PCIe root ports for hotplug on q35. @default 4 */
   hotplug_ports: opt(int(0, 32)),
-  /** QEMU -sandbox on. @default true */
+  /** QEMU -sandbox on; only insecure_disable_seccomp turns it off. @default true */
   seccomp: opt(v.boolean()),
+  /** Turns QEMU's own seccomp filter off (`cocoon check` warns). @default false */
+  insecure_disable_seccomp: opt(v.boolean()),
+  /**
+   * Runs QEMU and virtiofsd without the no-privileged-files seccomp filter (and virtiofsd with
+   * `--sandbox none`): guest root can then make setuid files and device nodes on the host. @default false
+   */
+  insecure_unconfined: opt(v.boolean()),
+  /** The console log is trimmed to its last half past this size. @default 4194304 */
+  console_log_max_bytes: opt(int(65536, 1 << 30)),
   /** Guest RAM in a shared memfd (virtio-fs, templates). @default false */
   shared_memory: opt(v.boolean()),
   /** vsock port the agent listens on. @default 1024 */

@@ -118,6 +118,10 @@ const QEMU_KEYS = [
   "default_memory",
   "memory_slots",
   "enable_debug",
+  "seccomp",
+  "insecure_disable_seccomp",
+  "insecure_unconfined",
+  "console_log_max_bytes",
 ] as const;
 
 /**
@@ -137,7 +141,12 @@ export function hypervisorPluginConfig(cfg: ResolvedConfig): Record<string, unkn
 export function storagePluginConfig(cfg: ResolvedConfig, name: string): Record<string, unknown> {
   if (name !== "virtio-fs") return {};
   const h = cfg.hypervisor;
-  return { daemon: h.virtioFsDaemon, cache: h.virtioFsCache, extra_args: [...h.virtioFsExtraArgs] };
+  return {
+    daemon: h.virtioFsDaemon,
+    cache: h.virtioFsCache,
+    extra_args: [...h.virtioFsExtraArgs],
+    ...(h.raw["insecure_unconfined"] === true ? { insecure_unconfined: true } : {}),
+  };
 }
 
 /**

@@ -6,7 +6,7 @@
  * write lands after it). Bytes QEMU writes during a trim may be lost: it is a debugging log.
  *
  * The 16550 UART the console is on moves well under 1 MB/s even under KVM, so with the default
- * interval the file stays within `maxBytes` plus that rate.
+ * interval (0.2 s) the file stays within `maxBytes` plus a fifth of that rate.
  *
  * @module
  */
@@ -60,7 +60,7 @@ export class ConsoleCap {
   #timer: ReturnType<typeof setInterval> | undefined;
   #busy = false;
 
-  constructor(path: string, maxBytes: number, intervalMs = 500) {
+  constructor(path: string, maxBytes: number, intervalMs = 200) {
     this.#path = path;
     this.#maxBytes = maxBytes;
     this.#intervalMs = intervalMs;
