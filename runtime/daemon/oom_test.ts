@@ -50,3 +50,27 @@ Deno.test({
     relay.close();
   },
 });
+
+Deno.test({
+  name: "OomRelay publishes one OOM kill per container a window, however many the guest sends",
+  permissions: "none",
+  async fn() {
+    const seen: string[] = [];
+    const relay = new OomRelay<FakeSandbox>(
+      createLogger({ sink: nullSink }),
+      (sb, id) => seen.push(`${sb.id}/${id}`),
+      { windowMs: 200 },
+    );
+    const sb = new FakeSandbox();
+    relay.watch(sb);
+    const at = new Date().toISOString();
+    for (let i = 0; i < 10_000; i++) sb.push({ kind: "oom", containerId: i % 2 === 0 ? "c1" : "c2", at });
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(seen.sort(), ["sb1/c1", "sb1/c2"]);
+    await new Promise((r) => setTimeout(r, 250));
+    sb.push({ kind: "oom", containerId: "c1", at });
+    for (let i = 0; i < 50 && seen.length < 3; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(seen, ["sb1/c1", "sb1/c2", "sb1/c1"]);
+    relay.close();
+  },
+});

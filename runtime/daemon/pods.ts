@@ -11,6 +11,7 @@ import type { Logger } from "../log/logger.ts";
 import { loadConfig } from "../config/load.ts";
 import { openSandboxRuntime, Sandbox, type SandboxRuntime } from "../sandbox/mod.ts";
 import { podSandboxId } from "../shim/address.ts";
+import { joinHostCgroup, leaveHostCgroup } from "../sys/host_cgroup.ts";
 
 export interface JoinOptions {
   /** containerd namespace ("" or absent: none). */
@@ -20,11 +21,15 @@ export interface JoinOptions {
   readonly annotations: Readonly<Record<string, string>>;
   readonly netns: string | null;
   readonly hostname: string | null;
+  /** The first container's `linux.cgroupsPath`: the VM's processes are moved there (as runc's). */
+  readonly cgroupsPath?: string;
   readonly signal?: AbortSignal;
 }
 
 interface Pod {
   sandbox: Sandbox | undefined;
+  /** Host cgroup directories made for the VM's processes (removed with the pod). */
+  cgroups: string[];
   readonly members: Set<string>;
   /** Serializes joins and leaves. */
   queue: Promise<unknown>;
@@ -69,7 +74,7 @@ export class Pods {
   #pod(key: string): Pod {
     let p = this.#pods.get(key);
     if (p === undefined) {
-      p = { sandbox: undefined, members: new Set(), queue: Promise.resolve() };
+      p = { sandbox: undefined, cgroups: [], members: new Set(), queue: Promise.resolve() };
       this.#pods.set(key, p);
     }
     return p;
@@ -91,6 +96,7 @@ export class Pods {
           if (pod.members.size === 0) this.#pods.delete(key);
           throw e;
         });
+        pod.cgroups = await this.#joinCgroup(pod.sandbox, opts.cgroupsPath);
       }
       pod.members.add(member);
       return pod.sandbox;
@@ -123,6 +129,29 @@ export class Pods {
       if (!(isRuntimeError(e) && e.code === "AlreadyExists")) throw e;
       return await this.#takeOver(rt, id, group);
     }
+  }
+
+  /**
+   * Moves the VM's processes (QEMU, and virtiofsd when it is one of them) into the pod's host cgroup,
+   * so that what the host accounts to the pod is the VM; a hierarchy that refuses is logged.
+   */
+  async #joinCgroup(sb: Sandbox, cgroupsPath: string | undefined): Promise<string[]> {
+    if (cgroupsPath === undefined) return [];
+    const dirs = new Set<string>();
+    for (const pid of sb.pids()) {
+      const made = await joinHostCgroup(
+        cgroupsPath,
+        pid,
+        (dir, e) => this.#log.warn("cannot move the VM into the pod's host cgroup", { dir, pid, error: e }),
+      );
+      for (const d of made) dirs.add(d);
+    }
+    return [...dirs];
+  }
+
+  async #leaveCgroup(dirs: readonly string[]): Promise<void> {
+    const left = await leaveHostCgroup(dirs);
+    if (left.length > 0) this.#log.warn("host cgroups left behind", { dirs: left });
   }
 
   /** The sandbox `id` that a previous daemon left: fetched (re-attached), not created. */
@@ -187,6 +216,7 @@ export class Pods {
       } catch (e) {
         this.#log.error("pod delete failed", { group, error: e });
       }
+      await this.#leaveCgroup(pod.cgroups);
     });
   }
 
@@ -199,6 +229,7 @@ export class Pods {
         if (sb === undefined) return;
         pod.sandbox = undefined;
         await sb.delete({ force: true }).catch((e) => this.#log.error("pod delete failed", { error: e }));
+        await this.#leaveCgroup(pod.cgroups);
       });
     }
     this.#pods.clear();

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { cgroupsPathOf } from "../sys/host_cgroup.ts";
 import { RuntimeError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 import { resolvePath } from "../oci/bundle.ts";
@@ -178,12 +179,14 @@ export class TaskManager {
           ...(coreId !== req.id ? { coreId } : {}),
         });
       }
+      const cgroups = cgroupsPathOf(spec.raw);
       const sandbox = await this.#pods.join(group, coreId, {
         namespace,
         ...(req.configPath !== undefined ? { configPath: req.configPath } : {}),
         annotations: spec.annotations,
         netns: spec.netns,
         hostname: spec.hostname,
+        ...(cgroups !== undefined ? { cgroupsPath: cgroups } : {}),
       });
       joined = true;
       const rec = await sandbox.createContainer({

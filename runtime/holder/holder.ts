@@ -20,7 +20,7 @@ import { handleRequest } from "./handlers.ts";
 import { hooksOf, type HookStage, type OciHooks, refuseContainerHooks, runHooks } from "../oci/hooks.ts";
 import type { OciState } from "../oci/state.ts";
 import { createPodNetns, type PodNetns } from "./pod_netns.ts";
-import { joinHostCgroup } from "../sys/host_cgroup.ts";
+import { cgroupsPathOf, joinHostCgroup } from "../sys/host_cgroup.ts";
 import { sizeOfResources } from "../sandbox/sizing.ts";
 import { cgroupsRecord } from "./paths.ts";
 import { sandboxDir } from "../sandbox/layout.ts";
@@ -291,12 +291,6 @@ function namespacesOf(raw: Readonly<Record<string, unknown>>): { type: string; p
 /** True when the spec asks for a network namespace of its own (listed without a path). Pure. */
 function wantsNewNetns(raw: Readonly<Record<string, unknown>>): boolean {
   return namespacesOf(raw).some((n) => n.type === "network" && n.path === "");
-}
-
-/** `linux.cgroupsPath` of a spec, if any. Pure. */
-function cgroupsPathOf(raw: Readonly<Record<string, unknown>>): string | undefined {
-  const p = linuxField(raw, "cgroupsPath");
-  return typeof p === "string" ? p : undefined;
 }
 
 /**

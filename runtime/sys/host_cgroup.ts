@@ -37,6 +37,13 @@ export function cgroupMounts(mountinfo: string): CgroupMount[] {
   return out;
 }
 
+/** `linux.cgroupsPath` of a raw OCI spec, if any. Pure. */
+export function cgroupsPathOf(raw: Readonly<Record<string, unknown>>): string | undefined {
+  const linux = raw["linux"];
+  const p = typeof linux === "object" && linux !== null ? Reflect.get(linux, "cgroupsPath") : undefined;
+  return typeof p === "string" && p !== "" ? p : undefined;
+}
+
 /**
  * The path below a hierarchy's root for an OCI `cgroupsPath`: the cgroupfs form (`/docker/<id>`)
  * as is, the systemd form (`system.slice:docker:<id>`) expanded as systemd lays it out

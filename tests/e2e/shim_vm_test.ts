@@ -36,6 +36,9 @@ Deno.test({
       assert.equal(d.code, 0, d.stderr);
       const qemu = await pidsMentioning(w.dir, "qemu-system");
       assert.equal(qemu.length, 1, "one VM for the running pod");
+      // the VM is accounted to the container's host cgroup (containerd's /<namespace>/<id>)
+      const cg = await Deno.readTextFile(`/proc/${qemu[0]}/cgroup`);
+      assert.match(cg, /\/v-sleep$/m, `QEMU's cgroups: ${cg}`);
       const daemonPid = Number(await Deno.readTextFile(`${w.daemonDir}/daemon.pid`));
       const pss = { qemuKiB: await pssKiB(qemu[0] ?? 0), daemonKiB: await pssKiB(daemonPid) };
       const ex = await w.ctrd.ctr(["task", "exec", "--exec-id", "e1", "v-sleep", "/bin/echo", "in-vm"]);
