@@ -81,3 +81,28 @@ export async function signalPid(pid: number, sig: "SIGKILL" | "SIGTERM"): Promis
 export async function removeFiles(paths: readonly string[]): Promise<void> {
   for (const p of paths) await Deno.remove(p).catch(() => {});
 }
+
+const STDERR_MAX = 8192;
+
+/** Reads a stream into a bounded buffer until stopped; `done` resolves with what was read. */
+export function collect(stream: ReadableStream<Uint8Array>): { done: Promise<string>; stop(): void } {
+  const reader = stream.getReader();
+  let text = "";
+  const dec = new TextDecoder();
+  const done = (async () => {
+    try {
+      while (true) {
+        const r = await reader.read();
+        if (r.done) break;
+        text = (text + dec.decode(r.value, { stream: true })).slice(-STDERR_MAX);
+      }
+    } catch {
+      // cancelled
+    }
+    return text;
+  })();
+  return {
+    done,
+    stop: () => void reader.cancel().catch(() => {}),
+  };
+}

@@ -5,57 +5,23 @@
  *
  * @module
  */
+export { CONSOLE_LOG_MAX, type QemuLaunch, type QemuVmLayout } from "./vm_layout.ts";
 import { HypervisorError, toRuntimeError } from "../../../runtime/errors.ts";
 import type { Logger } from "../../../runtime/log/logger.ts";
 import type { SandboxId } from "../../../runtime/ids.ts";
-import type {
-  AgentAddress,
-  AttachedDevice,
-  Device,
-  MemoryTemplate,
-  Vm,
-  VmExit,
-  VmState,
-} from "../../types.ts";
-import type { VmPaths } from "./args/types.ts";
-import type { MachineType } from "./config.ts";
+import type { AgentAddress, AttachedDevice, Device, Vm, VmExit, VmState } from "../../types.ts";
 import { hotplugDevice, type HotplugTarget, unplugDevice } from "./hotplug.ts";
 import { QmpClient, type QmpEvent } from "./qmp.ts";
 import { pidAlive, readCmdline, readPidFile, removeFiles, signalPid, tail, waitPidGone } from "./_process.ts";
 import { resizeMemory, resizeVcpus } from "./resize.ts";
-import { launchArgv, type QemuLaunchWrap } from "./launch.ts";
+import { launchArgv } from "./launch.ts";
+import { collect } from "./_process.ts";
+import { CONSOLE_LOG_MAX, type QemuLaunch, type QemuVmLayout } from "./vm_layout.ts";
 import { ConsoleCap } from "./console_cap.ts";
 import { type Confinement, filterPath, prepareConfinement } from "../../../runtime/sys/seccomp/confine.ts";
 import { restoreCloneState, saveTemplateState } from "./template.ts";
 
-/** How the VM is laid out; saved in {@link VmState}.extra. */
-export interface QemuVmLayout {
-  readonly id: SandboxId;
-  readonly stateDir: string;
-  readonly paths: VmPaths;
-  readonly machineType: MachineType;
-  readonly hotplugPorts: readonly string[];
-  readonly sharedMemory: boolean;
-  readonly agent: AgentAddress;
-  readonly accel: string;
-  /** Template or clone RAM (VM factory); absent for ordinary VMs. */
-  readonly memoryTemplate?: MemoryTemplate;
-  /** Cap of the console log while this process owns the VM. @default CONSOLE_LOG_MAX */
-  readonly consoleLogMaxBytes?: number;
-}
-
-/** How to launch a VM that is not running yet (binary, args, and the netns and fds around it). */
-export interface QemuLaunch extends QemuLaunchWrap {
-  readonly startTimeoutMs: number;
-  /** Confine QEMU with the no-privileged-files filter (it is written into the VM's state directory). */
-  readonly confined?: boolean;
-}
-
 type Phase = "created" | "starting" | "running" | "paused" | "stopped";
-
-const STDERR_MAX = 8192;
-/** Default cap of the console log (`[hypervisor.qemu] console_log_max_bytes`). */
-export const CONSOLE_LOG_MAX = 4 * 1024 * 1024;
 
 export class QemuVm implements Vm {
   readonly id: SandboxId;
@@ -453,27 +419,4 @@ export class QemuVm implements Vm {
 /** The unix socket a template's or clone's migration stream goes through. */
 function migrationSocket(stateDir: string): string {
   return `${stateDir.replace(/\/+$/, "")}/migrate.sock`;
-}
-
-/** Reads a stream into a bounded buffer until stopped; `done` resolves with what was read. */
-function collect(stream: ReadableStream<Uint8Array>): { done: Promise<string>; stop(): void } {
-  const reader = stream.getReader();
-  let text = "";
-  const dec = new TextDecoder();
-  const done = (async () => {
-    try {
-      while (true) {
-        const r = await reader.read();
-        if (r.done) break;
-        text = (text + dec.decode(r.value, { stream: true })).slice(-STDERR_MAX);
-      }
-    } catch {
-      // cancelled
-    }
-    return text;
-  })();
-  return {
-    done,
-    stop: () => void reader.cancel().catch(() => {}),
-  };
 }

@@ -1,0 +1,37 @@
+/**
+ * What a `QemuVm` is made of: its layout (saved in `VmState.extra`) and, for a VM not running
+ * yet, how to launch it.
+ *
+ * @module
+ */
+import type { SandboxId } from "../../../runtime/ids.ts";
+import type { AgentAddress, MemoryTemplate } from "../../types.ts";
+import type { VmPaths } from "./args/types.ts";
+import type { MachineType } from "./config.ts";
+import type { QemuLaunchWrap } from "./launch.ts";
+
+/** Default cap of the console log (`[hypervisor.qemu] console_log_max_bytes`). */
+export const CONSOLE_LOG_MAX = 4 * 1024 * 1024;
+
+/** How the VM is laid out; saved in `VmState.extra`. */
+export interface QemuVmLayout {
+  readonly id: SandboxId;
+  readonly stateDir: string;
+  readonly paths: VmPaths;
+  readonly machineType: MachineType;
+  readonly hotplugPorts: readonly string[];
+  readonly sharedMemory: boolean;
+  readonly agent: AgentAddress;
+  readonly accel: string;
+  /** Template or clone RAM (VM factory); absent for ordinary VMs. */
+  readonly memoryTemplate?: MemoryTemplate;
+  /** Cap of the console log while this process owns the VM. @default CONSOLE_LOG_MAX */
+  readonly consoleLogMaxBytes?: number;
+}
+
+/** How to launch a VM that is not running yet (binary, args, and the netns and fds around it). */
+export interface QemuLaunch extends QemuLaunchWrap {
+  readonly startTimeoutMs: number;
+  /** Confine QEMU with the no-privileged-files filter (it is written into the VM's state directory). */
+  readonly confined?: boolean;
+}
