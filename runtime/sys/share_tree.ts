@@ -19,6 +19,7 @@
 import { RuntimeError } from "../errors.ts";
 import { type HostRunner, mountsUnder, unbind } from "./host_mount.ts";
 import { removeTree } from "./safe_remove.ts";
+import { canonicalPath } from "./canonical_path.ts";
 
 /** A sandbox's share: where the host mounts, what is exported, where binds are made ready. */
 export interface ShareTree {
@@ -52,6 +53,10 @@ export function shareTreeOf(dir: string): ShareTree {
 export async function createShareTree(r: HostRunner, dir: string): Promise<ShareTree> {
   const t = shareTreeOf(dir);
   const what = `Cannot prepare the shared directory of "${dir}"`;
+  // A directory that already has its tree (a VM cache's VM, prepared ahead and moved here) keeps it.
+  const mounted: string[] = await mountsUnder(dir, r).catch(() => []);
+  const real = await Promise.all([t.hostDir, t.exportDir, t.stageDir].map((p) => canonicalPath(p)));
+  if (real.every((p) => mounted.includes(p))) return t;
   for (const d of [t.hostDir, t.exportDir]) {
     await Deno.mkdir(d, { recursive: true, mode: 0o711 });
     await Deno.chmod(d, 0o711);

@@ -88,3 +88,24 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name: "share tree: preparing a directory that already has its tree (moved from the VM cache) keeps it",
+  ignore: !root,
+  async fn() {
+    await withTree(async (dir) => {
+      const r = hostRunner();
+      const src = `${dir}/src`;
+      await Deno.mkdir(src);
+      const first = await createShareTree(r, `${dir}/cache-vm`);
+      await Deno.rename(`${dir}/cache-vm`, `${dir}/sandbox`);
+      const t = await createShareTree(r, `${dir}/sandbox`);
+      assert.equal((await mountsUnder(`${dir}/sandbox`, r)).length, 3, "no second set of mounts");
+      await bindBeneath(r, t, { rel: "c/rootfs", source: src, readonly: false });
+      await Deno.writeTextFile(`${t.exportDir}/c/rootfs/f`, "x");
+      await removeShareTree(r, t);
+      assert.deepEqual(await mountsUnder(dir, r), []);
+      assert.ok(first.hostDir.endsWith("/cache-vm/mounts"));
+    });
+  },
+});
