@@ -15,7 +15,7 @@ import { cgroupsRecord, type OciPaths } from "./paths.ts";
 import { leaveHostCgroup } from "../sys/host_cgroup.ts";
 import { removeTree } from "../sys/safe_remove.ts";
 import { canonicalPath } from "../sys/canonical_path.ts";
-import { hostRunner, mountsUnder, unbind } from "../sys/host_mount.ts";
+import { hostRunner, unmountAll } from "../sys/host_mount.ts";
 import { killStrays } from "../sys/strays.ts";
 import { removePodNetns } from "./pod_netns.ts";
 import { sandboxDir } from "../sandbox/layout.ts";
@@ -45,7 +45,7 @@ export async function removeContainerState(
   if (killed.length > 0) log.warn("killed processes of the sandbox that no record named", { pids: killed });
   await removePodNetns(sandboxDir(rt.config.runtime.stateDir, sandboxId(id)));
   const runner = hostRunner();
-  for (const mp of await mountsUnder(dir, runner)) await unbind(runner, mp);
+  await unmountAll(runner, dir, `Cannot clean up sandbox "${id}"`);
   await removeTree(dir, runner);
   await Deno.remove(paths.socket).catch(() => {});
   const cgroups = await readCgroups(paths);

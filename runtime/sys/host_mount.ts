@@ -47,12 +47,21 @@ async function must(r: HostRunner, what: string, cmd: string, args: readonly str
   }
 }
 
+/**
+ * Unmounts everything at and under `dir`, deepest first (lazily when busy). A mount that went with
+ * another one (a propagated copy, unmounted with its master) is not an error.
+ */
+export async function unmountAll(r: HostRunner, dir: string, what: string): Promise<void> {
+  for (const mp of await mountsUnder(dir, r)) {
+    if ((await r.run("umount", [mp])).code === 0) continue;
+    if (!(await mountsUnder(mp, r)).includes(mp)) continue;
+    await must(r, what, "umount", ["-l", mp]);
+  }
+}
+
 /** Unmounts everything at and under `target` (lazily when busy) and removes the mount point. */
 export async function unbind(r: HostRunner, target: string): Promise<void> {
-  for (const mp of await mountsUnder(target, r)) {
-    const res = await r.run("umount", [mp]);
-    if (res.code !== 0) await must(r, `Cannot unshare "${target}"`, "umount", ["-l", mp]);
-  }
+  await unmountAll(r, target, `Cannot unshare "${target}"`);
   await Deno.remove(target).catch((e) => {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
   });

@@ -17,7 +17,7 @@
  * @module
  */
 import { RuntimeError } from "../errors.ts";
-import { type HostRunner, mountsUnder, unbind } from "./host_mount.ts";
+import { type HostRunner, mountsUnder, unbind, unmountAll } from "./host_mount.ts";
 import { removeTree } from "./safe_remove.ts";
 import { canonicalPath } from "./canonical_path.ts";
 
@@ -81,11 +81,7 @@ export async function createShareTree(r: HostRunner, dir: string): Promise<Share
 /** Unmounts everything in the tree (host binds first, then the view and the tree) and removes it. */
 export async function removeShareTree(r: HostRunner, t: ShareTree): Promise<void> {
   for (const d of [t.hostDir, t.exportDir, t.stageDir]) {
-    for (const mp of await mountsUnder(d, r)) {
-      if ((await r.run("umount", [mp])).code !== 0) {
-        await must(r, `Cannot unmount "${mp}"`, "umount", ["-l", mp]);
-      }
-    }
+    await unmountAll(r, d, `Cannot remove shared directory "${d}"`);
   }
   for (const d of [t.hostDir, t.exportDir, t.stageDir]) {
     if ((await mountsUnder(d, r)).length > 0) {
