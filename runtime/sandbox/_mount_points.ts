@@ -36,11 +36,13 @@ export async function createMountPoints(rootfs: string, mounts: readonly OciMoun
       const st = await Deno.lstat(path).catch(() => undefined);
       const last = i === parts.length - 1;
       if (st === undefined) {
-        if (last && fileBinds.has(rel)) {
-          await (await Deno.open(path, { createNew: true, write: true, mode: 0o644 })).close();
-        } else {
-          await Deno.mkdir(path, { mode: 0o755 });
-        }
+        // a rootfs that cannot be written (already read-only) is left to the guest's runtime
+        const made = await (last && fileBinds.has(rel)
+          ? Deno.open(path, { createNew: true, write: true, mode: 0o644 }).then((f) =>
+            f.close()
+          )
+          : Deno.mkdir(path, { mode: 0o755 })).then(() => true, () => false);
+        if (!made) break;
       } else if (st.isSymlink || (!st.isDirectory && !last)) {
         break;
       }
