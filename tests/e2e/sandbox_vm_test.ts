@@ -109,7 +109,11 @@ Deno.test({
       const sb = await Sandbox.create(await runtimeFor(dir, image), { id });
       await sb.createContainer({ id, spec: spec(["sleep", "600"]), rootfs });
       await sb.startContainer(id);
-      assert.equal((await mountsUnder(`${dir}/run`)).length, 1); // the rootfs bind mount in the 9p export
+      // the share tree (its host tree, read-only view and stage) and the rootfs bind in the tree and,
+      // propagated, in the view the 9p export serves
+      const mounts = await mountsUnder(`${dir}/run`);
+      assert.equal(mounts.length, 5, mounts.join(" "));
+      assert.equal(mounts.filter((m) => m.endsWith("/rootfs")).length, 2, mounts.join(" "));
       const [pid] = await qemuPids(id);
       assert.ok(pid !== undefined);
       sb.release();
