@@ -70,7 +70,7 @@ failure() { [ -n "$FAILURES" ] && echo "$*" >>"$FAILURES"; true; }
 
 # The failing tests of a deno test log, one "file: test name" a line (its FAILURES section).
 failed_tests_of() {
-  sed 's/\x1b\[[0-9;]*m//g' "$1" | awk '/^ *(ERRORS|FAILURES) *$/ {f=1; next} f && / => / {print}' | sort -u
+  sed 's/\x1b\[[0-9;]*m//g' "$1" | awk '/^ *(ERRORS|FAILURES) *$/ {f=1; next} f && / => .*:[0-9]+:[0-9]+$/ {print}' | sort -u
 }
 
 # Parses a deno test log: prints "<passed> <failed>" from its summary line ("0 1" when it has none).

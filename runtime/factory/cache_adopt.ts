@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { unmountAndRemove } from "../sys/safe_remove.ts";
 import type { Vm, VmConfig } from "../../plugins/types.ts";
 import { SandboxError } from "../errors.ts";
 import type { SandboxContext } from "../sandbox/_context.ts";
@@ -24,7 +25,7 @@ export async function adoptCachedDir(rt: SandboxRuntime, vm: CachedVm, dir: stri
     await Deno.rename(vm.dir, dir);
   } catch (e) {
     await rt.hypervisor.attachVm(vm.state).then((v) => v.stop({ force: true })).catch(() => {});
-    await Deno.remove(vm.dir, { recursive: true }).catch(() => {});
+    await unmountAndRemove(vm.dir).catch(() => {});
     throw e;
   }
 }

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { unmountAndRemove } from "../sys/safe_remove.ts";
 import type { FactoryVm, VmState } from "../../plugins/types.ts";
 import type { SandboxRuntime } from "../sandbox/runtime.ts";
 import { factoryName, factoryOptions, openFactory } from "./factory.ts";
@@ -76,7 +77,7 @@ export async function serveVmCache(rt: SandboxRuntime, opts: { signal?: AbortSig
     } catch (e) {
       // nothing half-made stays: the VM and its directory go
       await got?.vm.stop({ force: true }).catch(() => {});
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      await unmountAndRemove(dir).catch(() => {});
       throw e;
     }
     const state = got.vm.saveState();
@@ -126,7 +127,7 @@ export async function serveVmCache(rt: SandboxRuntime, opts: { signal?: AbortSig
           } catch (e) {
             log.warn("cannot stop a cached VM", { error: e, dir: v.dir });
           }
-          await Deno.remove(v.dir, { recursive: true }).catch(() => {});
+          await unmountAndRemove(v.dir).catch(() => {});
         }),
       );
     })();

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { unmountAndRemove } from "../sys/safe_remove.ts";
 import type { FactoryProgress, FactoryStatus, VmConfig } from "../../plugins/types.ts";
 import { sandboxId } from "../ids.ts";
 import { sharedFsPlugin } from "../sandbox/create_sandbox.ts";
@@ -61,7 +62,7 @@ export async function initFactory(
     return await factory.init(config, factoryOptions(rt, rt.log, opts));
   } finally {
     await release().catch(() => {});
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    await unmountAndRemove(dir).catch(() => {});
   }
 }
 

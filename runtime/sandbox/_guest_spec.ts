@@ -60,6 +60,17 @@ export function guestSpec(
     }
     return next;
   });
+  // Without a /dev mount the guest's runtime would make the device nodes in the rootfs, i.e. on
+  // the host through the share, which Cocoon refuses (no device nodes from the guest): they go in
+  // a guest tmpfs instead, as every runc default spec and Docker and podman set up anyway.
+  if (!opts.mounts.some((m) => m.destination.replace(/\/+$/, "") === "/dev")) {
+    (out["mounts"] as unknown[]).unshift({
+      destination: "/dev",
+      type: "tmpfs",
+      source: "tmpfs",
+      options: ["nosuid", "strictatime", "mode=755", "size=65536k"],
+    });
+  }
   delete out["hooks"];
   if (isRecord(raw["linux"])) {
     const linux: Record<string, unknown> = { ...raw["linux"] };

@@ -52,3 +52,23 @@ Deno.test("guestResources() drops host cpuset numbers and cgroup-v1-only kernel 
     { memory: { limit: 314572800, swap: 629145600 }, cpu: { shares: 512 }, pids: { limit: 100 } },
   );
 });
+
+Deno.test("guestSpec() gives a spec without a /dev mount a guest tmpfs there (no device nodes on the share)", () => {
+  const raw = { ociVersion: "1.0.2", root: { path: "/r" }, mounts: [{ destination: "/proc", type: "proc" }] };
+  const without = guestSpec(raw, {
+    rootPath: "/g",
+    mounts: [{ destination: "/proc", type: "proc" }],
+    mountSources: [undefined],
+  });
+  assert.deepEqual((without["mounts"] as { destination: string; type: string }[]).map((m) => m.destination), [
+    "/dev",
+    "/proc",
+  ]);
+  const dev = [{ destination: "/dev/", type: "tmpfs" }];
+  const withDev = guestSpec({ ...raw, mounts: dev }, {
+    rootPath: "/g",
+    mounts: dev,
+    mountSources: [undefined],
+  });
+  assert.equal((withDev["mounts"] as unknown[]).length, 1);
+});

@@ -13,7 +13,7 @@
  */
 import { RuntimeError } from "../errors.ts";
 import { canonicalPath } from "./canonical_path.ts";
-import { type HostRunner, hostRunner, mountsUnder } from "./host_mount.ts";
+import { type HostRunner, hostRunner, mountsUnder, unmountAll } from "./host_mount.ts";
 
 /**
  * Removes `dir` and everything below it; a missing `dir` is not an error.
@@ -72,4 +72,13 @@ async function removeBelow(dir: string, dev: number): Promise<void> {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
     });
   }
+}
+
+/**
+ * Unmounts everything at and under `dir` (a sandbox-shaped directory Cocoon made: its share tree),
+ * then removes it with {@link removeTree}.
+ */
+export async function unmountAndRemove(dir: string, r: HostRunner = hostRunner()): Promise<void> {
+  await unmountAll(r, dir, `Cannot remove "${dir}"`);
+  await removeTree(dir, r);
 }
