@@ -35,7 +35,13 @@ export function hostRunner(): HostRunner {
   };
 }
 
-async function must(r: HostRunner, what: string, cmd: string, args: readonly string[]): Promise<void> {
+/** Runs a command; a non-zero exit is an `Internal` error naming `what`, the command and its stderr. */
+export async function must(
+  r: HostRunner,
+  what: string,
+  cmd: string,
+  args: readonly string[],
+): Promise<void> {
   const res = await r.run(cmd, args);
   if (res.code !== 0) {
     throw new RuntimeError(

@@ -17,7 +17,7 @@
  * @module
  */
 import { RuntimeError } from "../errors.ts";
-import { type HostRunner, mountsUnder, unbind, unmountAll } from "./host_mount.ts";
+import { type HostRunner, mountsUnder, must, unbind, unmountAll } from "./host_mount.ts";
 import { removeTree } from "./safe_remove.ts";
 import { canonicalPath } from "./canonical_path.ts";
 
@@ -27,18 +27,6 @@ export interface ShareTree {
   readonly exportDir: string;
   /** A private mount where a bind gets its flags before it is moved into `hostDir`. */
   readonly stageDir: string;
-}
-
-async function must(r: HostRunner, what: string, cmd: string, args: readonly string[]): Promise<void> {
-  const res = await r.run(cmd, args);
-  if (res.code !== 0) {
-    throw new RuntimeError(
-      "Internal",
-      `${what}: "${[cmd, ...args].join(" ")}" exited with code ${res.code}: ${
-        res.stderr.trim().slice(0, 300)
-      }`,
-    );
-  }
 }
 
 /** The paths of the share tree of a sandbox directory. Pure. */
@@ -202,4 +190,24 @@ export function shareTreeFromState(
 /** Whether an OCI mount asks to be read-only. Pure. */
 export function isReadonlyMount(m: { readonly options?: readonly string[] }): boolean {
   return (m.options ?? []).includes("ro");
+}
+
+/**
+ * The tree recorded in a storage plugin's prepared state.
+ *
+ * @throws {RuntimeError} `FailedPrecondition` naming `what` when the sandbox has none.
+ */
+export function requireShareTree(
+  state: Readonly<Record<string, unknown>> | undefined,
+  what: string,
+  kind: string,
+): ShareTree {
+  const t = shareTreeFromState(state);
+  if (t === undefined) {
+    throw new RuntimeError(
+      "FailedPrecondition",
+      `Cannot ${what}: the sandbox has no ${kind} shared directory`,
+    );
+  }
+  return t;
 }

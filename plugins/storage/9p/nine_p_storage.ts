@@ -16,8 +16,8 @@ import {
   createShareTree,
   isReadonlyMount,
   removeShareTree,
+  requireShareTree,
   type ShareTree,
-  shareTreeFromState,
   shareTreeState,
 } from "../../../runtime/sys/share_tree.ts";
 
@@ -64,11 +64,7 @@ export function parseNinePConfig(raw: Readonly<Record<string, unknown>>): { msiz
 
 /** The share tree recorded in a prepared share. */
 export function treeOf(prepared: PreparedShare | undefined, what: string): ShareTree {
-  const t = shareTreeFromState(prepared?.state);
-  if (t === undefined) {
-    throw new RuntimeError("FailedPrecondition", `Cannot ${what}: the sandbox has no 9p shared directory`);
-  }
-  return t;
+  return requireShareTree(prepared?.state, what, "9p");
 }
 
 /** Relative path below the share for a guest path: "/run/x/rootfs" -> "run/x/rootfs". Pure. */

@@ -19,8 +19,8 @@ import {
   createShareTree,
   isReadonlyMount,
   removeShareTree,
+  requireShareTree,
   type ShareTree,
-  shareTreeFromState,
   shareTreeState,
 } from "../../../runtime/sys/share_tree.ts";
 import {
@@ -92,15 +92,9 @@ export function parseVirtioFsConfig(raw: Readonly<Record<string, unknown>>): Vir
   };
 }
 
+/** The share tree recorded in a prepared share. */
 function treeOf(prepared: PreparedShare | undefined, what: string): ShareTree {
-  const t = shareTreeFromState(prepared?.state);
-  if (t === undefined) {
-    throw new RuntimeError(
-      "FailedPrecondition",
-      `Cannot ${what}: the sandbox has no virtio-fs shared directory`,
-    );
-  }
-  return t;
+  return requireShareTree(prepared?.state, what, "virtio-fs");
 }
 
 function shareKey(guestPath: string): string {
