@@ -271,6 +271,13 @@ Deno.test({
         readonly: false,
       });
       assert.deepEqual(g["mounts"], [
+        // no /dev in the spec: a guest tmpfs, so device nodes are never made on the share
+        {
+          destination: "/dev",
+          type: "tmpfs",
+          source: "tmpfs",
+          options: ["nosuid", "strictatime", "mode=755", "size=65536k"],
+        },
         { destination: "/proc", type: "proc", source: "proc" },
         {
           destination: "/data",
