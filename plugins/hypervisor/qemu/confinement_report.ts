@@ -31,7 +31,7 @@ export async function confinementReport(qemu: QemuConfig): Promise<HostCheck[]> 
       name: "qemu confinement",
       status: "warn",
       detail:
-        "off: insecure_unconfined = true; guest root can make setuid files and device nodes over virtio-9p",
+        "off: insecure_unconfined = true; guest root can make setuid files and device nodes on the host through the shared filesystem",
       fix: "remove insecure_unconfined from [hypervisor.qemu]",
     });
     return out;
