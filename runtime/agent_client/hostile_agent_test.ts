@@ -3,7 +3,8 @@
  * agent on a unix socket answers the health check, then replies to the next call with an oversized
  * frame, a truncated one, a malformed payload, or nothing at all; meanwhile a sane agent keeps being
  * served by the same process. Each bad reply fails that call (deadline, protocol error or closed
- * channel) without growing this process's memory by what the guest claims, and nothing hangs.
+ * channel) and nothing hangs. (That a frame's claimed length never sizes a buffer is checked by the
+ * frame reader's own tests: runtime/protocol/ttrpc and tests/protocol/ttrpc_fuzz_test.ts.)
  */
 import assert from "node:assert/strict";
 import { create, toBinary } from "@bufbuild/protobuf";
@@ -117,7 +118,6 @@ Deno.test({
         timeoutMs: 5000,
         log,
       });
-      const rss0 = Deno.memoryUsage().rss;
       for (const mode of ["oversized", "truncated", "malformed", "silent"] as const) {
         const path = `${dir}/${mode}.sock`;
         fakes.push(hostileAgent(path, mode));
@@ -129,8 +129,6 @@ Deno.test({
         assert.equal(await sane.check({ timeoutMs: 2000 }), true, `after ${mode}`);
         bad.close();
       }
-      const grown = Deno.memoryUsage().rss - rss0;
-      assert.ok(grown < 64 * 1024 * 1024, `RSS grew by ${grown} bytes for a claimed 4 GiB frame`);
       sane.close();
     } finally {
       for (const f of fakes) f.close();
