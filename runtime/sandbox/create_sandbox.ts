@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { readFileTail } from "../sys/file_tail.ts";
 import type { NetworkAttachment, Vm } from "../../plugins/types.ts";
 import { applyAnnotations } from "../config/annotations.ts";
 import { sharedFsForPod } from "../config/shared_fs.ts";
@@ -253,15 +254,5 @@ async function connectOrExit(
 /** The last lines of the guest console, for failure reports. */
 /** The end of the console log, read from its end (the file is written by the guest). */
 async function consoleTail(path: string): Promise<string> {
-  const f = await Deno.open(path, { read: true }).catch(() => undefined);
-  if (f === undefined) return "";
-  try {
-    const size = (await f.stat()).size;
-    await f.seek(Math.max(0, size - 3000), Deno.SeekMode.Start);
-    const buf = new Uint8Array(Math.min(size, 3000));
-    const n = (await f.read(buf)) ?? 0;
-    return new TextDecoder().decode(buf.subarray(0, n));
-  } finally {
-    f.close();
-  }
+  return new TextDecoder().decode(await readFileTail(path, 3000));
 }

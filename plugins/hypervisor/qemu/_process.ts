@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { readFileTail } from "../../../runtime/sys/file_tail.ts";
 
 /*
  * Deno 2 asks for --allow-all to read /proc/<pid>/*, so liveness and identity come from `ps`.
@@ -40,22 +41,7 @@ export async function readPidFile(path: string): Promise<number | undefined> {
 
 /** The last `bytes` of a file as text (empty when missing). */
 export async function tail(path: string, bytes = 2048): Promise<string> {
-  try {
-    using f = await Deno.open(path, { read: true });
-    const size = (await f.stat()).size;
-    const start = Math.max(0, size - bytes);
-    await f.seek(start, Deno.SeekMode.Start);
-    const buf = new Uint8Array(size - start);
-    let off = 0;
-    while (off < buf.length) {
-      const n = await f.read(buf.subarray(off));
-      if (n === null) break;
-      off += n;
-    }
-    return new TextDecoder().decode(buf.subarray(0, off));
-  } catch {
-    return "";
-  }
+  return new TextDecoder().decode(await readFileTail(path, bytes));
 }
 
 /** Polls until `pid` is gone or `timeoutMs` passes; resolves true when it is gone. */

@@ -10,37 +10,13 @@
  *
  * @module
  */
-
-/** Reads the last `max` bytes of a file (empty when it is missing). */
-export async function readTail(path: string, max: number): Promise<Uint8Array> {
-  let f: Deno.FsFile;
-  try {
-    f = await Deno.open(path, { read: true });
-  } catch {
-    return new Uint8Array(0);
-  }
-  try {
-    const size = (await f.stat()).size;
-    const from = Math.max(0, size - max);
-    await f.seek(from, Deno.SeekMode.Start);
-    const buf = new Uint8Array(size - from);
-    let off = 0;
-    while (off < buf.length) {
-      const n = await f.read(buf.subarray(off));
-      if (n === null) break;
-      off += n;
-    }
-    return buf.subarray(0, off);
-  } finally {
-    f.close();
-  }
-}
+import { readFileTail } from "../../../runtime/sys/file_tail.ts";
 
 /** Trims `path` to its last `maxBytes / 2` bytes when it is larger than `maxBytes`. */
 export async function trimOnce(path: string, maxBytes: number): Promise<boolean> {
   const size = await Deno.stat(path).then((s) => s.size, () => 0);
   if (size <= maxBytes) return false;
-  const keep = await readTail(path, Math.floor(maxBytes / 2));
+  const keep = await readFileTail(path, Math.floor(maxBytes / 2));
   const f = await Deno.open(path, { write: true });
   try {
     await f.truncate(0);

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { ConsoleCap, readTail, trimOnce } from "./console_cap.ts";
+import { readFileTail } from "../../../runtime/sys/file_tail.ts";
+import { ConsoleCap, trimOnce } from "./console_cap.ts";
 
 Deno.test("trimOnce() keeps the last half of a console log past its cap, and nothing else changes", async () => {
   const dir = await Deno.makeTempDir({ prefix: "cocoon-console-" });
@@ -18,8 +19,8 @@ Deno.test("trimOnce() keeps the last half of a console log past its cap, and not
     await f.write(new TextEncoder().encode("after\n"));
     f.close();
     assert.ok((await Deno.readTextFile(path)).endsWith("line 1999\nafter\n"));
-    assert.equal(new TextDecoder().decode(await readTail(path, 6)), "after\n");
-    assert.equal((await readTail(`${dir}/missing`, 10)).length, 0);
+    assert.equal(new TextDecoder().decode(await readFileTail(path, 6)), "after\n");
+    assert.equal((await readFileTail(`${dir}/missing`, 10)).length, 0);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
