@@ -146,7 +146,7 @@ export async function createSandbox(rt: SandboxRuntime, opts: CreateSandboxOptio
       imageCmdline: await imageCmdline(cfg.hypervisor.kernel),
       ...(netns ? { netns } : {}),
       ...(opts.hostname !== undefined ? { hostname: opts.hostname } : {}),
-      ...hostFacts(),
+      ...host,
     });
     let vm: Vm | undefined;
     if (cached !== undefined) {

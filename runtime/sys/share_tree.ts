@@ -79,21 +79,18 @@ export async function removeShareTree(r: HostRunner, t: ShareTree): Promise<void
   }
 }
 
-/** Whether `path` is a mount point in this namespace. */
-async function isMountPoint(r: HostRunner, path: string): Promise<boolean> {
-  return (await mountsUnder(path, r)).includes(path);
-}
-
 /**
  * Creates the parent directories of `rel` below `root` one at a time, refusing a symbolic link or
- * a directory on another filesystem (a mount the guest may write in) on the way. Returns the
- * parent's path.
+ * a mount point (a bind the guest may write in) on the way. The mount table is read once: with no
+ * link on the way, each component's canonical path is the canonical root's plus the components.
  */
-async function safeParents(r: HostRunner, root: string, rel: string): Promise<string> {
-  const parts = rel.split("/");
+async function safeParents(r: HostRunner, root: string, rel: string): Promise<void> {
+  const mounts = new Set(await mountsUnder(root, r));
   let dir = root;
-  for (const p of parts.slice(0, -1)) {
+  let real = await canonicalPath(root);
+  for (const p of rel.split("/").slice(0, -1)) {
     dir = `${dir}/${p}`;
+    real = `${real}/${p}`;
     let st: Deno.FileInfo | undefined;
     try {
       st = await Deno.lstat(dir);
@@ -105,7 +102,7 @@ async function safeParents(r: HostRunner, root: string, rel: string): Promise<st
       await Deno.chmod(dir, 0o711);
       continue;
     }
-    if (st.isSymlink || !st.isDirectory || await isMountPoint(r, dir)) {
+    if (st.isSymlink || !st.isDirectory || mounts.has(real)) {
       throw new RuntimeError(
         "PermissionDenied",
         `Cannot mount at "${root}/${rel}": "${dir}" is ${
@@ -114,7 +111,6 @@ async function safeParents(r: HostRunner, root: string, rel: string): Promise<st
       );
     }
   }
-  return dir;
 }
 
 /**
