@@ -3,7 +3,8 @@
  * agent on a unix socket answers the health check, then replies to the next call with an oversized
  * frame, a truncated one, a malformed payload, or nothing at all; meanwhile a sane agent keeps being
  * served by the same process. Each bad reply fails that call (deadline, protocol error or closed
- * channel) and nothing hangs. (That a frame's claimed length never sizes a buffer is checked by the
+ * channel) and nothing hangs; a reply header that claims more than 4 MiB closes that agent's
+ * connection at once and fails every call on it, long before any deadline. (That a frame's claimed length never sizes a buffer is checked by the
  * frame reader's own tests: runtime/protocol/ttrpc and tests/protocol/ttrpc_fuzz_test.ts.)
  */
 import assert from "node:assert/strict";
@@ -18,6 +19,7 @@ import { encodeResponse } from "../protocol/ttrpc/envelope.ts";
 import { decodeHeader, encodeFrame, HEADER_SIZE, MessageType } from "../protocol/ttrpc/frame.ts";
 import { TtrpcServer } from "../protocol/ttrpc/server.ts";
 import { AgentClient } from "./client.ts";
+import { isRuntimeError } from "../errors.ts";
 
 const log = createLogger({ sink: nullSink });
 type Mode = "oversized" | "truncated" | "malformed" | "silent";
@@ -133,6 +135,54 @@ Deno.test({
     } finally {
       for (const f of fakes) f.close();
       await good.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+/**
+ * Settles with the call's error, "resolved", or "still pending" when the call has not settled after
+ * `ms`. Call it as soon as the call starts, so that a late rejection is never unhandled.
+ */
+async function failureWithin(call: Promise<unknown>, ms: number): Promise<unknown> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<string>((r) => timer = setTimeout(() => r("still pending"), ms));
+  try {
+    return await Promise.race([call.then(() => "resolved", (e: unknown) => e), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+Deno.test({
+  name: "AgentClient fails every pending call at once on a reply that claims an oversized length",
+  permissions: { read: true, write: true, net: true },
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "cocoon-oversized-reply-" });
+    const fake = hostileAgent(`${dir}/agent.sock`, "oversized");
+    try {
+      const agent = await AgentClient.connect({ kind: "unix", path: `${dir}/agent.sock` }, {
+        timeoutMs: 5000,
+        log,
+      });
+      // A 30 s deadline and a long poll without one: neither may wait for a deadline.
+      const outcomes = [agent.version({ timeoutMs: 30_000 }), agent.nextOomEvent()].map((c) =>
+        failureWithin(c, 5000)
+      );
+      for (const [i, outcome] of outcomes.entries()) {
+        const e = await outcome;
+        assert.ok(isRuntimeError(e), `call ${i} failed within 5 s of a 30 s deadline: got ${String(e)}`);
+        assert.equal(e.code, "Unavailable");
+        assert.match(e.message, /claims 4293918720 bytes, more than the maximum of 4194304/);
+      }
+      assert.equal(agent.closed, true, "the connection is closed: the byte stream cannot be trusted");
+      const later = await failureWithin(agent.check({ timeoutMs: 30_000 }), 5000);
+      assert.ok(isRuntimeError(later), `a later call fails at once: got ${String(later)}`);
+      assert.match(later.message, /connection closed: .*claims 4293918720 bytes/);
+    } finally {
+      fake.close();
       await Deno.remove(dir, { recursive: true });
     }
   },

@@ -54,6 +54,7 @@ const NEVER = new Set([
   "seccomp",
   "insecure_disable_seccomp",
   "insecure_unconfined",
+  "insecure_run_as_root",
   "console_log_max_bytes",
 ]);
 

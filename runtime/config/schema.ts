@@ -78,6 +78,11 @@ export const HypervisorSchema = v.strictObject({
    * `--sandbox none`): guest root can then make setuid files and device nodes on the host. @default false
    */
   insecure_unconfined: opt(v.boolean()),
+  /**
+   * Keeps QEMU root in the host's mount namespace instead of a uid of its own per VM in a
+   * read-only mount namespace (`cocoon check` warns). @default false
+   */
+  insecure_run_as_root: opt(v.boolean()),
   /** The console log is trimmed to its last half past this size. @default 4194304 */
   console_log_max_bytes: opt(int(65536, 1 << 30)),
   /** Guest RAM in a shared memfd (virtio-fs, templates). @default false */

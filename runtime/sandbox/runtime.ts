@@ -121,6 +121,7 @@ const QEMU_KEYS = [
   "seccomp",
   "insecure_disable_seccomp",
   "insecure_unconfined",
+  "insecure_run_as_root",
   "console_log_max_bytes",
 ] as const;
 

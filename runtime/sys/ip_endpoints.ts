@@ -16,7 +16,7 @@ import type { NetLink, NetNeighbor, NetnsSnapshot, NetRoute } from "./ip_inspect
 /** Every link Cocoon creates in a netns ends with this suffix (`tap0_cocoon`, `br0_cocoon`...). */
 export const COCOON_LINK_SUFFIX = "_cocoon";
 
-/** Link kinds carried into the VM; "" is a physical device moved into the netns. */
+/** Link kinds carried into the VM; "" is a physical device moved into the netns (vfio model only). */
 export const ENDPOINT_KINDS: readonly string[] = ["veth", "macvlan", "ipvlan", "vlan", ""];
 
 /** A {@link NetworkEndpoint} plus what the guest agent needs to copy the interface. */
@@ -66,18 +66,43 @@ export interface NetworkRescan<A extends NetworkAttachment = NetworkAttachment> 
 }
 
 /**
+ * True for a link backed by hardware: the kernel names its parent bus/device (`parentbus`,
+ * `parentdev`), or, for kernels older than 5.14 that do not report a parent, it has no link kind.
+ * Meant for ether links (the loopback has no kind either).
+ */
+export function isPhysicalLink(link: NetLink): boolean {
+  return link.parentBus !== undefined || link.parentDev !== undefined || link.kind === "";
+}
+
+function physicalLinkError(netns: string, link: NetLink): RuntimeError {
+  const why = link.parentBus !== undefined || link.parentDev !== undefined
+    ? `parentbus "${link.parentBus ?? ""}", parentdev "${link.parentDev ?? ""}"`
+    : "it has no link kind";
+  return new RuntimeError(
+    "FailedPrecondition",
+    `Cannot connect interface "${link.name}" of network namespace "${netns}" to the VM as it is a physical device (${why}): use the vfio network model for physical NICs, or have the CNI plugin create a veth`,
+  );
+}
+
+/**
  * Picks the interfaces to carry into the VM: ethernet links of a supported kind that Cocoon did not
  * create, in ifindex order. `mac` overrides the MAC read from the link (the bridge model keeps
  * the original MAC in the link's alias while attached).
+ *
+ * @throws {RuntimeError} `FailedPrecondition` when one of them is a physical device
+ * ({@link isPhysicalLink}) and `allowPhysical` is not set: only the vfio model, which passes the
+ * device itself through, sets it.
  */
 export function selectEndpoints(
   snap: NetnsSnapshot,
-  opts: { originalMac?: (link: NetLink) => string | undefined } = {},
+  opts: { originalMac?: (link: NetLink) => string | undefined; allowPhysical?: boolean } = {},
 ): EndpointInfo[] {
   const picked = [...snap.links]
     .filter((l) => l.linkType === "ether" && !isCocoonLink(l.name) && ENDPOINT_KINDS.includes(l.kind))
     .filter((l) => l.master === undefined || isCocoonLink(l.master))
     .sort((a, b) => a.ifindex - b.ifindex);
+  const physical = picked.find(isPhysicalLink);
+  if (physical !== undefined && opts.allowPhysical !== true) throw physicalLinkError(snap.netns, physical);
   return picked.map((l, index) => {
     const addrs = (snap.addresses.get(l.name) ?? []).filter((a) => !(a.family === 6 && a.scope === "link"));
     return {

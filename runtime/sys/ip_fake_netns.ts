@@ -16,6 +16,9 @@ export interface FakeLink {
   mtu: number;
   master?: string;
   ifalias?: string;
+  /** Set for a physical NIC, as `ip -d -json link show` prints it ("pci", "0000:3b:02.1"). */
+  parentbus?: string;
+  parentdev?: string;
 }
 
 /** Builds a {@link RecordingNetSys} over a model netns holding `eth0` (veth) and `lo`. */
@@ -54,6 +57,8 @@ export function fakeNetns(
           ...(l.kind ? { linkinfo: { info_kind: l.kind } } : {}),
           ...(l.master ? { master: l.master } : {}),
           ...(l.ifalias ? { ifalias: l.ifalias } : {}),
+          ...(l.parentbus ? { parentbus: l.parentbus } : {}),
+          ...(l.parentdev ? { parentdev: l.parentdev } : {}),
         }))),
       };
     }

@@ -27,6 +27,12 @@ export interface NetLink {
   readonly master?: string;
   /** `ifalias`; the bridge model keeps the original MAC there while attached. */
   readonly alias?: string;
+  /**
+   * `parentbus`/`parentdev`: the bus and device behind a link backed by hardware ("pci",
+   * "0000:00:03.0"; "virtio", "virtio2"). Absent for virtual links (veth, tap, bridge, macvlan...).
+   */
+  readonly parentBus?: string;
+  readonly parentDev?: string;
 }
 
 export interface NetAddress {
@@ -58,6 +64,8 @@ export interface NetNeighbor {
 }
 
 export interface NetnsSnapshot {
+  /** The network namespace read (a path or a name), for error messages. */
+  readonly netns: string;
   readonly links: readonly NetLink[];
   /** Addresses by interface name. */
   readonly addresses: ReadonlyMap<string, readonly NetAddress[]>;
@@ -104,6 +112,8 @@ export function parseLinks(json: unknown): NetLink[] {
     const info = isRec(r["linkinfo"]) ? r["linkinfo"] : {};
     const master = optStr(r, "master");
     const alias = optStr(r, "ifalias");
+    const parentBus = optStr(r, "parentbus");
+    const parentDev = optStr(r, "parentdev");
     return {
       ifindex: int(r, "ifindex", what),
       name: str(r, "ifname", what),
@@ -114,6 +124,8 @@ export function parseLinks(json: unknown): NetLink[] {
       linkType: optStr(r, "link_type"),
       ...(master !== "" ? { master } : {}),
       ...(alias !== "" ? { alias } : {}),
+      ...(parentBus !== "" ? { parentBus } : {}),
+      ...(parentDev !== "" ? { parentDev } : {}),
     };
   });
 }
@@ -189,7 +201,7 @@ export async function inspectNetns(
   const neighbors = parseNeighbors(
     await ipJson(sys, netns, ["-json", "neigh", "show", "nud", "permanent"], s),
   );
-  return { links, addresses, routes, neighbors };
+  return { netns, links, addresses, routes, neighbors };
 }
 
 /** Reads only the links of `netns` (used by detach and by the checks after each step). */

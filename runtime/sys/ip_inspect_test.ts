@@ -49,6 +49,40 @@ Deno.test({
 });
 
 Deno.test({
+  name: "parseLinks() reads parentbus and parentdev of a hardware-backed link as iproute2 6.1 prints them",
+  permissions: "none",
+  fn() {
+    // Trimmed from `ip -d -j link show` on a VM host: a virtio-net NIC and an ifb.
+    const links = parseLinks([
+      {
+        ifindex: 4,
+        ifname: "eth0",
+        flags: ["BROADCAST", "MULTICAST", "UP", "LOWER_UP"],
+        mtu: 1400,
+        link_type: "ether",
+        address: "02:fc:00:00:00:01",
+        parentbus: "virtio",
+        parentdev: "virtio2",
+      },
+      {
+        ifindex: 2,
+        ifname: "ifb0",
+        flags: ["BROADCAST", "NOARP"],
+        mtu: 1500,
+        link_type: "ether",
+        address: "42:e6:15:0f:6b:8a",
+        linkinfo: { info_kind: "ifb" },
+      },
+    ]);
+    assert.equal(links[0]?.parentBus, "virtio");
+    assert.equal(links[0]?.parentDev, "virtio2");
+    assert.equal(links[0]?.kind, "");
+    assert.equal("parentBus" in (links[1] ?? {}), false);
+    assert.equal("parentDev" in (links[1] ?? {}), false);
+  },
+});
+
+Deno.test({
   name: "parseRoutes() maps default, host and scoped routes; parseNeighbors() keeps permanent entries",
   permissions: "none",
   fn() {
@@ -146,7 +180,7 @@ Deno.test({
       }], 4),
       ...parseRoutes([{ dst: "fe80::/64", dev: "eth0", protocol: "kernel" }], 6),
     ];
-    const eps = selectEndpoints({ links, addresses, routes, neighbors: [] });
+    const eps = selectEndpoints({ netns: "pod", links, addresses, routes, neighbors: [] });
     assert.deepEqual(eps.map((e) => [e.name, e.ifindex, e.addresses, e.routes.map((r) => r.destination)]), [
       ["eth0", 2, ["10.0.0.2/24", "fd00::2/64"], [""]],
     ]);

@@ -42,6 +42,12 @@ export interface QemuConfig {
    * xattrs through virtio-9p). Only `insecure_unconfined = true` turns it off. @default true
    */
   readonly confine: boolean;
+  /**
+   * QEMU runs as a uid of its own per VM, in a read-only mount namespace (needs `confine`). Only
+   * `insecure_run_as_root = true` keeps it root in the host's mount namespace; VM templates and
+   * VFIO devices still need root (README "Security"). @default true
+   */
+  readonly vmUser: boolean;
   /** Back guest RAM with shared memfd (needed by virtio-fs; implied when a boot device is virtio-fs). @default false */
   readonly sharedMemory: boolean;
   /** vsock port of the guest agent when the agent channel is vsock. @default 1024 */
@@ -66,6 +72,7 @@ export const DEFAULT_QEMU_CONFIG: QemuConfig = {
   hotplugPorts: 4,
   seccomp: true,
   confine: true,
+  vmUser: true,
   sharedMemory: false,
   agentVsockPort: 1024,
   startTimeoutMs: 30_000,
@@ -87,6 +94,7 @@ const KEYS: Readonly<Record<string, keyof QemuConfig>> = {
   seccomp: "seccomp",
   "insecure_disable_seccomp": "seccomp",
   "insecure_unconfined": "confine",
+  "insecure_run_as_root": "vmUser",
   "shared_memory": "sharedMemory",
   "agent_vsock_port": "agentVsockPort",
   "start_timeout_ms": "startTimeoutMs",
@@ -125,6 +133,7 @@ export function parseQemuConfig(raw: Readonly<Record<string, unknown>>): QemuCon
     hotplugPorts: num(out["hotplugPorts"]),
     seccomp: out["seccomp"] === true,
     confine: out["confine"] === true,
+    vmUser: out["vmUser"] === true,
     sharedMemory: out["sharedMemory"] === true,
     agentVsockPort: num(out["agentVsockPort"]),
     startTimeoutMs: num(out["startTimeoutMs"]),
@@ -151,6 +160,7 @@ function check(rawKey: string, key: keyof QemuConfig, v: unknown): unknown {
     case "enableDebug":
     case "seccomp":
     case "confine":
+    case "vmUser":
     case "sharedMemory":
       if (typeof v !== "boolean") throw bad(rawKey, v, "must be a boolean");
       return v;

@@ -21,6 +21,23 @@ export interface HotplugTarget {
   readonly sharedMemory: boolean;
   /** Time to wait for the guest to release a device, ms. */
   readonly unplugTimeoutMs: number;
+  /**
+   * QEMU cannot open host files itself (it runs as a uid of its own): the host opens them and
+   * passes the descriptor (./fd_pass.ts); returns the name QEMU opens instead.
+   */
+  readonly passFile?: (path: string, readOnly: boolean, opaque: string) => Promise<string>;
+  /** Hands a tap to QEMU's uid before QEMU opens it by name (it has no CAP_NET_ADMIN). */
+  readonly handTap?: (tap: string) => Promise<void>;
+}
+
+/** Removes the fdsets added for `opaque` (none for a VM that opens its files itself). */
+async function dropFdsets(q: QmpClient, opaque: string): Promise<void> {
+  for (const set of records(await q.execute("query-fdsets").catch(() => []))) {
+    const fds = records(set["fds"]);
+    if (fds.some((f) => f["opaque"] === opaque) && typeof set["fdset-id"] === "number") {
+      await q.execute("remove-fd", { "fdset-id": set["fdset-id"] }).catch(() => {});
+    }
+  }
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -107,12 +124,18 @@ export async function hotplugDevice(t: HotplugTarget, device: Device): Promise<A
       const ro = device.readOnly;
       // QEMU's "file" protocol driver takes regular files only; block devices need "host_device".
       const isBlockDevice = await Deno.stat(device.path).then((st) => st.isBlockDevice === true, () => false);
-      await q.execute("blockdev-add", {
-        driver: "raw",
-        "node-name": backend,
-        "read-only": ro,
-        file: { driver: isBlockDevice ? "host_device" : "file", filename: device.path, "read-only": ro },
-      });
+      const filename = t.passFile !== undefined ? await t.passFile(device.path, ro, backend) : device.path;
+      try {
+        await q.execute("blockdev-add", {
+          driver: "raw",
+          "node-name": backend,
+          "read-only": ro,
+          file: { driver: isBlockDevice ? "host_device" : "file", filename, "read-only": ro },
+        });
+      } catch (e) {
+        await dropFdsets(q, backend);
+        throw e;
+      }
       try {
         if (device.driver === "virtio-scsi") {
           if (!(await hasPeripheral(q, "scsi0"))) {
@@ -133,6 +156,7 @@ export async function hotplugDevice(t: HotplugTarget, device: Device): Promise<A
         });
       } catch (e) {
         await q.execute("blockdev-del", { "node-name": backend }).catch(() => {});
+        await dropFdsets(q, backend);
         throw e;
       }
       break;
@@ -145,6 +169,7 @@ export async function hotplugDevice(t: HotplugTarget, device: Device): Promise<A
           `Cannot hotplug ${what}: a tap opened from a character device ("${device.charDevice}", macvtap) needs its file descriptor passed over QMP, which this plugin cannot do`,
         );
       }
+      await t.handTap?.(device.tap);
       await q.execute("netdev_add", {
         type: "tap",
         id: backend,
@@ -258,6 +283,7 @@ export async function unplugDevice(t: HotplugTarget, attached: AttachedDevice): 
       await t.qmp.execute("blockdev-del", { "node-name": backend });
       // a device cold-plugged from the command line has a separate file node
       await t.qmp.execute("blockdev-del", { "node-name": `${backend}-f` }).catch(() => {});
+      await dropFdsets(t.qmp, backend);
       break;
     case "net":
       await t.qmp.execute("netdev_del", { id: backend });

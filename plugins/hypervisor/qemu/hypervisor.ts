@@ -25,6 +25,7 @@ import { type DetectProbe, hostProbe, resolveAccelerator } from "./detect.ts";
 import { QemuVm, type QemuVmLayout } from "./qemu.ts";
 import { launchArgv } from "./launch.ts";
 import { confinementReport } from "./confinement_report.ts";
+import { vmUserGrants } from "./vm_user_grants.ts";
 
 export interface QemuHypervisorOptions {
   readonly config: QemuConfig;
@@ -60,6 +61,7 @@ export function createQemuHypervisor(opts: QemuHypervisorOptions): Hypervisor & 
       agent,
       accel,
       consoleLogMaxBytes: qemu.consoleLogMaxBytes,
+      ...(config.netns !== undefined ? { netns: config.netns } : {}),
       ...(config.memoryTemplate !== undefined ? { memoryTemplate: config.memoryTemplate } : {}),
     };
   }
@@ -153,8 +155,20 @@ export function createQemuHypervisor(opts: QemuHypervisorOptions): Hypervisor & 
     async createVm(config: VmConfig): Promise<Vm> {
       const wanted = config.accelerator !== "auto" ? config.accelerator : qemu.accelerator;
       const choice = await resolveAccelerator(wanted, probe);
-      const args = buildQemuArgs({ vm: config, qemu, accel: choice.accel, paths: vmPaths(config) });
-      hvLog.debug("vm created", { sandbox: config.id, accel: choice.accel, reason: choice.reason });
+      const grants = vmUserGrants(config, qemu, choice.accel);
+      const args = buildQemuArgs({
+        vm: config,
+        qemu,
+        accel: choice.accel,
+        paths: vmPaths(config),
+        ...(grants !== undefined ? { cwd: config.stateDir } : {}),
+      });
+      hvLog.debug("vm created", {
+        sandbox: config.id,
+        accel: choice.accel,
+        reason: choice.reason,
+        vmUser: grants !== undefined,
+      });
       return new QemuVm(layoutOf(config, choice.accel), hvLog, {
         binary: qemu.path,
         args,
@@ -162,6 +176,7 @@ export function createQemuHypervisor(opts: QemuHypervisorOptions): Hypervisor & 
         fds: [...charDeviceFds(config.devices).values()],
         startTimeoutMs: qemu.startTimeoutMs,
         confined: qemu.confine,
+        ...(grants !== undefined ? { vmUser: grants } : {}),
       });
     },
 
@@ -188,6 +203,8 @@ export function createQemuHypervisor(opts: QemuHypervisorOptions): Hypervisor & 
       // a VM handed over by the VM cache was started in another directory, then moved: its argv
       // names the QMP socket where it was created
       const launched = extra["launchedQmpSocket"];
+      const vmUid = extra["vmUid"];
+      const netns = extra["netns"];
       const layout: QemuVmLayout = {
         id: state.id,
         stateDir: state.stateDir,
@@ -198,6 +215,8 @@ export function createQemuHypervisor(opts: QemuHypervisorOptions): Hypervisor & 
         agent,
         accel: typeof extra["accel"] === "string" ? extra["accel"] : "unknown",
         consoleLogMaxBytes: qemu.consoleLogMaxBytes,
+        ...(typeof vmUid === "number" && Number.isInteger(vmUid) && vmUid > 0 ? { vmUid } : {}),
+        ...(typeof netns === "string" ? { netns } : {}),
       };
       return await QemuVm.attach(layout, state.pid, hvLog, {
         ...o,

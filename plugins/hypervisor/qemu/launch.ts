@@ -3,11 +3,12 @@
  * `nsenter --net=<netns> --` when the VM joins a pod's network namespace (its taps are opened by
  * name there), then a `sh` that opens macvtap character devices on the descriptors QEMU inherits
  * (`-netdev tap,fd=N`), then the loader of the no-privileged-files seccomp filter when confined
- * (runtime/sys/seccomp). Each of them execs the next in place, so the spawned pid is QEMU's. Pure.
+ * (runtime/sys/seccomp), which also jails QEMU (its own uid, a read-only mount namespace). Each of them execs the next in place, so the spawned pid is QEMU's. Pure.
  *
  * @module
  */
 import { confinedArgv, type Confinement } from "../../../runtime/sys/seccomp/confine.ts";
+import type { Jail } from "../../../runtime/sys/seccomp/loader.ts";
 
 /** A character device QEMU inherits open read-write on `fd`. */
 export interface InheritedFd {
@@ -24,6 +25,8 @@ export interface QemuLaunchWrap {
   readonly fds?: readonly InheritedFd[];
   /** Run QEMU with this seccomp filter loaded. */
   readonly confine?: Confinement;
+  /** The jail the loader sets up around QEMU (needs `confine`). */
+  readonly jail?: Jail;
 }
 
 /** The netns argument of nsenter: a bare name means `/var/run/netns/<name>`. */
@@ -35,7 +38,7 @@ export function netnsPath(netns: string): string {
 export function launchArgv(w: QemuLaunchWrap): { program: string; args: string[] } {
   let argv = [w.binary, ...w.args];
   const fds = w.fds ?? [];
-  if (w.confine !== undefined) argv = confinedArgv(w.confine, argv);
+  if (w.confine !== undefined) argv = confinedArgv(w.confine, argv, w.jail);
   if (fds.length > 0) {
     // sh -c 'exec 3<>"$1"; shift; exec 4<>"$1"; shift; exec "$@"' sh <node3> <node4> qemu ...
     const opens = fds.map((f) => `exec ${f.fd}<>"$1"; shift; `).join("");

@@ -121,8 +121,55 @@ Deno.test({
     assert.deepEqual(args.slice(perl + 3), [
       "--",
       "/run/x/no-privileged-files.bpf",
+      "--",
       "qemu-system-x86_64",
       "-S",
     ]);
+  },
+});
+
+Deno.test({
+  name: "launchArgv() passes the jail to the loader: user, caps, taps, writable paths, shares, cwd",
+  permissions: "none",
+  fn() {
+    const { args } = launchArgv({
+      binary: "qemu-system-x86_64",
+      args: ["-S"],
+      confine: { perl: "/usr/bin/perl", filter: "/run/x/f.bpf" },
+      jail: {
+        user: { uid: 1879048193, gid: 1879048193, groups: [108] },
+        caps: [0, 1, 3],
+        taps: ["tap0_cocoon"],
+        writable: ["/run/x/vm", "/run/x/console.log"],
+        shares: ["/run/x/shared"],
+        cwd: "/run/x/vm",
+      },
+    });
+    const perl = args.indexOf("/usr/bin/perl");
+    assert.deepEqual(args.slice(perl + 3), [
+      "--",
+      "/run/x/f.bpf",
+      "--user",
+      "1879048193:1879048193:108",
+      "--caps",
+      "0,1,3",
+      "--tap",
+      "tap0_cocoon",
+      "--rw",
+      "/run/x/vm",
+      "--rw",
+      "/run/x/console.log",
+      "--share",
+      "/run/x/shared",
+      "--cwd",
+      "/run/x/vm",
+      "--",
+      "qemu-system-x86_64",
+      "-S",
+    ]);
+    assert.throws(
+      () => launchArgv({ binary: "q", args: [], confine: { perl: "p", filter: "f" }, jail: { taps: ["t"] } }),
+      /taps are handed to a user/,
+    );
   },
 });

@@ -4,6 +4,7 @@
  * @module
  */
 import type { PluginManifest } from "../../types.ts";
+import { VM_USER_CLAIMS } from "../../../runtime/sys/vm_user.ts";
 
 /** Directories the plugin reads and writes VM state in (sockets, pidfiles, console logs). */
 export const QEMU_STATE_DIRS: readonly string[] = ["/run/cocoon", "/var/lib/cocoon", "/tmp"];
@@ -22,8 +23,9 @@ export const manifest: PluginManifest<"hypervisor"> = {
     // perl: the loader of the no-privileged-files seccomp filter QEMU runs under
     run: ["qemu-system-x86_64", "setsid", "kill", "ps", "nsenter", "sh", "perl"],
     // /sys/module + /dev/kvm: accelerator detection
-    read: ["/sys/module", "/dev/kvm", ...QEMU_STATE_DIRS],
-    write: ["/dev/kvm", ...QEMU_STATE_DIRS],
+    // /run/cocoon-vm-users: the host-wide claims of per-VM uids (runtime/sys/vm_user.ts)
+    read: ["/sys/module", "/dev/kvm", VM_USER_CLAIMS, ...QEMU_STATE_DIRS],
+    write: ["/dev/kvm", VM_USER_CLAIMS, ...QEMU_STATE_DIRS],
     // QMP and agent unix sockets: Deno 2.9 scopes "unix:" net permission to exact paths only, and
     // the paths depend on each VM's state directory
     net: true,

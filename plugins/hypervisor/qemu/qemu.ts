@@ -20,6 +20,11 @@ import { CONSOLE_LOG_MAX, type QemuLaunch, type QemuVmLayout } from "./vm_layout
 import { ConsoleCap } from "./console_cap.ts";
 import { type Confinement, filterPath, prepareConfinement } from "../../../runtime/sys/seccomp/confine.ts";
 import { restoreCloneState, saveTemplateState } from "./template.ts";
+import type { Jail } from "../../../runtime/sys/seccomp/loader.ts";
+import { claimVmUser, releaseVmUser } from "../../../runtime/sys/vm_user.ts";
+import { grantVmUser } from "./vm_user_setup.ts";
+import { vmDirMarker } from "./args/misc.ts";
+import { fdPassSocket, handTap, passFile } from "./fd_pass.ts";
 
 type Phase = "created" | "starting" | "running" | "paused" | "stopped";
 
@@ -38,10 +43,12 @@ export class QemuVm implements Vm {
   #exit: Promise<VmExit> | undefined;
   #stopping: Promise<void> | undefined;
   #consoleCap: ConsoleCap | undefined;
+  #vmUid: number | undefined;
 
   constructor(layout: QemuVmLayout, log: Logger, launch?: QemuLaunch) {
     this.id = layout.id;
     this.#layout = layout;
+    this.#vmUid = layout.vmUid;
     this.#launch = launch;
     this.#log = log.child({ sandbox: layout.id });
   }
@@ -58,7 +65,7 @@ export class QemuVm implements Vm {
       throw new HypervisorError("NotFound", `Cannot attach to VM "${layout.id}": process ${pid} is gone`);
     }
     const named = opts.launchedQmpSocket ?? layout.paths.qmpSocket;
-    if (!argv.includes(named)) {
+    if (!argv.includes(named) && !argv.includes(vmDirMarker(named.replace(/\/[^/]*$/, "")))) {
       // Its QEMU exited and the pid went to another program: the VM is gone all the same.
       throw new HypervisorError(
         "NotFound",
@@ -96,19 +103,29 @@ export class QemuVm implements Vm {
     await removeFiles([paths.qmpSocket, paths.agentSocket, paths.pidFile]);
     let child: Deno.ChildProcess;
     let confine: Confinement | undefined;
+    let jail: Jail | undefined;
     try {
       if (launch.confined === true) {
         confine = await prepareConfinement(this.#layout.stateDir, "hypervisor.qemu.insecure_unconfined");
       }
+      if (launch.vmUser !== undefined) {
+        this.#vmUid = await claimVmUser(this.#layout.stateDir);
+        jail = await grantVmUser(this.#vmUid, this.#layout.stateDir, paths.consoleLog, launch.vmUser);
+      }
     } catch (e) {
       this.#phase = "stopped";
+      await this.#cleanup();
       throw e;
     }
     try {
       // setsid puts QEMU in its own session (it is not a group leader here, so it execs in place);
       // nsenter, sh and perl (netns, macvtap fds, confinement) exec in place too, so the child's
       // pid is QEMU's.
-      const { program, args } = launchArgv({ ...launch, ...(confine ? { confine } : {}) });
+      const { program, args } = launchArgv({
+        ...launch,
+        ...(confine ? { confine } : {}),
+        ...(jail ? { jail } : {}),
+      });
       child = new Deno.Command(program, {
         args,
         stdin: "null",
@@ -303,7 +320,14 @@ export class QemuVm implements Vm {
   async #cleanup(): Promise<void> {
     this.#consoleCap?.stop();
     const { paths } = this.#layout;
-    await removeFiles([paths.qmpSocket, paths.agentSocket, paths.pidFile, filterPath(this.#layout.stateDir)]);
+    await removeFiles([
+      paths.qmpSocket,
+      paths.agentSocket,
+      paths.pidFile,
+      filterPath(this.#layout.stateDir),
+      fdPassSocket(this.#layout.stateDir),
+    ]);
+    if (this.#vmUid !== undefined) await releaseVmUser(this.#vmUid);
   }
 
   async pause(): Promise<void> {
@@ -333,6 +357,13 @@ export class QemuVm implements Vm {
       ports: this.#layout.hotplugPorts,
       sharedMemory: this.#layout.sharedMemory,
       unplugTimeoutMs: 15_000,
+      ...(this.#vmUid !== undefined
+        ? {
+          passFile: (path: string, readOnly: boolean, opaque: string) =>
+            passFile(this.#layout.stateDir, path, readOnly, opaque),
+          handTap: (tap: string) => handTap(tap, this.#vmUid ?? 0, this.#layout.netns),
+        }
+        : {}),
     };
   }
 
@@ -407,6 +438,8 @@ export class QemuVm implements Vm {
         hotplugPorts: [...l.hotplugPorts],
         sharedMemory: l.sharedMemory,
         accel: l.accel,
+        ...(this.#vmUid !== undefined ? { vmUid: this.#vmUid } : {}),
+        ...(l.netns !== undefined ? { netns: l.netns } : {}),
       },
     };
   }

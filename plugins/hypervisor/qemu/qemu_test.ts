@@ -99,13 +99,16 @@ Deno.test({
       const att = await vm.addDevice(blockDevice("disk1", img));
       assert.match(att.guestAddress ?? "", /^0000:[0-9a-f]{2}:00\.0$/);
       await waitForText(cfg.consoleLog, /BLOCKS: vda/, 30_000, from);
-      const blocks = await (vm as QemuVm).qmp?.execute("query-block");
-      assert.ok(JSON.stringify(blocks).includes(img));
+      // QEMU runs as a uid of its own: the host opened the image and passed it (fd_pass.ts)
+      const blocks = JSON.stringify(await (vm as QemuVm).qmp?.execute("query-block"));
+      assert.ok(blocks.includes("/dev/fdset/"), blocks);
+      assert.equal((await (vm as QemuVm).qmp?.execute("query-fdsets") as unknown[]).length, 1);
 
       const from2 = (await Deno.readTextFile(cfg.consoleLog)).length;
       await vm.removeDevice(att);
       await waitForText(cfg.consoleLog, /BLOCKS: \r?\n/, 30_000, from2);
-      assert.ok(!JSON.stringify(await (vm as QemuVm).qmp?.execute("query-block")).includes(img));
+      assert.ok(!JSON.stringify(await (vm as QemuVm).qmp?.execute("query-block")).includes("/dev/fdset/"));
+      assert.deepEqual(await (vm as QemuVm).qmp?.execute("query-fdsets"), []);
 
       assert.deepEqual(await vm.resizeVcpus(2), { before: 1, after: 2 });
       assert.deepEqual(await vm.resizeMemory(384), { before: 256, after: 384 });

@@ -27,6 +27,22 @@ export interface QemuVmLayout {
   readonly memoryTemplate?: MemoryTemplate;
   /** Cap of the console log while this process owns the VM. @default CONSOLE_LOG_MAX */
   readonly consoleLogMaxBytes?: number;
+  /** The uid QEMU runs as when it has one of its own (released when the VM is cleaned up). */
+  readonly vmUid?: number;
+  /** The network namespace QEMU runs in (its taps are there). */
+  readonly netns?: string;
+}
+
+/** What QEMU running as a uid of its own is given access to (runtime/sys/seccomp/loader.ts). */
+export interface VmUserGrants {
+  /** Taps QEMU opens by name: handed to its uid. */
+  readonly taps: readonly string[];
+  /** virtio-9p exports: QEMU serves them itself, so it keeps CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER. */
+  readonly shares: readonly string[];
+  /** vhost-user sockets QEMU connects to: handed to its uid. */
+  readonly sockets: readonly string[];
+  /** Supplementary groups (the group of /dev/kvm under KVM). */
+  readonly groups: readonly number[];
 }
 
 /** How to launch a VM that is not running yet (binary, args, and the netns and fds around it). */
@@ -34,4 +50,6 @@ export interface QemuLaunch extends QemuLaunchWrap {
   readonly startTimeoutMs: number;
   /** Confine QEMU with the no-privileged-files filter (it is written into the VM's state directory). */
   readonly confined?: boolean;
+  /** Run QEMU as a uid of its own in a read-only mount namespace, its cwd the state directory. */
+  readonly vmUser?: VmUserGrants;
 }

@@ -52,6 +52,36 @@ Deno.test({
 });
 
 Deno.test({
+  name: "MacvtapNetwork.attach() refuses a physical NIC in the netns and makes nothing",
+  permissions: "none",
+  async fn() {
+    const sys = fakeNetns({
+      respond,
+      extraLinks: [{
+        ifindex: 5,
+        ifname: "ens5",
+        kind: "",
+        address: "52:54:00:12:34:56",
+        mtu: 1500,
+        parentbus: "pci",
+        parentdev: "0000:00:05.0",
+      }],
+    });
+    const net = new MacvtapNetwork(sys, log, { nodeDir: "/run/cocoon/macvtap", probe: available });
+    await assert.rejects(net.attach(NS, { sandbox }), (e: unknown) => {
+      assert.ok(isRuntimeError(e));
+      assert.equal(e.code, "FailedPrecondition");
+      assert.equal(
+        e.message,
+        `Cannot connect interface "ens5" of network namespace "${NS}" to the VM as it is a physical device (parentbus "pci", parentdev "0000:00:05.0"): use the vfio network model for physical NICs, or have the CNI plugin create a veth`,
+      );
+      return true;
+    });
+    assert.deepEqual(mutations(sys.commands), []);
+  },
+});
+
+Deno.test({
   name: "MacvtapNetwork.attach() fails with FailedPrecondition and the reason when the kernel has no macvtap",
   permissions: "none",
   async fn() {

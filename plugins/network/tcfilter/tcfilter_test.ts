@@ -134,6 +134,38 @@ Deno.test({
 });
 
 Deno.test({
+  name: "TcFilterNetwork.attach() and rescan() refuse a physical NIC in the netns and change nothing",
+  permissions: "none",
+  async fn() {
+    const physical = {
+      ifindex: 5,
+      ifname: "ens5",
+      kind: "",
+      address: "52:54:00:12:34:56",
+      mtu: 1500,
+      parentbus: "pci",
+      parentdev: "0000:00:05.0",
+    };
+    const refused = (e: unknown) => {
+      assert.ok(isRuntimeError(e));
+      assert.equal(e.code, "FailedPrecondition");
+      assert.equal(
+        e.message,
+        `Cannot connect interface "ens5" of network namespace "${NS}" to the VM as it is a physical device (parentbus "pci", parentdev "0000:00:05.0"): use the vfio network model for physical NICs, or have the CNI plugin create a veth`,
+      );
+      return true;
+    };
+    const sys = fakeNetns({ extraLinks: [physical] });
+    await assert.rejects(new TcFilterNetwork(sys, log).attach(NS, { sandbox }), refused);
+    assert.deepEqual(mutations(sys.commands), []);
+    const first = await new TcFilterNetwork(fakeNetns(), log).attach(NS, { sandbox });
+    const later = fakeNetns({ extraLinks: [physical] }); // the same netns once a physical NIC showed up
+    await assert.rejects(new TcFilterNetwork(later, log).rescan(NS, first, { sandbox }), refused);
+    assert.deepEqual(mutations(later.commands), []);
+  },
+});
+
+Deno.test({
   name: "tcfilter manifest lists every command the plugin runs",
   permissions: "none",
   async fn() {

@@ -91,7 +91,8 @@ export class VfioNetwork implements NetworkBackend {
     const sig = opts.signal ? { signal: opts.signal } : {};
     const log = this.#log.child({ sandbox: opts.sandbox, netns });
     await this.check();
-    const physical = selectEndpoints(await inspectNetns(this.#sys, netns, sig)).filter((e) => e.kind === "");
+    const snap = await inspectNetns(this.#sys, netns, sig);
+    const physical = selectEndpoints(snap, { allowPhysical: true }).filter((e) => e.kind === "");
     const endpoints: VfioEndpoint[] = [];
     for (const ep of physical) endpoints.push({ ...ep, bdf: await this.#bdfOf(netns, ep.name, sig) });
     const bdfs = [...new Set([...endpoints.map((e) => e.bdf), ...this.#extra])];

@@ -97,7 +97,15 @@ Deno.test({
   permissions: "none",
   async fn() {
     const sys = fakeNetns({
-      extraLinks: [{ ifindex: 9, ifname: "eth0", kind: "", address: "52:54:00:12:34:56", mtu: 9000 }],
+      extraLinks: [{
+        ifindex: 9,
+        ifname: "eth0",
+        kind: "",
+        address: "52:54:00:12:34:56",
+        mtu: 9000,
+        parentbus: "pci",
+        parentdev: VF,
+      }],
       respond: (c) =>
         c.startsWith("unshare ") ? { stdout: `/sys/devices/pci0000:3a/0000:3a:00.0/${VF}\n` } : undefined,
     });

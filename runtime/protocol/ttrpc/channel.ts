@@ -25,8 +25,13 @@ export interface Duplex {
 
 /** Options of a {@link Channel}. */
 export interface ChannelOptions {
-  /** Largest accepted payload; larger frames are discarded and reported (default 4 MiB). */
+  /** Largest accepted payload (default 4 MiB). */
   maxPayload?: number;
+  /**
+   * What a frame over `maxPayload` does: `"discard"` (default, the server) skips it and reports it;
+   * `"fail"` (the client) makes `recv()` reject at once with `ResourceExhausted`, for good.
+   */
+  oversized?: "discard" | "fail";
 }
 
 interface Pending {
@@ -57,7 +62,10 @@ export class Channel {
   constructor(duplex: Duplex, opts: ChannelOptions = {}) {
     this.#duplex = duplex;
     const src = duplex.read ? { read: duplex.read.bind(duplex) } : duplex.readable;
-    this.#reader = new FrameReader(src, { maxPayload: opts.maxPayload ?? MAX_PAYLOAD });
+    this.#reader = new FrameReader(src, {
+      maxPayload: opts.maxPayload ?? MAX_PAYLOAD,
+      oversized: opts.oversized ?? "discard",
+    });
     if (duplex.write) {
       const w = duplex.write.bind(duplex);
       this.#reuse = true;

@@ -13,7 +13,11 @@ import { Flags, type FrameEvent, MAX_PAYLOAD, MessageType } from "./frame.ts";
 import { type MetadataInit, toKeyValues } from "./metadata.ts";
 import { errorOfStatus } from "./status.ts";
 
-/** Options of a {@link TtrpcClient}. */
+/**
+ * Options of a {@link TtrpcClient}. `oversized` defaults to `"fail"` here: a reply frame whose
+ * header claims more than `maxPayload` closes the connection and fails every pending call at once,
+ * rather than waiting for bytes an untrusted server need never send.
+ */
 export interface ClientOptions extends ChannelOptions {
   log?: Logger;
   /** Messages buffered per stream before the connection's read loop pauses (default 16). */
@@ -81,9 +85,13 @@ export class TtrpcClient {
   readonly #loop: Promise<void>;
   #nextId = 1;
   #closed = false;
+  /** Why the connection closed (a read error), for the errors of pending and later calls. */
+  #closeReason: unknown;
 
   constructor(transport: Duplex | Channel, opts: ClientOptions = {}) {
-    this.#channel = transport instanceof Channel ? transport : new Channel(transport, opts);
+    this.#channel = transport instanceof Channel
+      ? transport
+      : new Channel(transport, { ...opts, oversized: opts.oversized ?? "fail" });
     this.#log = opts.log ?? rootLog().child({ subsystem: "ttrpc-client" });
     this.#hwm = opts.streamHighWaterMark ?? 16;
     this.#nextId = firstStreamId(opts);
@@ -204,7 +212,7 @@ export class TtrpcClient {
     opts: CallOptions,
     register: (id: number, cleanup: () => void) => (e: unknown) => void,
   ): ProtocolError | undefined {
-    if (this.#closed) return new ProtocolError("Unavailable", `Cannot call ${what}: connection closed`);
+    if (this.#closed) return this.#closedError(what);
     const signal = opts.signal;
     if (signal?.aborted) return abortError(what, signal.reason);
     const timeoutMs = opts.timeoutMs;
@@ -323,16 +331,25 @@ export class TtrpcClient {
   #shutdown(reason: unknown): void {
     if (!this.#closed) {
       this.#closed = true;
+      this.#closeReason = reason;
       this.#channel.close(reason);
     }
     const entries = [...this.#calls.values()];
     this.#calls.clear();
     for (const entry of entries) {
-      const what = entry.kind === "unary" ? entry.what : entry.stream.what;
-      const e = new ProtocolError("Unavailable", `Cannot call ${what}: connection closed`, { cause: reason });
+      const e = this.#closedError(entry.kind === "unary" ? entry.what : entry.stream.what);
       if (entry.kind === "unary") entry.reject(e);
       else entry.stream.fail(e);
     }
+  }
+
+  /** `Unavailable`, with the read error that closed the connection when there was one. */
+  #closedError(what: string): ProtocolError {
+    const reason = this.#closeReason;
+    const why = reason instanceof Error ? `: ${reason.message}` : "";
+    return new ProtocolError("Unavailable", `Cannot call ${what}: connection closed${why}`, {
+      ...(reason !== undefined ? { cause: reason } : {}),
+    });
   }
 }
 

@@ -102,12 +102,26 @@ function checkU8(n: number, what: string): void {
 
 const INITIAL_BUF = 256 * 1024;
 
+/** Options of a {@link FrameReader}. */
+export interface FrameReaderOptions {
+  /** Largest accepted payload (default {@link MAX_PAYLOAD}). */
+  maxPayload?: number;
+  /**
+   * What a frame over `maxPayload` does: `"discard"` (default) skips its payload and reports it as
+   * `oversized`; `"fail"` rejects at its header and poisons the reader.
+   */
+  oversized?: "discard" | "fail";
+}
+
 /**
  * Reads frames one at a time from a byte source into one reused buffer (grown on demand up to
- * `maxPayload` + header). Payloads over `maxPayload` are read and thrown away in bounded chunks and
- * reported as `oversized`: memory use never depends on the peer's length field. `next()` resolves
- * `null` on a clean end of stream (between frames) and rejects with a `ProtocolError("DataLoss")`
- * when the stream ends inside a frame.
+ * `maxPayload` + header). Memory use never depends on the peer's length field: with `oversized:
+ * "discard"` (the default) payloads over `maxPayload` are read and thrown away in bounded chunks and
+ * reported as `oversized`; with `oversized: "fail"` the header alone fails `next()` with
+ * `ResourceExhausted` and every later `next()` with the same error, since a peer that claims 4 GiB
+ * need never send them and nothing after that header can be trusted. `next()` resolves `null` on a
+ * clean end of stream (between frames) and rejects with a `ProtocolError("DataLoss")` when the
+ * stream ends inside a frame.
  *
  * The payload of a returned frame is a view into the reader's buffer, valid only until the next
  * call to `next()`: copy it (`slice()`) to keep it. This is what lets streams run without a fresh
@@ -117,12 +131,15 @@ export class FrameReader {
   readonly #pull: (p: Uint8Array) => Promise<number | null>;
   readonly #release: () => void;
   readonly #maxPayload: number;
+  readonly #failOversized: boolean;
+  #poisoned: ProtocolError | undefined;
   #buf: Uint8Array;
   #start = 0;
   #end = 0;
 
-  constructor(source: ByteSource, opts: { maxPayload?: number } = {}) {
+  constructor(source: ByteSource, opts: FrameReaderOptions = {}) {
     this.#maxPayload = opts.maxPayload ?? MAX_PAYLOAD;
+    this.#failOversized = opts.oversized === "fail";
     this.#buf = new Uint8Array(Math.min(INITIAL_BUF, this.#maxPayload + HEADER_SIZE));
     if (source instanceof ReadableStream) {
       const r = streamPuller(source);
@@ -136,10 +153,18 @@ export class FrameReader {
 
   /** Reads the next frame, `null` at a clean end of stream. The payload is borrowed (see above). */
   async next(): Promise<FrameEvent | null> {
+    if (this.#poisoned !== undefined) throw this.#poisoned;
     if (!(await this.#fill(HEADER_SIZE, true))) return null;
     const header = decodeHeader(this.#buf, this.#start);
     this.#start += HEADER_SIZE;
     if (header.length > this.#maxPayload) {
+      if (this.#failOversized) {
+        this.#poisoned = new ProtocolError(
+          "ResourceExhausted",
+          `Cannot read frame on stream ${header.streamId}: its header claims ${header.length} bytes, more than the maximum of ${this.#maxPayload}`,
+        );
+        throw this.#poisoned;
+      }
       await this.#discard(header.length);
       return { kind: "oversized", header };
     }

@@ -63,6 +63,30 @@ Deno.test({
 });
 
 Deno.test({
+  name: "FrameReader.next() with oversized: fail rejects at the header and stays failed",
+  permissions: "none",
+  async fn() {
+    const header = encodeHeader({ length: 0xfff0_0000, streamId: 5, type: 2, flags: 0 });
+    let reads = 0;
+    // The header, then a peer that never sends the 4 GiB it claimed: a read past the header would hang.
+    const r = new FrameReader({
+      read(p) {
+        if (reads++ > 0) return new Promise(() => {});
+        p.set(header);
+        return Promise.resolve(header.length);
+      },
+    }, { oversized: "fail" });
+    const expected = (e: unknown) =>
+      isRuntimeError(e) && e.code === "ResourceExhausted" &&
+      e.message ===
+        `Cannot read frame on stream 5: its header claims 4293918720 bytes, more than the maximum of ${MAX_PAYLOAD}`;
+    await assert.rejects(r.next(), expected);
+    await assert.rejects(r.next(), expected, "a reader out of sync never reads again");
+    assert.equal(reads, 1);
+  },
+});
+
+Deno.test({
   name: "FrameReader.next() rejects with DataLoss when the stream ends inside a frame",
   permissions: "none",
   async fn() {

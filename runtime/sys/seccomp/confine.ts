@@ -3,15 +3,17 @@
  * seccomp filter ({@link noPrivilegedFilesProgram}): no new privileges, and no setuid/setgid bits,
  * device nodes or xattrs can be made by it or anything it runs.
  *
- * The loader is a few lines of Perl (`perl-base` is Essential in Debian, so it is on every host):
- * it reads the compiled filter, sets `PR_SET_NO_NEW_PRIVS`, loads the filter with `seccomp(2)` and
- * execs the helper in place, so the spawned pid stays the helper's (QEMU's pid is what the holder
- * watches). It adds about 10 ms to a start. bubblewrap was tried first: it keeps a monitor process
+ * The loader is a short Perl program (./loader.ts; `perl-base` is Essential in Debian, so it is on
+ * every host): it optionally jails the helper (own uid, read-only mount namespace), sets
+ * `PR_SET_NO_NEW_PRIVS`, loads the filter with `seccomp(2)` and execs the helper in place, so the
+ * spawned pid stays the helper's (QEMU's pid is what the holder watches). It adds about 10 ms to a
+ * start. bubblewrap was tried first: it keeps a monitor process
  * as the helper's parent, and Deno cannot run code between fork and exec (docs/decisions.md).
  *
  * @module
  */
 import { RuntimeError } from "../../errors.ts";
+import { type Jail, jailOptions, LOADER } from "./loader.ts";
 import { encodeProgram, filterSupported, noPrivilegedFilesProgram } from "./no_privileged_files.ts";
 
 /** How to confine a helper: the loader and the compiled filter's file. */
@@ -25,19 +27,9 @@ export function filterPath(dir: string): string {
   return `${dir}/no-privileged-files.bpf`;
 }
 
-/** x86_64: prctl = 157, PR_SET_NO_NEW_PRIVS = 38; seccomp = 317, SECCOMP_SET_MODE_FILTER = 1. */
-export const LOADER = [
-  'my $file = shift @ARGV; open(my $f, "<:raw", $file) or die "cocoon confine: cannot read $file: $!\\n";',
-  "my $bpf = do { local $/; <$f> }; close $f;",
-  'syscall(157, 38, 1, 0, 0, 0) == 0 or die "cocoon confine: prctl(PR_SET_NO_NEW_PRIVS): $!\\n";',
-  'my $prog = pack("S x6 P", length($bpf) / 8, $bpf);',
-  'syscall(317, 1, 0, $prog) == 0 or die "cocoon confine: seccomp(SECCOMP_SET_MODE_FILTER): $!\\n";',
-  'exec { $ARGV[0] } @ARGV or die "cocoon confine: cannot run $ARGV[0]: $!\\n";',
-].join(" ");
-
-/** Argv that runs `argv` confined (the loader execs it in place). Pure. */
-export function confinedArgv(c: Confinement, argv: readonly string[]): string[] {
-  return [c.perl, "-e", LOADER, "--", c.filter, ...argv];
+/** Argv that runs `argv` confined (the loader execs it in place), inside `jail` when given. Pure. */
+export function confinedArgv(c: Confinement, argv: readonly string[], jail?: Jail): string[] {
+  return [c.perl, "-e", LOADER, "--", c.filter, ...jailOptions(jail), "--", ...argv];
 }
 
 /**
