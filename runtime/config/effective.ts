@@ -57,6 +57,7 @@ export function effectiveTree(c: ResolvedConfig): Record<string, unknown> {
       internetworking_model: c.runtime.internetworkingModel,
       disable_new_netns: c.runtime.disableNewNetns,
       sandbox_cgroup_only: c.runtime.sandboxCgroupOnly,
+      vmm_memory_overhead_mib: c.runtime.vmmMemoryOverheadMiB,
       create_container_timeout: c.runtime.createContainerTimeoutSeconds,
       store: c.runtime.store,
       state_dir: c.runtime.stateDir,

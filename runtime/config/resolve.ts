@@ -48,6 +48,7 @@ export function resolveConfig(raw: unknown, source: ConfigSource): ResolvedConfi
       internetworkingModel: r.internetworking_model ?? "tcfilter",
       disableNewNetns: r.disable_new_netns ?? false,
       sandboxCgroupOnly: r.sandbox_cgroup_only ?? false,
+      vmmMemoryOverheadMiB: r.vmm_memory_overhead_mib ?? 512,
       createContainerTimeoutSeconds: r.create_container_timeout ?? 60,
       store: r.store ?? "fs",
       stateDir,

@@ -115,8 +115,16 @@ export const RuntimeSchema = v.strictObject({
   internetworking_model: opt(str()),
   /** @default false */
   disable_new_netns: opt(v.boolean()),
-  /** @default false */
+  /**
+   * The pod's host processes (QEMU, virtiofsd) go only into the pod's cgroup, which must be named,
+   * and Cocoon sets no limit of its own on it. @default false
+   */
   sandbox_cgroup_only: opt(v.boolean()),
+  /**
+   * MiB over the VM's memory that its host processes may use: the memory limit Cocoon sets on
+   * their cgroup when it has none. @default 512
+   */
+  vmm_memory_overhead_mib: opt(int(64, 1 << 20)),
   /** Seconds. @default 60 */
   create_container_timeout: opt(int(1, 86400)),
   /** Metadata store plugin. @default "fs" */
@@ -207,6 +215,7 @@ export interface RuntimeConfig {
   readonly internetworkingModel: string;
   readonly disableNewNetns: boolean;
   readonly sandboxCgroupOnly: boolean;
+  readonly vmmMemoryOverheadMiB: number;
   readonly createContainerTimeoutSeconds: number;
   readonly store: string;
   readonly stateDir: string;

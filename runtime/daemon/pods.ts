@@ -110,6 +110,8 @@ export class Pods {
         id,
         annotations: opts.annotations,
         ...(opts.netns !== null ? { netns: opts.netns } : {}),
+        // QEMU and virtiofsd go into the pod's host cgroup (bounded when it has no memory limit)
+        ...(opts.cgroupsPath !== undefined ? { cgroupsPath: opts.cgroupsPath } : {}),
         // No VM hostname: each container gets spec.hostname in its own UTS namespace from the
         // guest's OCI runtime, and the agent's CreateSandbox hostname write fails (EPERM) today.
         ...(opts.signal ? { signal: opts.signal } : {}),

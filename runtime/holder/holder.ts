@@ -97,8 +97,9 @@ export class Holder {
       refuseContainerHooks(hooks, id);
       refuseHostNamespaces(spec.raw, id);
       // In the container's host cgroup before anything starts: QEMU and virtiofsd follow.
+      const podCgroup = cgroupsPathOf(spec.raw);
       const cgroups = await joinHostCgroup(
-        cgroupsPathOf(spec.raw),
+        podCgroup,
         Deno.pid,
         (dir, e) => log.warn("cannot join the container's host cgroup", { dir, error: e }),
       );
@@ -130,6 +131,9 @@ export class Holder {
         netns,
         // A VM per container: it is sized from the container's limits, as Kata does.
         size: sizeOfResources(linuxField(spec.raw, "resources")),
+        // QEMU and virtiofsd are there already (they start from this process); virtiofsd too, and
+        // the group gets a memory bound when it has none
+        ...(podCgroup !== undefined ? { cgroupsPath: podCgroup } : {}),
         ...(opts.signal ? { signal: opts.signal } : {}),
       });
       log.info("sandbox created", {

@@ -27,6 +27,8 @@ import { adoptCachedDir, attachCached } from "../factory/cache_adopt.ts";
 import { takeCachedVm } from "../factory/cache_client.ts";
 import { attachNetwork, configureGuestNetwork } from "./network.ts";
 import { checkVmSize, NO_EXTRA, type PodSize, sizedConfig } from "./sizing.ts";
+import { placeSandboxVmm, vmmCgroupTarget } from "./_vmm_cgroup.ts";
+import { leaveHostCgroup } from "../sys/host_cgroup.ts";
 
 export interface CreateSandboxOptions {
   /** Sandbox id (runc id rules). */
@@ -38,6 +40,11 @@ export interface CreateSandboxOptions {
   readonly hostname?: string;
   /** What the VM gets beyond its configured size (an OCI container's resources: sizing.ts). */
   readonly size?: PodSize;
+  /**
+   * The pod's host cgroup (OCI `linux.cgroupsPath`): QEMU and virtiofsd are moved there. Absent:
+   * a group Cocoon makes for the sandbox (refused with `sandbox_cgroup_only = true`).
+   */
+  readonly cgroupsPath?: string;
   readonly signal?: AbortSignal;
 }
 
@@ -68,6 +75,7 @@ export async function createSandbox(rt: SandboxRuntime, opts: CreateSandboxOptio
   const cfg = sizedConfig(annotated, opts.size ?? NO_EXTRA, host);
   const signal = opts.signal;
   const sig = signal ? { signal } : {};
+  const cgroupTarget = vmmCgroupTarget(cfg, id, opts.cgroupsPath);
   if (await rt.repo.findSandbox(id) !== undefined) {
     throw new SandboxError("AlreadyExists", `Cannot create sandbox "${id}": a sandbox with this id exists`);
   }
@@ -175,6 +183,8 @@ export async function createSandbox(rt: SandboxRuntime, opts: CreateSandboxOptio
     }
     ctx.vm = vm;
     await saveSandbox(ctx, { ...ctx.record, vm: vm.saveState() });
+    const cgroups = await placeSandboxVmm(ctx, cgroupTarget, vmConfig.memoryMiB);
+    undo.push({ what: "leave the host cgroup", run: () => leaveHostCgroup(cgroups) });
     const bootMs = performance.now() - t0;
 
     // The agent.

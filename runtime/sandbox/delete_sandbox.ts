@@ -10,6 +10,7 @@ import type { Vm } from "../../plugins/types.ts";
 import { isRuntimeError, SandboxError } from "../errors.ts";
 import { type SandboxContext, saveSandbox, serialized } from "./_context.ts";
 import { removeTree } from "../sys/safe_remove.ts";
+import { leaveHostCgroup } from "../sys/host_cgroup.ts";
 import { removeContainerRecord } from "./delete.ts";
 import { detachNetwork } from "./network.ts";
 import { markAllStopped } from "./wait.ts";
@@ -83,6 +84,10 @@ async function destroy(ctx: SandboxContext, opts: DeleteSandboxOptions): Promise
       await s.releaseSandbox?.(p, { sandbox: id, dir: ctx.record.dir });
     });
   }
+  await step("leave the host cgroup", async () => {
+    const left = await leaveHostCgroup(ctx.record.hostCgroups ?? []);
+    if (left.length > 0) ctx.log.warn("host cgroups left behind", { dirs: left });
+  });
   // Never recursive-remove through a mount: removeTree refuses when one remains.
   await removeTree(ctx.record.dir);
   await rt.repo.deleteSandbox(id);

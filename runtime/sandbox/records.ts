@@ -45,6 +45,8 @@ export interface SandboxRecord {
   } | null;
   readonly prepared: readonly PreparedStorage[];
   readonly annotations: Readonly<Record<string, string>>;
+  /** Host cgroup directories Cocoon made for the pod's host processes (removed with the sandbox). */
+  readonly hostCgroups?: readonly string[];
 }
 
 /** A storage shared for one container (its rootfs, a bind mount, a volume). */
@@ -204,6 +206,7 @@ const SandboxRecordSchema = v.object({
     state: v.record(v.string(), v.unknown()),
   })),
   annotations: strRecord,
+  hostCgroups: v.optional(v.array(str)),
 });
 
 const ContainerRecordSchema = v.object({
@@ -239,9 +242,15 @@ function parse<S extends v.GenericSchema>(schema: S, value: unknown, what: strin
 
 /** Validates a stored sandbox record (ids re-validated through their smart constructors). */
 export function parseSandboxRecord(value: unknown, what: string): SandboxRecord {
-  const r = parse(SandboxRecordSchema, value, what);
+  const { hostCgroups, ...r } = parse(SandboxRecordSchema, value, what);
   // Devices and MACs inside are plugin data: validated for shape above and handed back to plugins.
-  return { ...r, id: sandboxId(r.id), vm: r.vm === null ? null : vmState(r.vm), ...brandDevices(r) };
+  return {
+    ...r,
+    id: sandboxId(r.id),
+    vm: r.vm === null ? null : vmState(r.vm),
+    ...brandDevices(r),
+    ...(hostCgroups !== undefined ? { hostCgroups } : {}),
+  };
 }
 
 /** Validates a stored container record. */

@@ -22,6 +22,7 @@ import { makeBusyboxRootfs } from "../../agent/testing/rootfs.ts";
 import { createSandbox, type Sandbox } from "../../mod.ts";
 import { minimalSpec } from "../../runtime/oci/spec.ts";
 import { findVirtiofsd } from "../../runtime/sys/virtiofsd.ts";
+import { cgroupMounts } from "../../runtime/sys/host_cgroup.ts";
 import { ensureGuestImage } from "../utils/guest.ts";
 import { cocoonBin } from "../utils/program.ts";
 import { hostCanBoot, pidsMatching, qemuPids, scrub } from "./sandbox_util.ts";
@@ -53,6 +54,24 @@ async function guestRoot(configPath: string, id: string, script: string): Promis
 }
 
 /** `/proc/<pid>/status` fields. */
+/** The memory limit of the cgroup `pid` is in (v1 or v2), as the file says it. */
+async function vmmMemoryLimit(pid: number): Promise<string | undefined> {
+  const groups = await Deno.readTextFile(`/proc/${pid}/cgroup`);
+  for (const m of cgroupMounts(await Deno.readTextFile("/proc/self/mountinfo"))) {
+    const v2 = m.controllers[0] === "";
+    if (!v2 && !m.controllers.includes("memory")) continue;
+    const line = groups.split("\n").find((l) =>
+      v2 ? l.startsWith("0::") : /^\d+:[^:]*\bmemory\b[^:]*:/.test(l)
+    );
+    const path = line?.split(":").slice(2).join(":");
+    if (path === undefined) continue;
+    const file = `${m.mountPoint}${path}/${v2 ? "memory.max" : "memory.limit_in_bytes"}`;
+    const text = await Deno.readTextFile(file).catch(() => undefined);
+    if (text !== undefined) return text.trim();
+  }
+  return undefined;
+}
+
 async function procStatus(pid: number): Promise<Record<string, string>> {
   const text = await Deno.readTextFile(`/proc/${pid}/status`);
   return Object.fromEntries(text.split("\n").map((l) => l.split(/:\s*/, 2) as [string, string]));
@@ -151,6 +170,29 @@ for (const sharedFs of ["virtio-9p", "virtio-fs"] as const) {
               st["NoNewPrivs"]
             }, Seccomp ${st["Seccomp"]}, ${st["Seccomp_filters"]} filters`,
           );
+        }
+
+        // QEMU runs as a uid of its own, with no capabilities but what virtio-9p needs, in its own
+        // mount namespace, in a cgroup bounded at the VM's memory plus the overhead (512 + 512 MiB)
+        const [vmm] = qemu;
+        if (vmm !== undefined) {
+          const st = await procStatus(vmm);
+          const uids = (st["Uid"] ?? "").split(/\s+/).map(Number);
+          expect(
+            uids.length === 4 && uids.every((u) => u === uids[0] && u >= 0x7000_0000),
+            `QEMU runs as uid ${st["Uid"]}, not a VM uid of its own`,
+          );
+          const caps = sharedFs === "virtio-9p" ? "000000000000000b" : "0000000000000000";
+          expect(
+            st["CapEff"] === caps && st["CapBnd"] === caps,
+            `QEMU has capabilities ${st["CapEff"]}/${st["CapBnd"]}`,
+          );
+          expect(
+            await Deno.readLink(`/proc/${vmm}/ns/mnt`) !== await Deno.readLink("/proc/self/ns/mnt"),
+            "QEMU shares the host's mount namespace",
+          );
+          const limit = await vmmMemoryLimit(vmm);
+          expect(limit === String(1024 * 1024 * 1024), `QEMU's cgroup memory limit is ${limit}, not 1 GiB`);
         }
 
         const attack = await guestRoot(

@@ -26,9 +26,10 @@ export function miscArgs(input: QemuArgsInput): string[] {
     "-no-reboot",
     "-qmp",
     `unix:${optValue(seenByQemu(input, input.paths.qmpSocket))},server=on,wait=off`,
-    "-pidfile",
-    seenByQemu(input, input.paths.pidFile),
   ];
+  // QEMU resolves the pidfile's real path from / (its uid may not search the directories above its
+  // cwd); the plugin's spawn execs QEMU in place, so the child's pid is QEMU's anyway
+  if (input.cwd === undefined) args.push("-pidfile", input.paths.pidFile);
   if (input.qemu.seccomp) args.push("-sandbox", SANDBOX_ARG);
   // names the VM's directory in argv (what `attach` checks) when QEMU's own paths are relative
   if (input.cwd !== undefined) {
