@@ -94,7 +94,8 @@ run_suite() {
 }
 
 # What an e2e file may leave behind, one item a line: VMM, file server, Cocoon, containerd, docker
-# and conmon processes; mounts; network links and namespaces; Cocoon state directories; /tmp entries.
+# and conmon processes; mounts; network links and namespaces; Cocoon state directories; /tmp entries;
+# per-VM uid claims; Cocoon's host cgroups.
 host_snapshot() {
   local pid comm
   for pid in $(ls /proc | grep -E '^[0-9]+$'); do
@@ -111,6 +112,9 @@ host_snapshot() {
     [ -d "$d" ] && ls -1 "$d" | sed "s|^|state $d/|"
   done
   ls -1A /tmp | sed 's|^|tmp /tmp/|'
+  [ -d /run/cocoon-vm-users ] && ls -1 /run/cocoon-vm-users | sed 's|^|vmuid /run/cocoon-vm-users/|'
+  find /sys/fs/cgroup -mindepth 2 -maxdepth 8 -type d \( -name 'cocoon-*' -o -path '*/cocoon/*' \) 2>/dev/null |
+    sed 's|^|cgroup |'
 }
 
 # Removes what a leak report names (so the next file starts clean).
@@ -122,6 +126,8 @@ clean_leaks() {
       mount) umount -l "$a" 2>/dev/null || true ;;
       link) ip link del "$a" 2>/dev/null || true ;;
       netns) ip netns del "$a" 2>/dev/null || true ;;
+      vmuid) rm -f "$a" ;;
+      cgroup) rmdir "$a" 2>/dev/null || true ;;
     esac
   done
 }
