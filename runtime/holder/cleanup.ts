@@ -17,6 +17,9 @@ import { removeTree } from "../sys/safe_remove.ts";
 import { canonicalPath } from "../sys/canonical_path.ts";
 import { hostRunner, unmountAll } from "../sys/host_mount.ts";
 import { killStrays } from "../sys/strays.ts";
+import { removeOwnVmmCgroups } from "../sys/vmm_cgroup.ts";
+import { releaseVmUsersUnder } from "../sys/vm_user.ts";
+import { basename } from "node:path";
 import { removePodNetns } from "./pod_netns.ts";
 import { sandboxDir } from "../sandbox/layout.ts";
 
@@ -49,8 +52,9 @@ export async function removeContainerState(
   await removeTree(dir, runner);
   await Deno.remove(paths.socket).catch(() => {});
   const cgroups = await readCgroups(paths);
-  const busy = await leaveHostCgroup(cgroups);
+  const busy = [...await leaveHostCgroup(cgroups), ...await removeOwnVmmCgroups(basename(dir))];
   if (busy.length > 0) log.warn("host cgroups still in use after delete", { cgroups: busy });
+  await releaseVmUsersUnder(dir);
   await removeTree(paths.dir);
 }
 

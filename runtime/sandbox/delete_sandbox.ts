@@ -11,6 +11,7 @@ import { isRuntimeError, SandboxError } from "../errors.ts";
 import { type SandboxContext, saveSandbox, serialized } from "./_context.ts";
 import { removeTree } from "../sys/safe_remove.ts";
 import { leaveHostCgroup } from "../sys/host_cgroup.ts";
+import { releaseVmUsersUnder } from "../sys/vm_user.ts";
 import { removeContainerRecord } from "./delete.ts";
 import { detachNetwork } from "./network.ts";
 import { markAllStopped } from "./wait.ts";
@@ -88,6 +89,8 @@ async function destroy(ctx: SandboxContext, opts: DeleteSandboxOptions): Promise
     const left = await leaveHostCgroup(ctx.record.hostCgroups ?? []);
     if (left.length > 0) ctx.log.warn("host cgroups left behind", { dirs: left });
   });
+  // a VM that died without cleaning up (killed) still holds its uid claim
+  await step("release the VM's uid", () => releaseVmUsersUnder(ctx.record.dir));
   // Never recursive-remove through a mount: removeTree refuses when one remains.
   await removeTree(ctx.record.dir);
   await rt.repo.deleteSandbox(id);

@@ -93,3 +93,30 @@ export async function releaseVmUser(uid: number, o: { claims?: string } = {}): P
     if (!(e instanceof Deno.errors.NotFound)) throw e;
   });
 }
+
+/**
+ * Releases the claims of VMs whose state directory is `dir` or below it: what a sandbox's delete
+ * does when its QEMU is gone without cleaning up (killed, or its records lost).
+ */
+export async function releaseVmUsersUnder(dir: string, o: { claims?: string } = {}): Promise<number[]> {
+  const claims = o.claims ?? VM_USER_CLAIMS;
+  const root = dir.replace(/\/+$/, "");
+  const freed: number[] = [];
+  let entries: Deno.DirEntry[];
+  try {
+    entries = await Array.fromAsync(Deno.readDir(claims));
+  } catch (e) {
+    // none made yet, or a library caller that may not look (then it made none either)
+    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotCapable) return [];
+    throw e;
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e.name)) continue;
+    const owner = (await Deno.readTextFile(`${claims}/${e.name}`).catch(() => "")).trim();
+    if (owner === root || owner.startsWith(`${root}/`)) {
+      await releaseVmUser(Number(e.name), { claims });
+      freed.push(Number(e.name));
+    }
+  }
+  return freed;
+}

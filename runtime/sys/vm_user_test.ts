@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { claimVmUser, releaseVmUser, runningUids } from "./vm_user.ts";
+import { claimVmUser, releaseVmUser, releaseVmUsersUnder, runningUids } from "./vm_user.ts";
 
 const range = { first: 5000, count: 3 };
 
@@ -39,4 +39,19 @@ Deno.test("vm users: an old claim is taken again only when no process runs with 
 
 Deno.test("vm users: running uids include this process's", async () => {
   assert.ok((await runningUids()).has(Deno.uid() ?? 0));
+});
+
+Deno.test("vm users: the claims of VMs below a sandbox directory are released with it", async () => {
+  const claims = await Deno.makeTempDir();
+  try {
+    const o = { claims, range, start: 0, running: () => Promise.resolve(new Set<number>()) };
+    const a = await claimVmUser("/run/s/a/vm", o);
+    const b = await claimVmUser("/run/s/ab/vm", o);
+    assert.deepEqual(await releaseVmUsersUnder("/run/s/a/", { claims }), [a]);
+    assert.deepEqual(await releaseVmUsersUnder("/run/s/a", { claims }), []);
+    assert.equal(await Deno.readTextFile(`${claims}/${b}`), "/run/s/ab/vm\n");
+    assert.deepEqual(await releaseVmUsersUnder("/run/s/x", { claims: `${claims}/none` }), []);
+  } finally {
+    await Deno.remove(claims, { recursive: true });
+  }
 });

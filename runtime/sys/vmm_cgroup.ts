@@ -77,7 +77,15 @@ export async function placeVmm(
   onSkip: (dir: string, e: unknown) => void,
 ): Promise<string[]> {
   const made: string[] = [];
-  for (const g of await groupDirs(target)) {
+  let groups: { dir: string; v2: boolean; root: string }[];
+  try {
+    groups = await groupDirs(target);
+  } catch (e) {
+    // a library caller without the permission to read /proc (Deno wants --allow-all for it)
+    onSkip("/proc/self/mountinfo", e);
+    return [];
+  }
+  for (const g of groups) {
     try {
       const existed = await Deno.stat(g.dir).then(() => true, () => false);
       if (!existed) {
@@ -100,4 +108,24 @@ export async function placeVmm(
     }
   }
   return made;
+}
+
+/**
+ * Removes Cocoon's own groups of sandbox `name` (once empty): what a delete does when the record
+ * that named them is lost. A group still busy is left and returned.
+ */
+export async function removeOwnVmmCgroups(name: string): Promise<string[]> {
+  let groups: { dir: string }[];
+  try {
+    groups = await groupDirs({ kind: "own", name });
+  } catch {
+    return [];
+  }
+  const left: string[] = [];
+  for (const g of groups) {
+    await Deno.remove(g.dir).catch((e) => {
+      if (!(e instanceof Deno.errors.NotFound)) left.push(g.dir);
+    });
+  }
+  return left;
 }

@@ -1,6 +1,6 @@
 /**
- * What `cocoon check` says about QEMU's confinement: its own seccomp filter, and the
- * no-privileged-files filter loaded before it starts. Turning either off takes an `insecure_*` key and is a warning.
+ * What `cocoon check` says about QEMU's confinement: its own seccomp filter, its uid and mount
+ * namespace, and the no-privileged-files filter loaded before it starts. Turning either off takes an `insecure_*` key and is a warning.
  *
  * @module
  */
@@ -8,6 +8,7 @@ import type { HostCheck } from "../../types.ts";
 import type { QemuConfig } from "./config.ts";
 import { findPerl } from "../../../runtime/sys/seccomp/confine.ts";
 import { filterSupported } from "../../../runtime/sys/seccomp/no_privileged_files.ts";
+import { DEFAULT_VM_USER_RANGE } from "../../../runtime/sys/vm_user.ts";
 
 export async function confinementReport(qemu: QemuConfig): Promise<HostCheck[]> {
   const out: HostCheck[] = [];
@@ -36,6 +37,21 @@ export async function confinementReport(qemu: QemuConfig): Promise<HostCheck[]> 
     });
     return out;
   }
+  out.push(
+    qemu.vmUser
+      ? {
+        name: "qemu user",
+        status: "ok",
+        detail:
+          `a uid of its own per VM (from ${DEFAULT_VM_USER_RANGE.first}), no capabilities (virtio-9p: chown, dac_override, fowner), read-only mount namespace; root only for VM templates and VFIO`,
+      }
+      : {
+        name: "qemu user",
+        status: "warn",
+        detail: "root in the host's mount namespace: insecure_run_as_root = true",
+        fix: "remove insecure_run_as_root from [hypervisor.qemu]",
+      },
+  );
   const perl = await findPerl();
   out.push(
     perl !== undefined && filterSupported()

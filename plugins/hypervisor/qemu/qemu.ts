@@ -22,7 +22,7 @@ import { type Confinement, filterPath, prepareConfinement } from "../../../runti
 import { restoreCloneState, saveTemplateState } from "./template.ts";
 import type { Jail } from "../../../runtime/sys/seccomp/loader.ts";
 import { claimVmUser, releaseVmUser } from "../../../runtime/sys/vm_user.ts";
-import { grantVmUser } from "./vm_user_setup.ts";
+import { grantVmUser, jailRoot } from "./vm_user_setup.ts";
 import { vmDirMarker } from "./args/misc.ts";
 import { fdPassSocket, handTap, passFile } from "./fd_pass.ts";
 
@@ -326,6 +326,7 @@ export class QemuVm implements Vm {
       paths.pidFile,
       filterPath(this.#layout.stateDir),
       fdPassSocket(this.#layout.stateDir),
+      jailRoot(this.#layout.stateDir),
     ]);
     if (this.#vmUid !== undefined) await releaseVmUser(this.#vmUid);
   }

@@ -41,6 +41,8 @@ export interface VmUserGrants {
   readonly shares: readonly string[];
   /** vhost-user sockets QEMU connects to: handed to its uid. */
   readonly sockets: readonly string[];
+  /** Files QEMU opens at start (kernel, initrd, disks, its own binary when outside /usr). */
+  readonly files: readonly string[];
   /** Supplementary groups (the group of /dev/kvm under KVM). */
   readonly groups: readonly number[];
 }

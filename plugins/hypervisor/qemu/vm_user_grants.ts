@@ -23,6 +23,19 @@ export function rootReason(
   return undefined;
 }
 
+/** Where `program` is: itself when a path, else the first match on PATH. */
+function programPath(program: string): string | undefined {
+  if (program.includes("/")) return program;
+  for (const dir of (Deno.env.get("PATH") ?? "/usr/bin:/bin").split(":")) {
+    try {
+      if (dir.startsWith("/") && Deno.statSync(`${dir}/${program}`).isFile) return `${dir}/${program}`;
+    } catch {
+      // not there
+    }
+  }
+  return undefined;
+}
+
 /** The grants of a VM whose QEMU gets a uid of its own; undefined when it stays root. */
 export function vmUserGrants(
   config: VmConfig,
@@ -33,7 +46,11 @@ export function vmUserGrants(
   const taps: string[] = [];
   const shares: string[] = [];
   const sockets: string[] = [];
+  const files: string[] = [config.kernel, ...(config.initrd !== undefined ? [config.initrd] : [])];
+  const binary = programPath(qemu.path);
+  if (binary !== undefined) files.push(binary);
   for (const d of config.devices) {
+    if (d.kind === "block") files.push(d.path);
     if (d.kind === "net" && d.charDevice === undefined) taps.push(d.tap);
     if (d.kind === "share-fs" && d.transport === "9p") shares.push(d.source);
     if (d.kind === "share-fs" && d.transport === "virtio-fs" && d.socket !== undefined) {
@@ -49,5 +66,5 @@ export function vmUserGrants(
       // no /dev/kvm: QEMU reports it
     }
   }
-  return { taps, shares, sockets, groups };
+  return { taps, shares, sockets, files: files.filter((f) => f.startsWith("/")), groups };
 }

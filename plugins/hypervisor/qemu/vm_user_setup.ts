@@ -1,22 +1,17 @@
 /**
  * What the host does before QEMU starts as a uid of its own (see ./vm_user_grants.ts): the VM's
  * state directory and console log become that uid's, the vhost-user sockets it connects to are
- * handed to it, and the directories on the way to them (Cocoon's own) become searchable by its
- * group alone. The jail it returns is set up by the confinement loader (runtime/sys/seccomp/loader.ts).
+ * handed to it. The jail it returns (a new root holding only what QEMU needs, each at its host path)
+ * is set up by the confinement loader (runtime/sys/seccomp/loader.ts).
  *
  * @module
  */
-import { dirname } from "node:path";
-import { type Jail, NINE_P_CAPS } from "../../../runtime/sys/seccomp/loader.ts";
+import { JAIL_SYSTEM, type Jail, NINE_P_CAPS } from "../../../runtime/sys/seccomp/loader.ts";
 import type { VmUserGrants } from "./vm_layout.ts";
 
-/** Lets `gid` search directory `dir` when others cannot (it becomes group `gid`, mode g+x). */
-async function letSearch(dir: string, gid: number): Promise<void> {
-  const st = await Deno.stat(dir);
-  const mode = (st.mode ?? 0) & 0o7777;
-  if ((mode & 0o001) !== 0 || (st.gid === gid && (mode & 0o010) !== 0)) return;
-  await Deno.chown(dir, null, gid);
-  await Deno.chmod(dir, mode | 0o010);
+/** The empty directory QEMU's new root is mounted on (in its namespace only). Pure. */
+export function jailRoot(stateDir: string): string {
+  return `${stateDir.replace(/\/+$/, "")}/.root`;
 }
 
 function inside(path: string, dir: string): boolean {
@@ -25,7 +20,8 @@ function inside(path: string, dir: string): boolean {
 
 /**
  * Hands the VM's files to `uid` and returns the jail QEMU runs in: its cwd and the only writable
- * places in its mount namespace are the state directory and the console log.
+ * places in its mount namespace are the state directory and the console log; it sees the system's
+ * programs and libraries, the VM's kernel, initrd and disks, and (9p) the pod's export.
  */
 export async function grantVmUser(
   uid: number,
@@ -38,12 +34,14 @@ export async function grantVmUser(
   const f = await Deno.open(consoleLog, { create: true, append: true, mode: 0o600 });
   f.close();
   await Deno.chown(consoleLog, uid, uid);
-  if (!inside(consoleLog, stateDir)) await letSearch(dirname(consoleLog), uid);
-  for (const s of g.sockets) {
-    await Deno.chown(s, uid, uid);
-    if (!inside(s, stateDir)) await letSearch(dirname(s), uid);
-  }
+  for (const s of g.sockets) await Deno.chown(s, uid, uid);
+  const root = jailRoot(stateDir);
+  await Deno.mkdir(root, { mode: 0o700 }).catch((e) => {
+    if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+  });
   return {
+    root,
+    visible: [...JAIL_SYSTEM, ...g.files, ...g.sockets],
     user: { uid, gid: uid, groups: [...g.groups] },
     caps: g.shares.length > 0 ? NINE_P_CAPS : [],
     writable: inside(consoleLog, stateDir) ? [stateDir] : [stateDir, consoleLog],

@@ -6,10 +6,13 @@
  * 1. `--tap NAME` (QEMU): hands the existing tap NAME to the helper's uid (`TUNSETIFF` to attach,
  *    `TUNSETOWNER`/`TUNSETGROUP`, close), so the helper opens it by name without CAP_NET_ADMIN. It
  *    runs in the pod's network namespace (nsenter comes first).
- * 2. `--rw PATH` (one or more): a new mount namespace whose mounts are all made slaves of the host's
- *    (host unmounts still reach it) and then read-only and nosuid (`mount_setattr`, recursive), except
- *    each PATH (bound onto itself first) and every mount below a `--share` prefix that was read-write
- *    (the virtio-9p export's writable binds; binds the host adds later arrive with the host's flags).
+ * 2. `--rw PATH` (one or more): a new mount namespace (its mounts slaves of the host's, so host
+ *    unmounts still reach it) whose root is a tmpfs on `--root DIR`, pivoted into, holding only the
+ *    `--see` paths, the `--rw` paths and the `--share` trees (recursively), each bound at its host
+ *    path, like the Firecracker jailer's chroot. Then every mount is made read-only and nosuid
+ *    (`mount_setattr`, recursive) except the `--rw` paths and the mounts below a `--share` that were
+ *    read-write (the virtio-9p export's writable binds; binds the host adds later arrive with the
+ *    host's flags).
  * 3. `--cwd DIR`: the helper's working directory (QEMU names its own files relative to it, so no
  *    directory above it has to be searchable by the helper's uid).
  * 4. `--user UID:GID[:GROUPS]`: every capability not in `--caps` leaves the bounding set, then
@@ -28,8 +31,16 @@ export interface Jail {
   readonly user?: { readonly uid: number; readonly gid: number; readonly groups: readonly number[] };
   /** Capability numbers kept as ambient capabilities (needs `user`). */
   readonly caps?: readonly number[];
-  /** Paths that stay writable in the helper's read-only mount namespace; none = no namespace. */
+  /**
+   * Paths that stay writable in the helper's mount namespace; none = no namespace. With them the
+   * helper gets a new root (a tmpfs on `root`, pivoted into) holding only these, `visible` (read-only)
+   * and `shares`, each at its host path.
+   */
   readonly writable?: readonly string[];
+  /** An empty directory the new root is mounted on (in the helper's namespace only). */
+  readonly root?: string;
+  /** Host paths the helper sees read-only (missing ones are skipped; links are copied). */
+  readonly visible?: readonly string[];
   /** Prefixes below which read-write mounts stay read-write. */
   readonly shares?: readonly string[];
   /** Working directory of the helper. */
@@ -38,14 +49,38 @@ export interface Jail {
   readonly taps?: readonly string[];
 }
 
+/** What every jailed helper sees of the host: programs, libraries, /proc, /sys and a few devices. */
+export const JAIL_SYSTEM: readonly string[] = [
+  "/usr",
+  "/bin",
+  "/sbin",
+  "/lib",
+  "/lib32",
+  "/lib64",
+  "/libx32",
+  "/etc/ld.so.cache",
+  "/etc/localtime",
+  "/proc",
+  "/sys",
+  "/dev/null",
+  "/dev/zero",
+  "/dev/full",
+  "/dev/random",
+  "/dev/urandom",
+  "/dev/kvm",
+  "/dev/net/tun",
+  "/dev/vhost-net",
+  "/dev/vhost-vsock",
+];
+
 /** CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER. */
 export const NINE_P_CAPS: readonly number[] = [0, 1, 3];
 
 const SCRIPT = String.raw`
-use strict; my $file = shift @ARGV; my (%o, @rw, @share, @tap);
+use strict; my $file = shift @ARGV; my (%o, @rw, @share, @tap, @see);
 while (@ARGV && $ARGV[0] ne "--") {
   my $k = shift @ARGV; my $v = shift @ARGV; defined $v or die "cocoon confine: $k needs a value\n";
-  if ($k eq "--rw") { push @rw, $v } elsif ($k eq "--share") { push @share, $v }
+  if ($k eq "--rw") { push @rw, $v } elsif ($k eq "--share") { push @share, $v } elsif ($k eq "--see") { push @see, $v }
   elsif ($k eq "--tap") { push @tap, $v } else { $o{$k} = $v }
 }
 shift @ARGV; @ARGV or die "cocoon confine: no program\n";
@@ -61,10 +96,27 @@ for my $t (@tap) {
   ioctl($tun, 0x400454ce, 0 + $gid) or die "cocoon confine: tap $t group: $!\n"; close $tun;
 }
 if (@rw) {
+  my $nr = $o{"--root"}; defined $nr or die "cocoon confine: --rw needs --root\n";
   syscall(272, 0x20000) == 0 or die "cocoon confine: unshare(CLONE_NEWNS): $!\n";
-  my ($none, $root) = ("none", "/"); # syscall(2) wants writable scalars, not literals
+  my ($none, $root, $tmpfs, $mode, $dot) = ("none", "/", "tmpfs", "mode=0755", "."); # syscall(2) wants writable scalars
   syscall(165, $none, $root, 0, 0x84000, 0) == 0 or die "cocoon confine: make / rslave: $!\n";
-  for my $p (@rw) { syscall(165, $p, $p, 0, 0x1000, 0) == 0 or die "cocoon confine: bind $p: $!\n" }
+  -d $nr or mkdir $nr, 0700 or die "cocoon confine: mkdir $nr: $!\n";
+  syscall(165, $tmpfs, $nr, $tmpfs, 0x6, $mode) == 0 or die "cocoon confine: tmpfs on $nr: $!\n";
+  my $place = sub { my ($p, $flags) = @_; my $t = "$nr$p"; my @c = split m{/}, $p; my $d = $nr;
+    for my $x (@c[1 .. $#c - 1]) { $d .= "/$x"; mkdir $d, 0755 unless -e $d }
+    if (-l $p) { symlink(readlink($p), $t) or die "cocoon confine: link $p: $!\n" unless -l $t; return }
+    return unless -e $p;
+    if (!-e $t) { if (-d $p) { mkdir $t, 0755 or die "cocoon confine: mkdir $t: $!\n" }
+      else { open(my $h, ">", $t) or die "cocoon confine: $t: $!\n"; close $h } }
+    elsif (!$flags) { return }
+    my $s = $p; syscall(165, $s, $t, 0, 0x1000 | ($flags & 0x4000), 0) == 0 or die "cocoon confine: bind $p: $!\n" };
+  $place->($_, 0) for sort { length($a) <=> length($b) } @see;
+  $place->($_, 1) for @rw;
+  $place->($_, 0x4001) for @share;
+  chdir $nr or die "cocoon confine: cd $nr: $!\n";
+  syscall(155, $dot, $dot) == 0 or die "cocoon confine: pivot_root: $!\n";
+  syscall(166, $dot, 2) == 0 or die "cocoon confine: detach the host's tree: $!\n";
+  chdir "/" or die "cocoon confine: cd /: $!\n";
   my @keep; open(my $mi, "<", "/proc/self/mountinfo") or die "cocoon confine: mountinfo: $!\n";
   while (my $l = <$mi>) { my @x = split / /, $l; my $mp = $x[4]; $mp =~ s/\\([0-7]{3})/chr(oct($1))/ge;
     next unless (",$x[5],") =~ /,rw,/;
@@ -121,6 +173,11 @@ export function jailOptions(jail: Jail | undefined): string[] {
     if (jail.user === undefined) throw new RangeError("taps are handed to a user: set jail.user");
     out.push("--tap", t);
   }
+  if ((jail.writable ?? []).length > 0 && jail.root === undefined) {
+    throw new RangeError("a jail with writable paths needs a root");
+  }
+  if (jail.root !== undefined) out.push("--root", jail.root);
+  for (const p of jail.visible ?? []) out.push("--see", p);
   for (const p of jail.writable ?? []) out.push("--rw", p);
   for (const p of jail.shares ?? []) out.push("--share", p);
   if (jail.cwd !== undefined) out.push("--cwd", jail.cwd);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { confinedArgv, prepareConfinement } from "./confine.ts";
-import { type Jail, jailOptions, NINE_P_CAPS } from "./loader.ts";
+import { JAIL_SYSTEM, type Jail, jailOptions, NINE_P_CAPS } from "./loader.ts";
 
 const isRoot = Deno.uid() === 0;
 
@@ -27,6 +27,7 @@ Deno.test("jailOptions(): ids are checked, taps need a user", () => {
   assert.throws(() => jailOptions({ user: { uid: -1, gid: 0, groups: [] } }), /invalid id -1/);
   assert.throws(() => jailOptions({ taps: ["t"] }), /taps are handed to a user/);
   assert.deepEqual(jailOptions({ user: { uid: 5, gid: 6, groups: [] } }), ["--user", "5:6:"]);
+  assert.throws(() => jailOptions({ writable: ["/x"] }), /needs a root/);
 });
 
 Deno.test({
@@ -42,10 +43,13 @@ Deno.test({
           user: { uid: 1879000001, gid: 1879000001, groups: [] },
           caps: NINE_P_CAPS,
           writable: [vm],
+          root: `${vm}/.root`,
+          visible: JAIL_SYSTEM,
           cwd: vm,
         },
         `id -u; id -g; grep -E '^(CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' /proc/self/status; pwd;
-         touch made && echo vm-writable; touch ${outside}/x 2>&1 || true`,
+         touch made && echo vm-writable; touch /usr/x 2>&1 || true; ls ${outside} 2>&1 || true;
+         ls /etc /root /home 2>&1 || true; echo > /dev/null && echo devnull-writable`,
       );
       assert.equal(r.code, 0, r.err);
       const lines = r.out.trim().split("\n").map((l) => l.replace(/\s+/g, " "));
@@ -58,6 +62,9 @@ Deno.test({
       assert.ok(lines.includes(vm), r.out);
       assert.ok(lines.includes("vm-writable"), r.out);
       assert.match(r.out, /Read-only file system/);
+      assert.match(r.out, new RegExp(`ls: ${outside}: No such file or directory|cannot access '${outside}'`));
+      assert.match(r.out, /cannot access '\/root'|\/root: No such file/);
+      assert.ok(r.out.includes("devnull-writable"), r.out);
       assert.equal((await Deno.stat(`${vm}/made`)).uid, 1879000001);
       assert.equal(await Deno.stat(`${outside}/x`).then(() => true, () => false), false);
     } finally {
@@ -75,7 +82,7 @@ Deno.test({
     try {
       await Deno.writeTextFile(`${vm}/secret`, "s", { mode: 0o600 });
       const r = await runJailed(
-        { user: { uid: 1879000002, gid: 1879000002, groups: [] }, writable: [vm] },
+        { user: { uid: 1879000002, gid: 1879000002, groups: [] }, writable: [vm], root: `${vm}/.root`, visible: JAIL_SYSTEM },
         `grep '^CapEff:' /proc/self/status; cat ${vm}/secret 2>&1 || echo refused`,
       );
       assert.equal(r.code, 0, r.err);
