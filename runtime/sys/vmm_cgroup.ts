@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { cgroupMounts, cgroupRelPath } from "./host_cgroup.ts";
+import { cgroupMounts, cgroupRelPath, leaveHostCgroup } from "./host_cgroup.ts";
 
 /** cgroup v1 reads "unlimited" as a page-rounded LONG_MAX; anything this large is no limit. */
 const V1_UNLIMITED = 2n ** 62n;
@@ -121,11 +121,6 @@ export async function removeOwnVmmCgroups(name: string): Promise<string[]> {
   } catch {
     return [];
   }
-  const left: string[] = [];
-  for (const g of groups) {
-    await Deno.remove(g.dir).catch((e) => {
-      if (!(e instanceof Deno.errors.NotFound)) left.push(g.dir);
-    });
-  }
-  return left;
+  // a VMM killed just before may take a moment to leave its groups
+  return await leaveHostCgroup(groups.map((g) => g.dir));
 }

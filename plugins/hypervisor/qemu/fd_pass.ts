@@ -8,14 +8,9 @@
  * @module
  */
 import { HypervisorError } from "../../../runtime/errors.ts";
-import { FD_PASS_SOCKET } from "./args/misc.ts";
+import { fdPassSocket } from "./args/misc.ts";
 import { netnsPath } from "./launch.ts";
 import { TAP_OWNER } from "../../../runtime/sys/seccomp/loader.ts";
-
-/** The monitor socket fds are passed on, in the VM's state directory. Pure. */
-export function fdPassSocket(stateDir: string): string {
-  return `${stateDir.replace(/\/+$/, "")}/${FD_PASS_SOCKET}`;
-}
 
 const SCRIPT = String.raw`
 use strict; use Socket; my ($path, $file, $mode, $opaque) = @ARGV;

@@ -161,7 +161,7 @@ export function createQemuHypervisor(opts: QemuHypervisorOptions): Hypervisor & 
         qemu,
         accel: choice.accel,
         paths: vmPaths(config),
-        ...(grants !== undefined ? { cwd: config.stateDir } : {}),
+        ...(grants !== undefined ? { ownUid: true } : {}),
       });
       hvLog.debug("vm created", {
         sandbox: config.id,

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { JAIL_SYSTEM, type Jail, NINE_P_CAPS } from "../../../runtime/sys/seccomp/loader.ts";
+import { type Jail, JAIL_SYSTEM, NINE_P_CAPS } from "../../../runtime/sys/seccomp/loader.ts";
 import type { VmUserGrants } from "./vm_layout.ts";
 
 /** The empty directory QEMU's new root is mounted on (in its namespace only). Pure. */

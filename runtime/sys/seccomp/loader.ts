@@ -8,8 +8,8 @@
  *    runs in the pod's network namespace (nsenter comes first).
  * 2. `--rw PATH` (one or more): a new mount namespace (its mounts slaves of the host's, so host
  *    unmounts still reach it) whose root is a tmpfs on `--root DIR`, pivoted into, holding only the
- *    `--see` paths, the `--rw` paths and the `--share` trees (recursively), each bound at its host
- *    path, like the Firecracker jailer's chroot. Then every mount is made read-only and nosuid
+ *    `--share` trees (recursively), the `--see` paths (not already inside one) and the `--rw` paths,
+ *    each bound at its host path, like the Firecracker jailer's chroot. Then every mount is made read-only and nosuid
  *    (`mount_setattr`, recursive) except the `--rw` paths and the mounts below a `--share` that were
  *    read-write (the virtio-9p export's writable binds; binds the host adds later arrive with the
  *    host's flags).
@@ -110,9 +110,9 @@ if (@rw) {
       else { open(my $h, ">", $t) or die "cocoon confine: $t: $!\n"; close $h } }
     elsif (!$flags) { return }
     my $s = $p; syscall(165, $s, $t, 0, 0x1000 | ($flags & 0x4000), 0) == 0 or die "cocoon confine: bind $p: $!\n" };
+  $place->($_, 0x4001) for @share;
   $place->($_, 0) for sort { length($a) <=> length($b) } @see;
   $place->($_, 1) for @rw;
-  $place->($_, 0x4001) for @share;
   chdir $nr or die "cocoon confine: cd $nr: $!\n";
   syscall(155, $dot, $dot) == 0 or die "cocoon confine: pivot_root: $!\n";
   syscall(166, $dot, 2) == 0 or die "cocoon confine: detach the host's tree: $!\n";
@@ -124,8 +124,9 @@ if (@rw) {
   close $mi;
   my $ro = pack("QQQQ", 3, 0, 0, 0); my $rw = pack("QQQQ", 0, 1, 0, 0);
   syscall(442, -100, $root, 0x8000, $ro, 32) == 0 or die "cocoon confine: read-only mounts: $!\n";
-  for my $p (@rw, @keep) { syscall(442, -100, $p, 0, $rw, 32) == 0
-    or die "cocoon confine: writable $p: $!\n" }
+  for my $p (@rw) { syscall(442, -100, $p, 0, $rw, 32) == 0 or die "cocoon confine: writable $p: $!\n" }
+  for my $p (@keep) { syscall(442, -100, $p, 0, $rw, 32) == 0 or $!{EINVAL}
+    or die "cocoon confine: writable $p: $!\n" } # EINVAL: a bind covered by a later one
 }
 if (defined $o{"--cwd"}) { chdir $o{"--cwd"} or die "cocoon confine: cd $o{'--cwd'}: $!\n" }
 if (defined $uid) {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { confinedArgv, prepareConfinement } from "./confine.ts";
-import { JAIL_SYSTEM, type Jail, jailOptions, NINE_P_CAPS } from "./loader.ts";
+import { type Jail, JAIL_SYSTEM, jailOptions, NINE_P_CAPS } from "./loader.ts";
 
 const isRoot = Deno.uid() === 0;
 
@@ -82,7 +82,12 @@ Deno.test({
     try {
       await Deno.writeTextFile(`${vm}/secret`, "s", { mode: 0o600 });
       const r = await runJailed(
-        { user: { uid: 1879000002, gid: 1879000002, groups: [] }, writable: [vm], root: `${vm}/.root`, visible: JAIL_SYSTEM },
+        {
+          user: { uid: 1879000002, gid: 1879000002, groups: [] },
+          writable: [vm],
+          root: `${vm}/.root`,
+          visible: JAIL_SYSTEM,
+        },
         `grep '^CapEff:' /proc/self/status; cat ${vm}/secret 2>&1 || echo refused`,
       );
       assert.equal(r.code, 0, r.err);

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { optValue, type QemuArgsInput, seenByQemu, virtioDriver } from "./types.ts";
+import { optValue, type QemuArgsInput, virtioDriver } from "./types.ts";
 
 /** Name of the virtio-serial port of the debug console (guest: /dev/virtio-ports/cocoon.debug). */
 export const DEBUG_PORT_NAME = "cocoon.debug";
@@ -22,7 +22,7 @@ export function consoleArgs(input: QemuArgsInput): string[] {
     "-display",
     "none",
     "-chardev",
-    `file,id=console0,path=${optValue(seenByQemu(input, input.paths.consoleLog))},append=on`,
+    `file,id=console0,path=${optValue(input.paths.consoleLog)},append=on`,
     "-serial",
     "chardev:console0",
   ];
@@ -31,9 +31,7 @@ export function consoleArgs(input: QemuArgsInput): string[] {
       "-device",
       `${virtioDriver("virtio-serial", input.qemu)},id=vserialdbg`,
       "-chardev",
-      `socket,id=debugcon,path=${
-        optValue(seenByQemu(input, debugConsoleSocket(input.vm.stateDir)))
-      },server=on,wait=off`,
+      `socket,id=debugcon,path=${optValue(debugConsoleSocket(input.vm.stateDir))},server=on,wait=off`,
       "-device",
       `virtserialport,bus=vserialdbg.0,chardev=debugcon,name=${DEBUG_PORT_NAME}`,
     );

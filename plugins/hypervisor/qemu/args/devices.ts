@@ -7,7 +7,7 @@
 import { HypervisorError } from "../../../../runtime/errors.ts";
 import type { Device } from "../../../types.ts";
 import type { QemuConfig } from "../config.ts";
-import { optValue, type QemuArgsInput, qemuId, seenByQemu, virtioDriver } from "./types.ts";
+import { optValue, type QemuArgsInput, qemuId, virtioDriver } from "./types.ts";
 
 /** QEMU ids used for a device: the frontend device id and its backend (drive, netdev, fsdev, chardev). */
 export function deviceIds(device: Device): { dev: string; backend: string } {
@@ -131,12 +131,7 @@ export function devicesArgs(input: QemuArgsInput): string[] {
     args.push("-device", `${virtioDriver("virtio-scsi", qemu)},id=scsi0`);
   }
   const fds = charDeviceFds(vm.devices);
-  for (const d of vm.devices) {
-    const named = d.kind === "share-fs" && d.socket !== undefined
-      ? { ...d, socket: seenByQemu(input, d.socket) }
-      : d;
-    args.push(...deviceArgs(named, qemu, undefined, fds.get(d.id)?.fd));
-  }
+  for (const d of vm.devices) args.push(...deviceArgs(d, qemu, undefined, fds.get(d.id)?.fd));
   args.push("-object", "rng-random,id=rng0,filename=/dev/urandom");
   args.push("-device", `${virtioDriver("virtio-rng", qemu)},id=rng-dev0,rng=rng0`);
   hotplugPortIds(qemu).forEach((id, i) => {

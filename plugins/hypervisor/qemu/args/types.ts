@@ -20,23 +20,8 @@ export interface QemuArgsInput {
   readonly qemu: QemuConfig;
   readonly accel: Accelerator;
   readonly paths: VmPaths;
-  /**
-   * QEMU's working directory when it runs as a uid of its own: the files it makes or opens by name
-   * (sockets, pidfile, console log) are named relative to it, so no directory above has to be
-   * searchable by that uid.
-   */
-  readonly cwd?: string;
-}
-
-/** `path` as QEMU names it: relative to its working directory when it has one. Pure. */
-export function seenByQemu(input: Pick<QemuArgsInput, "cwd">, path: string): string {
-  if (input.cwd === undefined || !path.startsWith("/")) return path;
-  const from = input.cwd.replace(/\/+$/, "").split("/").filter((s) => s !== "");
-  const to = path.split("/").filter((s) => s !== "");
-  let i = 0;
-  while (i < from.length && i < to.length && from[i] === to[i]) i++;
-  const rel = [...from.slice(i).map(() => ".."), ...to.slice(i)].join("/");
-  return rel === "" ? "." : rel;
+  /** QEMU runs as a uid of its own (it gets a second monitor, for the host to pass files on). */
+  readonly ownUid?: boolean;
 }
 
 /** The paths of a VM's files under `stateDir` (`consoleLog` comes from the VM config). */
