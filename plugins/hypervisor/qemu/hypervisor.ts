@@ -26,6 +26,7 @@ import { QemuVm, type QemuVmLayout } from "./qemu.ts";
 import { launchArgv } from "./launch.ts";
 import { confinementReport } from "./confinement_report.ts";
 import { vmUserGrants } from "./vm_user_grants.ts";
+import { listenSockets } from "./args/misc.ts";
 
 export interface QemuHypervisorOptions {
   readonly config: QemuConfig;
@@ -156,13 +157,14 @@ export function createQemuHypervisor(opts: QemuHypervisorOptions): Hypervisor & 
       const wanted = config.accelerator !== "auto" ? config.accelerator : qemu.accelerator;
       const choice = await resolveAccelerator(wanted, probe);
       const grants = vmUserGrants(config, qemu, choice.accel);
-      const args = buildQemuArgs({
+      const input = {
         vm: config,
         qemu,
         accel: choice.accel,
         paths: vmPaths(config),
         ...(grants !== undefined ? { ownUid: true } : {}),
-      });
+      };
+      const args = buildQemuArgs(input);
       hvLog.debug("vm created", {
         sandbox: config.id,
         accel: choice.accel,
@@ -176,7 +178,7 @@ export function createQemuHypervisor(opts: QemuHypervisorOptions): Hypervisor & 
         fds: [...charDeviceFds(config.devices).values()],
         startTimeoutMs: qemu.startTimeoutMs,
         confined: qemu.confine,
-        ...(grants !== undefined ? { vmUser: grants } : {}),
+        ...(grants !== undefined ? { vmUser: { ...grants, listen: listenSockets(input) } } : {}),
       });
     },
 

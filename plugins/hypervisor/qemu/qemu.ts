@@ -23,7 +23,7 @@ import { restoreCloneState, saveTemplateState } from "./template.ts";
 import type { Jail } from "../../../runtime/sys/seccomp/loader.ts";
 import { claimVmUser, releaseVmUser } from "../../../runtime/sys/vm_user.ts";
 import { grantVmUser, jailRoot } from "./vm_user_setup.ts";
-import { fdPassSocket } from "./args/misc.ts";
+import { fdPassSocket, vmDirMarker } from "./args/misc.ts";
 import { handTap, passFile } from "./fd_pass.ts";
 
 type Phase = "created" | "starting" | "running" | "paused" | "stopped";
@@ -65,7 +65,8 @@ export class QemuVm implements Vm {
       throw new HypervisorError("NotFound", `Cannot attach to VM "${layout.id}": process ${pid} is gone`);
     }
     const named = opts.launchedQmpSocket ?? layout.paths.qmpSocket;
-    if (!argv.includes(named)) {
+    // a QEMU with a uid of its own inherits its sockets: its argv names its state directory instead
+    if (!argv.includes(named) && !argv.includes(vmDirMarker(named.replace(/\/[^/]*$/, "")))) {
       // Its QEMU exited and the pid went to another program: the VM is gone all the same.
       throw new HypervisorError(
         "NotFound",

@@ -43,6 +43,8 @@ export interface VmUserGrants {
   readonly sockets: readonly string[];
   /** Files QEMU opens at start (kernel, initrd, disks, its own binary when outside /usr). */
   readonly files: readonly string[];
+  /** Listening sockets the launcher binds and QEMU inherits (QMP, agent, debug console). */
+  readonly listen?: readonly { readonly fd: number; readonly path: string }[];
   /** Supplementary groups (the group of /dev/kvm under KVM). */
   readonly groups: readonly number[];
 }

@@ -1,7 +1,8 @@
 /**
- * What the host does before QEMU starts as a uid of its own (see ./vm_user_grants.ts): the VM's
- * state directory and console log become that uid's, the vhost-user sockets it connects to are
- * handed to it. The jail it returns (a new root holding only what QEMU needs, each at its host path)
+ * What the host does before QEMU starts as a uid of its own (see ./vm_user_grants.ts): the console
+ * log and the vhost-user sockets it connects to become that uid's. Its state directory stays
+ * root's: the launcher binds QEMU's listening sockets there and QEMU inherits them, so a VMM a
+ * guest took over cannot put a link where the host will connect. The jail it returns (a new root holding only what QEMU needs, each at its host path)
  * is set up by the confinement loader (runtime/sys/seccomp/loader.ts).
  *
  * @module
@@ -14,13 +15,9 @@ export function jailRoot(stateDir: string): string {
   return `${stateDir.replace(/\/+$/, "")}/.root`;
 }
 
-function inside(path: string, dir: string): boolean {
-  return path === dir || path.startsWith(`${dir.replace(/\/+$/, "")}/`);
-}
-
 /**
- * Hands the VM's files to `uid` and returns the jail QEMU runs in: its cwd and the only writable
- * places in its mount namespace are the state directory and the console log; it sees the system's
+ * Hands the VM's files to `uid` and returns the jail QEMU runs in: the only writable place in its
+ * mount namespace is the console log (and, 9p, the pod's writable binds); it sees the system's
  * programs and libraries, the VM's kernel, initrd and disks, and (9p) the pod's export.
  */
 export async function grantVmUser(
@@ -29,8 +26,6 @@ export async function grantVmUser(
   consoleLog: string,
   g: VmUserGrants,
 ): Promise<Jail> {
-  await Deno.chown(stateDir, uid, uid);
-  await Deno.chmod(stateDir, 0o700);
   const f = await Deno.open(consoleLog, { create: true, append: true, mode: 0o600 });
   f.close();
   await Deno.chown(consoleLog, uid, uid);
@@ -44,9 +39,9 @@ export async function grantVmUser(
     visible: [...JAIL_SYSTEM, ...g.files, ...g.sockets],
     user: { uid, gid: uid, groups: [...g.groups] },
     caps: g.shares.length > 0 ? NINE_P_CAPS : [],
-    writable: inside(consoleLog, stateDir) ? [stateDir] : [stateDir, consoleLog],
+    writable: [consoleLog],
     shares: [...g.shares],
-    cwd: stateDir,
     taps: [...g.taps],
+    listen: [...(g.listen ?? [])],
   };
 }

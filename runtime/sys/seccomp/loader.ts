@@ -3,6 +3,8 @@
  * between Cocoon and a host helper (QEMU, virtiofsd), sets up what the helper may reach, and execs
  * it in place (the spawned pid stays the helper's). In order:
  *
+ * 0. `--listen FD:PATH` (QEMU): binds a listening unix socket at PATH and leaves it on descriptor FD
+ *    (libvirt's way): the helper makes no file where the host connects.
  * 1. `--tap NAME` (QEMU): hands the existing tap NAME to the helper's uid (`TUNSETIFF` to attach,
  *    `TUNSETOWNER`/`TUNSETGROUP`, close), so the helper opens it by name without CAP_NET_ADMIN. It
  *    runs in the pod's network namespace (nsenter comes first).
@@ -47,6 +49,8 @@ export interface Jail {
   readonly cwd?: string;
   /** Existing taps (in the helper's netns) handed to `user`. */
   readonly taps?: readonly string[];
+  /** Unix sockets bound and listening (as root, at host paths) on these descriptors of the helper. */
+  readonly listen?: readonly { readonly fd: number; readonly path: string }[];
 }
 
 /** What every jailed helper sees of the host: programs, libraries, /proc, /sys and a few devices. */
@@ -77,10 +81,11 @@ export const JAIL_SYSTEM: readonly string[] = [
 export const NINE_P_CAPS: readonly number[] = [0, 1, 3];
 
 const SCRIPT = String.raw`
-use strict; my $file = shift @ARGV; my (%o, @rw, @share, @tap, @see);
+use strict; use Socket; my $file = shift @ARGV; my (%o, @rw, @share, @tap, @see, @listen);
 while (@ARGV && $ARGV[0] ne "--") {
   my $k = shift @ARGV; my $v = shift @ARGV; defined $v or die "cocoon confine: $k needs a value\n";
   if ($k eq "--rw") { push @rw, $v } elsif ($k eq "--share") { push @share, $v } elsif ($k eq "--see") { push @see, $v }
+  elsif ($k eq "--listen") { push @listen, $v }
   elsif ($k eq "--tap") { push @tap, $v } else { $o{$k} = $v }
 }
 shift @ARGV; @ARGV or die "cocoon confine: no program\n";
@@ -89,6 +94,10 @@ my $bpf = do { local $/; <$f> }; close $f;
 my ($uid, $gid, @groups);
 if (defined $o{"--user"}) { my ($u, $g, $gs) = split /:/, $o{"--user"}; $uid = 0 + $u; $gid = 0 + $g;
   @groups = map { 0 + $_ } grep { length } split /,/, ($gs // ""); }
+for my $l (@listen) { my ($n, $p) = split /:/, $l, 2; unlink $p;
+  socket(my $s, PF_UNIX, SOCK_STREAM, 0) or die "cocoon confine: socket: $!\n";
+  bind($s, pack_sockaddr_un($p)) or die "cocoon confine: bind $p: $!\n"; listen($s, 16) or die "cocoon confine: listen $p: $!\n";
+  syscall(33, fileno($s), 0 + $n) == $n or die "cocoon confine: dup2 to $n: $!\n" }
 for my $t (@tap) {
   open(my $tun, "+<", "/dev/net/tun") or die "cocoon confine: /dev/net/tun: $!\n";
   ioctl($tun, 0x400454ca, pack("Z16 s x22", $t, 0x1002)) or die "cocoon confine: attach tap $t: $!\n";
@@ -169,6 +178,12 @@ export function jailOptions(jail: Jail | undefined): string[] {
     }
     out.push("--user", `${uid}:${gid}:${groups.join(",")}`);
     if ((jail.caps ?? []).length > 0) out.push("--caps", (jail.caps ?? []).join(","));
+  }
+  for (const l of jail.listen ?? []) {
+    if (!Number.isInteger(l.fd) || l.fd < 3 || l.fd > 1000) {
+      throw new RangeError(`invalid descriptor ${l.fd}`);
+    }
+    out.push("--listen", `${l.fd}:${l.path}`);
   }
   for (const t of jail.taps ?? []) {
     if (jail.user === undefined) throw new RangeError("taps are handed to a user: set jail.user");

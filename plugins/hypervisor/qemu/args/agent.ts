@@ -5,7 +5,7 @@
  * @module
  */
 import { HypervisorError } from "../../../../runtime/errors.ts";
-import { optValue, type QemuArgsInput, virtioDriver } from "./types.ts";
+import { LISTEN_FD, listenChardev, type QemuArgsInput, virtioDriver } from "./types.ts";
 
 /** Name of the virtio-serial port the guest agent opens. */
 export const AGENT_PORT_NAME = "cocoon.agent";
@@ -31,7 +31,7 @@ export function agentArgs(input: QemuArgsInput): string[] {
     "-device",
     `${virtioDriver("virtio-serial", input.qemu)},id=vserial0`,
     "-chardev",
-    `socket,id=agent,path=${optValue(input.paths.agentSocket)},server=on,wait=off`,
+    listenChardev(input, "agent", LISTEN_FD.agent, input.paths.agentSocket),
     "-device",
     `virtserialport,bus=vserial0.0,chardev=agent,name=${AGENT_PORT_NAME}`,
   ];

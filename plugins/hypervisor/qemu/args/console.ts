@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { optValue, type QemuArgsInput, virtioDriver } from "./types.ts";
+import { LISTEN_FD, listenChardev, optValue, type QemuArgsInput, virtioDriver } from "./types.ts";
 
 /** Name of the virtio-serial port of the debug console (guest: /dev/virtio-ports/cocoon.debug). */
 export const DEBUG_PORT_NAME = "cocoon.debug";
@@ -31,7 +31,7 @@ export function consoleArgs(input: QemuArgsInput): string[] {
       "-device",
       `${virtioDriver("virtio-serial", input.qemu)},id=vserialdbg`,
       "-chardev",
-      `socket,id=debugcon,path=${optValue(debugConsoleSocket(input.vm.stateDir))},server=on,wait=off`,
+      listenChardev(input, "debugcon", LISTEN_FD.debug, debugConsoleSocket(input.vm.stateDir)),
       "-device",
       `virtserialport,bus=vserialdbg.0,chardev=debugcon,name=${DEBUG_PORT_NAME}`,
     );

@@ -35,6 +35,23 @@ export function vmPaths(vm: Pick<VmConfig, "stateDir" | "consoleLog">): VmPaths 
   };
 }
 
+/**
+ * The descriptors of the listening sockets the launcher binds (as root, in the VM's root-owned
+ * state directory) for a QEMU that runs as a uid of its own: it can then make no file there.
+ */
+export const LISTEN_FD = { qmp: 90, agent: 91, debug: 92, fdPass: 93 } as const;
+
+/** A listening socket chardev: on its inherited descriptor, or bound by QEMU at `path`. Pure. */
+export function listenChardev(
+  input: Pick<QemuArgsInput, "ownUid">,
+  id: string,
+  fd: number,
+  path: string,
+): string {
+  const where = input.ownUid === true ? `fd=${fd}` : `path=${optValue(path)}`;
+  return `socket,id=${id},${where},server=on,wait=off`;
+}
+
 /** Name of a QEMU option value: commas must be doubled inside `-opt k=v,...` values. */
 export function optValue(s: string): string {
   return s.replaceAll(",", ",,");
