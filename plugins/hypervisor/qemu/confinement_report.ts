@@ -43,7 +43,7 @@ export async function confinementReport(qemu: QemuConfig): Promise<HostCheck[]> 
         name: "qemu user",
         status: "ok",
         detail:
-          `a uid of its own per VM (from ${DEFAULT_VM_USER_RANGE.first}), no capabilities (virtio-9p: chown, dac_override, fowner), read-only mount namespace; root only for VM templates and VFIO`,
+          `a uid of its own per VM (from ${DEFAULT_VM_USER_RANGE.first}), no capabilities (virtio-9p: chown, dac_override, fowner), a root of its own holding only what it needs, read-only but its console log; root only for VM templates and VFIO`,
       }
       : {
         name: "qemu user",
