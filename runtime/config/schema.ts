@@ -85,6 +85,8 @@ export const HypervisorSchema = v.strictObject({
   insecure_run_as_root: opt(v.boolean()),
   /** The console log is trimmed to its last half past this size. @default 4194304 */
   console_log_max_bytes: opt(int(65536, 1 << 30)),
+  /** TCG's translation buffer in MiB (`-accel tcg,tb-size=`); 0 = QEMU's default. @default 0 */
+  tcg_tb_size_mib: opt(int(0, 4096)),
   /** Guest RAM in a shared memfd (virtio-fs, templates). @default false */
   shared_memory: opt(v.boolean()),
   /** vsock port the agent listens on. @default 1024 */

@@ -123,6 +123,7 @@ const QEMU_KEYS = [
   "insecure_unconfined",
   "insecure_run_as_root",
   "console_log_max_bytes",
+  "tcg_tb_size_mib",
 ] as const;
 
 /**

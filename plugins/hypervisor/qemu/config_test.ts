@@ -63,5 +63,11 @@ Deno.test({
     assert.throws(() => parseQemuConfig({ insecure_unconfined: "yes" }), /must be a boolean/);
     assert.equal(parseQemuConfig({ console_log_max_bytes: 1 << 20 }).consoleLogMaxBytes, 1 << 20);
     assert.throws(() => parseQemuConfig({ console_log_max_bytes: 10 }), /must be >= 65536/);
+    assert.equal(parseQemuConfig({}).tcgTbSizeMiB, 0);
+    assert.equal(parseQemuConfig({ tcg_tb_size_mib: 64 }).tcgTbSizeMiB, 64);
+    assert.throws(() => parseQemuConfig({ tcg_tb_size_mib: 8192 }), /tcg_tb_size_mib.*must be <= 4096/);
+    assert.throws(() => parseQemuConfig({ insecure_run_as_root: "yes" }), /must be a boolean/);
+    assert.equal(parseQemuConfig({ insecure_run_as_root: true }).vmUser, false);
+    assert.equal(parseQemuConfig({}).vmUser, true);
   },
 });

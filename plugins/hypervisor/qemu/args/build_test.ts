@@ -4,6 +4,7 @@ import { deviceId, macAddress, sandboxId } from "../../../../runtime/ids.ts";
 import type { VmConfig } from "../../../types.ts";
 import { DEFAULT_QEMU_CONFIG } from "../config.ts";
 import { buildQemuArgs } from "./build.ts";
+import { listenSockets } from "./misc.ts";
 import { qemuId, vmPaths } from "./types.ts";
 
 const vm: VmConfig = {
@@ -212,5 +213,44 @@ Deno.test({
     assert.match(c, / -object memory-backend-file,id=ram0,size=512M,mem-path=\/t\/k\/memory,share=off /);
     assert.match(c, / -incoming defer /);
     assert.doesNotMatch(c, /memory-backend-memfd/);
+  },
+});
+
+Deno.test({
+  name: "buildQemuArgs() for a QEMU with a uid of its own: inherited sockets, a second monitor, no pidfile",
+  permissions: "none",
+  fn() {
+    const v = { ...vm, debugConsole: true };
+    const input = {
+      vm: v,
+      qemu: DEFAULT_QEMU_CONFIG,
+      accel: "tcg" as const,
+      paths: vmPaths(v),
+      ownUid: true,
+    };
+    const a = buildQemuArgs(input);
+    assert.ok(!a.includes("-pidfile") && !a.includes("-qmp"), a.join(" "));
+    for (const fd of [90, 91, 92, 93]) {
+      assert.ok(a.some((x) => x.includes(`fd=${fd},server=on,wait=off`)), `fd ${fd}`);
+    }
+    assert.equal(a.filter((x) => x.startsWith("chardev=qmp") && x.endsWith("mode=control")).length, 2);
+    assert.ok(a.includes("secret,id=cocoon-vm-dir,data=/run/cocoon/sb-1"));
+    assert.ok(!a.some((x) => x.includes("path=/run/cocoon/sb-1/qmp.sock") || x.includes("agent.sock")));
+    assert.deepEqual(listenSockets(input).map((s) => s.path), [
+      "/run/cocoon/sb-1/qmp.sock",
+      "/run/cocoon/sb-1/fdpass.sock",
+      "/run/cocoon/sb-1/agent.sock",
+      "/run/cocoon/sb-1/debug.sock",
+    ]);
+  },
+});
+
+Deno.test({
+  name: "buildQemuArgs() sizes TCG's translation buffer when configured, never under KVM",
+  permissions: "none",
+  fn() {
+    const qemu = { ...DEFAULT_QEMU_CONFIG, tcgTbSizeMiB: 64 };
+    assert.ok(argv(vm, "tcg", qemu).includes("tcg,thread=multi,tb-size=64"));
+    assert.ok(argv(vm, "kvm", qemu).includes("kvm"));
   },
 });

@@ -16,6 +16,7 @@ export function machineArgs(input: QemuArgsInput): string[] {
   const props: string[] = [qemu.machineType];
   if (qemu.machineType === "microvm") props.push("x-option-roms=off", "pit=off", "pic=off", "rtc=on");
   if (needsSharedMemory(input) || input.vm.memoryTemplate !== undefined) props.push("memory-backend=ram0");
-  const accelArg = accel === "kvm" ? "kvm" : "tcg,thread=multi";
+  const tb = qemu.tcgTbSizeMiB > 0 ? `,tb-size=${qemu.tcgTbSizeMiB}` : "";
+  const accelArg = accel === "kvm" ? "kvm" : `tcg,thread=multi${tb}`;
   return ["-machine", props.join(","), "-accel", accelArg];
 }
