@@ -54,6 +54,29 @@ async function guestRoot(configPath: string, id: string, script: string): Promis
 }
 
 /** `/proc/<pid>/status` fields. */
+/** True when this process can make a memory cgroup (a host whose cgroup tree is read-only cannot). */
+async function memoryCgroupsWritable(): Promise<boolean> {
+  for (const m of cgroupMounts(await Deno.readTextFile("/proc/self/mountinfo"))) {
+    const v2 = m.controllers[0] === "";
+    if (!v2 && !m.controllers.includes("memory")) continue;
+    if (
+      v2 &&
+      !(await Deno.readTextFile(`${m.mountPoint}/cgroup.controllers`).catch(() => "")).includes("memory")
+    ) {
+      continue;
+    }
+    const probe = `${m.mountPoint}/cocoon-probe-${crypto.randomUUID().slice(0, 8)}`;
+    try {
+      await Deno.mkdir(probe);
+      await Deno.remove(probe);
+      return true;
+    } catch {
+      // read-only here
+    }
+  }
+  return false;
+}
+
 /** The memory limit of the cgroup `pid` is in (v1 or v2), as the file says it. */
 async function vmmMemoryLimit(pid: number): Promise<string | undefined> {
   const groups = await Deno.readTextFile(`/proc/${pid}/cgroup`);
@@ -192,7 +215,11 @@ for (const sharedFs of ["virtio-9p", "virtio-fs"] as const) {
             "QEMU shares the host's mount namespace",
           );
           const limit = await vmmMemoryLimit(vmm);
-          expect(limit === String(1024 * 1024 * 1024), `QEMU's cgroup memory limit is ${limit}, not 1 GiB`);
+          if (await memoryCgroupsWritable()) {
+            expect(limit === String(1024 * 1024 * 1024), `QEMU's cgroup memory limit is ${limit}, not 1 GiB`);
+          } else {
+            console.log("QEMU's memory bound not checked: this host's memory cgroups cannot be made here");
+          }
         }
 
         const attack = await guestRoot(
