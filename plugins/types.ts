@@ -59,6 +59,11 @@ export interface HypervisorCapabilities {
   readonly vsock: boolean;
   readonly pause: boolean;
   readonly template: boolean;
+  /**
+   * The VMs' pids are made up (a test double): no host process stands behind them, so the runtime
+   * moves nothing into a cgroup for them. Absent: real processes.
+   */
+  readonly simulatedPids?: boolean;
 }
 
 /** Where the guest agent listens, seen from the host. */

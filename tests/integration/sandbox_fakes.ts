@@ -353,6 +353,7 @@ export class FakeHypervisor implements Hypervisor {
       vsock: false,
       pause: true,
       template: false,
+      simulatedPids: true,
     };
   }
   check(): Promise<void> {

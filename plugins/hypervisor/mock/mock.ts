@@ -286,6 +286,7 @@ export class MockHypervisor implements Hypervisor {
       vsock: false,
       pause: true,
       template: false,
+      simulatedPids: true,
       ...this.#opts.capabilities,
     };
   }
