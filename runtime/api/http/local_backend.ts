@@ -171,8 +171,14 @@ export function localBackend(opts: LocalBackendOptions): ApiBackend {
     if (opts.inProcess?.(r.id) !== undefined) return { kind: "in-process", pid: self.selfPid };
     return snap.doors.get(r.id) ?? await findOwner(r, stateDir, snap.sockets, self);
   };
-  const owner = async (id: string): Promise<SandboxOwner> =>
-    await ownerOf(await record(id), await snapshot());
+  const owner = async (id: string): Promise<SandboxOwner> => {
+    const o = await ownerOf(await record(id), await snapshot());
+    if (o.kind !== "process" || o.api !== undefined) return o;
+    // a program that released the sandbox a moment ago may still be listed on the QMP socket while
+    // its runtime closes the connection: look once more before refusing
+    await new Promise((r) => setTimeout(r, 250));
+    return await ownerOf(await record(id), await snapshot());
+  };
   /** The forwarder of a front door that serves an API, else undefined. */
   const door = (o: SandboxOwner) =>
     o.kind === "process" && o.api !== undefined ? forwarder(o, o.api) : undefined;
