@@ -5,6 +5,8 @@
  *
  * @module
  */
+import assert from "node:assert/strict";
+import { isRuntimeError } from "../errors.ts";
 import type { NetCommandResult } from "./ip_command.ts";
 import { RecordingNetSys } from "./ip_fake.ts";
 
@@ -144,4 +146,28 @@ export function commandsUsed(calls: readonly string[]): Set<string> {
     if (w[0] === "nsenter") used.add(w[3] ?? "");
   }
   return used;
+}
+
+/** A physical NIC (a PCI parent device) that a pod's netns must not hand to a VM model but vfio. */
+export const PHYSICAL_NIC: FakeLink = {
+  ifindex: 5,
+  ifname: "ens5",
+  kind: "",
+  address: "52:54:00:12:34:56",
+  mtu: 1500,
+  parentbus: "pci",
+  parentdev: "0000:00:05.0",
+};
+
+/** Asserts that `e` is the refusal of {@link PHYSICAL_NIC} in netns `ns` (for `assert.rejects`). */
+export function refusesPhysicalNic(ns: string): (e: unknown) => boolean {
+  return (e: unknown) => {
+    assert.ok(isRuntimeError(e));
+    assert.equal(e.code, "FailedPrecondition");
+    assert.equal(
+      e.message,
+      `Cannot connect interface "ens5" of network namespace "${ns}" to the VM as it is a physical device (parentbus "pci", parentdev "0000:00:05.0"): use the vfio network model for physical NICs, or have the CNI plugin create a veth`,
+    );
+    return true;
+  };
 }

@@ -4,7 +4,12 @@ import { MacvtapNetwork } from "./macvtap.ts";
 import { createLogger, nullSink } from "../../../runtime/log/logger.ts";
 import { sandboxId } from "../../../runtime/ids.ts";
 import { isRuntimeError } from "../../../runtime/errors.ts";
-import { commandsUsed, fakeNetns } from "../../../runtime/sys/ip_fake_netns.ts";
+import {
+  commandsUsed,
+  fakeNetns,
+  PHYSICAL_NIC,
+  refusesPhysicalNic,
+} from "../../../runtime/sys/ip_fake_netns.ts";
 
 const log = createLogger({ sink: nullSink });
 const sandbox = sandboxId("sb-1");
@@ -57,26 +62,10 @@ Deno.test({
   async fn() {
     const sys = fakeNetns({
       respond,
-      extraLinks: [{
-        ifindex: 5,
-        ifname: "ens5",
-        kind: "",
-        address: "52:54:00:12:34:56",
-        mtu: 1500,
-        parentbus: "pci",
-        parentdev: "0000:00:05.0",
-      }],
+      extraLinks: [PHYSICAL_NIC],
     });
     const net = new MacvtapNetwork(sys, log, { nodeDir: "/run/cocoon/macvtap", probe: available });
-    await assert.rejects(net.attach(NS, { sandbox }), (e: unknown) => {
-      assert.ok(isRuntimeError(e));
-      assert.equal(e.code, "FailedPrecondition");
-      assert.equal(
-        e.message,
-        `Cannot connect interface "ens5" of network namespace "${NS}" to the VM as it is a physical device (parentbus "pci", parentdev "0000:00:05.0"): use the vfio network model for physical NICs, or have the CNI plugin create a veth`,
-      );
-      return true;
-    });
+    await assert.rejects(net.attach(NS, { sandbox }), refusesPhysicalNic(NS));
     assert.deepEqual(mutations(sys.commands), []);
   },
 });

@@ -3,7 +3,12 @@ import { manifest } from "./manifest.ts";
 import { TcFilterNetwork } from "./tcfilter.ts";
 import { createLogger, nullSink } from "../../../runtime/log/logger.ts";
 import { sandboxId } from "../../../runtime/ids.ts";
-import { commandsUsed, fakeNetns } from "../../../runtime/sys/ip_fake_netns.ts";
+import {
+  commandsUsed,
+  fakeNetns,
+  PHYSICAL_NIC,
+  refusesPhysicalNic,
+} from "../../../runtime/sys/ip_fake_netns.ts";
 import type { NetSys } from "../../../runtime/sys/ip_command.ts";
 import { isRuntimeError } from "../../../runtime/errors.ts";
 
@@ -137,24 +142,8 @@ Deno.test({
   name: "TcFilterNetwork.attach() and rescan() refuse a physical NIC in the netns and change nothing",
   permissions: "none",
   async fn() {
-    const physical = {
-      ifindex: 5,
-      ifname: "ens5",
-      kind: "",
-      address: "52:54:00:12:34:56",
-      mtu: 1500,
-      parentbus: "pci",
-      parentdev: "0000:00:05.0",
-    };
-    const refused = (e: unknown) => {
-      assert.ok(isRuntimeError(e));
-      assert.equal(e.code, "FailedPrecondition");
-      assert.equal(
-        e.message,
-        `Cannot connect interface "ens5" of network namespace "${NS}" to the VM as it is a physical device (parentbus "pci", parentdev "0000:00:05.0"): use the vfio network model for physical NICs, or have the CNI plugin create a veth`,
-      );
-      return true;
-    };
+    const physical = PHYSICAL_NIC;
+    const refused = refusesPhysicalNic(NS);
     const sys = fakeNetns({ extraLinks: [physical] });
     await assert.rejects(new TcFilterNetwork(sys, log).attach(NS, { sandbox }), refused);
     assert.deepEqual(mutations(sys.commands), []);
