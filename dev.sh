@@ -57,11 +57,17 @@ setup() { setup_apt; setup_npm; setup_virtiofsd; setup_guest; }
 GATES_PASSED=0
 GATES_FAILED=0
 gate() {
-  local name=$1; shift
+  local name=$1 out rc=0; shift
   say "gate: $name"
-  if "$@"; then GATES_PASSED=$((GATES_PASSED + 1)); else
+  out=$(mktemp)
+  "$@" >"$out" 2>&1 || rc=$?
+  cat "$out" >&2
+  if [ "$rc" = 0 ]; then GATES_PASSED=$((GATES_PASSED + 1)); else
     GATES_FAILED=$((GATES_FAILED + 1)); say "gate failed: $name"; failure "gate: $name"
+    sed 's/\x1b\[[0-9;]*m//g' "$out" | grep -v '^ *$' | head -n 20 | cut -c1-300 | sed 's/^/      | /' |
+      while IFS= read -r t; do failure "$t"; done
   fi
+  rm -f "$out"
 }
 
 # Records one failure for the list printed just before the summary (CI shows the end of the log).
@@ -71,6 +77,13 @@ failure() { [ -n "$FAILURES" ] && echo "$*" >>"$FAILURES"; true; }
 # The failing tests of a deno test log, one "file: test name" a line (its FAILURES section).
 failed_tests_of() {
   sed 's/\x1b\[[0-9;]*m//g' "$1" | awk '/^ *(ERRORS|FAILURES) *$/ {f=1; next} f && / => .*:[0-9]+:[0-9]+$/ {print}' | sort -u
+}
+
+# The start of a deno test log's ERRORS section (the messages and their first stack lines), indented:
+# CI keeps only the end of the log, and the failure list printed there is all that survives.
+errors_of() {
+  sed 's/\x1b\[[0-9;]*m//g' "$1" | awk '/^ *ERRORS *$/ {f=1; next} /^ *FAILURES *$/ {f=0} f && NF' |
+    grep -v '^ *at ext:' | head -n "${2:-30}" | cut -c1-300 | sed 's/^/      | /'
 }
 
 # Parses a deno test log: prints "<passed> <failed>" from its summary line ("0 1" when it has none).
@@ -88,7 +101,10 @@ run_suite() {
   log=$(mktemp)
   deno test --allow-all --parallel --no-prompt "$@" 2>&1 | tee "$log" >&2 || true
   read -r p f < <(summary_of "$log")
-  if [ "$f" != 0 ]; then failed_tests_of "$log" | while read -r t; do failure "unit: $t"; done; fi
+  if [ "$f" != 0 ]; then
+    failed_tests_of "$log" | while read -r t; do failure "unit: $t"; done
+    errors_of "$log" 40 | while IFS= read -r t; do failure "$t"; done
+  fi
   rm -f "$log"
   echo "$p $f"
 }
@@ -146,6 +162,7 @@ run_e2e_files() {
     if [ "$f" != 0 ]; then
       failure "e2e: $file ($f failed)"
       failed_tests_of "$log" | while read -r t; do failure "  $t"; done
+      errors_of "$log" 30 | while IFS= read -r t; do failure "$t"; done
     fi
     # What is still there after a grace period (a VMM or shim may take a moment to exit) is a leak.
     for _ in 1 2 3 4 5 6 7 8 9 10; do

@@ -218,6 +218,7 @@ for (const sharedFs of ["virtio-9p", "virtio-fs"] as const) {
           if (await memoryCgroupsWritable()) {
             expect(limit === String(1024 * 1024 * 1024), `QEMU's cgroup memory limit is ${limit}, not 1 GiB`);
           } else {
+            // deno-lint-ignore no-console -- says which check this host could not make
             console.log("QEMU's memory bound not checked: this host's memory cgroups cannot be made here");
           }
         }
