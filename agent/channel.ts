@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { uptimeSeconds } from "./sys/uptime.ts";
 import { RuntimeError } from "../runtime/errors.ts";
 import type { Logger } from "../runtime/log/logger.ts";
 import { connDuplex, type Duplex } from "../runtime/protocol/ttrpc/channel.ts";
@@ -55,7 +56,7 @@ export async function serveSerial(
   }
   const file = FdDuplex.open(path);
   opts.signal?.addEventListener("abort", () => file.close(), { once: true });
-  opts.log.info("serving agent channel", { path });
+  opts.log.info("serving agent channel", { path, uptime: uptimeSeconds() });
   let sessions = 0;
   while (!opts.signal?.aborted) {
     const started = Date.now();

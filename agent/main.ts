@@ -16,6 +16,7 @@ import { serveDebugConsole } from "./debug_console.ts";
 import { AGENT_VERSION, createAgentCore } from "./core.ts";
 import { setChildSubreaper, setTimeOfDay } from "./sys/libc.ts";
 import { detectRuntime, linuxContainerEnv } from "./sys/linux.ts";
+import { uptimeSeconds } from "./sys/uptime.ts";
 import { registerAgentServices } from "./rpc/services.ts";
 
 const RUN_DIR = "/run/cocoon";
@@ -24,7 +25,12 @@ async function main(): Promise<void> {
   const opts = parseAgentCmdline(await Deno.readTextFile("/proc/cmdline").catch(() => ""));
   const log = createLogger({ level: opts.logLevel, fields: { subsystem: "agent" } });
   setRootLog(log);
-  log.info("agent starting", { version: AGENT_VERSION, pid: Deno.pid, channel: opts.channel.kind });
+  log.info("agent starting", {
+    version: AGENT_VERSION,
+    pid: Deno.pid,
+    channel: opts.channel.kind,
+    uptime: uptimeSeconds(),
+  });
   if (opts.unknown.length > 0) log.warn("unknown agent options", { keys: opts.unknown });
   setChildSubreaper();
   for (const d of ["state", "containers", "runtime"]) {
@@ -56,7 +62,7 @@ async function main(): Promise<void> {
   });
   const server = new TtrpcServer({ log: log.child({ subsystem: "ttrpc" }) });
   registerAgentServices(server, core);
-  log.info("agent ready", { runtime: runtime.kind, runtimePath: runtime.argv[0] });
+  log.info("agent ready", { runtime: runtime.kind, runtimePath: runtime.argv[0], uptime: uptimeSeconds() });
   // The shell itself is started by /init (busybox init respawns it on the console).
   if (opts.debugConsole) log.warn("debug console enabled: a root shell runs on the guest console");
   if (opts.debugConsole) {

@@ -86,8 +86,12 @@ if [ "$COCOON_STAGE" != "2" ]; then
   stop_at init
 
   # Modules listed by the builder (dependencies come from modules.dep), then any extra ones.
-  # shellcheck disable=SC2046
-  modprobe -a $(cat /etc/cocoon/modules 2>/dev/null) || log "some modules failed to load"
+  # (none with the tuned kernel: everything it needs is built in)
+  MODULES=$(cat /etc/cocoon/modules 2>/dev/null)
+  if [ -n "$MODULES" ]; then
+    # shellcheck disable=SC2086
+    modprobe -a $MODULES || log "some modules failed to load"
+  fi
   if [ -n "$EXTRA_MODULES" ]; then
     # shellcheck disable=SC2086
     modprobe -a $EXTRA_MODULES || log "some extra modules failed to load: $EXTRA_MODULES"

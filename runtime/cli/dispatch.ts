@@ -30,6 +30,7 @@ import { env } from "./commands/env.ts";
 import { guest } from "./commands/guest.ts";
 import { factory } from "./commands/factory.ts";
 import { plugins } from "./commands/plugins.ts";
+import { waterfall } from "./commands/waterfall.ts";
 
 export const COMMANDS: Readonly<Record<string, Command>> = {
   check,
@@ -37,6 +38,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   guest,
   factory,
   plugins,
+  waterfall,
   daemon,
   sandboxer,
   api,

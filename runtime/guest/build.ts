@@ -34,6 +34,8 @@ import { DEFAULT_GUEST_MODULES, ON_DEMAND_GUEST_MODULES } from "./modules.ts";
 import { DEFAULT_DEB_CACHE, DEFAULT_GUEST_ROOT, IMAGE_FILES } from "./paths.ts";
 import { resolvePayload, sha256File, sha256Text } from "./payload.ts";
 import { silentProgress } from "./progress.ts";
+import { buildTunedKernel, findTunedKernel, type TunedKernel } from "./tuned/build.ts";
+import { installTunedKernel } from "./tuned/install.ts";
 import {
   type BuildGuestImageOptions,
   DEFAULT_KERNEL_FLAVOUR,
@@ -70,13 +72,24 @@ export async function buildGuestImage(opts: BuildGuestImageOptions = {}): Promis
       progress.note("apt lists are stale: apt-get update");
       await aptUpdate(signal).catch((e) => log.warn("apt-get update failed", { error: e }));
     }
-    const kernel = opts.kernelPackage !== undefined
+    const tuned = await tunedKernelFor(opts, apt, debCache, progress);
+    const kernel = tuned !== null
+      ? undefined
+      : opts.kernelPackage !== undefined
       ? (await resolvePackages([opts.kernelPackage], [], apt))[0]
       : await newestKernelPackage(flavour, apt);
-    if (kernel === undefined) throw new GuestImageError("NotFound", "Cannot resolve the kernel package");
+    if (tuned === null && kernel === undefined) {
+      throw new GuestImageError("NotFound", "Cannot resolve the kernel package");
+    }
     const others = await resolvePackages(["busybox-static", ...USERLAND_PACKAGES], USERLAND_PACKAGES, apt);
-    const packages: DebPackage[] = [kernel, ...others];
-    progress.note(`kernel ${kernel.name} ${kernel.version}, ${packages.length} packages`);
+    const packages: DebPackage[] = kernel !== undefined ? [kernel, ...others] : others;
+    progress.note(
+      `kernel ${
+        tuned !== null
+          ? `tuned ${tuned.release} (${tuned.hash.slice(0, 12)})`
+          : `${kernel?.name} ${kernel?.version}`
+      }, ${packages.length} packages`,
+    );
 
     progress.step("Preparing the agent");
     const agent = await resolvePayload(opts, work, signal);
@@ -92,6 +105,7 @@ export async function buildGuestImage(opts: BuildGuestImageOptions = {}): Promis
       runtime: agent.runtime === null ? "none" : `${agent.runtime.version}:${agent.runtime.sha256}`,
     };
     for (const p of packages) inputs[`pkg:${p.name}`] = p.version;
+    if (tuned !== null) inputs["kernel"] = `tuned:${tuned.hash}`;
     const hash = sha256Text(JSON.stringify(Object.entries(inputs).sort()));
     const dir = join(outDir, hash);
 
@@ -124,13 +138,15 @@ export async function buildGuestImage(opts: BuildGuestImageOptions = {}): Promis
     const stage = join(work, "image");
     await Deno.mkdir(stage);
     progress.step("Selecting kernel modules");
-    const kparts = await installKernelModules(
-      unpacked.get(kernel.name) ?? "",
-      initrdRoot,
-      wanted,
-      signal,
-      ON_DEMAND_GUEST_MODULES,
-    );
+    const kparts = tuned !== null
+      ? await installTunedKernel(tuned, initrdRoot, wanted)
+      : await installKernelModules(
+        unpacked.get(kernel?.name ?? "") ?? "",
+        initrdRoot,
+        wanted,
+        signal,
+        ON_DEMAND_GUEST_MODULES,
+      );
     if (kparts.missing.length > 0) progress.note(`not in this kernel: ${kparts.missing.join(", ")}`);
     await assembleInitrdBase(initrdRoot, unpacked.get("busybox-static") ?? "", mode);
 
@@ -158,7 +174,14 @@ export async function buildGuestImage(opts: BuildGuestImageOptions = {}): Promis
       builderVersion: BUILDER_VERSION,
       createdAt: new Date().toISOString(),
       mode,
-      kernel: { package: kernel.name, version: kernel.version, release: kparts.release, flavour },
+      kernel: tuned !== null
+        ? {
+          package: tuned.sourcePackage,
+          version: tuned.sourceVersion,
+          release: kparts.release,
+          flavour: "tuned",
+        }
+        : { package: kernel?.name ?? "", version: kernel?.version ?? "", release: kparts.release, flavour },
       packages: packages.map((p) => ({ name: p.name, version: p.version })),
       modules: { load: kparts.load, builtin: kparts.builtin, missing: kparts.missing, files: kparts.files },
       agent: {
@@ -194,6 +217,31 @@ export async function buildGuestImage(opts: BuildGuestImageOptions = {}): Promis
   } finally {
     await Deno.remove(work, { recursive: true }).catch(() => {});
   }
+}
+
+/**
+ * The tuned kernel this image uses, or null for Debian's: `tuned` builds it when missing, `auto`
+ * (the default) takes it only when it is built already, `debian` never.
+ */
+async function tunedKernelFor(
+  opts: BuildGuestImageOptions,
+  apt: ReturnType<typeof aptContext>,
+  debCache: string,
+  progress: NonNullable<BuildGuestImageOptions["progress"]>,
+): Promise<TunedKernel | null> {
+  const choice = opts.kernel ?? "auto";
+  if (choice === "debian" || opts.kernelPackage !== undefined || opts.kernelFlavour !== undefined) {
+    return null;
+  }
+  const where = opts.kernelCache !== undefined ? { cacheDir: opts.kernelCache } : {};
+  if (choice === "auto") return await findTunedKernel({ ...where, apt }).catch(() => null);
+  return await buildTunedKernel({
+    ...where,
+    apt,
+    debCache,
+    progress,
+    ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
+  });
 }
 
 async function cachedImage(dir: string, hash: string): Promise<GuestImage | null> {

@@ -19,6 +19,14 @@ export type {
   GuestImageInfo,
   GuestManifest,
   GuestMode,
+  KernelChoice,
   KernelFlavour,
   ProgressSink,
 } from "./types.ts";
+export {
+  buildTunedKernel,
+  DEFAULT_KERNEL_CACHE,
+  findTunedKernel,
+  type TunedKernel,
+  type TunedKernelOptions,
+} from "./tuned/build.ts";

@@ -18,6 +18,9 @@ export type KernelFlavour = "cloud" | "generic";
  */
 export const DEFAULT_KERNEL_FLAVOUR: KernelFlavour = "generic";
 
+/** Which kernel an image boots: see {@link BuildGuestImageOptions.kernel}. */
+export type KernelChoice = "tuned" | "debian" | "auto";
+
 /** Receives build progress. */
 export interface ProgressSink {
   /** A step begins (the previous one, if any, is done). */
@@ -43,8 +46,17 @@ export interface BuildGuestImageOptions {
   /** A compiled agent (`deno compile`); used instead of bundle + runtime. */
   agentBinary?: string;
   mode?: GuestMode;
+  /**
+   * Which kernel: `tuned` (built from Debian's kernel source with Cocoon's options; built when
+   * missing, about a quarter of an hour on 2 cores), `debian` (Debian's prebuilt kernel package),
+   * or `auto` (default: the tuned one when it is built already, else Debian's).
+   */
+  kernel?: KernelChoice;
+  /** Root of the tuned kernel cache (default /var/cache/cocoon/kernels). */
+  kernelCache?: string;
+  /** Debian's kernel flavour (implies `kernel: "debian"`). */
   kernelFlavour?: KernelFlavour;
-  /** A kernel package name, instead of the newest of the flavour. */
+  /** A kernel package name, instead of the newest of the flavour (implies `kernel: "debian"`). */
   kernelPackage?: string;
   /** Kernel modules to carry (default DEFAULT_GUEST_MODULES). */
   modules?: readonly string[];

@@ -45,8 +45,20 @@ export interface CreateSandboxOptions {
    * a group Cocoon makes for the sandbox (refused with `sandbox_cgroup_only = true`).
    */
   readonly cgroupsPath?: string;
+  /** Called as each host step of the start ends (a start-up waterfall: runtime/waterfall/). */
+  readonly onStage?: (stage: HostStage) => void;
   readonly signal?: AbortSignal;
 }
+
+/** The host steps of a sandbox start, in order ({@link CreateSandboxOptions.onStage}). */
+export type HostStage =
+  | "shared fs prepared"
+  | "network attached"
+  | "VM started"
+  | "VM in its cgroup"
+  | "agent connected"
+  | "guest sandbox set up"
+  | "sandbox ready";
 
 /** The storage plugin behind `shared_fs`, or null for "none". */
 export function sharedFsPlugin(cfg: ResolvedConfig): string | null {
@@ -114,6 +126,7 @@ export async function createSandbox(rt: SandboxRuntime, opts: CreateSandboxOptio
     { what: "remove the sandbox directory", run: () => removeTree(dir) },
   ];
   const t0 = performance.now();
+  const stage = (s: HostStage) => opts.onStage?.(s);
   try {
     await saveSandbox(ctx, record);
     undo.push({ what: "delete the record", run: () => rt.repo.deleteSandbox(id) });
@@ -132,6 +145,7 @@ export async function createSandbox(rt: SandboxRuntime, opts: CreateSandboxOptio
         });
         await saveSandbox(ctx, { ...ctx.record, prepared: [prepared] });
       }
+      stage("shared fs prepared");
     }
 
     // Network: only when the spec names a network namespace (none: the guest has only lo).
@@ -144,6 +158,7 @@ export async function createSandbox(rt: SandboxRuntime, opts: CreateSandboxOptio
       // From here on a failure detaches (also what attach made before failing half-way).
       undo.push({ what: `detach network "${model}"`, run: () => net.detach(netns, attachment) });
       await saveSandbox(ctx, { ...ctx.record, network: { plugin: model, netns, attachment } });
+      stage("network attached");
     }
 
     // The VM.
@@ -182,14 +197,17 @@ export async function createSandbox(rt: SandboxRuntime, opts: CreateSandboxOptio
       await cold.start(sig);
     }
     ctx.vm = vm;
+    stage("VM started");
     await saveSandbox(ctx, { ...ctx.record, vm: vm.saveState() });
     const cgroups = await placeSandboxVmm(ctx, cgroupTarget, vmConfig.memoryMiB);
     undo.push({ what: "leave the host cgroup", run: () => leaveHostCgroup(cgroups) });
+    stage("VM in its cgroup");
     const bootMs = performance.now() - t0;
 
     // The agent.
     const agent = await connectOrExit(ctx, vm, cfg.agent.dialTimeoutSeconds * 1000, signal);
     ctx.agent = agent;
+    stage("agent connected");
     undo.push({ what: "close the agent connection", run: () => Promise.resolve(agent.close()) });
     await agent.createSandbox({
       sandboxId: id,
@@ -200,8 +218,10 @@ export async function createSandbox(rt: SandboxRuntime, opts: CreateSandboxOptio
       storages: ctx.record.prepared.flatMap((p) => p.storages).map(toGuestMount),
       guestTime: new Date(),
     }, sig);
+    stage("guest sandbox set up");
     await configureGuestNetwork(agent, attachment.endpoints, sig);
     await saveSandbox(ctx, { ...ctx.record, status: { kind: "ready", startedAt: now() } });
+    stage("sandbox ready");
     ctx.log.info("sandbox ready", {
       bootMs: Math.round(bootMs),
       interfaces: attachment.endpoints.map((e) => e.name),

@@ -4,7 +4,7 @@
  * image is built through project code on first use and reused by content hash afterwards.
  */
 import assert from "node:assert/strict";
-import { buildGuestImage, DEFAULT_GUEST_ROOT } from "../../runtime/guest/mod.ts";
+import { buildGuestImage, DEFAULT_GUEST_ROOT, type GuestManifest } from "../../runtime/guest/mod.ts";
 import { bootGuest, type BootResult, ensureGuestImage, TEST_AGENT_JS } from "../utils/guest.ts";
 
 const canRun = await hostCanBoot();
@@ -31,13 +31,23 @@ function assertBooted(r: BootResult): void {
   assert.equal(r.exitCode, 0, tail);
 }
 
-function assertGuestEnvironment(r: BootResult, loaded: readonly string[]): void {
-  const modules = (r.agent["modules"] ?? "").split(",");
+function assertGuestEnvironment(r: BootResult, manifest: GuestManifest): void {
+  const modules = (r.agent["modules"] ?? "").split(",").filter((m) => m !== "");
   const virtio = (r.agent["virtiodrivers"] ?? "").split(",");
-  for (const m of ["overlay", "erofs", "vsock", "vmw_vsock_virtio_transport", "virtio_blk", "virtio_net"]) {
-    assert.ok(modules.includes(m), `module ${m} not loaded: ${r.agent["modules"]}`);
+  if (manifest.kernel.flavour === "tuned") {
+    // Everything is built in: nothing to load, and the drivers and filesystems are there at once.
+    assert.deepEqual(modules, [], `the tuned kernel loaded modules: ${r.agent["modules"]}`);
+    assert.deepEqual(manifest.modules.load, []);
+    const fs = (r.agent["filesystems"] ?? "").split(",");
+    for (const f of ["9p", "virtiofs", "fuse", "ext4"]) assert.ok(fs.includes(f), `filesystem ${f} missing`);
+  } else {
+    for (const m of ["overlay", "erofs", "vsock", "vmw_vsock_virtio_transport", "virtio_blk", "virtio_net"]) {
+      assert.ok(modules.includes(m), `module ${m} not loaded: ${r.agent["modules"]}`);
+    }
+    for (const m of manifest.modules.load) {
+      assert.ok(modules.includes(m), `module ${m} not loaded: ${r.agent["modules"]}`);
+    }
   }
-  for (const m of loaded) assert.ok(modules.includes(m), `module ${m} not loaded: ${r.agent["modules"]}`);
   // Drivers registered, whether built in (virtio_console, virtio-pci in Debian's kernels) or loaded.
   for (
     const d of ["virtio_console", "virtio_blk", "virtio_net", "virtio_rng", "vmw_vsock_virtio_transport"]
@@ -72,7 +82,7 @@ Deno.test({
       append: "agent.log=debug agent.channel=serial cocoon.hostname=guest-e2e agent.debug_thing",
     });
     assertBooted(r);
-    assertGuestEnvironment(r, image.manifest.modules.load);
+    assertGuestEnvironment(r, image.manifest);
     const mounts = r.agent["mounts"] ?? "";
     assert.ok(mounts.includes("/cocoon:erofs"), mounts);
     assert.ok(mounts.includes("/:tmpfs"), `root should be a tmpfs (pivot_root works): ${mounts}`);
@@ -87,6 +97,19 @@ Deno.test({
     for (const s of ["init", "modules", "userland", "agent-exec", "agent-run"]) {
       assert.ok(r.stages[s] !== undefined, `no stage ${s}`);
     }
+  },
+});
+
+Deno.test({
+  name: "guest image on Debian's prebuilt kernel (--kernel debian) boots to the agent, loading its modules",
+  ...opts,
+  async fn() {
+    const image = await ensureGuestImage({ agent: "test", mode: "erofs", kernel: "debian" });
+    assert.notEqual(image.manifest.kernel.flavour, "tuned");
+    assert.ok(image.manifest.modules.load.length > 0);
+    const r = await bootGuest(image);
+    assertBooted(r);
+    assertGuestEnvironment(r, image.manifest);
   },
 });
 
@@ -109,7 +132,7 @@ Deno.test({
     assert.equal(image.rootfs, null);
     const r = await bootGuest(image, { memoryMiB: 512 });
     assertBooted(r);
-    assertGuestEnvironment(r, image.manifest.modules.load);
+    assertGuestEnvironment(r, image.manifest);
     assert.ok((r.agent["mounts"] ?? "").startsWith("/:rootfs"), r.agent["mounts"] ?? "");
     assert.ok((r.agent["env"] ?? "").includes("COCOON_ROOTFS=initramfs"));
   },

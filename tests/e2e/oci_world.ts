@@ -1,6 +1,6 @@
 /**
  * Shared set-up for the OCI CLI end-to-end tests: real QEMU (TCG here) with the guest image that
- * has 9p (generic kernel flavour, built once and cached), a private state root and configuration,
+ * has 9p (the tuned kernel, or Debian's generic flavour; built once and cached), a private state root and configuration,
  * busybox bundles, a launcher script for podman, and leak checks (QEMU processes, holders, sockets,
  * mounts, state directories).
  *
@@ -48,7 +48,7 @@ export interface OciWorld {
 
 /** Builds the world in a temp dir, runs `fn`, then kills and removes whatever is left. */
 export async function withOciWorld(fn: (w: OciWorld) => Promise<void>): Promise<void> {
-  const image = await buildGuestImage({ kernelFlavour: "generic", setCurrent: false });
+  const image = await buildGuestImage({ setCurrent: false });
   const dir = await Deno.makeTempDir({ prefix: "cocoon-oci-e2e-" });
   // A short state root: podman's ids are 64 characters, and the VM's sockets live under
   // <root>/sandboxes/<id>/vm/ (unix socket paths hold at most 107 bytes).

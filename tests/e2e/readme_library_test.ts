@@ -21,7 +21,7 @@ Deno.test({
   async fn() {
     const snippet = await readmeBlock("ts", "createSandbox");
     assert.match(snippet, /from "\/usr\/local\/lib\/cocoon\/mod\.js"/);
-    const image = await buildGuestImage({ kernelFlavour: "generic", setCurrent: false });
+    const image = await buildGuestImage({ setCurrent: false });
     const dir = await Deno.makeTempDir({ prefix: "cocoon-readme-lib-" });
     const root = `/run/crl-${crypto.randomUUID().slice(0, 8)}`;
     try {

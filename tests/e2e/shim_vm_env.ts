@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { buildGuestImage, DEFAULT_GUEST_MODULES, type GuestImage } from "../../runtime/guest/mod.ts";
+import { buildGuestImage, type GuestImage } from "../../runtime/guest/mod.ts";
 
 export async function hostCanBoot(): Promise<boolean> {
   for (const bin of ["qemu-system-x86_64", "apt-get", "mkfs.erofs", "depmod", "mount", "containerd", "ctr"]) {
@@ -21,11 +21,7 @@ export async function hostCanBoot(): Promise<boolean> {
 }
 
 export function guestImage(): Promise<GuestImage> {
-  return buildGuestImage({
-    kernelFlavour: "generic",
-    modules: ["crc32c_generic", ...DEFAULT_GUEST_MODULES],
-    setCurrent: false,
-  });
+  return buildGuestImage({ setCurrent: false });
 }
 
 /** A configuration file booting `image` with state under `dir`. */

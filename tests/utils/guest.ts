@@ -12,6 +12,7 @@ import {
   DEFAULT_GUEST_ROOT,
   type GuestImage,
   type GuestMode,
+  type KernelChoice,
 } from "../../runtime/guest/mod.ts";
 
 /** Marker lines the test agent prints (`COCOON-TEST-AGENT <key>=<value>`). */
@@ -66,6 +67,8 @@ export interface EnsureGuestImageOptions {
    * agent/main.ts exists, else `test`. */
   agent?: "real" | "test" | { bundle: string };
   mode?: GuestMode;
+  /** Which kernel (default `auto`: the tuned one when built, as `bash dev.sh test` does first). */
+  kernel?: KernelChoice;
   signal?: AbortSignal;
 }
 
@@ -77,6 +80,7 @@ export async function ensureGuestImage(opts: EnsureGuestImageOptions = {}): Prom
   const common = {
     outDir: DEFAULT_GUEST_ROOT,
     mode: opts.mode ?? "erofs",
+    ...(opts.kernel !== undefined ? { kernel: opts.kernel } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
   };
   if (agent === "real") return await buildGuestImage(common);

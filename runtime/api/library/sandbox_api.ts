@@ -59,6 +59,7 @@ export async function createSandboxWith(config: SandboxConfig, hooks: LibraryHoo
     ...(config.annotations !== undefined ? { annotations: config.annotations } : {}),
     ...(config.netns !== undefined ? { netns: config.netns } : {}),
     ...(config.hostname !== undefined ? { hostname: config.hostname } : {}),
+    ...(config.onStage !== undefined ? { onStage: config.onStage } : {}),
     ...(config.signal !== undefined ? { signal: config.signal } : {}),
   });
   return new Sandbox(rt, core);

@@ -46,6 +46,11 @@ export interface SandboxConfig extends ConnectOptions {
   readonly netns?: string;
   /** Guest hostname. */
   readonly hostname?: string;
+  /**
+   * Called as each host step of the start ends (`"VM started"`, `"agent connected"`, ...): what
+   * `cocoon waterfall` draws.
+   */
+  readonly onStage?: (stage: string) => void;
 }
 
 /** A sandbox as the store knows it. */

@@ -2,7 +2,6 @@ import { parseArgs } from "node:util";
 import {
   buildGuestImage,
   DEFAULT_GUEST_ROOT,
-  DEFAULT_KERNEL_FLAVOUR,
   formatGuestImageInfo,
   guestImageInfo,
   pruneGuestImages,
@@ -11,7 +10,8 @@ import {
 import { RuntimeError } from "../../errors.ts";
 import type { Command } from "../args.ts";
 
-const USAGE = `cocoon guest build [--out DIR] [--mode erofs|initrd] [--kernel-flavour generic|cloud]
+const USAGE = `cocoon guest build [--out DIR] [--mode erofs|initrd] [--kernel tuned|debian|auto]
+                   [--kernel-flavour generic|cloud]
                    [--agent-bundle FILE] [--agent-binary FILE] [--deno FILE] [--json]
 cocoon guest info [DIR] [--json]
 cocoon guest prune [--out DIR]   (removes images other than "current" unused for an hour)`;
@@ -27,6 +27,7 @@ export const guest: Command = {
       options: {
         out: { type: "string" },
         mode: { type: "string" },
+        kernel: { type: "string" },
         "kernel-flavour": { type: "string" },
         "agent-bundle": { type: "string" },
         "agent-binary": { type: "string" },
@@ -42,17 +43,31 @@ export const guest: Command = {
           `Flag "--mode" must be erofs or initrd: current value is "${mode}"`,
         );
       }
-      const flavour = values["kernel-flavour"] ?? DEFAULT_KERNEL_FLAVOUR;
-      if (flavour !== "cloud" && flavour !== "generic") {
+      const flavour = values["kernel-flavour"];
+      if (flavour !== undefined && flavour !== "cloud" && flavour !== "generic") {
         throw new RuntimeError(
           "InvalidArgument",
           `Flag "--kernel-flavour" must be cloud or generic: current value is "${flavour}"`,
         );
       }
+      const kernel = values.kernel ?? (flavour !== undefined ? "debian" : "auto");
+      if (kernel !== "tuned" && kernel !== "debian" && kernel !== "auto") {
+        throw new RuntimeError(
+          "InvalidArgument",
+          `Flag "--kernel" must be tuned (built from Debian's kernel source with Cocoon's options), debian (Debian's prebuilt kernel) or auto (tuned when built, else debian): current value is "${kernel}"`,
+        );
+      }
+      if (kernel === "tuned" && flavour !== undefined) {
+        throw new RuntimeError(
+          "InvalidArgument",
+          `Flag "--kernel-flavour" picks one of Debian's prebuilt kernels: use it with --kernel debian, not --kernel tuned`,
+        );
+      }
       const img = await buildGuestImage({
         outDir: values.out ?? DEFAULT_GUEST_ROOT,
         mode,
-        kernelFlavour: flavour,
+        kernel,
+        ...(flavour !== undefined ? { kernelFlavour: flavour } : {}),
         progress: stderrProgress(),
         ...(values["agent-bundle"] ? { agentBundle: values["agent-bundle"] } : {}),
         ...(values["agent-binary"] ? { agentBinary: values["agent-binary"] } : {}),
