@@ -12,7 +12,7 @@ export DENO_NO_UPDATE_CHECK=1
 APT_PACKAGES=(qemu-system-x86 qemu-utils containerd runc crun podman busybox-static iproute2 kmod cpio
   erofs-utils socat ca-certificates containernetworking-plugins netavark aardvark-dns iptables uidmap
   slirp4netns fuse-overlayfs catatonit e2fsprogs curl util-linux python3 python3-grpcio python3-grpc-tools
-  chromium docker.io tmux make gcc bison flex bc libelf-dev xz-utils)
+  chromium docker.io tmux make gcc bison flex bc libelf-dev xz-utils runsc)
 
 say() { printf '[dev.sh %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -247,6 +247,6 @@ case "${1:-}" in
   setup) setup ;;
   test) setup tuned; run_tests ;;
   demo) setup; demo ;;
-  bench) setup tuned; deno task bench ;;
+  bench) setup tuned; install_for_tests; deno task bench ;;
   *) sed -n '2,6p' "$0"; exit 2 ;;
 esac

@@ -4,66 +4,43 @@
  * @module
  */
 import type { Command } from "./args.ts";
-import { check } from "./commands/check.ts";
-import { create } from "./commands/create.ts";
-import { daemon } from "./commands/daemon.ts";
-import { sandboxer } from "./commands/sandboxer.ts";
-import { api } from "./commands/api.ts";
-import { metrics } from "./commands/metrics.ts";
-import { execGuest } from "./commands/exec_guest.ts";
-import { delete_ } from "./commands/delete.ts";
-import { events } from "./commands/events.ts";
-import { exec } from "./commands/exec.ts";
-import { features } from "./commands/features.ts";
-import { list } from "./commands/list.ts";
-import { checkpoint, restore } from "./commands/not_supported.ts";
-import { pause, resume } from "./commands/pause.ts";
-import { ps } from "./commands/ps.ts";
-import { run } from "./commands/run.ts";
-import { spec } from "./commands/spec.ts";
-import { update } from "./commands/update.ts";
-import { holder } from "./commands/holder.ts";
-import { kill } from "./commands/kill.ts";
-import { start } from "./commands/start.ts";
-import { state } from "./commands/state.ts";
-import { env } from "./commands/env.ts";
-import { guest } from "./commands/guest.ts";
-import { factory } from "./commands/factory.ts";
-import { plugins } from "./commands/plugins.ts";
-import { waterfall } from "./commands/waterfall.ts";
 
-export const COMMANDS: Readonly<Record<string, Command>> = {
-  check,
-  env,
-  guest,
-  factory,
-  plugins,
-  waterfall,
-  daemon,
-  sandboxer,
-  api,
-  metrics,
-  "exec-guest": execGuest,
+/**
+ * Each verb's module, loaded when that verb runs: a runc-style verb is a new process each time
+ * (podman and Docker call 5-6 per container), so it loads only its own code.
+ */
+export const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
+  check: () => import("./commands/check.ts").then((m) => m.check),
+  env: () => import("./commands/env.ts").then((m) => m.env),
+  guest: () => import("./commands/guest.ts").then((m) => m.guest),
+  factory: () => import("./commands/factory.ts").then((m) => m.factory),
+  plugins: () => import("./commands/plugins.ts").then((m) => m.plugins),
+  waterfall: () => import("./commands/waterfall.ts").then((m) => m.waterfall),
+  daemon: () => import("./commands/daemon.ts").then((m) => m.daemon),
+  sandboxer: () => import("./commands/sandboxer.ts").then((m) => m.sandboxer),
+  api: () => import("./commands/api.ts").then((m) => m.api),
+  metrics: () => import("./commands/metrics.ts").then((m) => m.metrics),
+  "exec-guest": () => import("./commands/exec_guest.ts").then((m) => m.execGuest),
   // runc-compatible OCI verbs (errors exit 1, as runc's do)
-  create,
-  start,
-  state,
-  kill,
-  delete: delete_,
-  exec,
-  ps,
-  pause,
-  resume,
-  list,
-  events,
-  features,
-  run,
-  spec,
-  update,
-  checkpoint,
-  restore,
+  create: () => import("./commands/create.ts").then((m) => m.create),
+  start: () => import("./commands/start.ts").then((m) => m.start),
+  state: () => import("./commands/state.ts").then((m) => m.state),
+  kill: () => import("./commands/kill.ts").then((m) => m.kill),
+  delete: () => import("./commands/delete.ts").then((m) => m.delete_),
+  exec: () => import("./commands/exec.ts").then((m) => m.exec),
+  ps: () => import("./commands/ps.ts").then((m) => m.ps),
+  pause: () => import("./commands/pause.ts").then((m) => m.pause),
+  resume: () => import("./commands/pause.ts").then((m) => m.resume),
+  list: () => import("./commands/list.ts").then((m) => m.list),
+  events: () => import("./commands/events.ts").then((m) => m.events),
+  features: () => import("./commands/features.ts").then((m) => m.features),
+  run: () => import("./commands/run.ts").then((m) => m.run),
+  spec: () => import("./commands/spec.ts").then((m) => m.spec),
+  update: () => import("./commands/update.ts").then((m) => m.update),
+  checkpoint: () => import("./commands/not_supported.ts").then((m) => m.checkpoint),
+  restore: () => import("./commands/not_supported.ts").then((m) => m.restore),
   // internal
-  __holder: holder,
+  __holder: () => import("./commands/holder.ts").then((m) => m.holder),
 };
 
 /** Verbs whose failures exit 1 whatever the error, as runc's do (callers read the error text). */

@@ -8,11 +8,10 @@ import { exitCodeOf, isRuntimeError, RuntimeError } from "../errors.ts";
 import { createLogger, fileSink, type Logger, setRootLog, stderrSink } from "../log/logger.ts";
 import { loadConfig } from "../config/load.ts";
 import type { ResolvedConfig } from "../config/schema.ts";
-import { createRegistry, type PluginRegistry } from "../plugins/registry.ts";
+import type { PluginRegistry } from "../plugins/registry.ts";
 import type { CommandContext, GlobalOptions } from "./args.ts";
 import { COMMANDS, RUNC_VERBS } from "./dispatch.ts";
 import { splitGlobalArgs } from "./global.ts";
-import { runShim } from "../shim/main.ts";
 import { OCI_SPEC_VERSION, VERSION } from "./version.ts";
 
 const enc = new TextEncoder();
@@ -35,14 +34,15 @@ export async function runCli(argv: readonly string[]): Promise<number> {
       return 0;
     }
     if (split.verb === undefined || split.verb === "help" || (globals.help && split.verb === undefined)) {
-      print(helpText());
+      print(await helpText());
       return split.verb === undefined && !globals.help ? 2 : 0;
     }
     verb = split.verb;
-    const cmd = COMMANDS[split.verb];
-    if (!cmd) {
+    const load = Object.hasOwn(COMMANDS, split.verb) ? COMMANDS[split.verb] : undefined;
+    if (load === undefined) {
       throw new RuntimeError("InvalidArgument", `Unknown command "${split.verb}": see \`cocoon --help\``);
     }
+    const cmd = await load();
     if (globals.help || split.rest.includes("--help") || split.rest.includes("-h")) {
       print(`${cmd.summary}\n\nUsage: ${cmd.usage}`);
       return 0;
@@ -64,8 +64,9 @@ export async function runCli(argv: readonly string[]): Promise<number> {
  * Entry when started as `containerd-shim-cocoon-v2` (containerd shim v2 binary: `start`, `delete`;
  * the Task API itself is served by `cocoon daemon`).
  */
-export function runShimCli(argv: readonly string[]): Promise<number> {
-  return runShim(argv, {
+export async function runShimCli(argv: readonly string[]): Promise<number> {
+  const { runShim } = await import("../shim/main.ts");
+  return await runShim(argv, {
     out: (b) => {
       let off = 0;
       while (off < b.length) off += Deno.stdout.writeSync(b.subarray(off));
@@ -90,16 +91,20 @@ function makeContext(globals: GlobalOptions, log: Logger): CommandContext {
     globals,
     log,
     config,
-    registry: () => (reg ??= config().then((c) => createRegistry(c.plugins.paths))),
+    registry:
+      () => (reg ??= config().then(async (c) =>
+        (await import("../plugins/registry.ts")).createRegistry(c.plugins.paths)
+      )),
     print,
     printErr,
   };
 }
 
-function helpText(): string {
-  const verbs = Object.entries(COMMANDS).filter(([name]) => !name.startsWith("__")).map(([name, c]) =>
-    `  ${name.padEnd(10)} ${c.summary}`
-  ).join("\n");
+async function helpText(): Promise<string> {
+  const listed = Object.entries(COMMANDS).filter(([name]) => !name.startsWith("__"));
+  const verbs =
+    (await Promise.all(listed.map(async ([name, load]) => `  ${name.padEnd(10)} ${(await load()).summary}`)))
+      .join("\n");
   return `cocoon ${VERSION}: a secure container runtime, one microVM per pod
 
 Usage: cocoon [global options] <command> [options]

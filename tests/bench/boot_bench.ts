@@ -53,6 +53,8 @@ export interface BootBenchResult {
   /** QEMU's CPU time (user + system) for each boot: less sensitive to host load than wall time. */
   readonly bareCpuMs: readonly number[];
   readonly readyCpuMs: readonly number[];
+  /** Guest uptime when /init ran (the kernel's own boot), seconds, per bare boot. */
+  readonly bareInitS: readonly number[];
   readonly guestMemUsedBytes: number;
   readonly guestMemTotalBytes: number;
   readonly qemuRssBytes: number;
@@ -75,6 +77,7 @@ export async function benchBoot(opts: BootBenchOptions = {}): Promise<BootBenchR
   const readyMs: number[] = [];
   const bareCpuMs: number[] = [];
   const readyCpuMs: number[] = [];
+  const bareInitS: number[] = [];
   let mem = { used: 0, total: 0, rss: 0, pss: 0 };
   try {
     for (let i = 0; i < rounds; i++) {
@@ -82,6 +85,7 @@ export async function benchBoot(opts: BootBenchOptions = {}): Promise<BootBenchR
       const b = await bareBoot(hv, image, runDir, i, opts);
       bareMs.push(b.ms);
       bareCpuMs.push(b.cpuMs);
+      bareInitS.push(b.initS);
       const r = await agentBoot(hv, image, runDir, i, opts, log);
       readyMs.push(r.ms);
       readyCpuMs.push(r.cpuMs);
@@ -101,6 +105,7 @@ export async function benchBoot(opts: BootBenchOptions = {}): Promise<BootBenchR
   const rows: BootBenchRow[] = [
     { name: "bare boot to /init (baseline), best", value: ms(best(bareMs)), unit: "ms" },
     { name: "bare boot to /init (baseline), median", value: ms(median(bareMs)), unit: "ms" },
+    { name: "guest uptime at /init (kernel boot), median", value: ms(median(bareInitS) * 1000), unit: "ms" },
     { name: "boot to agent ready, best", value: ms(best(readyMs)), unit: "ms" },
     { name: "boot to agent ready, median", value: ms(median(readyMs)), unit: "ms" },
     {
@@ -128,6 +133,7 @@ export async function benchBoot(opts: BootBenchOptions = {}): Promise<BootBenchR
     readyMs,
     bareCpuMs,
     readyCpuMs,
+    bareInitS,
     guestMemUsedBytes: mem.used,
     guestMemTotalBytes: mem.total,
     qemuRssBytes: mem.rss,
@@ -190,7 +196,7 @@ async function bareBoot(
   runDir: string,
   round: number,
   opts: BootBenchOptions,
-): Promise<{ ms: number; cpuMs: number }> {
+): Promise<{ ms: number; cpuMs: number; initS: number }> {
   const stateDir = await Deno.makeTempDir({ dir: runDir, prefix: "bare-" });
   const vm = await hv.createVm(
     vmConfig(image, stateDir, `bench-bare-${round}`, opts, { params: ["cocoon.stop=init"], devices: [] }),
@@ -213,7 +219,8 @@ async function bareBoot(
     if (!console.includes("stop requested at stage init")) {
       throw new Error(`Cannot bench boot: the bare guest did not reach /init:\n${console.slice(-2000)}`);
     }
-    return { ms, cpuMs };
+    const init = /stage init at ([\d.]+)s/.exec(console);
+    return { ms, cpuMs, initS: init === null ? Number.NaN : Number(init[1]) };
   } finally {
     await stopVm(vm);
   }

@@ -5,8 +5,10 @@
  * kernel), then tests/bench/report.ts writes docs/bench.svg and the README table.
  *
  * Run: deno task bench [section ...]
- *   sections, in this order: ttrpc, store, boot, start (P1, P7, runc), stdout (P6),
- *   factory (P2, P5, P3/P4 templated), memory (P3/P4 cold), shim, network, fileio
+ *   sections, in this order: ttrpc, store, boot, kernel (tuned vs Debian's, same run), verbs (P10,
+ *   P9 vs runc and runsc), waterfall (cold and templated starts, step by step), start (P1, P7,
+ *   runc), stdout (P6), factory (P2, P5, P3/P4 templated), memory (P3/P4 cold), shim, network,
+ *   fileio
  * Naming sections replaces only their figures in an existing bench/results.json.
  *
  * Knobs (environment): COCOON_BENCH_COLD_PODS (memory, default 4), COCOON_BENCH_PARALLEL (factory,
@@ -25,6 +27,9 @@ import { benchStart } from "./start_bench.ts";
 import { benchStdout } from "./stdout_bench.ts";
 import { benchMemory } from "./memory_bench.ts";
 import { benchFactory } from "./factory_bench.ts";
+import { benchKernels } from "./kernel_bench.ts";
+import { benchVerbs } from "./verb_bench.ts";
+import { benchWaterfall } from "./waterfall_bench.ts";
 import { fig, type Figure, figures, formatFigure } from "./figures.ts";
 import { machine } from "./machine.ts";
 import { parseResults, writeReport } from "./report.ts";
@@ -70,6 +75,16 @@ const SECTIONS: Readonly<Record<string, Section>> = {
   async boot() {
     return { figures: figures("boot", (await benchBoot()).rows) };
   },
+  async kernel() {
+    return { figures: figures("kernel", (await benchKernels({ rounds: 2 })).rows) };
+  },
+  async verbs() {
+    const r = await benchVerbs({ calls: 10 });
+    return { figures: figures("verbs", r.rows), skipped: prefixed("verbs", r.skipped) };
+  },
+  async waterfall() {
+    return { figures: figures("waterfall", (await benchWaterfall()).rows) };
+  },
   async start() {
     return { figures: figures("start", (await benchStart({ rounds: 2, execs: 5 })).rows) };
   },
@@ -98,6 +113,10 @@ const SECTIONS: Readonly<Record<string, Section>> = {
     return { figures: figures("fileio", (await benchFileIo()).rows) };
   },
 };
+
+function prefixed(section: string, skipped: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(skipped).map(([k, why]) => [`${section}: ${k}`, why]));
+}
 
 interface Kept {
   figures: Figure[];

@@ -162,41 +162,47 @@ export async function buildTunedKernel(opts: TunedKernelOptions): Promise<TunedK
 
   const t0 = performance.now();
   const work = join(cacheDir, `.build-${hash.slice(0, 16)}`);
-  await Deno.remove(work, { recursive: true }).catch(() => {});
-  await Deno.mkdir(work, { recursive: true });
+  const major = pkg.name.slice("linux-source-".length);
+  const src = join(work, `linux-source-${major}`);
+  const env = {
+    PATH: Deno.env.get("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin",
+    HOME: work,
+    LANG: "C",
+    KBUILD_BUILD_USER: "cocoon",
+    KBUILD_BUILD_HOST: "cocoon",
+    KBUILD_BUILD_TIMESTAMP: "1970-01-01",
+  };
+  const make = (args: string[]) => exec("make", ["-s", ...args], { cwd: src, env, ...sig });
+  // A build that was killed (a CI job cancelled, a reboot) left its configured tree: go on from there.
+  const marker = join(work, "configured");
+  const resumed = (await Deno.readTextFile(marker).catch(() => "")) === hash;
   try {
-    progress.step(`Downloading ${pkg.name} ${pkg.version}`);
-    const deb = (await downloadDebs([pkg], opts.debCache, signal)).get(pkg.name) ?? "";
-    progress.step("Unpacking the kernel source");
-    const major = pkg.name.slice("linux-source-".length);
-    await exec("sh", [
-      "-c",
-      `dpkg-deb --fsys-tarfile "$1" | tar -xO "./usr/src/linux-source-$2.tar.xz" | xz -dc -T0 | tar -x -C "$3"`,
-      "sh",
-      deb,
-      major,
-      work,
-    ], sig);
-    const src = join(work, `linux-source-${major}`);
-    const env = {
-      PATH: Deno.env.get("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin",
-      HOME: work,
-      LANG: "C",
-      KBUILD_BUILD_USER: "cocoon",
-      KBUILD_BUILD_HOST: "cocoon",
-      KBUILD_BUILD_TIMESTAMP: "1970-01-01",
-    };
-    const make = (args: string[]) => exec("make", ["-s", ...args], { cwd: src, env, ...sig });
-
-    progress.step("Configuring (allnoconfig + Cocoon's options)");
-    await make(["allnoconfig"]);
-    await Deno.writeTextFile(join(work, "cocoon.config"), configFragment());
-    await exec("sh", ["scripts/kconfig/merge_config.sh", "-m", ".config", join(work, "cocoon.config")], {
-      cwd: src,
-      env,
-      ...sig,
-    });
-    await make(["olddefconfig"]);
+    if (resumed) {
+      progress.note(`resuming the build in ${work}`);
+    } else {
+      await Deno.remove(work, { recursive: true }).catch(() => {});
+      await Deno.mkdir(work, { recursive: true });
+      progress.step(`Downloading ${pkg.name} ${pkg.version}`);
+      const deb = (await downloadDebs([pkg], opts.debCache, signal)).get(pkg.name) ?? "";
+      progress.step("Unpacking the kernel source");
+      await exec("sh", [
+        "-c",
+        `dpkg-deb --fsys-tarfile "$1" | tar -xO "./usr/src/linux-source-$2.tar.xz" | xz -dc -T0 | tar -x -C "$3"`,
+        "sh",
+        deb,
+        major,
+        work,
+      ], sig);
+      progress.step("Configuring (allnoconfig + Cocoon's options)");
+      await make(["allnoconfig"]);
+      await Deno.writeTextFile(join(work, "cocoon.config"), configFragment());
+      await exec("sh", ["scripts/kconfig/merge_config.sh", "-m", ".config", join(work, "cocoon.config")], {
+        cwd: src,
+        env,
+        ...sig,
+      });
+      await make(["olddefconfig"]);
+    }
     const config = await Deno.readTextFile(join(src, ".config"));
     const missing = missingOptions(config);
     if (missing.length > 0) {
@@ -205,6 +211,7 @@ export async function buildTunedKernel(opts: TunedKernelOptions): Promise<TunedK
         `Cannot configure the tuned kernel: ${missing.length} option(s) did not take: ${missing.join(", ")}`,
       );
     }
+    await Deno.writeTextFile(marker, hash);
 
     const jobs = opts.jobs ?? navigator.hardwareConcurrency;
     progress.step(`Compiling (make -j${jobs} bzImage; about a quarter of an hour on 2 cores)`);
@@ -230,6 +237,7 @@ export async function buildTunedKernel(opts: TunedKernelOptions): Promise<TunedK
     if (e instanceof GuestImageError) throw e;
     throw new GuestImageError("Internal", `Cannot build the tuned kernel: ${errText(e)}`, { cause: e });
   } finally {
+    // on success and on an error alike (a process killed runs no finally: its tree is resumed)
     await Deno.remove(work, { recursive: true }).catch(() => {});
   }
 }

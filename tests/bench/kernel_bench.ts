@@ -1,0 +1,74 @@
+/**
+ * The tuned guest kernel against Debian's prebuilt one, in one run: the same agent and userland,
+ * the boot benchmark (tests/bench/boot_bench.ts) on each image, alternating. Figures: the guest's
+ * uptime when /init runs (the kernel's own boot; goal: the tuned one at most 0.3 of Debian's), the
+ * bare boot and boot-to-agent-ready wall times, QEMU's PSS after boot, and their ratios.
+ *
+ * Needs the tuned kernel built (`cocoon guest build --kernel tuned`; `bash dev.sh bench` does it).
+ *
+ * @module
+ */
+import { benchBoot, type BootBenchResult } from "./boot_bench.ts";
+import { median, ratio, round, type Row } from "./figures.ts";
+import { ensureGuestImage } from "../utils/guest.ts";
+
+export async function benchKernels(opts: { rounds?: number } = {}): Promise<{ rows: Row[] }> {
+  const tuned = await ensureGuestImage({ agent: "real", kernel: "tuned" });
+  const debian = await ensureGuestImage({ agent: "real", kernel: "debian" });
+  const rounds = opts.rounds ?? 2;
+  const runs: { tuned: BootBenchResult[]; debian: BootBenchResult[] } = { tuned: [], debian: [] };
+  for (let i = 0; i < rounds; i++) {
+    runs.debian.push(await benchBoot({ image: debian, rounds: 1 }));
+    runs.tuned.push(await benchBoot({ image: tuned, rounds: 1 }));
+  }
+  const of = (k: "tuned" | "debian", f: (r: BootBenchResult) => number) => median(runs[k].map(f));
+  const init = (r: BootBenchResult) => (r.bareInitS[0] ?? Number.NaN) * 1000;
+  const bare = (r: BootBenchResult) => r.bareMs[0] ?? Number.NaN;
+  const ready = (r: BootBenchResult) => r.readyMs[0] ?? Number.NaN;
+  const pss = (r: BootBenchResult) => r.qemuPssBytes / 2 ** 20;
+  const guest = (r: BootBenchResult) => r.guestMemUsedBytes / 2 ** 20;
+  const rows: Row[] = [];
+  for (const k of ["debian", "tuned"] as const) {
+    const label = k === "tuned"
+      ? `tuned ${tuned.manifest.kernel.release}`
+      : `Debian ${debian.manifest.kernel.release}`;
+    rows.push(
+      { name: `${label}: guest uptime at /init, median`, value: round(of(k, init), 0), unit: "ms" },
+      { name: `${label}: bare boot to /init, median`, value: round(of(k, bare), 0), unit: "ms" },
+      { name: `${label}: boot to agent ready, median`, value: round(of(k, ready), 0), unit: "ms" },
+      { name: `${label}: QEMU PSS after boot`, value: round(of(k, pss), 1), unit: "MiB" },
+      { name: `${label}: guest memory in use after boot`, value: round(of(k, guest), 1), unit: "MiB" },
+    );
+  }
+  rows.push(
+    {
+      name: "tuned / Debian: guest uptime at /init",
+      value: round(ratio(of("tuned", init), of("debian", init))),
+      unit: "x",
+      goal: "<= 0.3",
+    },
+    {
+      name: "tuned / Debian: bare boot",
+      value: round(ratio(of("tuned", bare), of("debian", bare))),
+      unit: "x",
+    },
+    {
+      name: "tuned / Debian: boot to agent ready",
+      value: round(ratio(of("tuned", ready), of("debian", ready))),
+      unit: "x",
+      goal: "<= 1",
+    },
+    {
+      name: "tuned / Debian: QEMU PSS after boot",
+      value: round(ratio(of("tuned", pss), of("debian", pss))),
+      unit: "x",
+      goal: "<= 1",
+    },
+    {
+      name: "tuned / Debian: kernel image size",
+      value: round(ratio(tuned.manifest.files.vmlinuz.size, debian.manifest.files.vmlinuz.size)),
+      unit: "x",
+    },
+  );
+  return { rows };
+}
