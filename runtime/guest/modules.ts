@@ -7,7 +7,7 @@
 import { GuestImageError } from "../errors.ts";
 
 /**
- * Modules the guest needs: virtio devices, 9p, vsock, overlay, erofs, and nvdimm/virtio-pmem (for
+ * Modules the guest needs: virtio devices (the balloon for free page reporting), 9p, vsock, overlay, erofs, and nvdimm/virtio-pmem (for
  * the DAX-mapped userland image). Names the kernel builds in are skipped; unknown names fail.
  */
 export const DEFAULT_GUEST_MODULES: readonly string[] = [
@@ -17,6 +17,7 @@ export const DEFAULT_GUEST_MODULES: readonly string[] = [
   "virtio_blk",
   "virtio_net",
   "virtio_rng",
+  "virtio_balloon",
   "9pnet_virtio",
   "9p",
   "vsock",

@@ -76,6 +76,8 @@ Deno.test({
       "-device",
       "virtio-rng-pci,id=rng-dev0,rng=rng0",
       "-device",
+      "virtio-balloon-pci,id=balloon0,free-page-reporting=on",
+      "-device",
       "pcie-root-port,id=hp0,bus=pcie.0,chassis=1,io-reserve=0",
       "-device",
       "pcie-root-port,id=hp1,bus=pcie.0,chassis=2,io-reserve=0",

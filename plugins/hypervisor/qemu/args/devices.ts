@@ -134,6 +134,9 @@ export function devicesArgs(input: QemuArgsInput): string[] {
   for (const d of vm.devices) args.push(...deviceArgs(d, qemu, undefined, fds.get(d.id)?.fd));
   args.push("-object", "rng-random,id=rng0,filename=/dev/urandom");
   args.push("-device", `${virtioDriver("virtio-rng", qemu)},id=rng-dev0,rng=rng0`);
+  if (qemu.freePageReporting) {
+    args.push("-device", `${virtioDriver("virtio-balloon", qemu)},id=balloon0,free-page-reporting=on`);
+  }
   hotplugPortIds(qemu).forEach((id, i) => {
     args.push("-device", `pcie-root-port,id=${id},bus=pcie.0,chassis=${i + 1},io-reserve=0`);
   });
