@@ -87,6 +87,8 @@ export const HypervisorSchema = v.strictObject({
   console_log_max_bytes: opt(int(65536, 1 << 30)),
   /** TCG's translation buffer in MiB (`-accel tcg,tb-size=`); 0 = QEMU's default. @default 0 */
   tcg_tb_size_mib: opt(int(0, 4096)),
+  /** A virtio-balloon with free page reporting: freed guest pages go back to the host. @default true */
+  free_page_reporting: opt(v.boolean()),
   /** Guest RAM in a shared memfd (virtio-fs, templates). @default false */
   shared_memory: opt(v.boolean()),
   /** vsock port the agent listens on. @default 1024 */

@@ -124,6 +124,7 @@ const QEMU_KEYS = [
   "insecure_run_as_root",
   "console_log_max_bytes",
   "tcg_tb_size_mib",
+  "free_page_reporting",
 ] as const;
 
 /**
