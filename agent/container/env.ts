@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
 import { RuntimeError } from "../../runtime/errors.ts";
 import type { Logger } from "../../runtime/log/logger.ts";
 import type { CommandRunner } from "../sys/command.ts";
@@ -155,5 +154,22 @@ export async function drainText(s: ReadableStream<Uint8Array> | null, timeoutMs:
 export function consoleSocketPath(stateDir: string, name: string): string {
   const plain = `${stateDir}/${name}.console.sock`;
   if (new TextEncoder().encode(plain).length <= 107) return plain;
-  return `${stateDir}/c-${createHash("sha256").update(name).digest("hex").slice(0, 24)}.sock`;
+  return `${stateDir}/c-${nameDigest(name)}.sock`;
+}
+
+/**
+ * 24 hex digits of two 64-bit FNV-1a hashes of `name` (different offset bases). Not a security
+ * digest: the names are the host's ids, and this only has to keep them apart in a path. Chosen over
+ * node:crypto, whose import costs the agent's start-up the Node compatibility layer (measured: 18 ms
+ * natively; many times that in an emulated guest). Pure.
+ */
+export function nameDigest(name: string): string {
+  const bytes = new TextEncoder().encode(name);
+  const fnv = (basis: bigint): bigint => {
+    let h = basis;
+    for (const b of bytes) h = ((h ^ BigInt(b)) * 0x100000001b3n) & 0xffffffffffffffffn;
+    return h;
+  };
+  const hex = (h: bigint) => h.toString(16).padStart(16, "0");
+  return (hex(fnv(0xcbf29ce484222325n)) + hex(fnv(0x84222325cbf29ce4n))).slice(0, 24);
 }

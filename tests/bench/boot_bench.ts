@@ -37,6 +37,10 @@ export interface BootBenchOptions {
   kernelParams?: readonly string[];
   /** Per-boot timeout. @default 180000 */
   timeoutMs?: number;
+  /** More `[hypervisor.qemu]` keys for the QEMU plugin (`{ free_page_reporting: false }`). */
+  qemu?: Readonly<Record<string, unknown>>;
+  /** How long the booted guest idles before its memory is read, ms. @default 0 */
+  settleMs?: number;
   signal?: AbortSignal;
 }
 
@@ -72,7 +76,7 @@ export async function benchBoot(opts: BootBenchOptions = {}): Promise<BootBenchR
     await ensureGuestImage({ agent: "real", ...(opts.signal ? { signal: opts.signal } : {}) });
   if (image.rootfs === null) throw new Error(`Cannot bench boot: image "${image.dir}" has no userland`);
   const runDir = await Deno.makeTempDir({ prefix: "cocoon-boot-bench-" });
-  const hv = await qemuPlugin.create({ log, config: { accelerator: "auto" }, runDir });
+  const hv = await qemuPlugin.create({ log, config: { accelerator: "auto", ...opts.qemu }, runDir });
   const bareMs: number[] = [];
   const readyMs: number[] = [];
   const bareCpuMs: number[] = [];
@@ -254,6 +258,7 @@ async function agentBoot(
     const ms = performance.now() - t0;
     const pid = vm.pids()[0];
     const cpuMs = pid === undefined ? 0 : await cpuTimeMs(pid);
+    if ((opts.settleMs ?? 0) > 0) await new Promise((r) => setTimeout(r, opts.settleMs));
     const metrics = parseMetrics(await agent.metrics());
     const total = metrics.get("cocoon_guest_memory_total_bytes") ?? 0;
     const available = metrics.get("cocoon_guest_memory_available_bytes") ?? 0;

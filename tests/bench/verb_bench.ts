@@ -80,7 +80,40 @@ async function treeOf(marker: string): Promise<number[]> {
   return [...set];
 }
 
-async function measure(cli: Cli, bundle: string, calls: number): Promise<CliFigures> {
+/**
+ * The host program as one file (how compile.sh bundled it before it split per verb), run by the
+ * same deno: the "before" of the per-verb split, timed on the same container.
+ */
+async function oneFileCli(cocoon: Cli, dir: string): Promise<Cli | undefined> {
+  const repo = new URL("../../", import.meta.url).pathname;
+  const out = `${dir}/one-file/cocoon.js`;
+  const r = await new Deno.Command(`${repo}node_modules/.bin/deno`, {
+    args: ["bundle", "--quiet", "--output", out, `${repo}main.ts`],
+    stdout: "null",
+    stderr: "null",
+  }).output().catch(() => null);
+  if (r?.success !== true) return undefined;
+  const deno = `${cocoon.argv[0]?.replace(/\/bin\/cocoon$/, "")}/lib/cocoon/lib/deno`;
+  if (!(await Deno.stat(deno).then((s) => s.isFile, () => false))) return undefined; // compile mode
+  return {
+    ...cocoon,
+    name: "cocoon-one-file",
+    argv: [deno, "run", "--no-prompt", "--no-config", "--no-lock", "--quiet", "-A", out],
+  };
+}
+
+async function stateMedian(cli: Cli, id: string, calls: number): Promise<number> {
+  const ms: number[] = [];
+  for (let i = 0; i < calls; i++) ms.push((await run(cli, ["state", id])).ms);
+  return median(ms);
+}
+
+async function measure(
+  cli: Cli,
+  bundle: string,
+  calls: number,
+  also?: (id: string) => Promise<void>,
+): Promise<CliFigures> {
   const id = `verb-${cli.name}-${crypto.randomUUID().slice(0, 6)}`;
   const t0 = performance.now();
   // create keeps the container's stdio: spawned with /dev/null for all three, it returns at once
@@ -92,8 +125,8 @@ async function measure(cli: Cli, bundle: string, calls: number): Promise<CliFigu
   }
   const startMs = performance.now() - t0;
   try {
-    const state: number[] = [];
-    for (let i = 0; i < calls; i++) state.push((await run(cli, ["state", id])).ms);
+    await also?.(id);
+    const stateMs = await stateMedian(cli, id, calls);
     const exec: number[] = [];
     for (let i = 0; i < Math.max(3, Math.floor(calls / 2)); i++) {
       exec.push((await run(cli, ["exec", id, "true"])).ms);
@@ -101,7 +134,7 @@ async function measure(cli: Cli, bundle: string, calls: number): Promise<CliFigu
     await new Promise((r) => setTimeout(r, 2000)); // idle
     let pss = 0;
     for (const pid of await treeOf(cli.root)) pss += (await memoryKiB(pid).catch(() => ({ pss: 0 }))).pss;
-    return { stateMs: median(state), startMs, execMs: median(exec), pssMiB: pss / 1024 };
+    return { stateMs, startMs, execMs: median(exec), pssMiB: pss / 1024 };
   } finally {
     await run(cli, ["kill", id, "KILL"]).catch(() => {});
     await run(cli, ["delete", "--force", id]).catch(() => {});
@@ -139,8 +172,32 @@ export async function benchVerbs(
       const root = `${w.dir}/${name}-root`;
       clis.push({ name, argv: [name, "--root", root, ...extra], root });
     }
-    for (const cli of clis) figs.set(cli.name, await measure(cli, bundle, calls));
+    let oneFileMs = Number.NaN;
+    for (const cli of clis) {
+      const one = cli.name === "cocoon" ? await oneFileCli(cli, w.dir) : undefined;
+      figs.set(
+        cli.name,
+        await measure(cli, bundle, calls, async (id) => {
+          if (one !== undefined) oneFileMs = await stateMedian(one, id, calls);
+        }),
+      );
+    }
     const c = figs.get("cocoon");
+    if (c !== undefined && Number.isFinite(oneFileMs)) {
+      rows.push(
+        {
+          name: "cocoon: one verb, host program as one file (before the per-verb split)",
+          value: round(oneFileMs),
+          unit: "ms",
+        },
+        {
+          name: "cocoon: one verb, split per verb / one file",
+          value: round(ratio(c.stateMs, oneFileMs)),
+          unit: "x",
+          goal: "<= 1",
+        },
+      );
+    }
     for (const [name, f] of figs) {
       rows.push(
         {

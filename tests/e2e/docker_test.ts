@@ -94,6 +94,14 @@ Deno.test({
         for await (const c of dockerd.stderr) dlog.push(dec.decode(c));
       })().catch(() => {});
       const docker = (args: string[], ms?: number) => run(DOCKER, ["-H", `unix://${sock}`, ...args], ms);
+      // Each phase's duration, printed as it ends: a failure or a slow run shows where the time went.
+      let phaseAt = performance.now();
+      const phase = (name: string) => {
+        const now = performance.now();
+        // deno-lint-ignore no-console
+        console.log(`docker e2e: ${name}: ${Math.round(now - phaseAt)} ms`);
+        phaseAt = now;
+      };
       const tmux = (args: string[]) => run("tmux", ["-L", `cdk-${tag}`, ...args]);
       try {
         await until("dockerd", async () => (await docker(["version"])).code === 0, 60_000);
@@ -109,6 +117,7 @@ Deno.test({
         const img = "cocoon-e2e:1";
         const rt = ["--runtime", "cocoon"];
 
+        phase("dockerd up, image imported");
         // --network none: output and exit status.
         const none = await docker([
           "run",
@@ -124,6 +133,7 @@ Deno.test({
         assert.equal(none.code, 3, none.stderr);
         assert.equal(none.stdout, "hi\n");
 
+        phase("run --network none");
         // The default bridge: Docker's prestart hook configured the pod netns, the guest has its eth0.
         const bridge = await docker([
           "run",
@@ -138,6 +148,7 @@ Deno.test({
         assert.match(bridge.stdout, /inet 172\.17\.\d+\.\d+\/16/);
         assert.match(bridge.stdout, /default via 172\.17\.0\.1/);
 
+        phase("run on the default bridge");
         // A user-defined bridge with a published port, then logs, exec, stats, pause, stop.
         const net = `cnet-${tag}`;
         assert.equal((await docker(["network", "create", net])).code, 0);
@@ -166,6 +177,7 @@ Deno.test({
             .then((r) => r.text()).catch(() => "");
           return body === "served-by-cocoon\n";
         }, 60_000);
+        phase("run -d -p and the published port answering");
         assert.match((await docker(["logs", name])).stdout, /started/);
         const ex = await docker(["exec", name, "sh", "-c", "echo from-exec; exit 4"]);
         assert.equal(ex.code, 4);
@@ -199,6 +211,7 @@ Deno.test({
         assert.equal((await docker(["rm", name])).code, 0);
         assert.equal((await docker(["network", "rm", net])).code, 0);
 
+        phase("logs, exec, stats, update, pause, stop, rm");
         // -it in a real terminal: typing, output, resize, exit status.
         const it = `it-${tag}`;
         await tmux([
@@ -243,6 +256,7 @@ Deno.test({
         assert.equal((await docker(["inspect", "-f", "{{.State.ExitCode}}", it])).stdout.trim(), "5");
         assert.equal((await docker(["rm", it])).code, 0);
 
+        phase("run -it: typing, resize, exit status");
         // rm -f while the container is still being created (its VM booting).
         const slow = `slow-${tag}`;
         const starting = docker([
@@ -266,6 +280,7 @@ Deno.test({
         await starting;
         assert.notEqual((await docker(["inspect", slow])).code, 0, "removed");
 
+        phase("rm -f during create");
         // -m and --cpuset-cpus size the VM (512 MiB + 256 MiB, 1 + 1 vCPUs) and limit the container.
         const sized = await docker([
           "run",
@@ -287,6 +302,7 @@ Deno.test({
         assert.equal(cpus, "2");
         assert.equal(limit, String(256 * 1024 * 1024));
         assert.ok(Number(total) > 600, `guest memory ${total} MiB`);
+        phase("run -m --cpuset-cpus");
         assert.deepEqual(await pidsMatching("/run/cdk-", "qemu-system"), [], "no VM left");
       } catch (e) {
         // deno-lint-ignore no-console

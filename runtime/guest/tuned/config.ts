@@ -110,6 +110,8 @@ export const TUNED_OPTIONS: readonly (readonly [string, string])[] = [
   ["NET", "y"],
   ["INET", "y"],
   ["IPV6", "y"],
+  // sit0 in every network namespace (a built-in SIT tunnel makes one in each): containers would see it
+  ["IPV6_SIT", "n"],
   ["UNIX", "y"],
   ["PACKET", "y"],
   ["NETLINK_DIAG", "y"],
