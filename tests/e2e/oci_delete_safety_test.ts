@@ -158,7 +158,8 @@ Deno.test({
           if (st.code === 0 && JSON.parse(st.stdout).status === "stopped") break;
           await new Promise((r) => setTimeout(r, 200));
         }
-        assert.equal((await cli(["delete", "post4"])).code, 0);
+        const del4 = await cli(["delete", "post4"]);
+        assert.equal(del4.code, 0, del4.stderr);
         const stopped = JSON.parse(await Deno.readTextFile(out("poststop")));
         assert.deepEqual([stopped.id, stopped.status, stopped.pid], ["post4", "stopped", 0]);
 

@@ -17,13 +17,20 @@ export const delete_: Command = {
     const force = values.force === true;
     const env = await ociEnv(ctx);
     const v = await lookup(env, id);
+    let endedMeanwhile = false;
     if (v.alive && v.info !== null) {
       try {
         await callHolder(v.info.socket, { op: "delete", force }, { timeoutMs: 60_000 });
       } catch (e) {
         // A refusal (running, no --force) stands; a holder that cannot answer is killed with --force.
-        if (!force || (isRuntimeError(e) && e.code === "FailedPrecondition")) throw e;
-        ctx.log.warn("holder did not answer delete, killing it", { error: e });
+        if (isRuntimeError(e) && e.code === "FailedPrecondition") throw e;
+        if (force) ctx.log.warn("holder did not answer delete, killing it", { error: e });
+        else if (
+          isRuntimeError(e) && e.code === "Unavailable" && await waitHolderGone(v.info, 10_000, false)
+        ) {
+          // its container had exited and it was ending on its own: what it would have done is done here
+          endedMeanwhile = true;
+        } else throw e;
       }
       if (!await waitHolderGone(v.info, 10_000, force)) {
         throw new RuntimeError(
@@ -39,7 +46,7 @@ export const delete_: Command = {
     }
     await removeContainerState(await env.runtime(), id, v.paths, ctx.log);
     // A holder that was gone (its container had exited) could not run the poststop hooks itself.
-    if (!v.alive && v.info !== null) await runPoststop(id, v.info.bundle, ctx.log);
+    if ((!v.alive || endedMeanwhile) && v.info !== null) await runPoststop(id, v.info.bundle, ctx.log);
     return 0;
   },
 };

@@ -28,9 +28,10 @@ const OPTIONS = {
   "preserve-fds": { type: "string" },
   cgroup: { type: "string", multiple: true },
   "ignore-paused": { type: "boolean" },
-  // internal: the detached relay's exec id and readiness file
+  // internal: the detached relay's exec id, readiness file, and the caller's pid file
   "exec-id": { type: "string" },
   "notify-file": { type: "string" },
+  "caller-pid-file": { type: "string" },
 } as const;
 
 export const exec: Command = {
@@ -89,6 +90,7 @@ export const exec: Command = {
         "--notify-file",
         notify,
         ...(consoleSocket !== undefined ? ["--console-socket", absolute(consoleSocket)] : []),
+        ...(values["pid-file"] !== undefined ? ["--caller-pid-file", absolute(values["pid-file"])] : []),
         id,
       ], consoleSocket !== undefined ? "null" : "inherit");
       try {
@@ -134,6 +136,7 @@ export const exec: Command = {
       }
       const status = await attachExec(h, stdio, ctx.log);
       restoreTerminal();
+      if (values["caller-pid-file"] !== undefined) await outliveCaller(values["caller-pid-file"]);
       return status;
     } catch (e) {
       restoreTerminal();
@@ -146,6 +149,33 @@ export const exec: Command = {
 };
 
 let restoreTerminal = (): void => {};
+
+/** How long the relay lives on after its pid reached the caller's pid file. */
+const REAPER_GRACE_MS = 500;
+
+/**
+ * A detached relay whose process ended at once (`docker exec -t ID tty`) must not exit before its
+ * caller has learned its pid: containerd's runc shim reads the pid file after `exec` returns and
+ * drops an exit whose pid it does not know yet, and `docker exec` then waits forever (seen here
+ * with containerd 1.6). So the relay waits for its pid in the caller's pid file, then a little
+ * longer for the shim to record it; a relay that ran longer than that exits at once.
+ */
+async function outliveCaller(pidFile: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  let seenAt: number | undefined;
+  while (Date.now() < deadline) {
+    const text = await Deno.readTextFile(pidFile).catch(() => "");
+    if (text.trim() === String(Deno.pid)) {
+      seenAt = Date.now();
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  if (seenAt === undefined) return;
+  const stat = await Deno.stat(pidFile).catch(() => null);
+  const since = Date.now() - (stat?.mtime?.getTime() ?? seenAt);
+  if (since < REAPER_GRACE_MS) await new Promise((r) => setTimeout(r, REAPER_GRACE_MS - since));
+}
 
 /** This process's stdio; a terminal on stdin goes raw for a --tty exec (restored at the end). */
 function hostStdio(tty: boolean): ExecStdio {
