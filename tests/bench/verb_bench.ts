@@ -55,8 +55,8 @@ async function run(cli: Cli, args: readonly string[]): Promise<{ ms: number; cod
   return { ms, code: r.code, out: dec.decode(r.stdout) };
 }
 
-/** Pids whose command line mentions `marker`, and all their descendants. */
-async function treeOf(marker: string): Promise<number[]> {
+/** Pids whose command line mentions `marker`, `also`, and all their descendants. */
+async function treeOf(marker: string, also: number): Promise<number[]> {
   const procs: { pid: number; ppid: number; cmd: string }[] = [];
   for await (const e of Deno.readDir("/proc")) {
     if (!/^\d+$/.test(e.name)) continue;
@@ -67,7 +67,9 @@ async function treeOf(marker: string): Promise<number[]> {
       procs.push({ pid: Number(e.name), ppid, cmd });
     } catch { /* gone */ }
   }
-  const set = new Set(procs.filter((p) => p.cmd.includes(marker) && p.pid !== Deno.pid).map((p) => p.pid));
+  const set = new Set(
+    procs.filter((p) => (p.cmd.includes(marker) || p.pid === also) && p.pid !== Deno.pid).map((p) => p.pid),
+  );
   for (let grew = true; grew;) {
     grew = false;
     for (const p of procs) {
@@ -108,6 +110,23 @@ async function stateMedian(cli: Cli, id: string, calls: number): Promise<number>
   return median(ms);
 }
 
+/**
+ * `create`: only its exit status is awaited (its holder, runc's init or runsc's sandbox keeps the
+ * container's stdio, here /dev/null, for as long as the container lives).
+ */
+async function create(cli: Cli, bundle: string, id: string): Promise<void> {
+  const [cmd, ...pre] = cli.argv;
+  const p = new Deno.Command(cmd ?? "", {
+    args: [...pre, "create", "--bundle", bundle, id],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+    ...(cli.env !== undefined ? { clearEnv: true, env: { ...cli.env } } : {}),
+  }).spawn();
+  const st = await p.status;
+  if (!st.success) throw new Error(`${cli.name} create: exit ${st.code}`);
+}
+
 async function measure(
   cli: Cli,
   bundle: string,
@@ -116,8 +135,7 @@ async function measure(
 ): Promise<CliFigures> {
   const id = `verb-${cli.name}-${crypto.randomUUID().slice(0, 6)}`;
   const t0 = performance.now();
-  // create keeps the container's stdio: spawned with /dev/null for all three, it returns at once
-  await run(cli, ["create", "--bundle", bundle, id]);
+  await create(cli, bundle, id);
   await run(cli, ["start", id]);
   for (let i = 0; i < 100; i++) {
     if (JSON.parse((await run(cli, ["state", id])).out).status === "running") break;
@@ -133,7 +151,11 @@ async function measure(
     }
     await new Promise((r) => setTimeout(r, 2000)); // idle
     let pss = 0;
-    for (const pid of await treeOf(cli.root)) pss += (await memoryKiB(pid).catch(() => ({ pss: 0 }))).pss;
+    // the container's pid from `state` too: runc's container process names no state root
+    const statePid = Number(JSON.parse((await run(cli, ["state", id])).out).pid ?? 0);
+    for (const pid of await treeOf(cli.root, statePid)) {
+      pss += (await memoryKiB(pid).catch(() => ({ pss: 0 }))).pss;
+    }
     return { stateMs, startMs, execMs: median(exec), pssMiB: pss / 1024 };
   } finally {
     await run(cli, ["kill", id, "KILL"]).catch(() => {});
