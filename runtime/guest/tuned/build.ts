@@ -1,6 +1,6 @@
 /**
  * Builds the tuned guest kernel from Debian's kernel source package (`linux-source-6.12`, the same
- * source as Debian's prebuilt kernel) with {@link TUNED_OPTIONS}, and caches it by content hash:
+ * source as Debian's prebuilt kernel) with the options of config.ts, and caches it by content hash:
  *
  * ```
  * /var/cache/cocoon/kernels/
@@ -24,7 +24,7 @@ import { type AptContext, aptShow, type DebPackage, downloadDebs } from "../apt.
 import { sha256Text } from "../payload.ts";
 import { silentProgress } from "../progress.ts";
 import type { ProgressSink } from "../types.ts";
-import { configFragment, missingOptions, TUNED_OPTIONS, TUNED_SOURCE_PACKAGE } from "./config.ts";
+import { configFragment, missingOptions, TUNED_SOURCE_PACKAGE } from "./config.ts";
 
 /** Bump when the build steps change (part of the content hash). */
 export const TUNED_BUILDER_VERSION = "1";
@@ -242,6 +242,3 @@ export async function buildTunedKernel(opts: TunedKernelOptions): Promise<TunedK
     throw new GuestImageError("Internal", `Cannot build the tuned kernel: ${errText(e)}`, { cause: e });
   }
 }
-
-/** The number of options the tuned kernel sets (for `cocoon guest info`). */
-export const TUNED_OPTION_COUNT = TUNED_OPTIONS.length;
