@@ -12,7 +12,9 @@
  * Naming sections replaces only their figures in an existing bench/results.json.
  *
  * Knobs (environment): COCOON_BENCH_COLD_PODS (memory, default 4), COCOON_BENCH_PARALLEL (factory,
- * default 20), COCOON_BENCH_PODS (shim, default 10), COCOON_BENCH_BUDGET_S (default 840: a section
+ * default 20), COCOON_BENCH_PODS (shim, default 10), COCOON_BENCH_KERNEL (tuned or debian: the pod
+ * sections' image; default: the tuned one when built), COCOON_BENCH_FPR=off (pods without free page
+ * reporting), COCOON_BENCH_BUDGET_S (default 840: a section
  * that would start later than this into the run is skipped, saying so, so the run ends near 15 min).
  *
  * @module

@@ -36,7 +36,12 @@ export async function withPodWorld<T>(
   fn: (w: PodWorld) => Promise<T>,
   opts: { signal?: AbortSignal } = {},
 ): Promise<T> {
-  const image = await ensureGuestImage({ agent: "real", ...(opts.signal ? { signal: opts.signal } : {}) });
+  const kernel = Deno.env.get("COCOON_BENCH_KERNEL");
+  const image = await ensureGuestImage({
+    agent: "real",
+    ...(kernel === "tuned" || kernel === "debian" ? { kernel } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
   if (image.rootfs === null) throw new Error(`Cannot bench pods: image "${image.dir}" has no userland`);
   const dir = await Deno.makeTempDir({ prefix: "cocoon-pod-bench-" });
   const shm = await Deno.makeTempDir({ dir: "/dev/shm", prefix: "cocoon-bench-" }).catch(() => `${dir}/shm`);
@@ -61,6 +66,7 @@ export function benchConfigToml(
     `initrd = ${JSON.stringify(image.initrd)}`,
     `image = ${JSON.stringify(image.rootfs ?? "")}`,
     'accelerator = "auto"',
+    ...(Deno.env.get("COCOON_BENCH_FPR") === "off" ? ["free_page_reporting = false"] : []),
     `default_vcpus = ${POD_VCPUS}`,
     `default_memory = ${POD_MEMORY_MIB}`,
     "default_maxmemory = 1024",
