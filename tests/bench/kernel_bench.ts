@@ -42,30 +42,17 @@ export async function benchKernels(opts: { rounds?: number } = {}): Promise<{ ro
       { name: `${label}: guest memory in use after boot`, value: round(of(k, guest), 1), unit: "MiB" },
     );
   }
+  const vs = (what: string, f: (r: BootBenchResult) => number, goal?: string): Row => ({
+    name: `tuned / Debian: ${what}`,
+    value: round(ratio(of("tuned", f), of("debian", f))),
+    unit: "x",
+    ...(goal !== undefined ? { goal } : {}),
+  });
   rows.push(
-    {
-      name: "tuned / Debian: guest uptime at /init",
-      value: round(ratio(of("tuned", init), of("debian", init))),
-      unit: "x",
-      goal: "<= 0.3",
-    },
-    {
-      name: "tuned / Debian: bare boot",
-      value: round(ratio(of("tuned", bare), of("debian", bare))),
-      unit: "x",
-    },
-    {
-      name: "tuned / Debian: boot to agent ready",
-      value: round(ratio(of("tuned", ready), of("debian", ready))),
-      unit: "x",
-      goal: "<= 1",
-    },
-    {
-      name: "tuned / Debian: QEMU PSS after boot",
-      value: round(ratio(of("tuned", pss), of("debian", pss))),
-      unit: "x",
-      goal: "<= 1",
-    },
+    vs("guest uptime at /init", init, "<= 0.3"),
+    vs("bare boot", bare),
+    vs("boot to agent ready", ready, "<= 1"),
+    vs("QEMU PSS after boot", pss, "<= 1"),
     {
       name: "tuned / Debian: kernel image size",
       value: round(ratio(tuned.manifest.files.vmlinuz.size, debian.manifest.files.vmlinuz.size)),

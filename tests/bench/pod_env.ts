@@ -59,6 +59,7 @@ export function benchConfigToml(
   image: Pick<GuestImage, "kernel" | "initrd" | "rootfs">,
   mode: StartMode,
   templatePath: string,
+  freePageReporting = true,
 ): string {
   const lines = [
     "[hypervisor.qemu]",
@@ -66,7 +67,7 @@ export function benchConfigToml(
     `initrd = ${JSON.stringify(image.initrd)}`,
     `image = ${JSON.stringify(image.rootfs ?? "")}`,
     'accelerator = "auto"',
-    ...(Deno.env.get("COCOON_BENCH_FPR") === "off" ? ["free_page_reporting = false"] : []),
+    ...(freePageReporting ? [] : ["free_page_reporting = false"]),
     `default_vcpus = ${POD_VCPUS}`,
     `default_memory = ${POD_MEMORY_MIB}`,
     "default_maxmemory = 1024",
@@ -93,7 +94,11 @@ export function benchConfigToml(
 /** Writes the configuration of `mode` to `<dir>/<mode>.toml`, state under `<dir>/<mode>`. */
 export async function writeBenchConfig(w: PodWorld, mode: StartMode): Promise<string> {
   const path = `${w.dir}/${mode.kind}.toml`;
-  await Deno.writeTextFile(path, benchConfigToml(`${w.dir}/${mode.kind}`, w.image, mode, w.templatePath));
+  const fpr = Deno.env.get("COCOON_BENCH_FPR") !== "off";
+  await Deno.writeTextFile(
+    path,
+    benchConfigToml(`${w.dir}/${mode.kind}`, w.image, mode, w.templatePath, fpr),
+  );
   return path;
 }
 
