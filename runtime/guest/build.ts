@@ -10,6 +10,7 @@ import { GuestImageError, isRuntimeError } from "../errors.ts";
 import { rootLog } from "../log/logger.ts";
 import { errText } from "./_exec.ts";
 import {
+  type AptContext,
   aptContext,
   aptListsAge,
   aptUpdate,
@@ -41,6 +42,7 @@ import {
   DEFAULT_KERNEL_FLAVOUR,
   type GuestImage,
   type GuestManifest,
+  type ProgressSink,
 } from "./types.ts";
 
 /** Bump when the image layout or the build steps change (part of the content hash). */
@@ -226,9 +228,9 @@ export async function buildGuestImage(opts: BuildGuestImageOptions = {}): Promis
  */
 async function tunedKernelFor(
   opts: BuildGuestImageOptions,
-  apt: ReturnType<typeof aptContext>,
+  apt: AptContext,
   debCache: string,
-  progress: NonNullable<BuildGuestImageOptions["progress"]>,
+  progress: ProgressSink,
 ): Promise<TunedKernel | null> {
   const choice = opts.kernel ?? "auto";
   if (choice === "debian" || opts.kernelPackage !== undefined || opts.kernelFlavour !== undefined) {

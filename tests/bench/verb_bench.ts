@@ -37,16 +37,21 @@ interface CliFigures {
   readonly pssMiB: number;
 }
 
-async function run(cli: Cli, args: readonly string[]): Promise<{ ms: number; code: number; out: string }> {
+/** `args` through the runtime's CLI, with its environment; stdout and stderr piped or discarded. */
+function command(cli: Cli, args: readonly string[], out: "piped" | "null"): Deno.Command {
   const [cmd, ...pre] = cli.argv;
-  const t0 = performance.now();
-  const r = await new Deno.Command(cmd ?? "", {
+  return new Deno.Command(cmd ?? "", {
     args: [...pre, ...args],
     stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
+    stdout: out,
+    stderr: out,
     ...(cli.env !== undefined ? { clearEnv: true, env: { ...cli.env } } : {}),
-  }).output();
+  });
+}
+
+async function run(cli: Cli, args: readonly string[]): Promise<{ ms: number; code: number; out: string }> {
+  const t0 = performance.now();
+  const r = await command(cli, args, "piped").output();
   const ms = performance.now() - t0;
   const dec = new TextDecoder();
   if (r.code !== 0) {
@@ -115,15 +120,7 @@ async function stateMedian(cli: Cli, id: string, calls: number): Promise<number>
  * container's stdio, here /dev/null, for as long as the container lives).
  */
 async function create(cli: Cli, bundle: string, id: string): Promise<void> {
-  const [cmd, ...pre] = cli.argv;
-  const p = new Deno.Command(cmd ?? "", {
-    args: [...pre, "create", "--bundle", bundle, id],
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-    ...(cli.env !== undefined ? { clearEnv: true, env: { ...cli.env } } : {}),
-  }).spawn();
-  const st = await p.status;
+  const st = await command(cli, ["create", "--bundle", bundle, id], "null").spawn().status;
   if (!st.success) throw new Error(`${cli.name} create: exit ${st.code}`);
 }
 
