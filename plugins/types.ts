@@ -114,6 +114,11 @@ export type Device =
     readonly path: string;
     readonly readOnly: boolean;
     readonly driver: "virtio-blk" | "virtio-scsi" | "nvdimm";
+    /**
+     * The file's size in bytes, for "nvdimm" (a virtio-pmem device maps the whole file as guest
+     * memory: a multiple of 2 MiB that fits between the memory and the maximum memory).
+     */
+    readonly sizeBytes?: number;
   }
   | {
     readonly kind: "net";

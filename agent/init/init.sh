@@ -135,7 +135,11 @@ if [ "$COCOON_STAGE" = "2" ]; then
   done
   opts=ro
   [ -n "$USERLAND_OPTS" ] && opts="ro,$USERLAND_OPTS"
-  mount -t erofs -o "$opts" "$USERLAND" /cocoon || die "cannot mount the userland image $USERLAND"
+  if ! mount -t erofs -o "$opts" "$USERLAND" /cocoon; then
+    # a kernel without DAX for erofs still reads the image through its page cache
+    [ "$opts" != ro ] && log "cannot mount $USERLAND with $opts: mounting it without them"
+    mount -t erofs -o ro "$USERLAND" /cocoon || die "cannot mount the userland image $USERLAND"
+  fi
 fi
 # The dynamic loader and libraries live in the userland; programs expect them at the usual paths.
 mkdir -p /lib /usr

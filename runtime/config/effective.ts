@@ -32,6 +32,7 @@ export function hypervisorTable(h: HypervisorConfig): Record<string, unknown> {
     virtio_fs_cache: h.virtioFsCache,
     virtio_fs_extra_args: h.virtioFsExtraArgs,
     block_device_driver: h.blockDeviceDriver,
+    disable_image_nvdimm: h.disableImageNvdimm,
     enable_annotations: h.enableAnnotations,
     enable_debug: h.enableDebug,
     entropy_source: h.entropySource,

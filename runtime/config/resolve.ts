@@ -99,6 +99,7 @@ export function resolveHypervisor(name: string, h: RawHypervisor): HypervisorCon
     virtioFsCache: h.virtio_fs_cache ?? "auto",
     virtioFsExtraArgs: h.virtio_fs_extra_args ?? [],
     blockDeviceDriver: h.block_device_driver ?? "virtio-blk",
+    disableImageNvdimm: h.disable_image_nvdimm ?? false,
     enableAnnotations: h.enable_annotations ?? ["kernel_params", "default_vcpus", "default_memory"],
     enableDebug: h.enable_debug ?? false,
     entropySource: h.entropy_source ?? "/dev/urandom",

@@ -60,6 +60,13 @@ export const HypervisorSchema = v.strictObject({
   virtio_fs_extra_args: opt(strList()),
   /** @default "virtio-blk" */
   block_device_driver: opt(v.picklist(["virtio-blk", "virtio-scsi", "nvdimm"])),
+  /**
+   * Kata's key: false puts the guest userland image on a virtio-pmem device that the guest maps
+   * with DAX (erofs `dax=always`), so its pages are the host's page cache, shared by every VM,
+   * instead of a copy in each guest's RAM; true (or an image that cannot be mapped) uses
+   * virtio-blk. @default false
+   */
+  disable_image_nvdimm: opt(v.boolean()),
   /** Hypervisor keys that OCI annotations may override. @default ["kernel_params","default_vcpus","default_memory"] */
   enable_annotations: opt(strList()),
   /** @default false */
@@ -199,6 +206,8 @@ export interface HypervisorConfig {
   readonly virtioFsCache: "auto" | "never" | "metadata" | "always";
   readonly virtioFsExtraArgs: readonly string[];
   readonly blockDeviceDriver: "virtio-blk" | "virtio-scsi" | "nvdimm";
+  /** `disable_image_nvdimm`: the userland image on virtio-blk rather than a DAX-mapped virtio-pmem. */
+  readonly disableImageNvdimm: boolean;
   readonly enableAnnotations: readonly string[];
   readonly enableDebug: boolean;
   readonly entropySource: string;

@@ -10,7 +10,7 @@ import type { FactoryProgress, FactoryStatus, VmConfig } from "../../plugins/typ
 import { sandboxId } from "../ids.ts";
 import { sharedFsPlugin } from "../sandbox/create_sandbox.ts";
 import type { SandboxRuntime } from "../sandbox/runtime.ts";
-import { buildVmConfig, hostFacts, imageCmdline } from "../sandbox/vm_config.ts";
+import { buildVmConfig, hostFacts, imageBytes, imageCmdline } from "../sandbox/vm_config.ts";
 import { factoryName, factoryOptions, openFactory } from "./factory.ts";
 
 /** Id of the stand-in sandbox whose VM config `init` builds the template for. */
@@ -41,6 +41,7 @@ export async function sandboxShapedVmConfig(
     dir,
     devices,
     imageCmdline: await imageCmdline(cfg.hypervisor.kernel),
+    imageBytes: await imageBytes(cfg.hypervisor.image),
     ...hostFacts(),
   });
   return { config, release };

@@ -91,11 +91,14 @@ export async function writeInitrd(
 /**
  * Writes the read-only userland image: uncompressed erofs (so pages can be shared through the host
  * page cache or mapped with DAX), fixed timestamps and UUID, padded to a 2 MiB multiple (nvdimm).
+ * No inline (tail-packed) data: erofs maps only plain-layout files with DAX, so a file whose last
+ * block sat in its inode would still be read into every guest's page cache.
  */
 export async function writeErofs(userland: string, out: string, signal?: AbortSignal): Promise<number> {
   await exec("mkfs.erofs", [
     "--quiet",
     "-T0",
+    "-Enoinline_data",
     "--all-root",
     "-U00000000-0000-0000-0000-00000000c0c0",
     out,

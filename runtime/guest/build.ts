@@ -46,7 +46,7 @@ import {
 } from "./types.ts";
 
 /** Bump when the image layout or the build steps change (part of the content hash). */
-export const BUILDER_VERSION = "3";
+export const BUILDER_VERSION = "4";
 
 const USERLAND_PACKAGES = ["crun", "runc", "libc6", "libgcc-s1"];
 const WEEK_MS = 7 * 24 * 3600 * 1000;

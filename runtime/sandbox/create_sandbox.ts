@@ -21,7 +21,7 @@ import { consoleLogPath, sandboxDir, sandboxesRoot } from "./layout.ts";
 import type { PreparedStorage, SandboxRecord } from "./records.ts";
 import type { SandboxRuntime } from "./runtime.ts";
 import { now } from "./status.ts";
-import { buildVmConfig, hostFacts, imageCmdline, safeHostname } from "./vm_config.ts";
+import { buildVmConfig, hostFacts, imageBytes, imageCmdline, safeHostname } from "./vm_config.ts";
 import { factoryName, factoryOptions, openFactory } from "../factory/factory.ts";
 import { adoptCachedDir, attachCached } from "../factory/cache_adopt.ts";
 import { takeCachedVm } from "../factory/cache_client.ts";
@@ -167,6 +167,7 @@ export async function createSandbox(rt: SandboxRuntime, opts: CreateSandboxOptio
       dir,
       devices: [...ctx.record.prepared.flatMap((p) => p.devices), ...attachment.devices],
       imageCmdline: await imageCmdline(cfg.hypervisor.kernel),
+      imageBytes: await imageBytes(cfg.hypervisor.image),
       ...(netns ? { netns } : {}),
       ...(opts.hostname !== undefined ? { hostname: opts.hostname } : {}),
       ...host,

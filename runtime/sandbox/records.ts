@@ -118,6 +118,7 @@ const DeviceSchema = v.variant("kind", [
     path: str,
     readOnly: v.boolean(),
     driver: v.picklist(["virtio-blk", "virtio-scsi", "nvdimm"]),
+    sizeBytes: v.exactOptional(int),
   }),
   v.object({
     kind: v.literal("net"),

@@ -3,9 +3,11 @@
  * image's manifest and the devices that storage and network plugins need at boot.
  *
  * The guest image contract (runtime/guest): `kernel` + `initrd`, and in erofs mode the read-only
- * userland image attached as the first virtio-blk disk (the guest's /init takes the disk whose
- * serial is "cocoon-userland", else /dev/vda; Device has no serial field, so Cocoon puts it first
- * and says `cocoon.userland=/dev/vda`), plus the kernel parameters in `manifest.json` `cmdline`.
+ * userland image, mapped with DAX from a virtio-pmem device (`cocoon.userland=/dev/pmem0`,
+ * `cocoon.userland_opts=dax=always`) or else attached as the first virtio-blk disk (the guest's
+ * /init takes the disk whose serial is "cocoon-userland", else /dev/vda; Device has no serial
+ * field, so Cocoon puts it first and says `cocoon.userland=/dev/vda`), plus the kernel parameters
+ * in `manifest.json` `cmdline`.
  *
  * @module
  */
@@ -25,6 +27,8 @@ export interface VmConfigInput {
   readonly devices: readonly Device[];
   /** Kernel parameters from the guest image manifest. */
   readonly imageCmdline?: string;
+  /** The userland image's size in bytes ({@link imageBytes}); unknown means virtio-blk. */
+  readonly imageBytes?: number | undefined;
   /** Host memory in MiB, for `default_maxmemory = 0`. */
   readonly hostMemoryMiB?: number;
   /** Host CPUs, for `default_maxvcpus = 0`. */
@@ -50,15 +54,28 @@ export function buildVmConfig(cfg: ResolvedConfig, input: VmConfigInput): VmConf
     );
   }
   const params: string[] = [...own];
+  const vcpus = h.defaultVcpus;
+  const memoryMiB = h.defaultMemory;
+  const maxVcpus = Math.max(vcpus, h.defaultMaxVcpus > 0 ? h.defaultMaxVcpus : input.hostCpus ?? vcpus);
+  const maxMemoryMiB = Math.max(
+    memoryMiB,
+    h.defaultMaxMemory > 0 ? h.defaultMaxMemory : input.hostMemoryMiB ?? memoryMiB,
+  );
   if (h.image !== "") {
+    const pmem = userlandOnPmem(cfg, input.imageBytes, maxMemoryMiB - memoryMiB);
     devices.push({
       kind: "block",
       id: deviceId(USERLAND_DEVICE_ID),
       path: h.image,
       readOnly: true,
-      driver: "virtio-blk",
+      driver: pmem ? "nvdimm" : "virtio-blk",
+      ...(pmem && input.imageBytes !== undefined ? { sizeBytes: input.imageBytes } : {}),
     });
-    params.push("cocoon.userland=/dev/vda");
+    params.push(
+      ...(pmem
+        ? ["cocoon.userland=/dev/pmem0", "cocoon.userland_opts=dax=always"]
+        : ["cocoon.userland=/dev/vda"]),
+    );
   }
   devices.push(...input.devices);
   params.push(...words(input.imageCmdline ?? ""));
@@ -68,13 +85,6 @@ export function buildVmConfig(cfg: ResolvedConfig, input: VmConfigInput): VmConf
   if (cfg.agent.kernelModules.length > 0) params.push(`cocoon.modules=${cfg.agent.kernelModules.join(",")}`);
   const channel = cfg.agent.channel === "vsock" ? "vsock" : "virtio-serial";
   params.push(`agent.channel=${channel === "vsock" ? "vsock" : "serial"}`);
-  const vcpus = h.defaultVcpus;
-  const memoryMiB = h.defaultMemory;
-  const maxVcpus = Math.max(vcpus, h.defaultMaxVcpus > 0 ? h.defaultMaxVcpus : input.hostCpus ?? vcpus);
-  const maxMemoryMiB = Math.max(
-    memoryMiB,
-    h.defaultMaxMemory > 0 ? h.defaultMaxMemory : input.hostMemoryMiB ?? memoryMiB,
-  );
   return {
     id: input.id,
     stateDir: vmStateDir(input.dir),
@@ -92,6 +102,36 @@ export function buildVmConfig(cfg: ResolvedConfig, input: VmConfigInput): VmConf
     ...(cfg.agent.debugConsoleEnabled ? { debugConsole: true } : {}),
     ...(input.netns !== undefined ? { netns: input.netns } : {}),
   };
+}
+
+const PMEM_ALIGN = 2 * 1024 * 1024;
+
+/**
+ * Whether the userland image goes on virtio-pmem (DAX) rather than virtio-blk: not turned off
+ * (`disable_image_nvdimm`), a machine with PCI, an image whose size is known and a multiple of
+ * 2 MiB (the image builder pads it), and room for it between the memory and the maximum memory
+ * (QEMU maps the device there). Pure.
+ */
+export function userlandOnPmem(
+  cfg: ResolvedConfig,
+  imageBytes: number | undefined,
+  spareMiB: number,
+): boolean {
+  const h = cfg.hypervisor;
+  if (h.disableImageNvdimm || h.machineType === "microvm" || imageBytes === undefined) return false;
+  if (imageBytes <= 0 || imageBytes % PMEM_ALIGN !== 0) return false;
+  return imageBytes <= spareMiB * 1024 * 1024;
+}
+
+/** The size of the userland image in bytes; undefined when there is none or it cannot be read. */
+export async function imageBytes(image: string): Promise<number | undefined> {
+  if (image === "") return undefined;
+  try {
+    const st = await Deno.stat(image);
+    return st.isFile ? st.size : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function words(s: string): string[] {

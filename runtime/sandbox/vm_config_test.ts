@@ -88,3 +88,39 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "buildVmConfig() maps a 2 MiB-aligned userland image with DAX from virtio-pmem when it fits below the maximum memory, else virtio-blk",
+  permissions: "none",
+  fn() {
+    const MiB = 1024 * 1024;
+    const input = { id: sandboxId("sb1"), dir: "/run/x/sb1", devices: [], hostMemoryMiB: 4096, hostCpus: 2 };
+    const userland = (c: ReturnType<typeof cfg>, imageBytes?: number) => {
+      const v = buildVmConfig(c, { ...input, ...(imageBytes !== undefined ? { imageBytes } : {}) });
+      const d = v.devices[0];
+      assert.ok(d !== undefined && d.kind === "block");
+      return {
+        driver: d.driver,
+        size: d.sizeBytes,
+        params: v.kernelParams.filter((p) => p.startsWith("cocoon.userland")),
+      };
+    };
+    assert.deepEqual(userland(cfg(), 108 * MiB), {
+      driver: "nvdimm",
+      size: 108 * MiB,
+      params: ["cocoon.userland=/dev/pmem0", "cocoon.userland_opts=dax=always"],
+    });
+    const blk = { driver: "virtio-blk", size: undefined, params: ["cocoon.userland=/dev/vda"] };
+    assert.deepEqual(userland(cfg({ disable_image_nvdimm: true }), 108 * MiB), blk, "turned off");
+    assert.deepEqual(userland(cfg(), 108 * MiB + 4096), blk, "not 2 MiB aligned");
+    assert.deepEqual(userland(cfg()), blk, "size unknown");
+    assert.deepEqual(userland(cfg({ machine_type: "microvm" }), 108 * MiB), blk, "no PCI");
+    assert.deepEqual(
+      userland(cfg({ default_memory: 512, default_maxmemory: 600 }), 108 * MiB),
+      blk,
+      "88 MiB spare below the maximum memory",
+    );
+    assert.equal(userland(cfg({ default_memory: 512, default_maxmemory: 620 }), 108 * MiB).driver, "nvdimm");
+  },
+});

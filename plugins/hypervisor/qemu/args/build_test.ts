@@ -256,3 +256,40 @@ Deno.test({
     assert.ok(argv(vm, "kvm", qemu).includes("kvm"));
   },
 });
+
+Deno.test({
+  name:
+    "buildQemuArgs() maps an nvdimm device as a shared, read-only memory-backend-file behind virtio-pmem-pci; microvm and unaligned sizes are refused",
+  permissions: "none",
+  fn() {
+    const pmem = {
+      kind: "block",
+      id: deviceId("userland"),
+      path: "/g/rootfs.erofs",
+      readOnly: true,
+      driver: "nvdimm",
+      sizeBytes: 4 * 1024 * 1024,
+    } as const;
+    const a = argv({ ...vm, devices: [pmem] });
+    assert.ok(
+      a.includes(
+        `memory-backend-file,id=${
+          qemuId("be", "userland")
+        },mem-path=/g/rootfs.erofs,size=4194304,share=on,readonly=on`,
+      ),
+      a.join(" "),
+    );
+    assert.ok(
+      a.includes(`virtio-pmem-pci,id=${qemuId("dev", "userland")},memdev=${qemuId("be", "userland")}`),
+    );
+    assert.ok(!a.some((x) => x.includes("virtio-blk")));
+    assert.throws(
+      () => argv({ ...vm, devices: [{ ...pmem, sizeBytes: 4 * 1024 * 1024 + 512 }] }),
+      (e: unknown) => e instanceof HypervisorError && /not a positive multiple of 2 MiB/.test(e.message),
+    );
+    assert.throws(
+      () => argv({ ...vm, devices: [pmem] }, "tcg", { ...DEFAULT_QEMU_CONFIG, machineType: "microvm" }),
+      /microvm machine has no PCI bus/,
+    );
+  },
+});

@@ -46,6 +46,7 @@ export function deviceArgs(device: Device, qemu: QemuConfig, bus?: string, fd?: 
   const onBus = bus === undefined ? "" : `,bus=${bus}`;
   switch (device.kind) {
     case "block": {
+      if (device.driver === "nvdimm") return pmemArgs(device, qemu, dev, backend, onBus);
       const ro = device.readOnly ? ",read-only=on" : "";
       const drive = [
         "-blockdev",
@@ -64,7 +65,7 @@ export function deviceArgs(device: Device, qemu: QemuConfig, bus?: string, fd?: 
       }
       throw new HypervisorError(
         "Unimplemented",
-        `Cannot add block device "${device.id}": driver "nvdimm" is not supported by the qemu plugin`,
+        `Cannot add block device "${device.id}": driver "${device.driver}" is not supported by the qemu plugin`,
       );
     }
     case "net":
@@ -122,6 +123,40 @@ export function deviceArgs(device: Device, qemu: QemuConfig, bus?: string, fd?: 
     case "vfio":
       return ["-device", `vfio-pci,id=${dev},host=${optValue(device.bdf)}${onBus}`];
   }
+}
+
+/** Alignment QEMU and the guest's libnvdimm want of a virtio-pmem region. */
+export const PMEM_ALIGN_BYTES = 2 * 1024 * 1024;
+
+/**
+ * A file mapped as a virtio-pmem device: QEMU maps it shared (read-only when the device is), so
+ * the guest's DAX accesses reach the host's page cache of that file, one copy for every VM. Not
+ * on microvm (no PCI); the size must be given and a multiple of {@link PMEM_ALIGN_BYTES}.
+ */
+function pmemArgs(
+  device: Extract<Device, { kind: "block" }>,
+  qemu: QemuConfig,
+  dev: string,
+  backend: string,
+  onBus: string,
+): string[] {
+  const why = qemu.machineType === "microvm"
+    ? "the microvm machine has no PCI bus for virtio-pmem"
+    : device.sizeBytes === undefined || device.sizeBytes <= 0 || device.sizeBytes % PMEM_ALIGN_BYTES !== 0
+    ? `its size (${device.sizeBytes ?? "not given"}) is not a positive multiple of 2 MiB`
+    : undefined;
+  if (why !== undefined) {
+    throw new HypervisorError("InvalidArgument", `Cannot add nvdimm device "${device.id}": ${why}`);
+  }
+  const ro = device.readOnly ? ",readonly=on" : "";
+  return [
+    "-object",
+    `memory-backend-file,id=${backend},mem-path=${
+      optValue(device.path)
+    },size=${device.sizeBytes},share=on${ro}`,
+    "-device",
+    `virtio-pmem-pci,id=${dev},memdev=${backend}${onBus}`,
+  ];
 }
 
 export function devicesArgs(input: QemuArgsInput): string[] {
