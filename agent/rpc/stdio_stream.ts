@@ -23,7 +23,7 @@ import type { AgentCore } from "../core.ts";
 import { exitCodeOf } from "../sys/reaper.ts";
 
 const INITIAL_CREDIT = 64 * 1024;
-const MAX_CHUNK = 32 * 1024;
+const MAX_CHUNK = 128 * 1024;
 
 type ServerMsg = MessageInitShape<typeof StdioServerMessageSchema>;
 

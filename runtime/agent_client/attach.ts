@@ -1,7 +1,9 @@
 /**
  * Streaming stdio of one guest process over a ttRPC 1.2 bidi stream (`Agent/StdioStream`). Output is
- * pull-based: the agent may send 64 KiB ahead, and the client grants more credit only as the
- * consumer reads, so a slow consumer slows the container.
+ * pull-based: the agent may send {@link OUTPUT_WINDOW} bytes ahead (64 KiB by the protocol, the
+ * rest granted on open), and the client grants more credit only as the consumer reads, in batches,
+ * so a slow consumer slows the container. An agent that sends beyond its credit is cut off: the
+ * host never queues more than the window per process, whatever the guest does.
  *
  * @module
  */
@@ -30,6 +32,16 @@ export interface AttachedProcess {
 }
 
 type ClientMsg = MessageInitShape<typeof StdioClientMessageSchema>;
+
+/** Credit the agent has before any grant (stdio.proto). */
+const PROTOCOL_CREDIT = 64 * 1024;
+/**
+ * Output bytes the agent may have in flight, stdout and stderr together. The window has to cover
+ * the channel's round trip: at 64 KiB a TCG guest's output ran at a few MiB/s, waiting for grants.
+ */
+export const OUTPUT_WINDOW = 1024 * 1024;
+/** Consumed bytes are granted back once this many have gathered (fewer, larger window updates). */
+const GRANT_BATCH = 64 * 1024;
 
 /** Opens the stream and waits for `opened`. */
 export async function attachProcess(
@@ -61,17 +73,37 @@ export async function attachProcess(
       `Cannot attach to "${p.execId || p.containerId}": expected opened, got ${opened.kind.case}`,
     );
   }
-  const out = new Channel((n) => void send({ kind: { case: "windowUpdate", value: n } }).catch(() => {}));
-  const err = new Channel((n) => void send({ kind: { case: "windowUpdate", value: n } }).catch(() => {}));
+  const grantNow = (n: number) => void send({ kind: { case: "windowUpdate", value: n } }).catch(() => {});
+  let credit = OUTPUT_WINDOW;
+  let consumed = 0;
+  const grant = (n: number) => {
+    consumed += n;
+    if (consumed < GRANT_BATCH) return;
+    credit += consumed;
+    grantNow(consumed);
+    consumed = 0;
+  };
+  grantNow(OUTPUT_WINDOW - PROTOCOL_CREDIT);
+  const out = new Channel(grant);
+  const err = new Channel(grant);
   const exit = (async () => {
     try {
       for (;;) {
         const r = await reader.read();
         if (r.done) throw new AgentError("Unavailable", "Stdio stream ended before the exit status");
         const m = fromBinary(StdioServerMessageSchema, r.value);
-        if (m.kind.case === "stdout") out.push(m.kind.value);
-        else if (m.kind.case === "stderr") err.push(m.kind.value);
-        else if (m.kind.case === "exit") {
+        if (m.kind.case === "stdout" || m.kind.case === "stderr") {
+          credit -= m.kind.value.length;
+          if (credit < 0) {
+            throw new AgentError(
+              "DataLoss",
+              `Cannot read the output of "${
+                p.execId || p.containerId
+              }": the agent sent ${-credit} bytes beyond the credit granted to it`,
+            );
+          }
+          (m.kind.case === "stdout" ? out : err).push(m.kind.value);
+        } else if (m.kind.case === "exit") {
           out.end();
           err.end();
           return m.kind.value.exitStatus;

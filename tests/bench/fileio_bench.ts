@@ -1,9 +1,10 @@
 /**
  * File I/O benchmark, in one run: the same busybox sh workload (sequential write of a file with
- * fsync, sequential read of it back, small-file create, stat of those files) in five places:
+ * fsync, sequential read of it back, small-file create, stat of those files) in these places:
  *
  * 1. the host, directly (`/bin/busybox sh` in a temp dir): the baseline;
- * 2. a runc container on the host with the work dir bind-mounted at /data;
+ * 2. a runc container on the host with the work dir bind-mounted at /data, and the same under
+ *    gVisor's runsc (ptrace platform, `--network=none`), the peer a host without KVM would pick;
  * 3. a Cocoon container (real QEMU, real agent, crun in the guest) whose /data is a bind-mounted
  *    volume shared over virtio-9p (`shared_fs = "virtio-9p"`);
  * 4. the same over virtio-fs (`shared_fs = "virtio-fs"`, virtiofsd installed by the plugin);
@@ -66,10 +67,17 @@ const must = (o: Outcome | undefined, what: string): FileIoResult => {
   return o;
 };
 
+/**
+ * `mark <phase>`: prints the phase and the time, µs from adjtimex(2), or where the kernel has no
+ * adjtimex (gVisor) the 10 ms /proc/uptime.
+ */
+const MARK =
+  'mark() { echo "mark $1"; busybox adjtimex 2>/dev/null || echo "uptime $(busybox cut -d" " -f1 /proc/uptime)"; }';
+
 /** The workload: `sh -c SCRIPT sh <dir> <mib> <files>`; prints `mark <phase>` + adjtimex output. */
 export const WORKLOAD = [
   'cd "$1" || exit 20',
-  'mark() { echo "mark $1"; busybox adjtimex; }',
+  MARK,
   "mode=cached",
   "mark write-start",
   'busybox dd if=/dev/zero of=seq bs=1M count="$2" conv=fsync 2>/dev/null || exit 21',
@@ -90,7 +98,7 @@ export const WORKLOAD = [
 
 /** Guest-disk read: `sh -c RAW_READ sh <mib>` reads the guest's own virtio-blk disk with O_DIRECT. */
 export const RAW_READ = [
-  'mark() { echo "mark $1"; busybox adjtimex; }',
+  MARK,
   "mark read-start",
   'busybox dd if=/dev/vda of=/dev/null bs=1M count="$1" iflag=direct 2>/dev/null || exit 22',
   "mark read-end",
@@ -111,6 +119,8 @@ function parseMarks(out: string): { at: (k: string) => number; mode?: "direct" |
     }
     const r = /^readmode (direct|cached)$/.exec(line.trim());
     if (r) mode = r[1] === "direct" ? "direct" : "cached";
+    const up = /^uptime (\d+(?:\.\d+)?)$/.exec(line.trim());
+    if (up && current !== undefined) marks.set(current, Number(up[1]));
     const s = /time\.tv_sec:\s*(\d+)/.exec(line);
     if (s) sec = Number(s[1]);
     const u = /time\.tv_usec:\s*(\d+)/.exec(line);
@@ -179,9 +189,17 @@ async function onHost(mib: number, files: number, signal?: AbortSignal): Promise
   }
 }
 
-async function underRunc(mib: number, files: number, signal?: AbortSignal): Promise<FileIoResult> {
-  const dir = await Deno.makeTempDir({ prefix: "cocoon-fiobench-runc-" });
-  const id = `fio-runc-${crypto.randomUUID().slice(0, 6)}`;
+/** The OCI CLIs run on the host as peers: runc, and gVisor's runsc (ptrace platform, no network). */
+const PEERS = { runc: [], runsc: ["--network=none"] } as const;
+
+export async function underPeer(
+  cli: keyof typeof PEERS,
+  mib: number,
+  files: number,
+  signal?: AbortSignal,
+): Promise<FileIoResult> {
+  const dir = await Deno.makeTempDir({ prefix: `cocoon-fiobench-${cli}-` });
+  const id = `fio-${cli}-${crypto.randomUUID().slice(0, 6)}`;
   const root = `${dir}/state`;
   try {
     await makeBusyboxRootfs(dir);
@@ -202,10 +220,14 @@ async function underRunc(mib: number, files: number, signal?: AbortSignal): Prom
       }),
     );
     return parseWorkload(
-      await sh("runc", ["--root", root, "--log", `${dir}/runc.log`, "run", "-b", dir, id], signal),
+      await sh(
+        cli,
+        ["--root", root, ...PEERS[cli], "--log", `${dir}/${cli}.log`, "run", "--bundle", dir, id],
+        signal,
+      ),
     );
   } finally {
-    await sh("runc", ["--root", root, "delete", "-f", id]).catch(() => {});
+    await sh(cli, ["--root", root, "delete", "-f", id]).catch(() => {});
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 }
@@ -364,7 +386,8 @@ export async function benchFileIo(opts: FileIoBenchOptions = {}): Promise<{ rows
   const places: [string, () => Promise<FileIoResult>][] = [];
   let nine: Promise<{ shared: Outcome; blk?: Outcome; diskReadS?: number | Error }> | undefined;
   const nineOnce = () => (nine ??= inCocoon("virtio-9p", true, mib, files, signal));
-  places.push(["runc", () => underRunc(mib, files, signal)]);
+  places.push(["runc", () => underPeer("runc", mib, files, signal)]);
+  places.push(["runsc", () => underPeer("runsc", mib, files, signal)]);
   places.push(["cocoon virtio-9p", async () => must((await nineOnce()).shared, "virtio-9p")]);
   places.push(["cocoon virtio-fs", async () => {
     await installVirtiofsd(signal ? { signal } : {});
@@ -408,6 +431,20 @@ export async function benchFileIo(opts: FileIoBenchOptions = {}): Promise<{ rows
     } else if (d !== undefined) {
       rows.push({ name: place, value: round(mib / d, 1), unit: "MiB/s" });
       rows.push({ name: `${place} / host sequential read`, value: round(mib / d / hostRead, 3), unit: "x" });
+    }
+  }
+  const runsc = results.get("runsc");
+  for (const [place, r] of results) {
+    if (runsc === undefined || !place.startsWith("cocoon ")) continue;
+    const peer = metrics(runsc, mib, files);
+    for (const [i, m] of metrics(r, mib, files).entries()) {
+      const base = peer[i];
+      if (base === undefined) continue;
+      rows.push({
+        name: `${place} / runsc ${m.key.replace(/ \(.*\)$/, "")}`,
+        value: round(m.value / base.value, 3),
+        unit: "x",
+      });
     }
   }
   const p9 = results.get("cocoon virtio-9p");

@@ -14,7 +14,15 @@
 import { type OwnerReport, parseReport } from "./pod_owner.ts";
 import { kibToMib, median, round, type Row } from "./figures.ts";
 import {
+  addBreakdown,
+  emptyBreakdown,
+  QEMU_PARTS,
+  type QemuBreakdown,
+  qemuBreakdown,
+} from "./qemu_memory.ts";
+import {
   memoryKiB,
+  POD_MEMORY_MIB,
   type PodWorld,
   type StartMode,
   within,
@@ -36,6 +44,8 @@ export interface PodsMeasure {
   readonly qemuRssKiB: number;
   readonly ownerPssKiB: number;
   readonly ownerRssKiB: number;
+  /** The QEMUs' PSS by part, summed over the pods. */
+  readonly parts: QemuBreakdown;
 }
 
 /**
@@ -72,10 +82,12 @@ export async function measurePods(
     await new Promise((r) => setTimeout(r, opts.idleMs ?? 5_000));
     let qemuPssKiB = 0;
     let qemuRssKiB = 0;
+    const parts = emptyBreakdown();
     for (const pid of report.qemuPids) {
       const m = await memoryKiB(pid);
       qemuPssKiB += m.pss;
       qemuRssKiB += m.rss;
+      addBreakdown(parts, await qemuBreakdown(pid, POD_MEMORY_MIB * 1024));
     }
     const owner = await memoryKiB(child.pid);
     return {
@@ -85,6 +97,7 @@ export async function measurePods(
       qemuRssKiB,
       ownerPssKiB: owner.pss,
       ownerRssKiB: owner.rss,
+      parts,
     };
   } finally {
     await child.stdin.close().catch(() => {});
@@ -117,6 +130,11 @@ export function memoryRows(m: PodsMeasure, label: string, goals: { p3?: string; 
     },
     { name: `P4 owner (library process) RSS with ${n} ${label} pods`, value: mb(m.ownerRssKiB), unit: "MB" },
     { name: `pod start, ${label}, median of ${n}`, value: Math.round(median(m.report.podMs)), unit: "ms" },
+    ...QEMU_PARTS.map((part) => ({
+      name: `QEMU PSS per pod, ${label}: ${part}`,
+      value: kibToMib(m.parts[part] / n),
+      unit: "MiB",
+    })),
   ];
 }
 
