@@ -196,6 +196,7 @@ export const CORE_HYPERVISOR_KEYS: readonly string[] = [
   "virtio_fs_cache",
   "virtio_fs_extra_args",
   "block_device_driver",
+  "disable_image_nvdimm",
   "enable_annotations",
   "entropy_source",
 ];

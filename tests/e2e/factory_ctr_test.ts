@@ -47,6 +47,12 @@ Deno.test({
         const argv = (await Deno.readTextFile(`/proc/${qemu[0]}/cmdline`)).replaceAll("\0", " ");
         assert.match(argv, /mem-path=[^ ]*\/tmpl\/[0-9a-f]{32}\/memory,share=off/);
         assert.match(argv, / -incoming defer /);
+        // the userland image is mapped (DAX) from virtio-pmem, shared with the template and every clone
+        assert.match(
+          argv,
+          /memory-backend-file,id=be-userland,mem-path=[^ ]*rootfs\.erofs,size=\d+,share=on,readonly=on/,
+        );
+        assert.match(argv, /virtio-pmem-pci,id=dev-userland,memdev=be-userland/);
         assert.equal((await w.ctrd.ctr(["task", "kill", "-s", "SIGKILL", "t-sleep"])).code, 0);
         for (let i = 0; i < 100 && (await w.ctrd.ctr(["task", "rm", "t-sleep"])).code !== 0; i++) {
           await new Promise((r) => setTimeout(r, 200));
