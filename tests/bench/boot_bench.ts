@@ -4,7 +4,8 @@
  * - bare: the same kernel and initrd, powered off by /init as soon as it runs (`cocoon.stop=init`,
  *   no userland disk), started through the QEMU plugin exactly like a sandbox VM; timed from
  *   `vm.start()` to QEMU's exit.
- * - agent-ready: the default guest image (erofs userland on virtio-blk) through the QEMU plugin,
+ * - agent-ready: the default guest image (erofs userland on virtio-pmem with DAX, as a sandbox gets
+ *   it; `userland: "virtio-blk"` for the disk) through the QEMU plugin,
  *   timed from `vm.start()` until `AgentClient.connect()` returns (Health SERVING).
  *
  * Figures: best and median of each over N rounds, the ratio agent-ready / bare (goal <= 1.6: the
@@ -39,6 +40,12 @@ export interface BootBenchOptions {
   timeoutMs?: number;
   /** More `[hypervisor.qemu]` keys for the QEMU plugin (`{ free_page_reporting: false }`). */
   qemu?: Readonly<Record<string, unknown>>;
+  /**
+   * How the agent boot attaches the userland image: mapped with DAX from virtio-pmem (what a
+   * sandbox gets by default) or read through virtio-blk (`disable_image_nvdimm = true`).
+   * @default "virtio-pmem"
+   */
+  userland?: "virtio-pmem" | "virtio-blk";
   /** How long the booted guest idles before its memory is read, ms. @default 0 */
   settleMs?: number;
   signal?: AbortSignal;
@@ -240,16 +247,19 @@ async function agentBoot(
   log: Logger,
 ): Promise<{ ms: number; cpuMs: number; mem: { used: number; total: number; rss: number; pss: number } }> {
   const stateDir = await Deno.makeTempDir({ dir: runDir, prefix: "agent-" });
-  const userland: Device = {
-    kind: "block",
-    id: deviceId("userland"),
-    path: image.rootfs ?? "",
-    readOnly: true,
-    driver: "virtio-blk",
-  };
-  const vm = await hv.createVm(
-    vmConfig(image, stateDir, `bench-agent-${round}`, opts, { params: [], devices: [userland] }),
-  );
+  const path = image.rootfs ?? "";
+  const pmem = (opts.userland ?? "virtio-pmem") === "virtio-pmem";
+  const sizeBytes = (await Deno.stat(path)).size;
+  const userland: Device = pmem
+    ? { kind: "block", id: deviceId("userland"), path, readOnly: true, driver: "nvdimm", sizeBytes }
+    : { kind: "block", id: deviceId("userland"), path, readOnly: true, driver: "virtio-blk" };
+  const params = pmem ? ["cocoon.userland=/dev/pmem0", "cocoon.userland_opts=dax=always"] : [];
+  const config = vmConfig(image, stateDir, `bench-agent-${round}`, opts, { params, devices: [userland] });
+  // a virtio-pmem device is mapped above the guest's memory: room for it as a sandbox has
+  const vm = await hv.createVm({
+    ...config,
+    maxMemoryMiB: config.memoryMiB + (pmem ? Math.ceil(sizeBytes / 2 ** 20) : 0),
+  });
   let agent: AgentClient | undefined;
   try {
     const t0 = performance.now();

@@ -4,7 +4,8 @@
  * uptime when /init runs (the kernel's own boot; goal: the tuned one at most 0.3 of Debian's), the
  * bare boot and boot-to-agent-ready wall times, QEMU's PSS after boot, and their ratios. Then free
  * page reporting on and off (`[hypervisor.qemu] free_page_reporting`) on the tuned image: QEMU's PSS
- * after the booted guest idled 8 s.
+ * after the booted guest idled 8 s. Then the userland image mapped with DAX from virtio-pmem (the
+ * default) against virtio-blk: boot to agent ready and memory.
  *
  * Needs the tuned kernel built (`cocoon guest build --kernel tuned`; `bash dev.sh bench` does it).
  *
@@ -75,6 +76,38 @@ export async function benchKernels(opts: { rounds?: number } = {}): Promise<{ ro
       value: round(ratio(median(on), median(off))),
       unit: "x",
       goal: "<= 1",
+    },
+  );
+  // the userland image mapped with DAX from virtio-pmem (the default) against read from virtio-blk
+  const blk: BootBenchResult[] = [];
+  const pmem: BootBenchResult[] = [];
+  for (let i = 0; i < rounds; i++) {
+    blk.push(await benchBoot({ ...settle, userland: "virtio-blk" }));
+    pmem.push(await benchBoot({ ...settle, userland: "virtio-pmem" }));
+  }
+  const ul = (rs: BootBenchResult[], f: (r: BootBenchResult) => number) => median(rs.map(f));
+  for (const [label, rs] of [["virtio-blk", blk], ["virtio-pmem (DAX)", pmem]] as const) {
+    rows.push(
+      {
+        name: `userland on ${label}: boot to agent ready, median`,
+        value: round(ul(rs, ready), 0),
+        unit: "ms",
+      },
+      { name: `userland on ${label}: QEMU PSS 8 s after boot`, value: round(ul(rs, pss), 1), unit: "MiB" },
+      { name: `userland on ${label}: guest memory in use`, value: round(ul(rs, guest), 1), unit: "MiB" },
+    );
+  }
+  rows.push(
+    {
+      name: "userland virtio-pmem / virtio-blk: boot to agent ready",
+      value: round(ratio(ul(pmem, ready), ul(blk, ready))),
+      unit: "x",
+      goal: "<= 1.05",
+    },
+    {
+      name: "userland virtio-pmem / virtio-blk: QEMU PSS (one VM: the image's pages count whole)",
+      value: round(ratio(ul(pmem, pss), ul(blk, pss))),
+      unit: "x",
     },
   );
   return { rows };
