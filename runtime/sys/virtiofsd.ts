@@ -20,18 +20,78 @@ export interface VirtiofsdCommand {
   readonly version: string;
 }
 
-/** `virtiofsd --version` through `argv`; undefined when it does not run. */
-export async function probeVirtiofsd(argv: readonly string[]): Promise<VirtiofsdCommand | undefined> {
-  const first = argv[0];
-  if (first === undefined) return undefined;
-  try {
-    await Deno.stat(first);
-  } catch {
-    return undefined;
-  }
+/**
+ * Where a working virtiofsd is remembered: every CLI verb resolves `shared_fs = "auto"`, and
+ * running virtiofsd to ask its version cost each one a few milliseconds.
+ */
+export const PROBE_CACHE = "/run/cocoon-virtiofsd-probe.json";
+
+/**
+ * `virtiofsd --version` through `argv`; undefined when it does not run. A command that answered
+ * before is taken from `cache` while the files it names are unchanged (path, size, mtime, inode);
+ * only root writes there, and the cache can only vouch for the very `argv` asked about.
+ */
+export async function probeVirtiofsd(
+  argv: readonly string[],
+  opts: { cache?: string } = {},
+): Promise<VirtiofsdCommand | undefined> {
+  const stamp = await stampOf(argv);
+  if (stamp === undefined) return undefined;
+  const cache = opts.cache ?? PROBE_CACHE;
+  const key = argv.join("\u0000");
+  const known = await readProbeCache(cache);
+  const hit = known[key];
+  if (hit !== undefined && hit.stamp === stamp) return { argv, version: hit.version };
   const r = await sh('exec "$@" --version', argv).catch(() => ({ code: -1, out: "" }));
   const m = /virtiofsd\s+(\S+)/.exec(r.out);
-  return r.code === 0 && m ? { argv, version: m[1] ?? "" } : undefined;
+  if (r.code !== 0 || !m) return undefined;
+  const version = m[1] ?? "";
+  await writeProbeCache(cache, { ...known, [key]: { stamp, version } }).catch(() => {});
+  return { argv, version };
+}
+
+/** The identity of the files `argv` names; undefined when its program is missing. */
+async function stampOf(argv: readonly string[]): Promise<string | undefined> {
+  const first = argv[0];
+  if (first === undefined) return undefined;
+  const parts: string[] = [];
+  for (const a of argv) {
+    if (!a.startsWith("/")) continue;
+    try {
+      const st = await Deno.stat(a);
+      parts.push(`${a}:${st.size}:${st.mtime?.getTime() ?? 0}:${st.ino ?? 0}`);
+    } catch {
+      if (a === first) return undefined;
+      parts.push(`${a}:-`);
+    }
+  }
+  return parts.join("|");
+}
+
+type ProbeCache = Record<string, { stamp: string; version: string }>;
+
+async function readProbeCache(path: string): Promise<ProbeCache> {
+  try {
+    const v: unknown = JSON.parse(await Deno.readTextFile(path));
+    if (typeof v !== "object" || v === null || Array.isArray(v)) return {};
+    const out: ProbeCache = {};
+    for (const [k, e] of Object.entries(v)) {
+      if (
+        typeof e === "object" && e !== null && typeof e.stamp === "string" && typeof e.version === "string"
+      ) {
+        out[k] = { stamp: e.stamp, version: e.version };
+      }
+    }
+    return out;
+  } catch {
+    return {};
+  }
+}
+
+async function writeProbeCache(path: string, value: ProbeCache): Promise<void> {
+  const tmp = `${path}.${Deno.pid}.tmp`;
+  await Deno.writeTextFile(tmp, JSON.stringify(value), { mode: 0o600 });
+  await Deno.rename(tmp, path);
 }
 
 /** The command line of the private install under `root` (loader, library path, binary). */
