@@ -6,14 +6,16 @@
  * @module
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { isRuntimeError, RuntimeError } from "../errors.ts";
-import { type ContainerId, containerId } from "../ids.ts";
+import { RuntimeError } from "../errors.ts";
+import { type ContainerId, containerId, sandboxId } from "../ids.ts";
 import type { ResolvedConfig } from "../config/schema.ts";
 import type { Logger } from "../log/logger.ts";
 import { holderAlive, type HolderInfo, readHolderInfo } from "../holder/info.ts";
 import { type OciPaths, ociPaths } from "../holder/paths.ts";
 import { type OciState, ociState } from "../oci/state.ts";
-import { type ContainerRecord, openSandboxRuntime, Sandbox, type SandboxRuntime } from "../sandbox/mod.ts";
+import type { ContainerRecord, SandboxRuntime } from "../sandbox/mod.ts";
+import type { SandboxRepo } from "../sandbox/persist.ts";
+import { openRecordRepo } from "../sandbox/record_repo.ts";
 import type { CommandContext } from "./args.ts";
 import { canonicalPathSync } from "../sys/canonical_path.ts";
 
@@ -80,16 +82,27 @@ export interface OciEnv {
   readonly cfg: ResolvedConfig;
   readonly stateDir: string;
   runtime(): Promise<SandboxRuntime>;
+  /** The records alone (the store plugin), for verbs that only read state. */
+  records(): Promise<SandboxRepo>;
 }
 
 /** Config, state root and (lazily) the sandbox runtime of a CLI call. */
 export async function ociEnv(ctx: CommandContext, log: Logger = ctx.log): Promise<OciEnv> {
   const cfg = withStateDir(await ctx.config(), ctx.globals.root);
   let rt: Promise<SandboxRuntime> | undefined;
+  let repo: Promise<SandboxRepo> | undefined;
   return {
     cfg,
     stateDir: cfg.runtime.stateDir,
-    runtime: () => (rt ??= ctx.registry().then((registry) => openSandboxRuntime(cfg, { log, registry }))),
+    // the runtime is imported when a verb needs it: a verb that reads state loads the store alone
+    runtime:
+      () => (rt ??= Promise.all([ctx.registry(), import("../sandbox/mod.ts")]).then(([registry, m]) =>
+        m.openSandboxRuntime(cfg, { log, registry })
+      )),
+    records:
+      () => (repo ??= rt !== undefined
+        ? rt.then((r) => r.repo)
+        : ctx.registry().then((registry) => openRecordRepo(cfg, { log, registry }))),
   };
 }
 
@@ -113,13 +126,12 @@ export async function lookup(env: OciEnv, id: ContainerId): Promise<ContainerVie
   const dirExists = await Deno.stat(paths.dir).then(() => true, () => false);
   const info = dirExists ? await readHolderInfo(paths.info).catch(() => null) : null;
   const alive = info !== null && await holderAlive(info);
-  let record: ContainerRecord | null = null;
-  try {
-    const sb = await Sandbox.fetch(await env.runtime(), id, { connect: false });
-    record = await sb.container(id);
-  } catch (e) {
-    if (!(isRuntimeError(e) && e.code === "NotFound")) throw e;
-  }
+  // the OCI CLI's sandbox has the container's id
+  const repo = await env.records();
+  const sid = sandboxId(id);
+  const record: ContainerRecord | null = (await repo.findSandbox(sid)) === undefined
+    ? null
+    : (await repo.findContainer(sid, id)) ?? null;
   if (!dirExists && record === null) throw notFound(id);
   return { id, paths, info, alive, record };
 }
