@@ -215,6 +215,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   }
   await Deno.chmod(paths.socket, 0o600);
   socketIno = (await Deno.stat(paths.socket)).ino;
+  // Before the first call is served: a shim that reached the daemon finds its pid file.
+  await Deno.writeTextFile(paths.pidFile, String(Deno.pid));
   void server.serve(listener);
   // The management API of these pods (`<dir>/api.sock`); containerd owns their lifecycle, so pause
   // and resume go through the tasks (containerd sees PAUSED) and deletion is refused.
@@ -240,7 +242,6 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   } catch (e) {
     log.error("management API not served", { error: e });
   }
-  await Deno.writeTextFile(paths.pidFile, String(Deno.pid));
   log.info("daemon listening", { socket: paths.socket, pid: Deno.pid });
   return { paths, tasks, done: finished.promise, close };
 }
