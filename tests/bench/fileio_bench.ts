@@ -375,6 +375,23 @@ function metrics(
   ];
 }
 
+/** `<place> / <against> <metric>` rows: each metric of a place divided by the same metric of `base`. */
+function ratioRows(
+  place: string,
+  ms: readonly { key: string; value: number }[],
+  against: string,
+  base: readonly { value: number }[],
+): FileIoBenchRow[] {
+  return ms.flatMap((m, i) => {
+    const b = base[i];
+    return b === undefined ? [] : [{
+      name: `${place} / ${against} ${m.key.replace(/ \(.*\)$/, "")}`,
+      value: round(m.value / b.value, 3),
+      unit: "x",
+    }];
+  });
+}
+
 /** Runs every place and returns rows: figures per place and metric, and ratios to the host. */
 export async function benchFileIo(opts: FileIoBenchOptions = {}): Promise<{ rows: FileIoBenchRow[] }> {
   const mib = opts.mib ?? 64;
@@ -411,15 +428,7 @@ export async function benchFileIo(opts: FileIoBenchOptions = {}): Promise<{ rows
     results.set(place, r);
     const ms = metrics(r, mib, files);
     for (const m of ms) rows.push({ name: `${place} ${m.key}`, value: m.value, unit: m.unit });
-    for (const [i, m] of ms.entries()) {
-      const base = hostM[i];
-      if (base === undefined) continue;
-      rows.push({
-        name: `${place} / host ${m.key.replace(/ \(.*\)$/, "")}`,
-        value: round(m.value / base.value, 3),
-        unit: "x",
-      });
-    }
+    rows.push(...ratioRows(place, ms, "host", hostM));
   }
   if (nine !== undefined) {
     const d = (await nine).diskReadS;
@@ -436,16 +445,7 @@ export async function benchFileIo(opts: FileIoBenchOptions = {}): Promise<{ rows
   const runsc = results.get("runsc");
   for (const [place, r] of results) {
     if (runsc === undefined || !place.startsWith("cocoon ")) continue;
-    const peer = metrics(runsc, mib, files);
-    for (const [i, m] of metrics(r, mib, files).entries()) {
-      const base = peer[i];
-      if (base === undefined) continue;
-      rows.push({
-        name: `${place} / runsc ${m.key.replace(/ \(.*\)$/, "")}`,
-        value: round(m.value / base.value, 3),
-        unit: "x",
-      });
-    }
+    rows.push(...ratioRows(place, metrics(r, mib, files), "runsc", metrics(runsc, mib, files)));
   }
   const p9 = results.get("cocoon virtio-9p");
   const vfs = results.get("cocoon virtio-fs");
