@@ -8,10 +8,10 @@
  * @module
  */
 import { unmountAndRemove } from "../sys/safe_remove.ts";
-import type { FactoryVm, VmState } from "../../plugins/types.ts";
-import type { SandboxRuntime } from "../sandbox/runtime.ts";
-import { factoryName, factoryOptions, openFactory } from "./factory.ts";
-import { sandboxShapedVmConfig } from "./init.ts";
+import type { FactoryVm, Hypervisor, VmConfig, VmState } from "../../plugins/types.ts";
+import type { ResolvedConfig } from "../config/schema.ts";
+import type { Logger } from "../log/logger.ts";
+import { type AgentDialer, factoryName, factoryOptions, openFactory } from "./factory.ts";
 import { vmShapeKey } from "./vm_shape.ts";
 
 /** One cached VM. */
@@ -35,8 +35,17 @@ export function cacheRoot(stateDir: string): string {
   return `${stateDir.replace(/\/+$/, "")}/cache`;
 }
 
+/** What the cache needs of a runtime, and the VM config of one cached VM in `dir` (sandbox-shaped). */
+export interface VmCacheHost {
+  readonly config: ResolvedConfig;
+  readonly log: Logger;
+  readonly hypervisor: Hypervisor;
+  readonly connectAgent: AgentDialer;
+  readonly vmConfig: (dir: string, vmId: string) => Promise<{ config: VmConfig }>;
+}
+
 /** Serves the cache until `signal` aborts or `POST /shutdown`; cached VMs left then are stopped. */
-export async function serveVmCache(rt: SandboxRuntime, opts: { signal?: AbortSignal } = {}): Promise<void> {
+export async function serveVmCache(rt: VmCacheHost, opts: { signal?: AbortSignal } = {}): Promise<void> {
   const cfg = rt.config;
   const log = rt.log.child({ subsystem: "vm-cache" });
   const wanted = cfg.factory.vmCacheNumber;
@@ -62,7 +71,7 @@ export async function serveVmCache(rt: SandboxRuntime, opts: { signal?: AbortSig
     let got: FactoryVm | undefined;
     let key: string;
     try {
-      const { config } = await sandboxShapedVmConfig(rt, dir, vmid);
+      const { config } = await rt.vmConfig(dir, vmid);
       const fo = factoryOptions(rt, log, { signal: stop.signal });
       got = await factory.getVm(config, { ...fo, hostname: vmid });
       if (got.origin === "boot") {

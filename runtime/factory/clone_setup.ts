@@ -14,7 +14,7 @@ import type { CloneSetup, Vm } from "../../plugins/types.ts";
 import { Agent } from "../protocol/gen/cocoon/agent/v1/agent_pb.ts";
 import { Health } from "../protocol/gen/cocoon/agent/v1/health_pb.ts";
 import { TtrpcClient } from "../protocol/ttrpc/client.ts";
-import { probeStreamBase } from "../sandbox/runtime.ts";
+import { probeStreamBase } from "../agent_client/probe.ts";
 import { AgentError, isRuntimeError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 

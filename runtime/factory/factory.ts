@@ -10,7 +10,6 @@ import type { ResolvedConfig } from "../config/schema.ts";
 import type { Logger } from "../log/logger.ts";
 import { loadPlugin } from "../plugins/loader.ts";
 import { createRegistry, type PluginRegistry } from "../plugins/registry.ts";
-import type { AgentConnector } from "../sandbox/agent_port.ts";
 import { cloneSetup } from "./clone_setup.ts";
 
 export type FactoryName = "new" | "template";
@@ -48,8 +47,14 @@ export function openFactory(
   return p;
 }
 
+/** What the factory needs of the runtime's agent connector: a client it can close. */
+export type AgentDialer = (
+  address: Parameters<AgentProbe>[0],
+  opts: { timeoutMs: number; log: Logger; signal?: AbortSignal },
+) => Promise<{ close(): void }>;
+
 /** An agent probe from the runtime's connector: connect, answer, close. */
-export function probeWith(connect: AgentConnector, log: Logger): AgentProbe {
+export function probeWith(connect: AgentDialer, log: Logger): AgentProbe {
   return async (address, o) => {
     const a = await connect(address, {
       timeoutMs: o.timeoutMs,
@@ -65,7 +70,7 @@ export function factoryOptions(
   rt: {
     readonly config: ResolvedConfig;
     readonly hypervisor: FactoryOptions["hypervisor"];
-    readonly connectAgent: AgentConnector;
+    readonly connectAgent: AgentDialer;
   },
   log: Logger,
   opts: { signal?: AbortSignal; progress?: FactoryOptions["progress"] } = {},

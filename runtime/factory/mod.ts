@@ -7,7 +7,7 @@
 export { factoryName, factoryOptions, factoryPluginConfig, openFactory, probeWith } from "./factory.ts";
 export type { FactoryName } from "./factory.ts";
 export { cloneSetup, RESEED_BYTES } from "./clone_setup.ts";
-export { destroyFactory, factoryStatus, initFactory, sandboxShapedVmConfig } from "./init.ts";
-export { type CachedVm, cacheRoot, type CacheStatus, serveVmCache } from "./cache_server.ts";
+export { destroyFactory, type FactoryHost, factoryStatus } from "./init.ts";
+export { type CachedVm, cacheRoot, type CacheStatus, serveVmCache, type VmCacheHost } from "./cache_server.ts";
 export { cacheStatus, movedState, stopCache, takeCachedVm } from "./cache_client.ts";
 export { vmShapeKey } from "./vm_shape.ts";

@@ -9,7 +9,7 @@ import type { Logger } from "../log/logger.ts";
 import type { ConsoleSlave } from "../sys/console_socket.ts";
 import type { HolderConnection } from "./client.ts";
 import { exitStatusOf } from "./handlers.ts";
-import { KILLED_STATUS } from "./holder.ts";
+import { KILLED_STATUS } from "./wire.ts";
 import { encodeFrame, FRAME, jsonBytes, MAX_FRAME } from "./wire.ts";
 
 export interface ExecStdio {

@@ -6,11 +6,25 @@
  */
 import { isRuntimeError, RuntimeError } from "../errors.ts";
 import { parseOciProcess } from "../oci/spec.ts";
-import type { Holder } from "./holder.ts";
-import { KILLED_STATUS } from "./holder.ts";
+import type { ContainerId } from "../ids.ts";
+import type { Logger } from "../log/logger.ts";
+import type { HookStage } from "../oci/hooks.ts";
+import type { OciState } from "../oci/state.ts";
+import type { Sandbox } from "../sandbox/mod.ts";
 import { atMost } from "./relay.ts";
 import type { ControlConn } from "./server.ts";
-import { encodeFrame, FRAME, framePayloadObject, type HolderRequest, jsonBytes } from "./wire.ts";
+import { encodeFrame, FRAME, framePayloadObject, type HolderRequest, jsonBytes, KILLED_STATUS } from "./wire.ts";
+
+/** What the requests act on: the holder of one container (holder.ts). */
+export interface Holder {
+  readonly sandbox: Sandbox;
+  readonly id: ContainerId;
+  readonly log: Logger;
+  readonly ending: Promise<void>;
+  watchExit(): void;
+  remove(force: boolean): Promise<void>;
+  runHooks(stage: HookStage, status: OciState["status"]): Promise<void>;
+}
 
 export async function handleRequest(h: Holder, req: HolderRequest, conn: ControlConn): Promise<unknown> {
   const sb = h.sandbox;

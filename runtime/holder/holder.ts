@@ -17,6 +17,7 @@ import { processStartTime, writeAtomic, writeHolderInfo } from "./info.ts";
 import type { OciPaths } from "./paths.ts";
 import { atMost, type HostStdio, type Relay, relayStreams, relayTerminal } from "./relay.ts";
 import { handleRequest } from "./handlers.ts";
+import { KILLED_STATUS } from "./wire.ts";
 import { hooksOf, type HookStage, type OciHooks, refuseContainerHooks, runHooks } from "../oci/hooks.ts";
 import type { OciState } from "../oci/state.ts";
 import { createPodNetns, type PodNetns } from "./pod_netns.ts";
@@ -43,8 +44,6 @@ export interface HolderOptions {
   readonly signal?: AbortSignal;
 }
 
-/** Exit status for a container that never ran or whose VM vanished (SIGKILL, like runc). */
-export const KILLED_STATUS = 137;
 
 export class Holder {
   readonly sandbox: Sandbox;

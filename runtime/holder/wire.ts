@@ -13,6 +13,9 @@
  */
 import { ERROR_CODES, type ErrorCode, RuntimeError } from "../errors.ts";
 
+/** Exit status for a container that never ran or whose VM vanished (SIGKILL, like runc). */
+export const KILLED_STATUS = 137;
+
 export type HolderRequest =
   | { readonly op: "ping" }
   | { readonly op: "start" }

@@ -23,7 +23,7 @@ import type { SandboxRuntime } from "./runtime.ts";
 import { now } from "./status.ts";
 import { buildVmConfig, hostFacts, imageBytes, imageCmdline, safeHostname } from "./vm_config.ts";
 import { factoryName, factoryOptions, openFactory } from "../factory/factory.ts";
-import { adoptCachedDir, attachCached } from "../factory/cache_adopt.ts";
+import { adoptCachedDir, attachCached } from "./cache_adopt.ts";
 import { takeCachedVm } from "../factory/cache_client.ts";
 import { attachNetwork, configureGuestNetwork } from "./network.ts";
 import { checkVmSize, NO_EXTRA, type PodSize, sizedConfig } from "./sizing.ts";

@@ -8,7 +8,8 @@ import {
   ServingStatus,
 } from "../protocol/gen/cocoon/agent/v1/health_pb.ts";
 import { TtrpcServer } from "../protocol/ttrpc/server.ts";
-import { defaultAgentConnector, PROBE_STREAM_STRIDE, probeStreamBase } from "./runtime.ts";
+import { defaultAgentConnector } from "./runtime.ts";
+import { PROBE_STREAM_STRIDE, probeStreamBase } from "../agent_client/probe.ts";
 
 const log = createLogger({ sink: nullSink });
 

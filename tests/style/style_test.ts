@@ -33,7 +33,9 @@ const IMPORT_RE = /(?:import|export)\s[^;]*?from\s+"([^"]+)"|import\(\s*"([^"]+)
 
 function imports(text: string): { spec: string; typeOnly: boolean }[] {
   const out: { spec: string; typeOnly: boolean }[] = [];
-  for (const m of text.matchAll(IMPORT_RE)) {
+  // Doc comments show imports in their examples: only code lines count.
+  const code = text.split("\n").filter((l) => !/^\s*(\*|\/\/|\/\*)/.test(l)).join("\n");
+  for (const m of code.matchAll(IMPORT_RE)) {
     const spec = m[1] ?? m[2] ?? "";
     out.push({ spec, typeOnly: /^(?:import|export)\s+type\s/.test(m[0]) });
   }
@@ -149,4 +151,73 @@ Deno.test("program-level tests run the installed program, never main.ts from sou
     for (const re of runsSource) if (re.test(text)) offenders.push(`${path} (${re.source})`);
   }
   assert.deepEqual(offenders, [], "use cocoonBin()/shimBin() from tests/utils/program.ts");
+});
+
+/** The import graph of the hand-written product code (tests excluded), type-only edges included. */
+async function importGraph(): Promise<Map<string, string[]>> {
+  const graph = new Map<string, string[]>();
+  for (const [file, text] of await sources("runtime", "plugins", "agent")) {
+    if (file.endsWith("_test.ts") || file.includes("/_test") || file.includes("/testing/")) continue;
+    const out: string[] = [];
+    for (const { spec } of imports(text)) if (spec.startsWith(".")) out.push(resolve(file, spec));
+    graph.set(file, out);
+  }
+  for (const f of ["main.ts", "mod.ts"]) {
+    const text = await Deno.readTextFile(`${root}${f}`);
+    graph.set(f, imports(text).filter((i) => i.spec.startsWith(".")).map((i) => resolve(f, i.spec)));
+  }
+  return graph;
+}
+
+/** Every strongly connected component of more than one file (Tarjan's algorithm). Pure. */
+export function cyclesOf(graph: ReadonlyMap<string, readonly string[]>): string[][] {
+  let next = 0;
+  const index = new Map<string, number>(), low = new Map<string, number>();
+  const stack: string[] = [], onStack = new Set<string>(), out: string[][] = [];
+  const visit = (v: string) => {
+    index.set(v, next);
+    low.set(v, next++);
+    stack.push(v);
+    onStack.add(v);
+    for (const w of graph.get(v) ?? []) {
+      if (!graph.has(w)) continue;
+      if (!index.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v)!, low.get(w)!));
+      } else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
+    }
+    if (low.get(v) === index.get(v)) {
+      const scc: string[] = [];
+      let w: string;
+      do {
+        w = stack.pop()!;
+        onStack.delete(w);
+        scc.push(w);
+      } while (w !== v);
+      if (scc.length > 1 || (graph.get(v) ?? []).includes(v)) out.push(scc.sort());
+    }
+  };
+  for (const v of graph.keys()) if (!index.has(v)) visit(v);
+  return out;
+}
+
+Deno.test("cyclesOf finds a cycle and only a cycle", () => {
+  const g = new Map([["a", ["b"]], ["b", ["c"]], ["c", ["a"]], ["d", ["a"]]]);
+  assert.deepEqual(cyclesOf(g), [["a", "b", "c"]]);
+  assert.deepEqual(cyclesOf(new Map([["a", ["b"]], ["b", []]])), []);
+});
+
+Deno.test("no import cycle in runtime/, plugins/, agent/, main.ts and mod.ts", async () => {
+  assert.deepEqual(cyclesOf(await importGraph()), []);
+});
+
+Deno.test("runtime/factory takes VM configurations and never imports runtime/sandbox", async () => {
+  const bad: string[] = [];
+  for (const [file, text] of await sources("runtime/factory")) {
+    if (file.endsWith("_test.ts")) continue;
+    for (const { spec } of imports(text)) {
+      if (spec.startsWith(".") && resolve(file, spec).startsWith("runtime/sandbox/")) bad.push(`${file} imports ${spec}`);
+    }
+  }
+  assert.deepEqual(bad, []);
 });

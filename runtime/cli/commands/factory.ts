@@ -9,7 +9,8 @@ import type { ResolvedConfig } from "../../config/schema.ts";
 import { RuntimeError } from "../../errors.ts";
 import { cacheStatus, stopCache } from "../../factory/cache_client.ts";
 import { type CacheStatus, serveVmCache } from "../../factory/cache_server.ts";
-import { destroyFactory, factoryStatus, initFactory } from "../../factory/init.ts";
+import { destroyFactory, factoryStatus } from "../../factory/init.ts";
+import { initFactory, sandboxShapedVmConfig } from "../../sandbox/factory_init.ts";
 import { selfCommand } from "../../holder/spawn.ts";
 import { openSandboxRuntime } from "../../sandbox/runtime.ts";
 import type { Command } from "../args.ts";
@@ -112,7 +113,13 @@ export const factory: Command = {
       Deno.addSignalListener("SIGTERM", onSignal);
       Deno.addSignalListener("SIGINT", onSignal);
       try {
-        await serveVmCache(rt, { signal: stop.signal });
+        await serveVmCache({
+          config: rt.config,
+          log: rt.log,
+          hypervisor: rt.hypervisor,
+          connectAgent: rt.connectAgent,
+          vmConfig: (dir, id) => sandboxShapedVmConfig(rt, dir, id),
+        }, { signal: stop.signal });
       } finally {
         Deno.removeSignalListener("SIGTERM", onSignal);
         Deno.removeSignalListener("SIGINT", onSignal);

@@ -9,19 +9,11 @@
  */
 import { ProtocolError } from "../../errors.ts";
 import { openDeviceDuplex } from "./channel_device.ts";
+import type { Duplex } from "./duplex.ts";
+
+export type { Duplex } from "./duplex.ts";
 import { encodeHeader, type FrameEvent, FrameReader, HEADER_SIZE, MAX_PAYLOAD } from "./frame.ts";
 
-/**
- * A bidirectional byte stream. `read`/`write` are optional fast paths (pull reads into our buffer,
- * direct writes) that the channel prefers over `readable`/`writable` when present.
- */
-export interface Duplex {
-  readonly readable: ReadableStream<Uint8Array>;
-  readonly writable: WritableStream<Uint8Array>;
-  close(): void;
-  read?(p: Uint8Array): Promise<number | null>;
-  write?(p: Uint8Array): Promise<number>;
-}
 
 /** Options of a {@link Channel}. */
 export interface ChannelOptions {

@@ -9,7 +9,7 @@
  * @module
  */
 import { ProtocolError } from "../../errors.ts";
-import type { Duplex } from "./channel.ts";
+import type { Duplex } from "./duplex.ts";
 
 const O_RDWR = 0o2;
 const O_NOCTTY = 0o400;

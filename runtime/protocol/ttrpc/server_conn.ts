@@ -13,7 +13,7 @@ import { Flags, type FrameEvent, MAX_PAYLOAD, MessageType } from "./frame.ts";
 import { fromKeyValues } from "./metadata.ts";
 import { ServerStream } from "./server_stream.ts";
 import { Code, statusOfError } from "./status.ts";
-import type { CallContext, MethodHandler } from "./server.ts";
+import type { CallContext, MethodHandler } from "./handler.ts";
 
 /** How the connection finds a handler. */
 export type Lookup = (

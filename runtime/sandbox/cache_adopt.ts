@@ -9,13 +9,13 @@
 import { unmountAndRemove } from "../sys/safe_remove.ts";
 import type { Vm, VmConfig } from "../../plugins/types.ts";
 import { SandboxError } from "../errors.ts";
-import type { SandboxContext } from "../sandbox/_context.ts";
-import type { SandboxRuntime } from "../sandbox/runtime.ts";
-import { safeHostname } from "../sandbox/vm_config.ts";
-import type { CachedVm } from "./cache_server.ts";
-import { movedState } from "./cache_client.ts";
-import { cloneSetup } from "./clone_setup.ts";
-import { vmShapeKey } from "./vm_shape.ts";
+import type { SandboxContext } from "./_context.ts";
+import type { SandboxRuntime } from "./runtime.ts";
+import { safeHostname } from "./vm_config.ts";
+import type { CachedVm } from "../factory/cache_server.ts";
+import { movedState } from "../factory/cache_client.ts";
+import { cloneSetup } from "../factory/clone_setup.ts";
+import { vmShapeKey } from "../factory/vm_shape.ts";
 
 /** Moves the cached VM's directory to `dir` (which must not exist); stops the VM when it cannot. */
 export async function adoptCachedDir(rt: SandboxRuntime, vm: CachedVm, dir: string): Promise<void> {
