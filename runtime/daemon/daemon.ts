@@ -222,13 +222,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   // and resume go through the tasks (containerd sees PAUSED) and deletion is refused.
   try {
     api = await serveFrontDoorApi({
-      role: "daemon",
       dir: paths.dir,
       listen: opts.runtime.config.runtime.apiListen,
       runtime: opts.runtime,
       log: log.child({ subsystem: "api" }),
       inProcess: (id) => pods.bySandboxId(id),
-      held: () => pods.sandboxIds(),
       refuseDelete: (id) =>
         `Cannot delete sandbox "${id}": containerd owns its lifecycle (cocoon daemon, pid ${Deno.pid}): ` +
         "remove its containers through containerd (ctr task kill/rm, ctr container rm, crictl rmp)",

@@ -51,7 +51,8 @@ export class Pods {
     this.#rt = rt;
     this.#log = log;
     this.#runtimeFor = opts.runtimeFor ??
-      (async (path) => await openSandboxRuntime(await loadConfig({ path }), { log: this.#log }));
+      (async (path) =>
+        await openSandboxRuntime(await loadConfig({ path }), { log: this.#log, owner: rt.owner }));
   }
 
   /** The runtime of a pod's configuration file, opened once per file. */

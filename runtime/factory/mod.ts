@@ -8,6 +8,12 @@ export { factoryName, factoryOptions, factoryPluginConfig, openFactory, probeWit
 export type { FactoryName } from "./factory.ts";
 export { cloneSetup, RESEED_BYTES } from "./clone_setup.ts";
 export { destroyFactory, type FactoryHost, factoryStatus } from "./init.ts";
-export { type CachedVm, cacheRoot, type CacheStatus, serveVmCache, type VmCacheHost } from "./cache_server.ts";
+export {
+  type CachedVm,
+  cacheRoot,
+  type CacheStatus,
+  serveVmCache,
+  type VmCacheHost,
+} from "./cache_server.ts";
 export { cacheStatus, movedState, stopCache, takeCachedVm } from "./cache_client.ts";
 export { vmShapeKey } from "./vm_shape.ts";

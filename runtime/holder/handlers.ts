@@ -13,7 +13,14 @@ import type { OciState } from "../oci/state.ts";
 import type { Sandbox } from "../sandbox/mod.ts";
 import { atMost } from "./relay.ts";
 import type { ControlConn } from "./server.ts";
-import { encodeFrame, FRAME, framePayloadObject, type HolderRequest, jsonBytes, KILLED_STATUS } from "./wire.ts";
+import {
+  encodeFrame,
+  FRAME,
+  framePayloadObject,
+  type HolderRequest,
+  jsonBytes,
+  KILLED_STATUS,
+} from "./wire.ts";
 
 /** What the requests act on: the holder of one container (holder.ts). */
 export interface Holder {

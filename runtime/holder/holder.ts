@@ -44,7 +44,6 @@ export interface HolderOptions {
   readonly signal?: AbortSignal;
 }
 
-
 export class Holder {
   readonly sandbox: Sandbox;
   readonly id: ContainerId;
@@ -86,7 +85,9 @@ export class Holder {
    * `paths.error` for the waiting `create`.
    */
   static async create(opts: HolderOptions): Promise<Holder> {
-    const { rt, id, bundle, log } = opts;
+    const { id, bundle, log } = opts;
+    // The sandbox's record names this holder: actions on it come to its control socket.
+    const rt: SandboxRuntime = { ...opts.rt, owner: { kind: "holder", socket: opts.paths.socket } };
     let sb: Sandbox | undefined;
     let tty: ConsoleSlave | null = null;
     let podNetns: PodNetns | null = null;

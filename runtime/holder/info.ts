@@ -5,6 +5,9 @@
  * @module
  */
 import { RuntimeError } from "../errors.ts";
+import { processAlive } from "../sys/process_identity.ts";
+
+export { processStartTime } from "../sys/process_identity.ts";
 
 export interface HolderInfo {
   readonly pid: number;
@@ -39,20 +42,6 @@ export function parseHolderInfo(x: unknown, where: string): HolderInfo {
     bundle: x["bundle"],
     createdAt: x["createdAt"],
   };
-}
-
-/** The start time of `pid` from /proc/<pid>/stat, or null when there is no such process. */
-export async function processStartTime(pid: number): Promise<string | null> {
-  try {
-    const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
-    // comm may hold spaces and parentheses: fields start after the last ")".
-    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const state = rest[0];
-    if (state === "Z" || state === "X") return null; // exited, not yet reaped
-    return rest[19] ?? null; // field 22 overall
-  } catch {
-    return null;
-  }
 }
 
 export async function readHolderInfo(path: string): Promise<HolderInfo | null> {
@@ -91,5 +80,5 @@ export async function writeAtomic(path: string, text: string): Promise<void> {
 
 /** True when the holder described by `info` still runs (same pid and start time). */
 export async function holderAlive(info: HolderInfo): Promise<boolean> {
-  return await processStartTime(info.pid) === info.startTime;
+  return await processAlive(info);
 }

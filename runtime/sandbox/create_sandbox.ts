@@ -24,6 +24,7 @@ import { now } from "./status.ts";
 import { buildVmConfig, hostFacts, imageBytes, imageCmdline, safeHostname } from "./vm_config.ts";
 import { factoryName, factoryOptions, openFactory } from "../factory/factory.ts";
 import { adoptCachedDir, attachCached } from "./cache_adopt.ts";
+import { ownerRecord } from "./owner.ts";
 import { takeCachedVm } from "../factory/cache_client.ts";
 import { attachNetwork, configureGuestNetwork } from "./network.ts";
 import { checkVmSize, NO_EXTRA, type PodSize, sizedConfig } from "./sizing.ts";
@@ -120,6 +121,7 @@ export async function createSandbox(rt: SandboxRuntime, opts: CreateSandboxOptio
     network: null,
     prepared: [],
     annotations,
+    owner: await ownerRecord(rt.owner),
   };
   const ctx = newContext(rt, record);
   const undo: { what: string; run: () => Promise<unknown> }[] = [

@@ -13,6 +13,7 @@ import { isRuntimeError } from "../errors.ts";
 import { sandboxId } from "../ids.ts";
 import { newContext, type SandboxContext, saveSandbox } from "./_context.ts";
 import type { SandboxRuntime } from "./runtime.ts";
+import { ownerRecord } from "./owner.ts";
 import { now } from "./status.ts";
 import { markAllStopped } from "./wait.ts";
 
@@ -54,6 +55,8 @@ export async function fetchSandbox(
       ...sig,
     });
   }
+  // This process holds the VM now: whoever acts on the sandbox comes here.
+  await saveSandbox(ctx, { ...ctx.record, owner: await ownerRecord(rt.owner) });
   return ctx;
 }
 

@@ -47,7 +47,22 @@ export interface SandboxRecord {
   readonly annotations: Readonly<Record<string, string>>;
   /** Host cgroup directories Cocoon made for the pod's host processes (removed with the sandbox). */
   readonly hostCgroups?: readonly string[];
+  /**
+   * The process that holds the VM and answers for the sandbox's actions, written by that process
+   * when it creates or attaches the sandbox and cleared when it releases it. Absent or null: none
+   * (a process that died counts as none too: its pid and start time no longer match).
+   */
+  readonly owner?: SandboxOwnerRecord | null;
 }
+
+/** Who holds a sandbox: the host daemon, an OCI container's holder, or a program using mod.ts. */
+export type SandboxOwnerRecord =
+  /** `cocoon daemon`: its management API socket takes the sandbox's actions. */
+  | { readonly kind: "daemon"; readonly pid: number; readonly startTime: string; readonly api: string }
+  /** An OCI-CLI container's holder: its control socket. */
+  | { readonly kind: "holder"; readonly pid: number; readonly startTime: string; readonly socket: string }
+  /** A program that imported mod.ts: it must release the sandbox before anyone else acts on it. */
+  | { readonly kind: "program"; readonly pid: number; readonly startTime: string };
 
 /** A storage shared for one container (its rootfs, a bind mount, a volume). */
 export interface SharedStorage {
@@ -208,6 +223,11 @@ const SandboxRecordSchema = v.object({
   })),
   annotations: strRecord,
   hostCgroups: v.optional(v.array(str)),
+  owner: v.optional(v.nullable(v.variant("kind", [
+    v.object({ kind: v.literal("daemon"), pid: int, startTime: str, api: str }),
+    v.object({ kind: v.literal("holder"), pid: int, startTime: str, socket: str }),
+    v.object({ kind: v.literal("program"), pid: int, startTime: str }),
+  ]))),
 });
 
 const ContainerRecordSchema = v.object({
@@ -243,7 +263,7 @@ function parse<S extends v.GenericSchema>(schema: S, value: unknown, what: strin
 
 /** Validates a stored sandbox record (ids re-validated through their smart constructors). */
 export function parseSandboxRecord(value: unknown, what: string): SandboxRecord {
-  const { hostCgroups, ...r } = parse(SandboxRecordSchema, value, what);
+  const { hostCgroups, owner, ...r } = parse(SandboxRecordSchema, value, what);
   // Devices and MACs inside are plugin data: validated for shape above and handed back to plugins.
   return {
     ...r,
@@ -251,6 +271,7 @@ export function parseSandboxRecord(value: unknown, what: string): SandboxRecord 
     vm: r.vm === null ? null : vmState(r.vm),
     ...brandDevices(r),
     ...(hostCgroups !== undefined ? { hostCgroups } : {}),
+    ...(owner !== undefined ? { owner } : {}),
   };
 }
 

@@ -21,6 +21,7 @@ import { type Logger, rootLog } from "../log/logger.ts";
 import { loadPlugin } from "../plugins/loader.ts";
 import { createRegistry, type PluginRegistry } from "../plugins/registry.ts";
 import type { AgentApi, AgentConnectOptions, AgentConnector } from "./agent_port.ts";
+import type { OwnerIdentity } from "./owner.ts";
 import { SandboxRepo } from "./persist.ts";
 import type { SandboxStorage } from "./storage_port.ts";
 
@@ -38,6 +39,8 @@ export interface OpenSandboxRuntimeOptions {
   readonly plugins?: InjectedPlugins;
   /** How to reach a VM's agent (default: {@link AgentClient.connect}). */
   readonly connectAgent?: AgentConnector;
+  /** What this process is to the sandboxes it holds, written in their records (default: a program). */
+  readonly owner?: OwnerIdentity;
 }
 
 export interface SandboxRuntime {
@@ -47,6 +50,8 @@ export interface SandboxRuntime {
   readonly hypervisorName: string;
   readonly hypervisor: Hypervisor;
   readonly connectAgent: AgentConnector;
+  /** What this process is to the sandboxes it creates or attaches (their records' `owner`). */
+  readonly owner: OwnerIdentity;
   /** A storage plugin by name ("9p", "virtio-fs", "virtio-blk"), loaded on first use. */
   storage(name: string): Promise<SandboxStorage>;
   /** A network plugin by name, loaded on first use. */
@@ -180,6 +185,7 @@ export async function openSandboxRuntime(
     hypervisorName: cfg.hypervisor.name,
     hypervisor,
     connectAgent: opts.connectAgent ?? defaultAgentConnector,
+    owner: opts.owner ?? { kind: "program" },
     storage: (name) =>
       cached(storages, name, async () => {
         const s = await load("storage", name, storagePluginConfig(cfg, name));

@@ -19,7 +19,7 @@ import type { AttachedDevice, Device, Vm, VmExit } from "../../plugins/types.ts"
 import type { ContainerStats, GuestInterface, GuestRoute } from "../agent_client/types.ts";
 import type { ContainerId, SandboxId } from "../ids.ts";
 import { containerId } from "../ids.ts";
-import { loadContainer, requireAgent, requireVm, type SandboxContext } from "./_context.ts";
+import { loadContainer, requireAgent, requireVm, type SandboxContext, saveSandbox } from "./_context.ts";
 import { createContainer, type CreateContainerOptions } from "./create_container.ts";
 import { createSandbox, type CreateSandboxOptions } from "./create_sandbox.ts";
 import { deleteContainer, type DeleteContainerOptions } from "./delete.ts";
@@ -30,6 +30,7 @@ import { killContainer, type KillOptions } from "./kill.ts";
 import { type MonitorOptions, monitorSandbox, type SandboxEvent } from "./monitor.ts";
 import { type NetworkRescanReport, rescanNetwork } from "./network.ts";
 import { pauseContainer, pauseSandbox, resumeContainer, resumeSandbox } from "./pause.ts";
+import { ownedHere } from "./owner.ts";
 import type { ContainerRecord, ExecRecord, SandboxRecord } from "./records.ts";
 import type { SandboxRuntime } from "./runtime.ts";
 import { startContainer } from "./start_container.ts";
@@ -226,9 +227,21 @@ export class Sandbox implements AsyncDisposable {
     return deleteSandbox(this.#ctx, opts);
   }
 
-  /** Drops this process's connections and leaves the VM running (fetch it again later). */
-  release(): void {
+  /**
+   * Drops this process's connections and leaves the VM running (fetch it again later). The record
+   * no longer names this process as the owner once it resolves.
+   */
+  async release(): Promise<void> {
     const ctx = this.#ctx;
+    if (ctx.released) return;
+    if (ownedHere(ctx.record.owner)) {
+      try {
+        const stored = await ctx.rt.repo.loadSandbox(ctx.record.id);
+        if (ownedHere(stored.owner)) await saveSandbox(ctx, { ...stored, owner: null });
+      } catch (e) {
+        ctx.log.warn("cannot clear the owner of a released sandbox", { error: e });
+      }
+    }
     ctx.agent?.close();
     ctx.agent = undefined;
     if (ctx.vm !== undefined) detachVm(ctx.vm);
@@ -238,7 +251,6 @@ export class Sandbox implements AsyncDisposable {
 
   /** `await using sb = ...`: releases (never deletes) the sandbox. */
   [Symbol.asyncDispose](): Promise<void> {
-    if (!this.#ctx.released) this.release();
-    return Promise.resolve();
+    return this.release();
   }
 }

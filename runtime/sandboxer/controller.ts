@@ -319,9 +319,9 @@ export class SandboxController {
   }
 
   /** Drops connections to every VM and leaves them running (a restarted sandboxer adopts them). */
-  releaseAll(): void {
+  async releaseAll(): Promise<void> {
     for (const e of this.#entries.values()) {
-      if (e.sandbox !== undefined && e.exit === undefined) e.sandbox.release();
+      if (e.sandbox !== undefined && e.exit === undefined) await e.sandbox.release();
     }
     this.#entries.clear();
   }

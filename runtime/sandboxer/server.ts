@@ -93,13 +93,11 @@ export async function startSandboxer(opts: StartSandboxerOptions): Promise<Sandb
   if (opts.api !== false) {
     try {
       api = await serveFrontDoorApi({
-        role: "sandboxer",
         dir: opts.taskDir,
         listen: opts.runtime.config.runtime.apiListen,
         runtime: opts.runtime,
         log: log.child({ subsystem: "api" }),
         inProcess: (id) => controller.byCoreId(id),
-        held: () => controller.coreIds(),
         refuseDelete: (id) =>
           `Cannot delete sandbox "${id}": its client (${opts.flavour ?? "containerd"}) owns its lifecycle ` +
           `through cocoon sandboxer (pid ${Deno.pid}): shut it down there`,
@@ -128,7 +126,7 @@ export async function startSandboxer(opts: StartSandboxerOptions): Promise<Sandb
       });
       await api?.close();
       if (o.deleteSandboxes === true) await controller.closeAll();
-      else controller.releaseAll();
+      else await controller.releaseAll();
       await taskApi.close();
       await Deno.remove(opts.listen).catch(() => {});
     })();

@@ -90,10 +90,10 @@ async function localCleanup(
       await sb.delete({ force: true });
       log.info("sandbox deleted by the delete binary", { sandbox });
     } else {
-      sb.release();
+      await sb.release();
     }
   } catch (e) {
     log.warn("local cleanup failed", { container: id, sandbox, error: e });
-    sb.release();
+    await sb.release();
   }
 }

@@ -137,7 +137,7 @@ async function roundTrip(model: NetModel, extra: { rescan?: boolean; kill9?: boo
     );
 
     if (extra.kill9) {
-      sb.release();
+      await sb.release();
       sb = undefined;
       for (const pid of qemu) Deno.kill(pid, "SIGKILL");
       const rt2 = await networkRuntimeFor(dir, image, model); // as a fresh process

@@ -64,7 +64,7 @@ Deno.test({
       assert.equal((await sb.waitExec(`${id}-sleep`, "ls")).exitStatus, 0);
 
       // A second runtime (as a new process would) takes over the sandbox.
-      sb.release();
+      await sb.release();
       const rt2 = await runtimeFor(dir, image);
       sb = await Sandbox.fetch(rt2, id);
       assert.equal((await sb.container(`${id}-sleep`)).status.kind, "running");
@@ -116,7 +116,7 @@ Deno.test({
       assert.equal(mounts.filter((m) => m.endsWith("/rootfs")).length, 2, mounts.join(" "));
       const [pid] = await qemuPids(id);
       assert.ok(pid !== undefined);
-      sb.release();
+      await sb.release();
       Deno.kill(pid, "SIGKILL");
       while ((await qemuPids(id)).length > 0) await new Promise((r) => setTimeout(r, 50));
 

@@ -160,7 +160,7 @@ Deno.test({
       const first = await Sandbox.create(await w.runtime(), { id: "sb4" });
       await first.createContainer({ id: "c1", spec: spec(["sleep", "100"]), rootfs: w.rootfs });
       await first.startContainer("c1");
-      first.release();
+      await first.release();
       await assert.rejects(first.kill("c1", 9), /the handle was released/);
       const second = await Sandbox.fetch(await w.runtime(), "sb4");
       assert.equal(second.status().kind, "ready");
@@ -181,7 +181,7 @@ Deno.test({
       const sb = await Sandbox.create(await w.runtime(), { id: "sb5" });
       await sb.createContainer({ id: "c1", spec: spec(["sleep", "100"]), rootfs: w.rootfs });
       await sb.startContainer("c1");
-      sb.release();
+      await sb.release();
       w.host.running.delete("sb5"); // kill -9 of the VMM
       const again = await Sandbox.fetch(await w.runtime(), "sb5");
       assert.equal(again.status().kind, "stopped");
@@ -309,7 +309,7 @@ Deno.test({
         sb.createContainer({ id: "c", spec: spec(["true"]), rootfs: w.rootfs }),
         /it is paused/,
       );
-      sb.release();
+      await sb.release();
       const again = await Sandbox.fetch(await w.runtime(), "sb9");
       assert.equal(again.status().kind, "paused");
       await again.resume();
@@ -355,7 +355,7 @@ Deno.test({
   async fn() {
     await withWorld(async (w) => {
       const sb = await Sandbox.create(await w.runtime(), { id: "sb11" });
-      sb.release();
+      await sb.release();
       // As if the creating process died after the VM booted, before the record said "ready".
       const rec = await w.store.load("sandboxes/sb11");
       await w.store.save("sandboxes/sb11", { ...(rec as object), status: { kind: "creating", since: "t" } });

@@ -172,6 +172,7 @@ export async function startEmbeddedDaemon(
       storage: { "9p": o.share },
     },
     connectAgent: fakeConnector(o.host),
+    owner: { kind: "daemon", api: `${daemonDir}/api.sock` },
   });
   // A pod's own configuration file is loaded for real; its runtime uses the same fakes.
   const runtimeFor = async (path: string) => {
@@ -185,6 +186,7 @@ export async function startEmbeddedDaemon(
         storage: { "9p": o.share },
       },
       connectAgent: fakeConnector(o.host),
+      owner: runtime.owner,
     });
   };
   return await startDaemon({ dir: daemonDir, runtime, log, runtimeFor });

@@ -216,7 +216,9 @@ Deno.test("runtime/factory takes VM configurations and never imports runtime/san
   for (const [file, text] of await sources("runtime/factory")) {
     if (file.endsWith("_test.ts")) continue;
     for (const { spec } of imports(text)) {
-      if (spec.startsWith(".") && resolve(file, spec).startsWith("runtime/sandbox/")) bad.push(`${file} imports ${spec}`);
+      if (spec.startsWith(".") && resolve(file, spec).startsWith("runtime/sandbox/")) {
+        bad.push(`${file} imports ${spec}`);
+      }
     }
   }
   assert.deepEqual(bad, []);

@@ -6,7 +6,6 @@
  * | --- | --- | --- |
  * | GET | `/` | the dashboard (HTML + inline script, polls `/v1/sandboxes`) |
  * | GET | `/healthz` | `{"ok":true}` |
- * | GET | `/v1/owner` | `{"pid","role","sandboxes":[id]}`: only in a front door (`owner` option) |
  * | GET | `/metrics` | Prometheus text |
  * | GET | `/v1/sandboxes` | `{"sandboxes":[SandboxView]}` |
  * | GET | `/v1/sandboxes/:id` | SandboxView |
@@ -31,11 +30,6 @@ export interface ApiAppOptions {
   readonly log: Logger;
   /** Longest a scrape waits for one sandbox's guest stats, ms (default 5000). */
   readonly guestStatsTimeoutMs?: number;
-  /**
-   * Set when the app is embedded in a front door that holds sandboxes (`cocoon daemon`, `cocoon
-   * sandboxer`): `GET /v1/owner` tells a standalone `cocoon api` which sandboxes to forward here.
-   */
-  readonly owner?: { readonly role: "daemon" | "sandboxer"; held(): readonly string[] };
 }
 
 const MAX_BODY = 1 << 20;
@@ -57,10 +51,6 @@ export function createApiApp(backend: ApiBackend, opts: ApiAppOptions): Hono {
 
   app.get("/", (c) => c.html(dashboardHtml()));
   app.get("/healthz", (c) => c.json({ ok: true }));
-  const owner = opts.owner;
-  if (owner !== undefined) {
-    app.get("/v1/owner", (c) => c.json({ pid: Deno.pid, role: owner.role, sandboxes: owner.held() }));
-  }
 
   app.get("/metrics", async (c) => {
     const sandboxes = await backend.list();

@@ -63,21 +63,6 @@ async function request(socket: string, c: Call): Promise<{ res: Response; done: 
   }
 }
 
-/** Sandbox ids the front door on `socket` holds (`GET /v1/owner`). */
-export async function heldBy(socket: string, opts: { signal?: AbortSignal } = {}): Promise<string[]> {
-  const { res, done } = await request(socket, { method: "GET", path: "/v1/owner", ...opts });
-  try {
-    const x: unknown = await res.json().catch(() => undefined);
-    const ids = isRecord(x) ? x["sandboxes"] : undefined;
-    if (!res.ok || !Array.isArray(ids) || !ids.every((i) => typeof i === "string")) {
-      throw new RuntimeError("Unavailable", `Cannot ask "${socket}" what it holds: HTTP ${res.status}`);
-    }
-    return ids.map(String);
-  } finally {
-    done();
-  }
-}
-
 const sandboxPath = (id: string) => `/v1/sandboxes/${encodeURIComponent(id)}`;
 
 /** Runs one action on the owner's API; throws its error. */

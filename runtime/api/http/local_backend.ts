@@ -1,9 +1,10 @@
 /**
  * The API's backend on this host: views from the sandbox records and /proc, and each action routed
- * to the sandbox's owner ({@link findOwner}): a holder through its control socket, an ownerless
- * sandbox through the library's fetchSandbox (attached for the action, released after; one action
- * per sandbox at a time), a sandbox of a `cocoon daemon` or `cocoon sandboxer` to that front door's
- * API socket (front_door.ts), anything else refused with `FailedPrecondition` (409) naming the owner.
+ * to the owner that the sandbox's record names (runtime/sandbox/owner.ts): a holder through its
+ * control socket, the daemon through its API socket (front_door.ts), an ownerless sandbox (none
+ * recorded, or the recorded one died) through the library's fetchSandbox (attached for the action,
+ * released after; one action per sandbox at a time), a program that holds it refused with
+ * `FailedPrecondition` (409) naming it.
  *
  * @module
  */
@@ -26,9 +27,8 @@ import {
 } from "./holder_route.ts";
 import { attachedExec, inProcessExec } from "./exec_stream.ts";
 import { describeOwner, OwnerConflictError } from "./http_errors.ts";
-import { forwarder, heldBy } from "./forward.ts";
-import { liveFrontDoors } from "./front_door.ts";
-import { findOwner, type UnixSocketEntry, unixSockets } from "./owner.ts";
+import { forwarder } from "./forward.ts";
+import { liveOwner } from "../../sandbox/owner.ts";
 import { vmmUsage } from "./proc_usage.ts";
 import type { ApiBackend, ContainerView, GuestStatsView, SandboxOwner, SandboxView } from "./types.ts";
 
@@ -53,13 +53,6 @@ export interface LocalBackendOptions {
   /** Pause and resume of an in-process sandbox (default: the core handle's, which pause the VM). */
   readonly pause?: (id: string) => Promise<void>;
   readonly resume?: (id: string) => Promise<void>;
-}
-
-/** What ownership is judged from, read once per listing. */
-interface Snapshot {
-  readonly sockets: UnixSocketEntry[] | null;
-  /** Sandbox id → the front door (daemon, sandboxer) that holds it. */
-  readonly doors: ReadonlyMap<string, Extract<SandboxOwner, { kind: "process" }>>;
 }
 
 /** A container record as the API shows it. Pure. */
@@ -105,7 +98,6 @@ export function guestStatsOf(containerId: string, s: ContainerStats): GuestStats
 /** The backend for sandboxes of `runtime`'s store. */
 export function localBackend(opts: LocalBackendOptions): ApiBackend {
   const rt = opts.runtime;
-  const stateDir = rt.config.runtime.stateDir;
   const attach = opts.attach ??
     ((id: string) => fetchSandboxWith(id, { config: rt.config, log: opts.log }, {}));
   const locks = new Map<string, Promise<unknown>>();
@@ -123,31 +115,7 @@ export function localBackend(opts: LocalBackendOptions): ApiBackend {
 
   const record = async (id: string): Promise<SandboxRecord> => await rt.repo.loadSandbox(sandboxId(id));
 
-  /** Which front door holds which sandbox: each live one is asked (2 s), its own file skipped when embedded. */
-  const frontDoors = async (): Promise<Snapshot["doors"]> => {
-    const doors = new Map<string, Extract<SandboxOwner, { kind: "process" }>>();
-    const all = await liveFrontDoors(stateDir, opts.log);
-    await Promise.all(all.map(async (d) => {
-      if (opts.inProcess !== undefined && d.pid === self.selfPid) return;
-      try {
-        const ids = await heldBy(d.api, { signal: AbortSignal.timeout(2000) });
-        const command = (await Deno.readTextFile(`/proc/${d.pid}/cmdline`).catch(() => ""))
-          .split("\0").filter((a) => a !== "").join(" ").slice(0, 160);
-        for (const id of ids) {
-          doors.set(id, { kind: "process", pid: d.pid, role: d.role, command, api: d.api });
-        }
-      } catch (e) {
-        opts.log.limited.debug("front door did not answer", { pid: d.pid, api: d.api, error: e });
-      }
-    }));
-    return doors;
-  };
-  const snapshot = async (): Promise<Snapshot> => {
-    const [sockets, doors] = await Promise.all([unixSockets(), frontDoors()]);
-    return { sockets, doors };
-  };
-
-  const view = async (r: SandboxRecord, snap: Snapshot): Promise<SandboxView> => {
+  const view = async (r: SandboxRecord): Promise<SandboxView> => {
     const pids = r.vm !== null && r.status.kind !== "stopped" ? [r.vm.pid] : [];
     const t = timesOf(r, Date.now());
     return {
@@ -160,25 +128,30 @@ export function localBackend(opts: LocalBackendOptions): ApiBackend {
       vcpus: r.vcpus,
       memoryMiB: r.memoryMiB,
       pids,
-      owner: await ownerOf(r, snap),
+      owner: await ownerOf(r),
       vmm: await vmmUsage(pids),
       containers: (await rt.repo.listContainers(r.id)).map(containerView),
     };
   };
 
-  const ownerOf = async (r: SandboxRecord, snap: Snapshot): Promise<SandboxOwner> => {
-    if (r.status.kind === "stopped") return await findOwner(r, stateDir, snap.sockets, self);
+  /** The owner that the record names, while it lives; this process's own attach counts as none. */
+  const ownerOf = async (r: SandboxRecord): Promise<SandboxOwner> => {
+    if (r.vm === null || (r.status.kind !== "ready" && r.status.kind !== "paused")) {
+      return { kind: "stopped" };
+    }
     if (opts.inProcess?.(r.id) !== undefined) return { kind: "in-process", pid: self.selfPid };
-    return snap.doors.get(r.id) ?? await findOwner(r, stateDir, snap.sockets, self);
+    const o = await liveOwner(r.owner);
+    if (o === null || o.pid === self.selfPid) return { kind: "none" };
+    switch (o.kind) {
+      case "holder":
+        return { kind: "holder", pid: o.pid, socket: o.socket };
+      case "daemon":
+        return { kind: "process", pid: o.pid, role: "daemon", command: await commandOf(o.pid), api: o.api };
+      case "program":
+        return { kind: "process", pid: o.pid, role: "program", command: await commandOf(o.pid) };
+    }
   };
-  const owner = async (id: string): Promise<SandboxOwner> => {
-    const o = await ownerOf(await record(id), await snapshot());
-    if (o.kind !== "process" || o.api !== undefined) return o;
-    // a program that released the sandbox a moment ago may still be listed on the QMP socket while
-    // its runtime closes the connection: look once more before refusing
-    await new Promise((r) => setTimeout(r, 250));
-    return await ownerOf(await record(id), await snapshot());
-  };
+  const owner = async (id: string): Promise<SandboxOwner> => await ownerOf(await record(id));
   /** The forwarder of a front door that serves an API, else undefined. */
   const door = (o: SandboxOwner) =>
     o.kind === "process" && o.api !== undefined ? forwarder(o, o.api) : undefined;
@@ -221,11 +194,10 @@ export function localBackend(opts: LocalBackendOptions): ApiBackend {
 
   return {
     async list() {
-      const snap = await snapshot();
       const out: SandboxView[] = [];
       for (const id of await rt.repo.listSandboxes()) {
         try {
-          out.push(await view(await record(id), snap));
+          out.push(await view(await record(id)));
         } catch (e) {
           opts.log.limited.warn("sandbox record unreadable", { sandbox: id, error: e });
         }
@@ -233,7 +205,7 @@ export function localBackend(opts: LocalBackendOptions): ApiBackend {
       return out;
     },
     async get(id) {
-      return await view(await record(id), await snapshot());
+      return await view(await record(id));
     },
     async pause(id) {
       const o = await owner(id);
@@ -307,7 +279,7 @@ export function localBackend(opts: LocalBackendOptions): ApiBackend {
     },
     async guestStats(id, gopts = {}) {
       const r = await record(id);
-      const o = await ownerOf(r, await snapshot());
+      const o = await ownerOf(r);
       const d = door(o);
       if (d !== undefined) return await d.guestStats(id, gopts);
       const running = (await rt.repo.listContainers(r.id)).filter((c) =>
@@ -329,4 +301,10 @@ export function localBackend(opts: LocalBackendOptions): ApiBackend {
       });
     },
   };
+}
+
+/** A process's command line for the API's owner field (160 characters at most). */
+async function commandOf(pid: number): Promise<string> {
+  const raw = await Deno.readTextFile(`/proc/${pid}/cmdline`).catch(() => "");
+  return raw.split("\0").filter((a) => a !== "").join(" ").slice(0, 160);
 }

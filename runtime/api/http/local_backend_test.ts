@@ -20,7 +20,7 @@ import { processStartTime, writeHolderInfo } from "../../holder/info.ts";
 import { ociPaths } from "../../holder/paths.ts";
 import { ControlServer } from "../../holder/server.ts";
 import { encodeFrame, FRAME, type HolderRequest, jsonBytes } from "../../holder/wire.ts";
-import { containerId } from "../../ids.ts";
+import { containerId, sandboxId } from "../../ids.ts";
 import { minimalSpec, parseOciSpec } from "../../oci/spec.ts";
 import { Sandbox as CoreSandbox } from "../../sandbox/sandbox.ts";
 import { localBackend } from "./local_backend.ts";
@@ -183,6 +183,17 @@ Deno.test({
         log,
         ...(hooks.plugins ? { plugins: hooks.plugins } : {}),
         ...(hooks.connectAgent ? { connectAgent: hooks.connectAgent } : {}),
+      });
+      // The holder names itself in the sandbox's record, as Holder.create does.
+      const rec = await runtime.repo.loadSandbox(sandboxId("oci1"));
+      await runtime.repo.saveSandbox({
+        ...rec,
+        owner: {
+          kind: "holder",
+          pid: holder.pid,
+          startTime: await processStartTime(holder.pid) ?? "",
+          socket: paths.socket,
+        },
       });
       const backend = localBackend({
         runtime,

@@ -16,13 +16,13 @@ export type { ContainerStatus, ProcessStatus, SandboxStatus };
 export type SandboxOwner =
   /** An OCI-CLI container's holder: reached through its control socket. */
   | { readonly kind: "holder"; readonly pid: number; readonly socket: string }
-  /** Another process holds the VM (`cocoon daemon`, `cocoon sandboxer`, a program using mod.ts). */
+  /** Another process holds the VM (`cocoon daemon`, a program using mod.ts), as its record says. */
   | {
     readonly kind: "process";
     readonly pid: number;
-    readonly role: "daemon" | "sandboxer" | "program";
+    readonly role: "daemon" | "program";
     readonly command: string;
-    /** The API socket of a daemon or sandboxer that serves one (front_door.ts): actions go there. */
+    /** The daemon's API socket (front_door.ts): actions go there. */
     readonly api?: string;
   }
   /** This process holds it (the API is embedded in the front door that owns it): called directly. */

@@ -175,12 +175,11 @@ export class Sandbox implements AsyncDisposable {
   }
 
   /** Drops this process's connections to the VM and agent; the VM keeps running. Idempotent. */
-  release(): Promise<void> {
+  async release(): Promise<void> {
     if (!this.#released) {
       this.#released = true;
-      this.#core.release();
+      await this.#core.release();
     }
-    return Promise.resolve();
   }
 
   /**

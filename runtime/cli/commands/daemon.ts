@@ -34,7 +34,10 @@ export const daemon: Command = {
       fields: { pid: Deno.pid, subsystem: "daemon" },
     });
     setRootLog(log);
-    const runtime = await openSandboxRuntime(await ctx.config(), { log });
+    const runtime = await openSandboxRuntime(await ctx.config(), {
+      log,
+      owner: { kind: "daemon", api: `${paths.dir}/api.sock` },
+    });
     const d = await startDaemon({ dir: paths.dir, runtime, log, exitWhenIdle: values.stay !== true });
     const stop = () => void d.close();
     for (const s of ["SIGTERM", "SIGINT"] as const) Deno.addSignalListener(s, stop);

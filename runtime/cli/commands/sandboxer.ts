@@ -66,7 +66,10 @@ export const sandboxer: Command = {
       fields: { pid: Deno.pid, subsystem: "sandboxer" },
     });
     setRootLog(log);
-    const runtime = await openSandboxRuntime(await ctx.config(), { log });
+    const runtime = await openSandboxRuntime(await ctx.config(), {
+      log,
+      owner: { kind: "daemon", api: `${dir}/api.sock` },
+    });
     const events = {
       ttrpcAddress: values["events-address"] ?? DEFAULT_EVENTS,
       namespace: values.namespace ?? "k8s.io",

@@ -14,7 +14,6 @@ import type { Duplex } from "./duplex.ts";
 export type { Duplex } from "./duplex.ts";
 import { encodeHeader, type FrameEvent, FrameReader, HEADER_SIZE, MAX_PAYLOAD } from "./frame.ts";
 
-
 /** Options of a {@link Channel}. */
 export interface ChannelOptions {
   /** Largest accepted payload (default 4 MiB). */

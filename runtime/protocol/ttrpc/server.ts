@@ -8,11 +8,9 @@
 import { ProtocolError } from "../../errors.ts";
 import { type Logger, rootLog } from "../../log/logger.ts";
 import { Channel, type ChannelOptions, connDuplex, type Duplex } from "./channel.ts";
-import type { Metadata } from "./metadata.ts";
 import { type Lookup, serveChannel, type ServeChannelOptions } from "./server_conn.ts";
-import type { ServerStream } from "./server_stream.ts";
 import { Code } from "./status.ts";
-import type { CallContext, MethodHandler, ServiceHandlers } from "./handler.ts";
+import type { MethodHandler, ServiceHandlers } from "./handler.ts";
 
 export {
   type CallContext,
@@ -22,7 +20,6 @@ export {
   streamHandler,
   type UnaryHandler,
 } from "./handler.ts";
-
 
 /** Options of a {@link TtrpcServer}. */
 export interface ServerOptions extends ChannelOptions {
