@@ -1,10 +1,15 @@
 /**
- * The Cocoon daemon: one per host, serving containerd's Task API for every container of every pod
- * on `<daemon dir>/cocoon.sock`, plus a small control service for the shim binary
- * (`cocoon.daemon.v1.Shim`: Register reserves a container id between `start` and `Create`, so the
- * daemon does not exit in between; Cleanup is the `delete` binary's forced removal).
+ * The Cocoon daemon: one per host, the owner of every sandbox that is not an OCI container's. It
+ * serves containerd's Task API for every container of every pod on `<daemon dir>/cocoon.sock`, the
+ * shim-side Sandbox service of containerd 1.7, the Sandbox API Controllers that `cocoon sandboxer`
+ * asks for (containerd 2.0 and iSulad flavours, sandboxers.ts), and the management API of all of
+ * them (`<daemon dir>/api.sock`). A small control service (`cocoon.daemon.v1.Shim`) serves the
+ * shim binary (Register reserves a container id between `start` and `Create`, so the daemon does
+ * not exit in between; Cleanup is the `delete` binary's forced removal) and `cocoon sandboxer`
+ * (ServeSandboxer, StopSandboxer).
  *
- * It exits (when `exitWhenIdle`) after a Shutdown once no container and no reservation is left.
+ * It exits (when `exitWhenIdle`) after a Shutdown once no container, no reservation and no
+ * Controller is left.
  * Shutdown with `now` force-deletes that container first (whatever its state). Containers are known
  * by containerd namespace and id; a pod may use its own configuration file (containerd's runtime
  * options `ConfigPath`).
@@ -22,6 +27,7 @@ import { registerTaskService, type TaskServiceHooks } from "./task_service.ts";
 import { registerShimSandboxService } from "../sandboxer/shim_sandbox_service.ts";
 import { taskKey, TaskManager } from "./tasks.ts";
 import { type FrontDoorApi, serveFrontDoorApi } from "../api/http/front_door.ts";
+import { HostedSandboxers, parseServeSandboxer, parseStopSandboxer } from "./sandboxers.ts";
 
 export const CONTROL_SERVICE = "cocoon.daemon.v1.Shim";
 /** How long a `start` reservation keeps the daemon up waiting for `Create`. */
@@ -84,6 +90,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     opts.runtimeFor ? { runtimeFor: opts.runtimeFor } : {},
   );
   const tasks = new TaskManager(pods, events, log.child({ subsystem: "tasks" }));
+  const hosted = new HostedSandboxers((p) => pods.runtimeOf(p), log.child({ subsystem: "sandboxer" }));
   const server = new TtrpcServer({ log: log.child({ subsystem: "ttrpc-server" }) });
   /** By task key (namespace and id). */
   const reservations = new Map<string, { id: string; namespace: string; until: number }>();
@@ -102,7 +109,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   };
   const idle = () =>
     opts.exitWhenIdle === true && shutdownAsked && tasks.size === 0 && live() === 0 &&
-    sandboxes.size === 0;
+    sandboxes.size === 0 && hosted.size === 0;
   const maybeExit = () => {
     if (!idle()) return;
     setTimeout(() => {
@@ -123,6 +130,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       // A successor daemon may already listen on the path: remove only our own socket and pid file.
       const st = await Deno.stat(paths.socket).catch(() => null);
       if (st !== null && st.ino === socketIno) await Deno.remove(paths.socket).catch(() => {});
+      await hosted.closeAll({ deleteSandboxes: o.deletePods === true });
       if (o.deletePods === true) await pods.closeAll();
       tasks.close();
       await Promise.race([events.flush(), new Promise((r) => setTimeout(r, 5000))]);
@@ -204,6 +212,22 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         exitedAt: r.exit.exitedAt.toISOString(),
       }));
     },
+    ServeSandboxer: async (payload) => {
+      const req = parseServeSandboxer(payload);
+      if (closing !== undefined) {
+        throw new RuntimeError(
+          "Unavailable",
+          `Cannot serve a sandboxer on "${req.listen}": the daemon is exiting`,
+        );
+      }
+      return enc.encode(JSON.stringify(await hosted.serve(req)));
+    },
+    StopSandboxer: async (payload) => {
+      const stopped = await hosted.stop(parseStopSandboxer(payload));
+      shutdownAsked = true;
+      setTimeout(maybeExit, 10);
+      return enc.encode(JSON.stringify({ stopped }));
+    },
   });
   // Listened on here (not by the server) so that closing removes the socket only while it is ours.
   await Deno.remove(paths.socket).catch(() => {});
@@ -226,14 +250,20 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       listen: opts.runtime.config.runtime.apiListen,
       runtime: opts.runtime,
       log: log.child({ subsystem: "api" }),
-      inProcess: (id) => pods.bySandboxId(id),
+      inProcess: (id) => pods.bySandboxId(id) ?? hosted.byCoreId(id),
       refuseDelete: (id) =>
-        `Cannot delete sandbox "${id}": containerd owns its lifecycle (cocoon daemon, pid ${Deno.pid}): ` +
-        "remove its containers through containerd (ctr task kill/rm, ctr container rm, crictl rmp)",
+        hosted.byCoreId(id) !== undefined
+          ? `Cannot delete sandbox "${id}": its Sandbox API client owns its lifecycle (cocoon daemon, pid ${Deno.pid}): shut it down there`
+          : `Cannot delete sandbox "${id}": containerd owns its lifecycle (cocoon daemon, pid ${Deno.pid}): ` +
+            "remove its containers through containerd (ctr task kill/rm, ctr container rm, crictl rmp)",
       pause: async (id) => {
+        const sb = hosted.byCoreId(id);
+        if (sb !== undefined) return await sb.pause();
         for (const t of tasks.inSandbox(id)) await tasks.pause(t.id, t.namespace);
       },
       resume: async (id) => {
+        const sb = hosted.byCoreId(id);
+        if (sb !== undefined) return await sb.resume();
         for (const t of tasks.inSandbox(id)) await tasks.resume(t.id, t.namespace);
       },
     });

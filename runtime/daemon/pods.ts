@@ -55,9 +55,11 @@ export class Pods {
         await openSandboxRuntime(await loadConfig({ path }), { log: this.#log, owner: rt.owner }));
   }
 
-  /** The runtime of a pod's configuration file, opened once per file. */
-  #runtime(configPath: string | undefined): Promise<SandboxRuntime> {
-    if (configPath === undefined) return Promise.resolve(this.#rt);
+  /** The runtime of a pod's configuration file, opened once per file (undefined: the daemon's). */
+  runtimeOf(configPath: string | undefined): Promise<SandboxRuntime> {
+    if (configPath === undefined || configPath === this.#rt.config.source.file) {
+      return Promise.resolve(this.#rt);
+    }
     let p = this.#runtimes.get(configPath);
     if (p === undefined) {
       p = this.#runtimeFor(configPath);
@@ -105,7 +107,7 @@ export class Pods {
   }
 
   async #open(id: string, group: string, opts: JoinOptions): Promise<Sandbox> {
-    const rt = await this.#runtime(opts.configPath);
+    const rt = await this.runtimeOf(opts.configPath);
     try {
       const sb = await Sandbox.create(rt, {
         id,

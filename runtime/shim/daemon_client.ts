@@ -26,9 +26,13 @@ export async function canConnect(socket: string): Promise<boolean> {
 /**
  * Makes sure the daemon listens in `paths.dir`: when nothing accepts on the socket, starts
  * `cocoon daemon --dir DIR` in its own session with stdio on /dev/null (it outlives this process
- * and holds none of containerd's pipes), and waits until the socket accepts.
+ * and holds none of containerd's pipes), with this environment plus `env`, and waits until the
+ * socket accepts.
  */
-export async function ensureDaemon(paths: DaemonPaths, opts: { timeoutMs?: number } = {}): Promise<void> {
+export async function ensureDaemon(
+  paths: DaemonPaths,
+  opts: { timeoutMs?: number; env?: Readonly<Record<string, string>> } = {},
+): Promise<void> {
   if (await canConnect(paths.socket)) return;
   await Deno.mkdir(paths.dir, { recursive: true, mode: 0o700 });
   const lock = await Deno.open(paths.lockFile, { read: true, write: true, create: true, mode: 0o600 });
@@ -43,6 +47,7 @@ export async function ensureDaemon(paths: DaemonPaths, opts: { timeoutMs?: numbe
         stdin: "null",
         stdout: "null",
         stderr: "null",
+        ...(opts.env !== undefined ? { env: { ...opts.env } } : {}),
         detached: true,
       }).spawn();
     } catch (e) {
@@ -79,7 +84,7 @@ export async function ensureDaemon(paths: DaemonPaths, opts: { timeoutMs?: numbe
 /** One JSON control call to the daemon. */
 export async function controlCall(
   paths: DaemonPaths,
-  method: "Register" | "Cleanup",
+  method: "Register" | "Cleanup" | "ServeSandboxer" | "StopSandboxer",
   body: Readonly<Record<string, unknown>>,
   opts: { timeoutMs?: number } = {},
 ): Promise<unknown> {

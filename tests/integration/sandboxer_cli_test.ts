@@ -1,6 +1,7 @@
 /**
- * `cocoon sandboxer` as a process: it listens on the given socket, answers the Controller over
- * gRPC, serves the Task API socket, and on SIGTERM exits 0 and removes both sockets.
+ * `cocoon sandboxer` as a process: the daemon it starts (in `$COCOON_DAEMON_DIR`) listens on the
+ * given socket, answers the Controller over gRPC and serves the Task API socket; on SIGTERM the
+ * command exits 0, both sockets go, and the daemon, with nothing left to serve, exits.
  */
 import assert from "node:assert/strict";
 import { RuntimeError } from "../../runtime/errors.ts";
@@ -40,13 +41,14 @@ Deno.test({
         "--events-address",
         "",
       ],
-      env: { COCOON_CONFIG: "" },
+      env: { COCOON_CONFIG: "", COCOON_DAEMON_DIR: `${dir}/daemon` },
       cwd: repoRoot,
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
     }).spawn();
     const output = child.output();
+    let daemonPid = 0;
     try {
       await until(
         "the sandboxer socket",
@@ -67,6 +69,8 @@ Deno.test({
       } finally {
         close();
       }
+      daemonPid = Number(await Deno.readTextFile(`${dir}/daemon/daemon.pid`));
+      assert.ok(daemonPid > 0 && daemonPid !== child.pid, "the daemon serves the Controller");
       child.kill("SIGTERM");
       const out = await output;
       const stderr = new TextDecoder().decode(out.stderr);
@@ -77,7 +81,15 @@ Deno.test({
       );
       assert.equal(await exists(sock), false);
       assert.equal(await exists(`${dir}/task/task.sock`), false);
+      await until("the idle daemon to exit", async () => !(await exists(`/proc/${daemonPid}`)), 15_000);
     } finally {
+      if (daemonPid > 0) {
+        try {
+          Deno.kill(daemonPid, "SIGKILL");
+        } catch {
+          // exited
+        }
+      }
       try {
         child.kill("SIGKILL");
       } catch {

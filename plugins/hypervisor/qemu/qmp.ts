@@ -163,8 +163,11 @@ export class QmpClient {
     const answer = new Promise<unknown>((resolve, reject) =>
       this.#pending.set(id, { command, resolve, reject })
     );
-    await this.#write(JSON.stringify(msg) + "\n");
+    // The connection may close while the command is being written: that rejection is seen below,
+    // not reported as unhandled.
+    answer.catch(() => {});
     try {
+      await this.#write(JSON.stringify(msg) + "\n");
       return await withTimeout(answer, opts.timeoutMs ?? 30_000, opts.signal);
     } catch (e) {
       if (e instanceof DOMException && e.name === "TimeoutError") {
