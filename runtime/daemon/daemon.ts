@@ -6,7 +6,7 @@
  * them (`<daemon dir>/api.sock`). A small control service (`cocoon.daemon.v1.Shim`) serves the
  * shim binary (Register reserves a container id between `start` and `Create`, so the daemon does
  * not exit in between; Cleanup is the `delete` binary's forced removal) and `cocoon sandboxer`
- * (ServeSandboxer, StopSandboxer).
+ * (ServeSandboxer, StopSandboxer) and `cocoon factory` (ServeVmCache: the VM cache, vm_caches.ts).
  *
  * It exits (when `exitWhenIdle`) after a Shutdown once no container, no reservation and no
  * Controller is left.
@@ -28,6 +28,7 @@ import { registerShimSandboxService } from "../sandboxer/shim_sandbox_service.ts
 import { taskKey, TaskManager } from "./tasks.ts";
 import { type FrontDoorApi, serveFrontDoorApi } from "../api/http/front_door.ts";
 import { HostedSandboxers, parseServeSandboxer, parseStopSandboxer } from "./sandboxers.ts";
+import { HostedVmCaches, parseServeVmCache } from "./vm_caches.ts";
 
 export const CONTROL_SERVICE = "cocoon.daemon.v1.Shim";
 /** How long a `start` reservation keeps the daemon up waiting for `Create`. */
@@ -91,6 +92,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   );
   const tasks = new TaskManager(pods, events, log.child({ subsystem: "tasks" }));
   const hosted = new HostedSandboxers((p) => pods.runtimeOf(p), log.child({ subsystem: "sandboxer" }));
+  const caches = new HostedVmCaches(log.child({ subsystem: "vm-cache" }), () => {
+    shutdownAsked = true;
+    setTimeout(maybeExit, 10);
+  });
   const server = new TtrpcServer({ log: log.child({ subsystem: "ttrpc-server" }) });
   /** By task key (namespace and id). */
   const reservations = new Map<string, { id: string; namespace: string; until: number }>();
@@ -109,7 +114,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   };
   const idle = () =>
     opts.exitWhenIdle === true && shutdownAsked && tasks.size === 0 && live() === 0 &&
-    sandboxes.size === 0 && hosted.size === 0;
+    sandboxes.size === 0 && hosted.size === 0 && caches.size === 0;
   const maybeExit = () => {
     if (!idle()) return;
     setTimeout(() => {
@@ -131,6 +136,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       const st = await Deno.stat(paths.socket).catch(() => null);
       if (st !== null && st.ino === socketIno) await Deno.remove(paths.socket).catch(() => {});
       await hosted.closeAll({ deleteSandboxes: o.deletePods === true });
+      await caches.closeAll();
       if (o.deletePods === true) await pods.closeAll();
       tasks.close();
       await Promise.race([events.flush(), new Promise((r) => setTimeout(r, 5000))]);
@@ -221,6 +227,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         );
       }
       return enc.encode(JSON.stringify(await hosted.serve(req)));
+    },
+    ServeVmCache: async (payload) => {
+      const { configPath } = parseServeVmCache(payload);
+      if (closing !== undefined) {
+        throw new RuntimeError("Unavailable", "Cannot serve a VM cache: the daemon is exiting");
+      }
+      return enc.encode(JSON.stringify(await caches.serve(await pods.runtimeOf(configPath))));
     },
     StopSandboxer: async (payload) => {
       const stopped = await hosted.stop(parseStopSandboxer(payload));

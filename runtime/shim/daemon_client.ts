@@ -84,7 +84,7 @@ export async function ensureDaemon(
 /** One JSON control call to the daemon. */
 export async function controlCall(
   paths: DaemonPaths,
-  method: "Register" | "Cleanup" | "ServeSandboxer" | "StopSandboxer",
+  method: "Register" | "Cleanup" | "ServeSandboxer" | "StopSandboxer" | "ServeVmCache",
   body: Readonly<Record<string, unknown>>,
   opts: { timeoutMs?: number } = {},
 ): Promise<unknown> {

@@ -8,19 +8,20 @@ import type { FactoryProgress, FactoryStatus } from "../../../plugins/types.ts";
 import type { ResolvedConfig } from "../../config/schema.ts";
 import { RuntimeError } from "../../errors.ts";
 import { cacheStatus, stopCache } from "../../factory/cache_client.ts";
-import { type CacheStatus, serveVmCache } from "../../factory/cache_server.ts";
+import type { CacheStatus } from "../../factory/cache_server.ts";
 import { destroyFactory, factoryStatus } from "../../factory/init.ts";
-import { initFactory, sandboxShapedVmConfig } from "../../sandbox/factory_init.ts";
-import { selfCommand } from "../../holder/spawn.ts";
+import { initFactory } from "../../sandbox/factory_init.ts";
 import { openSandboxRuntime } from "../../sandbox/runtime.ts";
+import { daemonDir, daemonPaths } from "../../shim/address.ts";
+import { controlCall, ensureDaemon } from "../../shim/daemon_client.ts";
 import type { Command } from "../args.ts";
 
 const USAGE =
   `cocoon factory init [--json]     build the VM template of this configuration's sandbox shape, and
-                                 with vm_cache_number > 0 start the VM cache (detached) on vm_cache_endpoint
+                                 with vm_cache_number > 0 have cocoon daemon serve the VM cache on vm_cache_endpoint
 cocoon factory status [--json]   list templates under [factory] template_path and the cache's state
 cocoon factory destroy           stop the VM cache, remove every template (and its tmpfs)
-cocoon factory serve             run the VM cache in the foreground (what init starts)`;
+cocoon factory serve             have cocoon daemon serve the VM cache until this command is stopped`;
 
 function format(s: FactoryStatus, templatesOn: boolean, cache?: CacheStatus): string {
   const head = `factory: ${templatesOn ? "template" : "new (enable_template = false)"}`;
@@ -33,32 +34,23 @@ function format(s: FactoryStatus, templatesOn: boolean, cache?: CacheStatus): st
   return lines.join("\n");
 }
 
-/** Starts `cocoon factory serve` detached and waits until its cache holds a VM (or fails). */
-async function startCache(
-  cfg: ResolvedConfig,
-  configFile: string | undefined,
-  say: (line: string) => void,
-): Promise<CacheStatus> {
+/** Has the host daemon serve this configuration's VM cache (starting the daemon when none runs). */
+async function serveCacheInDaemon(cfg: ResolvedConfig): Promise<string> {
+  const paths = daemonPaths(daemonDir());
+  const configPath = cfg.source.file.startsWith("/") ? cfg.source.file : undefined;
+  await ensureDaemon(paths, configPath !== undefined ? { env: { COCOON_CONFIG: configPath } } : {});
+  await controlCall(paths, "ServeVmCache", configPath !== undefined ? { configPath } : {}, {
+    timeoutMs: 60_000,
+  });
+  return paths.dir;
+}
+
+/** Has the daemon serve the VM cache and waits until it holds a VM (or fails). */
+async function startCache(cfg: ResolvedConfig, say: (line: string) => void): Promise<CacheStatus> {
   let st = await cacheStatus(cfg);
   if (st === undefined) {
-    const logFile = `${cfg.runtime.stateDir.replace(/\/+$/, "")}/factory-cache.log`;
-    await Deno.mkdir(cfg.runtime.stateDir, { recursive: true });
-    const c = selfCommand([
-      ...(configFile !== undefined ? ["--config", configFile] : []),
-      "--log",
-      logFile,
-      "factory",
-      "serve",
-    ]);
-    const child = new Deno.Command(c.cmd, {
-      args: [...c.args],
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-      detached: true,
-    }).spawn();
-    child.unref();
-    say(`started the VM cache (pid ${child.pid}) on ${cfg.factory.vmCacheEndpoint}, log in ${logFile}`);
+    const dir = await serveCacheInDaemon(cfg);
+    say(`the VM cache is served by cocoon daemon (${dir}) on ${cfg.factory.vmCacheEndpoint}`);
   }
   const deadline = Date.now() + cfg.agent.dialTimeoutSeconds * 1000 * 2;
   while (Date.now() < deadline) {
@@ -98,7 +90,7 @@ export const factory: Command = {
         ctx.printErr(`[${(p.elapsedMs / 1000).toFixed(1)}s] ${p.step}${p.detail ? `: ${p.detail}` : ""}`);
       const s = await initFactory(rt, { progress });
       const cache = cfg.factory.vmCacheNumber > 0
-        ? await startCache(cfg, ctx.globals.config, (line) => ctx.printErr(line))
+        ? await startCache(cfg, (line) => ctx.printErr(line))
         : undefined;
       ctx.print(
         values.json ? JSON.stringify({ ...s, cache }, null, 2) : format(s, cfg.factory.enableTemplate, cache),
@@ -107,23 +99,20 @@ export const factory: Command = {
       return 0;
     }
     if (sub === "serve") {
-      const rt = await openSandboxRuntime(cfg, { registry: await ctx.registry(), log: ctx.log });
-      const stop = new AbortController();
-      const onSignal = () => stop.abort();
+      // In the foreground for an init system: the daemon serves the cache until this is stopped.
+      const dir = await serveCacheInDaemon(cfg);
+      ctx.printErr(`the VM cache is served by cocoon daemon (${dir}) on ${cfg.factory.vmCacheEndpoint}`);
+      const stop = Promise.withResolvers<void>();
+      const onSignal = () => stop.resolve();
       Deno.addSignalListener("SIGTERM", onSignal);
       Deno.addSignalListener("SIGINT", onSignal);
       try {
-        await serveVmCache({
-          config: rt.config,
-          log: rt.log,
-          hypervisor: rt.hypervisor,
-          connectAgent: rt.connectAgent,
-          vmConfig: (dir, id) => sandboxShapedVmConfig(rt, dir, id),
-        }, { signal: stop.signal });
+        await stop.promise;
       } finally {
         Deno.removeSignalListener("SIGTERM", onSignal);
         Deno.removeSignalListener("SIGINT", onSignal);
       }
+      await stopCache(cfg);
       return 0;
     }
     if (sub === "status") {
