@@ -228,8 +228,6 @@ export interface Vm extends AsyncDisposable {
   wait(): Promise<VmExit>;
   addDevice(device: Device): Promise<AttachedDevice>;
   removeDevice(device: AttachedDevice): Promise<void>;
-  resizeVcpus(count: number): Promise<{ before: number; after: number }>;
-  resizeMemory(mib: number): Promise<{ before: number; after: number }>;
   agentAddress(): AgentAddress;
   pids(): readonly number[];
   saveState(): VmState;

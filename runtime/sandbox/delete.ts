@@ -93,8 +93,6 @@ function goneVm(ctx: SandboxContext): Vm {
     wait: () => Promise.resolve({ kind: "unknown" }),
     addDevice: fail,
     removeDevice: fail,
-    resizeVcpus: fail,
-    resizeMemory: fail,
     agentAddress: fail,
     pids: () => [],
     saveState: fail,

@@ -321,12 +321,6 @@ class FakeVm implements Vm {
     if (r) r.devices = r.devices.filter((x) => x.id !== d.device.id);
     return Promise.resolve();
   }
-  resizeVcpus(count: number): Promise<{ before: number; after: number }> {
-    return Promise.resolve({ before: 1, after: count });
-  }
-  resizeMemory(mib: number): Promise<{ before: number; after: number }> {
-    return Promise.resolve({ before: 256, after: mib });
-  }
   agentAddress(): AgentAddress {
     return { kind: "unix", path: `/fake/${this.id}/agent.sock` };
   }

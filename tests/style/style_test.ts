@@ -125,7 +125,6 @@ Deno.test("every plugin folder has mod.ts and manifest.ts and a valid default ex
     for (const e of entries.filter((x) => x.isDirectory)) {
       const dir = `${root}plugins/${kind}/${e.name}`;
       const files = [...Deno.readDirSync(dir)].map((x) => x.name);
-      if (e.name === "mock" && kind === "hypervisor") continue; // test double, not a loadable plugin
       assert.ok(files.includes("mod.ts"), `${dir} has no mod.ts`);
       assert.ok(files.includes("manifest.ts"), `${dir} has no manifest.ts`);
       const m = validatePluginModule(await import(`${dir}/mod.ts`), `${dir}/mod.ts`);

@@ -25,8 +25,6 @@ function fakeHypervisor(events: string[], opts: { failHotplug?: boolean } = {}):
         : Promise.resolve({ device: d });
     },
     removeDevice: () => Promise.resolve(),
-    resizeVcpus: () => Promise.resolve({ before: 1, after: 1 }),
-    resizeMemory: () => Promise.resolve({ before: 1, after: 1 }),
     agentAddress: () => ({ kind: "unix", path: `${config.stateDir}/agent.sock` }),
     pids: () => [],
     saveState: () => ({

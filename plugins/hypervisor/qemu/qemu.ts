@@ -13,7 +13,6 @@ import type { AgentAddress, AttachedDevice, Device, Vm, VmExit, VmState } from "
 import { hotplugDevice, type HotplugTarget, unplugDevice } from "./hotplug.ts";
 import { QmpClient, type QmpEvent } from "./qmp.ts";
 import { pidAlive, readCmdline, readPidFile, removeFiles, signalPid, tail, waitPidGone } from "./_process.ts";
-import { resizeMemory, resizeVcpus } from "./resize.ts";
 import { launchArgv } from "./launch.ts";
 import { collect } from "./_process.ts";
 import { CONSOLE_LOG_MAX, type QemuLaunch, type QemuVmLayout } from "./vm_layout.ts";
@@ -378,14 +377,6 @@ export class QemuVm implements Vm {
   async removeDevice(device: AttachedDevice): Promise<void> {
     await unplugDevice(this.#target("remove a device from"), device);
     this.#log.info("device removed", { device: device.device.id, kind: device.device.kind });
-  }
-
-  resizeVcpus(count: number): Promise<{ before: number; after: number }> {
-    return resizeVcpus(this.#target("resize"), count);
-  }
-
-  resizeMemory(mib: number): Promise<{ before: number; after: number }> {
-    return resizeMemory(this.#target("resize"), mib);
   }
 
   agentAddress(): AgentAddress {

@@ -229,8 +229,8 @@ async function updateWhenSeen(sb: CoreSandbox, iface: NetworkInterface): Promise
     try {
       return await sb.updateInterface(iface);
     } catch (e) {
-      const notYet = isRuntimeError(e) &&
-        (e.code === "NotFound" || /Cannot find an interface/.test(e.message));
+      // the agent answers NotFound (agent/network/ip.ts) until the guest has probed the NIC
+      const notYet = isRuntimeError(e) && e.code === "NotFound";
       if (!notYet || Date.now() > deadline) throw e;
       await new Promise((r) => setTimeout(r, 250));
     }
@@ -268,8 +268,10 @@ export async function ownedTaps(sb: CoreSandbox): Promise<string[]> {
 /** Removes `taps` (in `netns`, else on the host); a tap already gone is fine. */
 export async function removeTaps(taps: readonly string[], netns: string | undefined): Promise<void> {
   for (const tap of taps) {
-    await ip(netns, ["link", "del", tap], `Cannot remove tap "${tap}"`).catch((e) => {
-      if (!/Cannot find device|does not exist/.test(String(e))) throw e;
-    });
+    const there = await ip(netns, ["link", "show", "dev", tap], `Cannot find tap "${tap}"`).then(
+      () => true,
+      () => false,
+    );
+    if (there) await ip(netns, ["link", "del", tap], `Cannot remove tap "${tap}"`);
   }
 }
