@@ -17,7 +17,7 @@ import type { CommandRunner } from "./sys/command.ts";
 import { FdDuplex } from "./sys/fd_duplex.ts";
 
 /** The port's name (the host's QEMU args name it the same: plugins/hypervisor/qemu/args/console.ts). */
-export const DEBUG_PORT = "cocoon.debug";
+const DEBUG_PORT = "cocoon.debug";
 
 export interface DebugConsoleOptions {
   readonly log: Logger;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { fakeEnv } from "../sys/fake.ts";
+import { fakeEnv } from "../sys/_fake.ts";
 import { createContainer } from "./create.ts";
 import { OomWatcher } from "./oom.ts";
 import { startContainer } from "./start.ts";

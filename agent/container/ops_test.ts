@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { fakeEnv } from "../sys/fake.ts";
+import { fakeEnv } from "../sys/_fake.ts";
 import { createContainer, specTerminal } from "./create.ts";
 import { deleteContainer } from "./delete.ts";
 import { execProcess } from "./exec.ts";
@@ -9,7 +9,7 @@ import { startContainer } from "./start.ts";
 import { ContainerTable } from "./state.ts";
 import { updateContainer } from "./update.ts";
 import { waitProcess } from "./wait.ts";
-import { parseRuntimeState } from "./status.ts";
+import { parseRuntimeState } from "../testing/runtime_state.ts";
 import { parsePid } from "./_launch.ts";
 
 const spec = { process: { args: ["sh"], terminal: false }, root: { path: "rootfs" } };

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { MemoryFs } from "../sys/fake.ts";
+import { MemoryFs } from "../sys/_fake.ts";
 import { parseKeyValues, parseProcCgroup, readStats } from "./stats.ts";
 
 Deno.test({

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { MemoryFs } from "../sys/fake.ts";
+import { MemoryFs } from "../sys/_fake.ts";
 import { parseIdFile, resolveProcessUser } from "./user.ts";
 
 function rootfs(): MemoryFs {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { FakeRunner } from "../sys/fake.ts";
+import { FakeRunner } from "../sys/_fake.ts";
 import {
   addNeighbors,
   addRouteArgv,

@@ -4,7 +4,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { CreateSandboxRequestSchema } from "../../runtime/protocol/gen/cocoon/agent/v1/agent_pb.ts";
 import type { CallContext } from "../../runtime/protocol/ttrpc/server.ts";
 import { createAgentCore } from "../core.ts";
-import { fakeEnv } from "../sys/fake.ts";
+import { fakeEnv } from "../sys/_fake.ts";
 import { containerHandlers } from "./container.ts";
 
 const ctx: CallContext = {

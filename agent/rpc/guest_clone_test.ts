@@ -6,7 +6,7 @@ import {
 } from "../../runtime/protocol/gen/cocoon/agent/v1/guest_pb.ts";
 import type { CallContext } from "../../runtime/protocol/ttrpc/server.ts";
 import { createAgentCore } from "../core.ts";
-import { fakeEnv } from "../sys/fake.ts";
+import { fakeEnv } from "../sys/_fake.ts";
 import { guestHandlers, MAX_RESEED_BYTES } from "./guest.ts";
 
 const ctx: CallContext = {

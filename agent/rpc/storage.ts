@@ -8,7 +8,7 @@ import type { Storage } from "../../runtime/protocol/gen/cocoon/agent/v1/types_p
 import type { AgentCore } from "../core.ts";
 import { type GuestStorageSpec, mountStorage, storageDriver, unmount } from "../mount/mount.ts";
 
-export function storageOf(s: Storage): GuestStorageSpec {
+function storageOf(s: Storage): GuestStorageSpec {
   return {
     driver: storageDriver(s.driver),
     driverOptions: s.driverOptions,

@@ -122,7 +122,7 @@ export async function runToEnd(
 }
 
 /** Reads a stream to its end as UTF-8, keeping at most `max` bytes. */
-export async function readAllText(s: ReadableStream<Uint8Array> | null, max = 1 << 20): Promise<string> {
+async function readAllText(s: ReadableStream<Uint8Array> | null, max = 1 << 20): Promise<string> {
   if (!s) return "";
   const chunks: Uint8Array[] = [];
   let total = 0;

@@ -103,7 +103,7 @@ export const ffiConsoles: ConsoleProvider = {
 };
 
 /** Handle on a pty master fd. */
-export class PtyTerminal implements Terminal {
+class PtyTerminal implements Terminal {
   readonly #fd: number;
   #closed = false;
   readonly readable: ReadableStream<Uint8Array>;

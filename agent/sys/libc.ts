@@ -50,7 +50,7 @@ function libc(): Libc {
 
 export const EAGAIN = 11;
 export const EINTR = 4;
-export const ECHILD = 10;
+const ECHILD = 10;
 export const EIO = 5;
 
 /** errno of the last failed synchronous call (read right after the call, on the same thread). */
@@ -79,16 +79,6 @@ export function setChildSubreaper(): void {
  */
 export function clearChildSubreaper(): void {
   check(libc().prctl(36, 0n, 0n, 0n, 0n), "clear child subreaper (prctl PR_SET_CHILD_SUBREAPER)");
-}
-
-/** True when this process is a child subreaper (prctl PR_GET_CHILD_SUBREAPER). */
-export function isChildSubreaper(): boolean {
-  const out = new Int32Array(1);
-  check(
-    libc().prctl(37, BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(out))), 0n, 0n, 0n),
-    "read subreaper flag",
-  );
-  return out[0] === 1;
 }
 
 /** How a process ended. */

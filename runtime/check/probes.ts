@@ -210,8 +210,7 @@ export async function probeSharedFs(cfg: ResolvedConfig): Promise<HostCheck> {
 }
 
 /** How to get a virtiofsd on Debian 12 (Debian 13's, privately, through its own loader). */
-export const VIRTIOFSD_FIX =
-  "install virtiofsd: `apt-get install virtiofsd` (Debian 13 and later); on Debian 12, " +
+const VIRTIOFSD_FIX = "install virtiofsd: `apt-get install virtiofsd` (Debian 13 and later); on Debian 12, " +
   "Debian 13's privately under /var/cache/cocoon/virtiofsd: " +
   "`deno run --allow-all runtime/cli/install_virtiofsd.ts` (dev.sh setup runs it)";
 

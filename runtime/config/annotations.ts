@@ -18,7 +18,7 @@ import {
   RuntimeSchema,
 } from "./schema.ts";
 
-export const ANNOTATION_PREFIXES = ["io.cocoon.config.", "io.katacontainers.config."] as const;
+const ANNOTATION_PREFIXES = ["io.cocoon.config.", "io.katacontainers.config."] as const;
 
 type Section = "hypervisor" | "runtime" | "agent" | "factory";
 const SECTIONS: Readonly<Record<Section, { readonly entries: Readonly<Record<string, unknown>> }>> = {

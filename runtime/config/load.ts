@@ -12,7 +12,7 @@ import { ConfigError } from "../errors.ts";
 import { resolveConfig } from "./resolve.ts";
 import type { ResolvedConfig } from "./schema.ts";
 
-export const SYSTEM_CONFIG = "/etc/cocoon/configuration.toml";
+const SYSTEM_CONFIG = "/etc/cocoon/configuration.toml";
 export const BUILTIN_NAME = "builtin:configs/configuration-qemu.toml";
 
 export interface LoadConfigOptions {

@@ -16,8 +16,8 @@ import {
   type ResolvedConfig,
 } from "./schema.ts";
 
-export const DEFAULT_GUEST_DIR = "/var/lib/cocoon/guest/current";
-export const DEFAULT_STATE_DIR = "/run/cocoon";
+const DEFAULT_GUEST_DIR = "/var/lib/cocoon/guest/current";
+const DEFAULT_STATE_DIR = "/run/cocoon";
 
 /**
  * Validates `raw` (already merged) and fills in defaults.
@@ -68,7 +68,7 @@ export function resolveConfig(raw: unknown, source: ConfigSource): ResolvedConfi
 }
 
 /** Fills the defaults of one hypervisor table. */
-export function resolveHypervisor(name: string, h: RawHypervisor): HypervisorConfig {
+function resolveHypervisor(name: string, h: RawHypervisor): HypervisorConfig {
   const path = h.path ?? defaultVmmPath(name);
   const kernel = h.kernel ?? `${DEFAULT_GUEST_DIR}/vmlinuz`;
   const initrd = h.initrd ?? `${DEFAULT_GUEST_DIR}/initrd.img`;
@@ -148,7 +148,7 @@ function pickHypervisor(c: RawConfig, file: string): { name: string; table: RawH
 }
 
 /** Validates the raw tree, turning the first problem into a precise error. */
-export function validateRaw(raw: unknown, file: string): RawConfig {
+function validateRaw(raw: unknown, file: string): RawConfig {
   const r = v.safeParse(RawConfigSchema, raw);
   if (r.success) return r.output;
   const issue = r.issues[0];

@@ -161,7 +161,7 @@ export const FactorySchema = v.strictObject({
   vm_cache_endpoint: opt(str()),
 });
 
-export const PluginsSchema = v.strictObject({
+const PluginsSchema = v.strictObject({
   /** Third-party plugins: name -> module path or file URL. */
   paths: opt(v.record(v.string(), v.string())),
 });

@@ -8,7 +8,7 @@ import { RuntimeError } from "../errors.ts";
 import type { TaskStdio } from "./stdio.ts";
 
 /** containerd.v1.types.Status */
-export const TaskStatus = { UNKNOWN: 0, CREATED: 1, RUNNING: 2, STOPPED: 3, PAUSED: 4, PAUSING: 5 } as const;
+const TaskStatus = { UNKNOWN: 0, CREATED: 1, RUNNING: 2, STOPPED: 3, PAUSED: 4, PAUSING: 5 } as const;
 export type TaskStatusValue = (typeof TaskStatus)[keyof typeof TaskStatus];
 
 export interface ProcExit {

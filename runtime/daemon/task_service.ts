@@ -38,7 +38,7 @@ function json(value: Uint8Array, what: string): unknown {
 }
 
 /** The containerd namespace a request names in its ttRPC metadata ("" when none). */
-export function metadataNamespace(md: Metadata): string {
+function metadataNamespace(md: Metadata): string {
   return md.get(NAMESPACE_METADATA_KEY)?.[0] ?? "";
 }
 

@@ -16,10 +16,10 @@ import { rootLog } from "../log/logger.ts";
 import { errText } from "./_exec.ts";
 
 /** Where the cache lives inside the userland (mounted at /cocoon in the guest). */
-export const CODE_CACHE_DIR = "deno-cache";
+const CODE_CACHE_DIR = "deno-cache";
 
 /** The deno flags the guest uses to run the bundle (agent/init/agent_run.sh must match). */
-export const AGENT_DENO_FLAGS = [
+const AGENT_DENO_FLAGS = [
   "run",
   "-A",
   "--no-config",

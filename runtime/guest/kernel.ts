@@ -12,7 +12,7 @@ import { errText, exec } from "./_exec.ts";
 import { moduleName, parseModulesDep, parseSoftDeps, selectModules } from "./modules.ts";
 
 /** Modules that may be absent from a kernel flavour (the cloud kernels lack 9p). */
-export const OPTIONAL_MODULES: ReadonlySet<string> = new Set(["9p", "9pnet_virtio", "nfit"]);
+const OPTIONAL_MODULES: ReadonlySet<string> = new Set(["9p", "9pnet_virtio", "nfit"]);
 
 export interface KernelParts {
   release: string;

@@ -36,7 +36,7 @@ export function sha256Text(s: string): string {
 }
 
 /** The deno runtime to ship: COCOON_DENO_BIN, the npm `deno` package here, or this process's deno. */
-export async function defaultDenoBinary(): Promise<string> {
+async function defaultDenoBinary(): Promise<string> {
   const env = Deno.env.get("COCOON_DENO_BIN");
   if (env) return env;
   const npm = join(REPO_ROOT, "node_modules/deno/deno");

@@ -22,7 +22,7 @@ export interface PodNetns {
 }
 
 /** The netns name for a sandbox directory (15 characters at most, like an interface name). Pure. */
-export function podNetnsName(sandboxDir: string): string {
+function podNetnsName(sandboxDir: string): string {
   return `cocoon-${createHash("sha256").update(sandboxDir).digest("hex").slice(0, 8)}`;
 }
 

@@ -24,7 +24,7 @@ export interface OciHook {
   readonly timeout?: number;
 }
 
-export const HOOK_STAGES = [
+const HOOK_STAGES = [
   "prestart",
   "createRuntime",
   "createContainer",
@@ -108,7 +108,7 @@ export function refuseContainerHooks(hooks: OciHooks, id: string): void {
 }
 
 /** Environment entries `K=V` as a record (later entries win). Pure. */
-export function envRecord(env: readonly string[]): Record<string, string> {
+function envRecord(env: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (const e of env) {
     const i = e.indexOf("=");

@@ -37,11 +37,6 @@ const BUILTIN: readonly { kind: PluginKind; name: string; load: ModuleLoader }[]
   { kind: "factory", name: "template", load: () => import("../../plugins/factory/template/mod.ts") },
 ];
 
-/** Kinds and names of the built-in plugins. */
-export function builtinPlugins(): readonly { kind: PluginKind; name: string }[] {
-  return BUILTIN.map(({ kind, name }) => ({ kind, name }));
-}
-
 /**
  * Builds a registry of the built-ins plus third-party modules given as `name -> path` (the
  * `[plugins.paths]` table); a third-party plugin's kind is read from its manifest when loaded, so

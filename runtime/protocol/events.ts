@@ -102,7 +102,7 @@ export type TaskEvent =
 export type TaskEventKind = TaskEvent["kind"];
 
 /** Upstream topic of each event kind. */
-export const TASK_TOPICS: { readonly [K in TaskEventKind]: `/tasks/${K}` } = {
+const TASK_TOPICS: { readonly [K in TaskEventKind]: `/tasks/${K}` } = {
   "create": "/tasks/create",
   "start": "/tasks/start",
   "exit": "/tasks/exit",
@@ -116,7 +116,7 @@ export const TASK_TOPICS: { readonly [K in TaskEventKind]: `/tasks/${K}` } = {
 };
 
 /** The full protobuf name used as `Any.type_url` for each event kind (bare, as containerd expects). */
-export const TASK_EVENT_TYPE_URLS: { readonly [K in TaskEventKind]: string } = {
+const TASK_EVENT_TYPE_URLS: { readonly [K in TaskEventKind]: string } = {
   "create": TaskCreateSchema.typeName,
   "start": TaskStartSchema.typeName,
   "exit": TaskExitSchema.typeName,
@@ -339,7 +339,7 @@ export function taskEventFromAny(any: Any): TaskEvent {
 }
 
 /** Go's zero time (0001-01-01T00:00:00Z), which containerd 1.6 sends for unset times. */
-export const GO_ZERO_TIME_SECONDS = -62135596800n;
+const GO_ZERO_TIME_SECONDS = -62135596800n;
 
 function dateOf(ts: Timestamp | undefined): Date {
   if (ts === undefined) return new Date(Number(GO_ZERO_TIME_SECONDS) * 1000);

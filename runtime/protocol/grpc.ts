@@ -68,7 +68,7 @@ export type GrpcUnaryClient<S extends DescService> = {
 };
 
 /** The grpc-js service definition of `service` (paths `/<full service name>/<Method>`). */
-export function grpcServiceDefinition(service: DescService): grpc.ServiceDefinition {
+function grpcServiceDefinition(service: DescService): grpc.ServiceDefinition {
   const def: Record<string, grpc.MethodDefinition<AnyMessage, AnyMessage>> = {};
   for (const m of service.methods) {
     def[m.name] = {

@@ -67,7 +67,7 @@ export function loadContainer(ctx: SandboxContext, id: ContainerId): Promise<Con
   return ctx.rt.repo.loadContainer(ctx.record.id, id);
 }
 
-export function requireUsable(ctx: SandboxContext, op: string): void {
+function requireUsable(ctx: SandboxContext, op: string): void {
   if (ctx.released) {
     throw new SandboxError(
       "FailedPrecondition",

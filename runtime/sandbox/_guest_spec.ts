@@ -13,7 +13,7 @@ export function isBindMount(m: OciMount): boolean {
 }
 
 /** Filesystem types of disks: an image file mounted with one of them is attached as a disk. */
-export const DISK_FS_TYPES: ReadonlySet<string> = new Set(["ext2", "ext3", "ext4", "xfs", "btrfs"]);
+const DISK_FS_TYPES: ReadonlySet<string> = new Set(["ext2", "ext3", "ext4", "xfs", "btrfs"]);
 
 /**
  * Whether the sandbox attaches the mount's source as a disk (virtio-blk): a host block device

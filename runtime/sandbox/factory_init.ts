@@ -14,7 +14,7 @@ import type { SandboxRuntime } from "./runtime.ts";
 import { buildVmConfig, hostFacts, imageBytes, imageCmdline } from "./vm_config.ts";
 
 /** Id of the stand-in sandbox whose VM config `init` builds the template for. */
-export const INIT_SANDBOX_ID = "factory-init";
+const INIT_SANDBOX_ID = "factory-init";
 
 /** The VM config of a sandbox of `rt`'s configuration, with its shares prepared in `dir`. */
 export async function sandboxShapedVmConfig(

@@ -45,10 +45,10 @@ export function consoleLogPath(dir: string): string {
   return `${dir}/console.log`;
 }
 
-export const GUEST_CONTAINERS_DIR = "/run/cocoon/containers";
+const GUEST_CONTAINERS_DIR = "/run/cocoon/containers";
 
 /** Guest path under which a container's storages are placed. */
-export function guestContainerDir(cid: ContainerId): string {
+function guestContainerDir(cid: ContainerId): string {
   return `${GUEST_CONTAINERS_DIR}/${cid}`;
 }
 

@@ -183,7 +183,7 @@ export async function detachNetwork(
 }
 
 /** Polls the guest until a NIC with each of `macs` exists (a hot-plugged NIC is probed later). */
-export async function waitForGuestNics(
+async function waitForGuestNics(
   agent: Pick<AgentApi, "listInterfaces">,
   macs: readonly string[],
   opts: Sig & { timeoutMs: number },

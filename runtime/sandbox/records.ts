@@ -13,7 +13,7 @@ import { SandboxError } from "../errors.ts";
 import { type ContainerId, containerId, deviceId, macAddress, type SandboxId, sandboxId } from "../ids.ts";
 import type { ContainerStatus, ProcessStatus, SandboxStatus } from "./status.ts";
 
-export const RECORD_SCHEMA = 1;
+const RECORD_SCHEMA = 1;
 
 /** Sandbox-wide storage a storage plugin prepared before boot (the shared directory). */
 export interface PreparedStorage {

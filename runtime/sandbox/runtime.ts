@@ -133,7 +133,7 @@ export function hypervisorPluginConfig(cfg: ResolvedConfig): Record<string, unkn
 }
 
 /** A storage plugin's table: virtio-fs takes the `virtio_fs_*` keys of `[hypervisor.X]`. */
-export function storagePluginConfig(cfg: ResolvedConfig, name: string): Record<string, unknown> {
+function storagePluginConfig(cfg: ResolvedConfig, name: string): Record<string, unknown> {
   if (name !== "virtio-fs") return {};
   const h = cfg.hypervisor;
   return {

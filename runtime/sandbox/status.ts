@@ -44,9 +44,6 @@ export type ProcessStatus =
     readonly exitedAt: string;
   };
 
-export type SandboxStatusKind = SandboxStatus["kind"];
-export type ContainerStatusKind = ContainerStatus["kind"];
-
 // Sandbox guards --------------------------------------------------------------------------------
 
 /** Containers may be created, started, exec'd and signalled only in a ready sandbox. */
@@ -99,11 +96,6 @@ export function canDelete(s: ContainerStatus, opts: { readonly force?: boolean }
 /** A container whose init process may still run in the guest. */
 export function isAlive(s: ContainerStatus): boolean {
   return s.kind === "created" || s.kind === "running" || s.kind === "paused";
-}
-
-/** The OCI runtime-spec status word of a container ("creating", "created", "running", "paused", "stopped"). */
-export function ociStatus(s: ContainerStatus): "creating" | "created" | "running" | "paused" | "stopped" {
-  return s.kind;
 }
 
 // Refusals --------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import { SandboxError } from "../errors.ts";
 import { deviceId, type SandboxId } from "../ids.ts";
 import { consoleLogPath, vmStateDir } from "./layout.ts";
 
-export const USERLAND_DEVICE_ID = "userland";
+const USERLAND_DEVICE_ID = "userland";
 
 export interface VmConfigInput {
   readonly id: SandboxId;
@@ -112,7 +112,7 @@ const PMEM_ALIGN = 2 * 1024 * 1024;
  * 2 MiB (the image builder pads it), and room for it between the memory and the maximum memory
  * (QEMU maps the device there). Pure.
  */
-export function userlandOnPmem(
+function userlandOnPmem(
   cfg: ResolvedConfig,
   imageBytes: number | undefined,
   spareMiB: number,

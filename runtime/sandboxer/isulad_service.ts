@@ -53,7 +53,7 @@ import {
 } from "./isulad_codec.ts";
 import { removeTree } from "../sys/safe_remove.ts";
 
-export const ISULAD_SERVICE = "containerd.services.sandbox.v1.Controller";
+const ISULAD_SERVICE = "containerd.services.sandbox.v1.Controller";
 
 export interface IsuladOptions {
   readonly controller: SandboxController;

@@ -16,7 +16,7 @@ import { RuntimeError } from "../errors.ts";
 
 export const DEFAULT_DAEMON_DIR = "/run/cocoon/daemon";
 export const CRI_SANDBOX_ID = "io.kubernetes.cri.sandbox-id";
-export const RUNC_GROUP = "io.containerd.runc.v2.group";
+const RUNC_GROUP = "io.containerd.runc.v2.group";
 /** The Linux `sun_path` limit, less the terminating NUL. */
 const MAX_SOCKET_PATH = 107;
 

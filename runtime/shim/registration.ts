@@ -8,7 +8,7 @@
 import * as v from "valibot";
 import { RuntimeError } from "../errors.ts";
 
-export const REGISTRATION_FILE = "cocoon-shim.json";
+const REGISTRATION_FILE = "cocoon-shim.json";
 
 export interface Registration {
   readonly schema: 1;
@@ -40,7 +40,7 @@ const Schema = v.object({
 });
 
 /** Validates a parsed registration. @throws {RuntimeError} `DataLoss` when malformed. */
-export function parseRegistration(x: unknown, where: string): Registration {
+function parseRegistration(x: unknown, where: string): Registration {
   const r = v.safeParse(Schema, x);
   if (!r.success) {
     const issue = r.issues[0];

@@ -1,7 +1,7 @@
 /**
  * The side-effect boundary of the network plugins: every `ip`, `tc`, `nsenter` and `mknod` call goes
  * through {@link NetSys}, so unit tests assert on the exact argv with a recording fake
- * (`ip_fake.ts`) and real tests run the same code against the host.
+ * (`_ip_fake.ts`) and real tests run the same code against the host.
  *
  * Commands that must act inside a network namespace are wrapped as
  * `nsenter --net=<path> -- <cmd> <args...>`: `ip -n`/`tc -n` accept only names under

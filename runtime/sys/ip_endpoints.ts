@@ -14,10 +14,10 @@ import { type NetSys, parseJsonOutput, runInNetns } from "./ip_command.ts";
 import type { NetLink, NetNeighbor, NetnsSnapshot, NetRoute } from "./ip_inspect.ts";
 
 /** Every link Cocoon creates in a netns ends with this suffix (`tap0_cocoon`, `br0_cocoon`...). */
-export const COCOON_LINK_SUFFIX = "_cocoon";
+const COCOON_LINK_SUFFIX = "_cocoon";
 
 /** Link kinds carried into the VM; "" is a physical device moved into the netns (vfio model only). */
-export const ENDPOINT_KINDS: readonly string[] = ["veth", "macvlan", "ipvlan", "vlan", ""];
+const ENDPOINT_KINDS: readonly string[] = ["veth", "macvlan", "ipvlan", "vlan", ""];
 
 /** A {@link NetworkEndpoint} plus what the guest agent needs to copy the interface. */
 export interface EndpointInfo extends NetworkEndpoint {

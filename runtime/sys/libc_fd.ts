@@ -122,7 +122,7 @@ export function connectUnix(path: string): number {
  * The control buffer of a message carrying `fds` as SCM_RIGHTS: `cmsghdr{len, SOL_SOCKET,
  * SCM_RIGHTS}` followed by the fds, padded to 8 bytes. Pure.
  */
-export function rightsControl(fds: readonly number[]): Uint8Array {
+function rightsControl(fds: readonly number[]): Uint8Array {
   const len = 16 + 4 * fds.length;
   const buf = offHeap((len + 7) & ~7);
   const v = new DataView(buf.buffer);

@@ -30,7 +30,7 @@ export interface ShareTree {
 }
 
 /** The paths of the share tree of a sandbox directory. Pure. */
-export function shareTreeOf(dir: string): ShareTree {
+function shareTreeOf(dir: string): ShareTree {
   return { hostDir: `${dir}/mounts`, exportDir: `${dir}/shared`, stageDir: `${dir}/stage` };
 }
 
@@ -172,7 +172,7 @@ export function shareTreeState(t: ShareTree): Record<string, string> {
  * The tree recorded by {@link shareTreeState}; undefined when there is none. A sandbox prepared
  * before the tree existed recorded only `hostDir` (exported as it was). Pure.
  */
-export function shareTreeFromState(
+function shareTreeFromState(
   state: Readonly<Record<string, unknown>> | undefined,
 ): ShareTree | undefined {
   const h = state?.["hostDir"];

@@ -9,7 +9,7 @@ import { RuntimeError } from "../errors.ts";
 /** Longest accepted key, in characters (all key characters are ASCII). */
 export const MAX_KEY_LENGTH = 512;
 /** Longest accepted key segment: a segment is a directory name in the fs store (NAME_MAX is 255). */
-export const MAX_SEGMENT_LENGTH = 200;
+const MAX_SEGMENT_LENGTH = 200;
 /** Largest accepted serialised value, in UTF-8 bytes. */
 export const MAX_VALUE_BYTES = 16 * 1024 * 1024;
 

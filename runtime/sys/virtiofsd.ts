@@ -24,7 +24,7 @@ export interface VirtiofsdCommand {
  * Where a working virtiofsd is remembered: every CLI verb resolves `shared_fs = "auto"`, and
  * running virtiofsd to ask its version cost each one a few milliseconds.
  */
-export const PROBE_CACHE = "/run/cocoon-virtiofsd-probe.json";
+const PROBE_CACHE = "/run/cocoon-virtiofsd-probe.json";
 
 /**
  * `virtiofsd --version` through `argv`; undefined when it does not run. A command that answered

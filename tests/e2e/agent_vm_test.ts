@@ -5,7 +5,7 @@
  */
 // deno-lint-ignore-file no-console -- the test reports boot and container timings
 import assert from "node:assert/strict";
-import { defaultSpec } from "../../agent/container/default_spec.ts";
+import { defaultSpec } from "../../agent/testing/default_spec.ts";
 import qemuPlugin from "../../plugins/hypervisor/qemu/mod.ts";
 import type { Vm } from "../../plugins/types.ts";
 import { AgentClient } from "../../runtime/agent_client/client.ts";

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { makeBusyboxRootfs } from "../../agent/testing/rootfs.ts";
 import { Sandbox } from "../../runtime/sandbox/mod.ts";
 import { hostNetSys } from "../../runtime/sys/ip_command.ts";
-import { createTestNetns } from "../../runtime/sys/ip_testing.ts";
+import { createTestNetns } from "../../runtime/sys/_ip_testing.ts";
 import {
   guestImageWith9p,
   hostCanBoot,

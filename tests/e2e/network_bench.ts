@@ -10,7 +10,7 @@
 import { createLogger, nullSink } from "../../runtime/log/logger.ts";
 import { sandboxId } from "../../runtime/ids.ts";
 import { hostNetSys } from "../../runtime/sys/ip_command.ts";
-import { createTestNetns, type TestNetns } from "../../runtime/sys/ip_testing.ts";
+import { createTestNetns, type TestNetns } from "../../runtime/sys/_ip_testing.ts";
 import type { NetworkBackend } from "../../plugins/types.ts";
 import { TcFilterNetwork } from "../../plugins/network/tcfilter/tcfilter.ts";
 import { BridgeNetwork } from "../../plugins/network/bridge/bridge.ts";

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { createLogger, nullSink } from "../../runtime/log/logger.ts";
 import { sandboxId } from "../../runtime/ids.ts";
 import { hostNetSys, runInNetns } from "../../runtime/sys/ip_command.ts";
-import { createTestNetns, netnsPicture } from "../../runtime/sys/ip_testing.ts";
+import { createTestNetns, netnsPicture } from "../../runtime/sys/_ip_testing.ts";
 import type { NetworkAttachment } from "../../plugins/types.ts";
 import { TcFilterNetwork } from "../../plugins/network/tcfilter/tcfilter.ts";
 import { ensureNetTestGuest, NET_HOT_NIC, NET_READY } from "./network_guest.ts";

@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { Sandbox } from "../../runtime/sandbox/mod.ts";
 import { hostNetSys, runOnHost } from "../../runtime/sys/ip_command.ts";
-import { createTestNetns, netnsPicture } from "../../runtime/sys/ip_testing.ts";
+import { createTestNetns, netnsPicture } from "../../runtime/sys/_ip_testing.ts";
 import { probeMacvtap } from "../../plugins/network/macvtap/macvtap.ts";
 import { guestImageWith9p, hostCanBoot, qemuPids, scrub } from "./sandbox_util.ts";
 import {

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { createContainer } from "../../agent/container/create.ts";
-import { defaultSpec } from "../../agent/container/default_spec.ts";
+import { defaultSpec } from "../../agent/testing/default_spec.ts";
 import { deleteContainer } from "../../agent/container/delete.ts";
 import type { ContainerEnv, OciRuntime } from "../../agent/container/env.ts";
 import { execProcess } from "../../agent/container/exec.ts";
@@ -14,7 +14,7 @@ import { pauseContainer, resumeContainer } from "../../agent/container/pause.ts"
 import { startContainer } from "../../agent/container/start.ts";
 import { ContainerTable } from "../../agent/container/state.ts";
 import { containerStats } from "../../agent/container/stats.ts";
-import { containerStatus } from "../../agent/container/status.ts";
+import { containerStatus } from "../../agent/testing/runtime_state.ts";
 import { updateContainer } from "../../agent/container/update.ts";
 import { OomWatcher } from "../../agent/container/oom.ts";
 import { waitProcess } from "../../agent/container/wait.ts";

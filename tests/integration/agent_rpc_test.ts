@@ -3,7 +3,7 @@
  * to the agent's services, which drive the real OCI runtimes of this host on a busybox rootfs.
  */
 import assert from "node:assert/strict";
-import { defaultSpec } from "../../agent/container/default_spec.ts";
+import { defaultSpec } from "../../agent/testing/default_spec.ts";
 import type { OciRuntime } from "../../agent/container/env.ts";
 import { type AgentCore, createAgentCore } from "../../agent/core.ts";
 import { registerAgentServices } from "../../agent/rpc/services.ts";

@@ -13,7 +13,6 @@ import type { Device, FactoryOptions, VmConfig } from "../../types.ts";
 import { sharedKernelParams, splitDevices, TEMPLATE_HOSTNAME } from "./template_key.ts";
 import {
   prepareTemplateDir,
-  readMeta,
   removeTemplate,
   type TemplateMeta,
   type TemplatePaths,
@@ -21,7 +20,7 @@ import {
 } from "./template_store.ts";
 
 /** Pause between closing the template agent's connection and saving, so the agent settles. */
-export const SETTLE_MS = 1000;
+const SETTLE_MS = 1000;
 
 /** The template VM's config, from a VM of the shape it serves. Pure. */
 export function templateVmConfig(config: VmConfig, key: string, paths: TemplatePaths): VmConfig {
@@ -118,9 +117,4 @@ export async function buildTemplate(
   } finally {
     await Deno.remove(paths.build, { recursive: true }).catch(() => {});
   }
-}
-
-/** The finished template, re-read under the lock (another builder may have finished it). */
-export async function finishedTemplate(paths: TemplatePaths): Promise<TemplateMeta | undefined> {
-  return await readMeta(paths);
 }

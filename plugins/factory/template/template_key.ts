@@ -82,7 +82,7 @@ export function templateShape(config: VmConfig): Record<string, unknown> {
 }
 
 /** Files whose content a template holds (kernel, initrd, read-only disks). Pure. */
-export function templateFiles(config: VmConfig): string[] {
+function templateFiles(config: VmConfig): string[] {
   const files = [config.kernel];
   if (config.initrd !== undefined) files.push(config.initrd);
   for (const d of splitDevices(config).boot) if (d.kind === "block") files.push(d.path);
@@ -90,7 +90,7 @@ export function templateFiles(config: VmConfig): string[] {
 }
 
 /** Path, size and modification time of each file: a rebuilt image changes them. */
-export async function fileIdentities(paths: readonly string[]): Promise<Record<string, unknown>[]> {
+async function fileIdentities(paths: readonly string[]): Promise<Record<string, unknown>[]> {
   const out: Record<string, unknown>[] = [];
   for (const p of paths) {
     try {

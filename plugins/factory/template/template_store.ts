@@ -10,7 +10,7 @@
 import { HypervisorError } from "../../../runtime/errors.ts";
 
 /** Headroom of a template's tmpfs above guest RAM, for the device state and meta.json. */
-export const TMPFS_EXTRA_MIB = 32;
+const TMPFS_EXTRA_MIB = 32;
 
 export interface TemplatePaths {
   readonly dir: string;

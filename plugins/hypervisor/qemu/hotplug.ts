@@ -254,7 +254,7 @@ export async function hotplugDevice(t: HotplugTarget, device: Device): Promise<A
 }
 
 /** Asks the guest to release a QEMU device and waits for DEVICE_DELETED. */
-export async function deleteDevice(t: HotplugTarget, qdevId: string, what: string): Promise<void> {
+async function deleteDevice(t: HotplugTarget, qdevId: string, what: string): Promise<void> {
   const deleted = t.qmp.waitEvent((e) => e.event === "DEVICE_DELETED" && e.data["device"] === qdevId, {
     timeoutMs: t.unplugTimeoutMs,
   });

@@ -7,7 +7,7 @@ import type { PluginManifest } from "../../types.ts";
 import { VM_USER_CLAIMS } from "../../../runtime/sys/vm_user.ts";
 
 /** Directories the plugin reads and writes VM state in (sockets, pidfiles, console logs). */
-export const QEMU_STATE_DIRS: readonly string[] = ["/run/cocoon", "/var/lib/cocoon", "/tmp"];
+const QEMU_STATE_DIRS: readonly string[] = ["/run/cocoon", "/var/lib/cocoon", "/tmp"];
 
 export const manifest: PluginManifest<"hypervisor"> = {
   kind: "hypervisor",

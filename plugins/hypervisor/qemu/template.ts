@@ -11,7 +11,7 @@ import { HypervisorError } from "../../../runtime/errors.ts";
 import type { QmpClient } from "./qmp.ts";
 
 /** Longest time a save or a restore may take, ms. */
-export const MIGRATION_TIMEOUT_MS = 120_000;
+const MIGRATION_TIMEOUT_MS = 120_000;
 
 const IGNORE_SHARED = { capabilities: [{ capability: "x-ignore-shared", state: true }] };
 
@@ -26,7 +26,7 @@ export interface MigrationOptions {
 }
 
 /** Status of the current migration (`query-migrate`), "none" when there is none. */
-export async function migrationStatus(qmp: QmpClient): Promise<{ status: string; error?: string }> {
+async function migrationStatus(qmp: QmpClient): Promise<{ status: string; error?: string }> {
   const r = await qmp.execute("query-migrate");
   if (typeof r !== "object" || r === null) return { status: "none" };
   const status = "status" in r && typeof r.status === "string" ? r.status : "none";
@@ -35,7 +35,7 @@ export async function migrationStatus(qmp: QmpClient): Promise<{ status: string;
 }
 
 /** Polls `query-migrate` until it reports "completed"; throws on "failed" or "cancelled". */
-export async function waitMigration(o: MigrationOptions, what: string): Promise<void> {
+async function waitMigration(o: MigrationOptions, what: string): Promise<void> {
   const deadline = Date.now() + (o.timeoutMs ?? MIGRATION_TIMEOUT_MS);
   let delay = 5;
   while (true) {

@@ -12,7 +12,7 @@ import type { QemuConfig } from "./config.ts";
 import type { VmUserGrants } from "./vm_layout.ts";
 
 /** Why the VM's QEMU stays root, or undefined when it gets a uid of its own. Pure. */
-export function rootReason(
+function rootReason(
   config: Pick<VmConfig, "devices" | "memoryTemplate">,
   qemu: QemuConfig,
 ): string | undefined {

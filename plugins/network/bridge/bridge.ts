@@ -48,7 +48,7 @@ export interface BridgeAttachment extends NetworkAttachment {
 }
 
 /** A random locally administered unicast MAC. */
-export function randomLocalMac(): string {
+function randomLocalMac(): string {
   const b = crypto.getRandomValues(new Uint8Array(6));
   b[0] = ((b[0] ?? 0) & 0xfe) | 0x02;
   return [...b].map((x) => x.toString(16).padStart(2, "0")).join(":");

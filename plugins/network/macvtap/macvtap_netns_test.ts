@@ -14,7 +14,7 @@ import {
   netnsPicture,
   openFrameTap,
   proveTraffic,
-} from "../../../runtime/sys/ip_testing.ts";
+} from "../../../runtime/sys/_ip_testing.ts";
 
 const sys = hostNetSys();
 const log = createLogger({ sink: nullSink });

@@ -9,7 +9,7 @@ import {
   fakeNetns,
   PHYSICAL_NIC,
   refusesPhysicalNic,
-} from "../../../runtime/sys/ip_fake_netns.ts";
+} from "../../../runtime/sys/_ip_fake_netns.ts";
 
 const log = createLogger({ sink: nullSink });
 const sandbox = sandboxId("sb-1");

@@ -55,7 +55,7 @@ export interface TcFilterAttachment extends NetworkAttachment {
 }
 
 /** tc argv of the redirect filter from `from` to `to`. */
-export function redirectFilterArgs(from: string, to: string): string[] {
+function redirectFilterArgs(from: string, to: string): string[] {
   // deno-fmt-ignore
   return ["filter", "add", "dev", from, "parent", INGRESS_PARENT, "protocol", "all", "pref", String(FILTER_PREF),
     "u32", "match", "u8", "0", "0", "action", "mirred", "egress", "redirect", "dev", to];

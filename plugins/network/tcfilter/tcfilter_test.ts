@@ -8,7 +8,7 @@ import {
   fakeNetns,
   PHYSICAL_NIC,
   refusesPhysicalNic,
-} from "../../../runtime/sys/ip_fake_netns.ts";
+} from "../../../runtime/sys/_ip_fake_netns.ts";
 import type { NetSys } from "../../../runtime/sys/ip_command.ts";
 import { isRuntimeError } from "../../../runtime/errors.ts";
 

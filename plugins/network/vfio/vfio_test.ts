@@ -6,9 +6,9 @@ import { createLogger, nullSink } from "../../../runtime/log/logger.ts";
 import { sandboxId } from "../../../runtime/ids.ts";
 import { isRuntimeError } from "../../../runtime/errors.ts";
 import { hostNetSys } from "../../../runtime/sys/ip_command.ts";
-import { commandsUsed, fakeNetns } from "../../../runtime/sys/ip_fake_netns.ts";
-import { RecordingNetSys } from "../../../runtime/sys/ip_fake.ts";
-import { createTestNetns, netnsPicture } from "../../../runtime/sys/ip_testing.ts";
+import { commandsUsed, fakeNetns } from "../../../runtime/sys/_ip_fake_netns.ts";
+import { RecordingNetSys } from "../../../runtime/sys/_ip_fake.ts";
+import { createTestNetns, netnsPicture } from "../../../runtime/sys/_ip_testing.ts";
 
 const log = createLogger({ sink: nullSink });
 const sandbox = sandboxId("sb-1");

@@ -9,7 +9,7 @@ import type { PluginManifest } from "../../types.ts";
  * Directories a store root may live under. Manifests are static, so they name the default state
  * roots (`/run/cocoon` for `runDir`, `/var/lib/cocoon` for persistent state) and `/tmp` for tests.
  */
-export const FS_STORE_DIRS: readonly string[] = ["/run/cocoon", "/var/lib/cocoon", "/tmp"];
+const FS_STORE_DIRS: readonly string[] = ["/run/cocoon", "/var/lib/cocoon", "/tmp"];
 
 export const manifest: PluginManifest<"store"> = {
   kind: "store",

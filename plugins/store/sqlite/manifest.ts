@@ -10,7 +10,7 @@ import type { PluginManifest } from "../../types.ts";
  * roots (`/run/cocoon` for `runDir`, `/var/lib/cocoon` for persistent state) and `/tmp` for tests.
  * SQLite opens its `-wal` and `-shm` files beside the database itself.
  */
-export const SQLITE_STORE_DIRS: readonly string[] = ["/run/cocoon", "/var/lib/cocoon", "/tmp"];
+const SQLITE_STORE_DIRS: readonly string[] = ["/run/cocoon", "/var/lib/cocoon", "/tmp"];
 
 export const manifest: PluginManifest<"store"> = {
   kind: "store",

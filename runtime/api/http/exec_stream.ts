@@ -46,7 +46,7 @@ export async function attachedExec(
 }
 
 /** Output held for a client that does not read: past it, the streams are not read (back pressure). */
-export const EXEC_QUEUE_MAX_BYTES = 1024 * 1024;
+const EXEC_QUEUE_MAX_BYTES = 1024 * 1024;
 
 /**
  * The events of one exec. Output is queued for the client up to `maxQueued` bytes; beyond that the

@@ -20,7 +20,7 @@ function isErrorCode(x: unknown): x is ErrorCode {
 }
 
 /** The error of a front door's non-2xx answer. Pure. */
-export function forwardedError(owner: ProcessOwner, status: number, text: string): RuntimeError {
+function forwardedError(owner: ProcessOwner, status: number, text: string): RuntimeError {
   let x: unknown;
   try {
     x = JSON.parse(text);

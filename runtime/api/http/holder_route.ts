@@ -82,7 +82,7 @@ function field(x: unknown, k: string): unknown {
 }
 
 /** Guest stats from a holder's `stats` answer (ContainerStats with numbers). Pure. */
-export function parseHolderStats(containerId: string, x: unknown): GuestStatsView {
+function parseHolderStats(containerId: string, x: unknown): GuestStatsView {
   const ns = num(field(field(x, "cpu"), "usageNs"));
   return {
     containerId,

@@ -56,7 +56,7 @@ export interface LocalBackendOptions {
 }
 
 /** A container record as the API shows it. Pure. */
-export function containerView(c: ContainerRecord): ContainerView {
+function containerView(c: ContainerRecord): ContainerView {
   const execs: Record<string, ContainerRecord["execs"][string]["status"]> = {};
   for (const [k, e] of Object.entries(c.execs)) execs[k] = e.status;
   return {
@@ -72,7 +72,7 @@ export function containerView(c: ContainerRecord): ContainerView {
 }
 
 /** Uptime and start latency (seconds) from a record's timestamps. Pure. */
-export function timesOf(r: SandboxRecord, nowMs: number): { uptime: number | null; start: number | null } {
+function timesOf(r: SandboxRecord, nowMs: number): { uptime: number | null; start: number | null } {
   if (r.status.kind !== "ready" && r.status.kind !== "paused") return { uptime: null, start: null };
   const started = Date.parse(r.status.startedAt);
   const created = Date.parse(r.createdAt);
@@ -85,7 +85,7 @@ export function timesOf(r: SandboxRecord, nowMs: number): { uptime: number | nul
 }
 
 /** Guest stats of a container from the agent's figures. Pure. */
-export function guestStatsOf(containerId: string, s: ContainerStats): GuestStatsView {
+function guestStatsOf(containerId: string, s: ContainerStats): GuestStatsView {
   return {
     containerId,
     cpuSeconds: s.cpu ? Number(s.cpu.usageNs) / 1e9 : null,

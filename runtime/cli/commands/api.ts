@@ -10,7 +10,7 @@ import { openSandboxRuntime } from "../../sandbox/mod.ts";
 import type { Command } from "../args.ts";
 import { parseVerb, withStateDir } from "../oci_args.ts";
 
-export const DEFAULT_API_LISTEN = "unix:///run/cocoon/api.sock";
+const DEFAULT_API_LISTEN = "unix:///run/cocoon/api.sock";
 
 export const api: Command = {
   summary: "Serve the management HTTP API, /metrics and the dashboard",

@@ -15,7 +15,7 @@ import type { Command } from "../args.ts";
 import { parseVerb, withStateDir } from "../oci_args.ts";
 
 /** Where QEMU listens for the debug console of a VM (the QEMU plugin's `debugConsoleSocket`). */
-export function debugSocketOf(vmStateDir: string): string {
+function debugSocketOf(vmStateDir: string): string {
   return `${vmStateDir.replace(/\/+$/, "")}/debug.sock`;
 }
 

@@ -3,7 +3,7 @@ import { parseVerb } from "../oci_args.ts";
 import { OCI_SPEC_VERSION } from "../version.ts";
 
 /** What the runtime supports, in the shape of runc's `features` (runtime-spec features.md). */
-export function featuresDocument(): Record<string, unknown> {
+function featuresDocument(): Record<string, unknown> {
   return {
     ociVersionMin: "1.0.0",
     ociVersionMax: OCI_SPEC_VERSION,

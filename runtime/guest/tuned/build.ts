@@ -27,7 +27,7 @@ import type { ProgressSink } from "../types.ts";
 import { configFragment, missingOptions, TUNED_SOURCE_PACKAGE } from "./config.ts";
 
 /** Bump when the build steps change (part of the content hash). */
-export const TUNED_BUILDER_VERSION = "1";
+const TUNED_BUILDER_VERSION = "1";
 
 /** Where tuned kernels are cached. */
 export const DEFAULT_KERNEL_CACHE = "/var/cache/cocoon/kernels";
@@ -80,7 +80,7 @@ interface KernelJson {
 }
 
 /** The source package and the content hash of the kernel it would build. */
-export async function tunedKernelInputs(apt: AptContext): Promise<{ pkg: DebPackage; hash: string }> {
+async function tunedKernelInputs(apt: AptContext): Promise<{ pkg: DebPackage; hash: string }> {
   const pkg = (await aptShow([TUNED_SOURCE_PACKAGE], apt)).get(TUNED_SOURCE_PACKAGE);
   if (pkg === undefined) {
     throw new GuestImageError(

@@ -8,7 +8,7 @@ import { HypervisorError } from "../../../../runtime/errors.ts";
 import { LISTEN_FD, listenChardev, type QemuArgsInput, virtioDriver } from "./types.ts";
 
 /** Name of the virtio-serial port the guest agent opens. */
-export const AGENT_PORT_NAME = "cocoon.agent";
+const AGENT_PORT_NAME = "cocoon.agent";
 
 /** The vsock CID of the VM (from its vsock device) when the agent channel is vsock. */
 export function agentCid(input: Pick<QemuArgsInput, "vm">): number {

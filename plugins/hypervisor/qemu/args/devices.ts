@@ -21,7 +21,7 @@ export function hotplugPortIds(qemu: QemuConfig): string[] {
 }
 
 /** First file descriptor handed to QEMU for a net device's character device (0-2 are stdio). */
-export const FIRST_DEVICE_FD = 3;
+const FIRST_DEVICE_FD = 3;
 
 /**
  * The file descriptors QEMU inherits for net devices backed by a character device (macvtap):
@@ -41,7 +41,7 @@ export function charDeviceFds(devices: readonly Device[]): Map<string, { fd: num
  * Frontend (`-device`) and backend options of one device; `bus` is added when given. `fd` is the
  * inherited descriptor of a net device with a `charDevice` (see {@link charDeviceFds}).
  */
-export function deviceArgs(device: Device, qemu: QemuConfig, bus?: string, fd?: number): string[] {
+function deviceArgs(device: Device, qemu: QemuConfig, bus?: string, fd?: number): string[] {
   const { dev, backend } = deviceIds(device);
   const onBus = bus === undefined ? "" : `,bus=${bus}`;
   switch (device.kind) {
@@ -126,7 +126,7 @@ export function deviceArgs(device: Device, qemu: QemuConfig, bus?: string, fd?: 
 }
 
 /** Alignment QEMU and the guest's libnvdimm want of a virtio-pmem region. */
-export const PMEM_ALIGN_BYTES = 2 * 1024 * 1024;
+const PMEM_ALIGN_BYTES = 2 * 1024 * 1024;
 
 /**
  * A file mapped as a virtio-pmem device: QEMU maps it shared (read-only when the device is), so

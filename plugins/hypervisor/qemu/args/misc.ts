@@ -8,7 +8,7 @@ import { LISTEN_FD, listenChardev, optValue, type QemuArgsInput } from "./types.
 import { debugConsoleSocket } from "./console.ts";
 
 /** QEMU's seccomp filter, with everything a VM needs no more of denied. */
-export const SANDBOX_ARG = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny";
+const SANDBOX_ARG = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny";
 
 /** The second QMP monitor's socket (../fd_pass.ts), in the VM's state directory. Pure. */
 export function fdPassSocket(stateDir: string): string {

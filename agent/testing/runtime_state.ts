@@ -4,8 +4,8 @@
  * @module
  */
 import { RuntimeError } from "../../runtime/errors.ts";
-import { type ContainerEnv, runRuntime } from "./env.ts";
-import type { ContainerPhase, ContainerTable } from "./state.ts";
+import { type ContainerEnv, runRuntime } from "../container/env.ts";
+import type { ContainerPhase, ContainerTable } from "../container/state.ts";
 
 export interface RuntimeState {
   readonly id: string;

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { isRuntimeError } from "../errors.ts";
 import type { NetCommandResult } from "./ip_command.ts";
-import { RecordingNetSys } from "./ip_fake.ts";
+import { RecordingNetSys } from "./_ip_fake.ts";
 
 export interface FakeLink {
   ifindex: number;
