@@ -316,10 +316,53 @@ export interface GuestStorage {
   readonly devices: readonly Device[];
 }
 
+/** Driver of a storage visible through the sandbox share: nothing to mount in the guest. */
+export const SHARED_DRIVER = "shared";
+
+/** What a shared-filesystem plugin prepared for a sandbox at boot (`prepareSandbox`). */
+export interface PreparedShare {
+  /** Devices the VM must have at boot. */
+  readonly devices: readonly Device[];
+  /** Guest mounts made when the sandbox is created (before any container). */
+  readonly storages: readonly GuestStorage[];
+  /** Plugin data (host paths, daemon pids) handed back to `share`, `unshare`, `releaseSandbox`. */
+  readonly state: Readonly<Record<string, unknown>>;
+}
+
+export interface SandboxShareOptions {
+  readonly sandbox: SandboxId;
+  /** The sandbox's host directory (the plugin may create files below it). */
+  readonly dir: string;
+  readonly signal?: AbortSignal;
+}
+
+export interface ShareOptions {
+  readonly sandbox: SandboxId;
+  readonly vm: Vm;
+  readonly guestPath: string;
+  readonly prepared?: PreparedShare;
+}
+
+export interface UnshareOptions {
+  readonly vm: Vm;
+  readonly prepared?: PreparedShare;
+}
+
+/**
+ * A storage plugin. A shared-filesystem plugin (9p, virtio-fs) exports one host directory to the
+ * guest at boot (`prepareSandbox`: QEMU cannot hotplug 9p) and later shares each source into it, so
+ * `share` gets what `prepareSandbox` returned. A storage whose `driver` is {@link SHARED_DRIVER}
+ * needs no guest mount (it is visible at `source`); any other is mounted by the agent at
+ * `mountPoint`.
+ */
 export interface StorageBackend {
   canHandle(mount: OciMount): boolean;
-  share(mount: OciMount, opts: { sandbox: SandboxId; vm: Vm; guestPath: string }): Promise<GuestStorage>;
-  unshare(storage: GuestStorage, opts: { vm: Vm }): Promise<void>;
+  /** Host prerequisites (e.g. the virtiofsd binary); throws a RuntimeError naming what is missing. */
+  check?(opts?: { signal?: AbortSignal }): Promise<void>;
+  prepareSandbox?(opts: SandboxShareOptions): Promise<PreparedShare>;
+  releaseSandbox?(prepared: PreparedShare, opts: SandboxShareOptions): Promise<void>;
+  share(mount: OciMount, opts: ShareOptions): Promise<GuestStorage>;
+  unshare(storage: GuestStorage, opts: UnshareOptions): Promise<void>;
 }
 
 export interface MetadataStore {

@@ -23,7 +23,8 @@ import { toGuestMount } from "./_guest_mount.ts";
 import { guestSpec, isBindMount, isDeviceBind, isDiskMount } from "./_guest_spec.ts";
 import { guestMountPath, guestRootfsPath } from "./layout.ts";
 import type { ContainerRecord, SharedStorage } from "./records.ts";
-import { guestPathOf, SHARED_DRIVER } from "./storage_port.ts";
+import { SHARED_DRIVER } from "../../plugins/types.ts";
+import { guestPathOf } from "./storage_port.ts";
 import { canCreateContainer, now, refuse } from "./status.ts";
 
 export interface CreateContainerOptions {

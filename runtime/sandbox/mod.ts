@@ -52,4 +52,5 @@ export {
   type SandboxStatus,
 } from "./status.ts";
 export { consoleLogPath, sandboxDir, sandboxesRoot, vmStateDir } from "./layout.ts";
-export { type SandboxStorage, SHARED_DRIVER } from "./storage_port.ts";
+export { SHARED_DRIVER } from "../../plugins/types.ts";
+export type { SandboxStorage } from "./storage_port.ts";

@@ -34,7 +34,8 @@ import type {
 import { AgentError, HypervisorError, RuntimeError } from "../../runtime/errors.ts";
 import { deviceId, type SandboxId } from "../../runtime/ids.ts";
 import type { AgentApi } from "../../runtime/sandbox/agent_port.ts";
-import type { PreparedShare, SandboxStorage } from "../../runtime/sandbox/storage_port.ts";
+import type { PreparedShare } from "../../plugins/types.ts";
+import type { SandboxStorage } from "../../runtime/sandbox/storage_port.ts";
 
 const enc = new TextEncoder();
 

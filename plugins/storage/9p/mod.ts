@@ -8,13 +8,7 @@ import { hostRunner } from "../../../runtime/sys/host_mount.ts";
 import { manifest } from "./manifest.ts";
 import { NinePStorage, parseNinePConfig } from "./nine_p_storage.ts";
 
-export {
-  DEFAULT_MSIZE,
-  GUEST_SHARED_DIR,
-  NinePStorage,
-  SHARED_DRIVER,
-  SHARED_TAG,
-} from "./nine_p_storage.ts";
+export { DEFAULT_MSIZE, NinePStorage } from "./nine_p_storage.ts";
 export { manifest };
 
 const plugin: PluginModule<"storage", StorageBackend> = {

@@ -9,30 +9,20 @@
 import { RuntimeError } from "../../../runtime/errors.ts";
 import { deviceId, type SandboxId } from "../../../runtime/ids.ts";
 import type { Logger } from "../../../runtime/log/logger.ts";
-import type { Device, GuestStorage, OciMount, Vm } from "../../types.ts";
-import { type HostRunner, pruneEmpty, unbind } from "../../../runtime/sys/host_mount.ts";
+import type { GuestStorage, OciMount, PreparedShare, ShareOptions, UnshareOptions } from "../../types.ts";
+import type { HostRunner } from "../../../runtime/sys/host_mount.ts";
+import { createShareTree, removeShareTree, shareTreeState } from "../../../runtime/sys/share_tree.ts";
 import {
-  bindBeneath,
-  createShareTree,
-  isReadonlyMount,
-  removeShareTree,
-  requireShareTree,
-  type ShareTree,
-  shareTreeState,
-} from "../../../runtime/sys/share_tree.ts";
+  canShareBind,
+  GUEST_SHARED_DIR,
+  shareBeneath,
+  SHARED_TAG,
+  treeOf,
+  unshareBeneath,
+} from "../../../runtime/sys/shared_dir.ts";
 
-export const SHARED_TAG = "cocoon-shared";
-export const GUEST_SHARED_DIR = "/run/cocoon/shared";
-/** Guest storage driver meaning "visible in the guest at `source`, nothing to mount". */
-export const SHARED_DRIVER = "shared";
 /** @default 262144 */
 export const DEFAULT_MSIZE = 262144;
-
-export interface PreparedShare {
-  readonly devices: readonly Device[];
-  readonly storages: readonly GuestStorage[];
-  readonly state: Readonly<Record<string, unknown>>;
-}
 
 export interface NinePOptions {
   readonly runner: HostRunner;
@@ -62,27 +52,6 @@ export function parseNinePConfig(raw: Readonly<Record<string, unknown>>): { msiz
   return { msize: m };
 }
 
-/** The share tree recorded in a prepared share. */
-export function treeOf(prepared: PreparedShare | undefined, what: string): ShareTree {
-  return requireShareTree(prepared?.state, what, "9p");
-}
-
-/** Relative path below the share for a guest path: "/run/x/rootfs" -> "run/x/rootfs". Pure. */
-export function shareKey(guestPath: string): string {
-  const rel = guestPath.replace(/^\/+/, "").replace(/\/+$/, "");
-  if (rel === "" || rel.split("/").some((s) => s === ".." || s === "." || s === "")) {
-    throw new RuntimeError(
-      "InvalidArgument",
-      `Cannot share to guest path "${guestPath}": expected a clean absolute path`,
-    );
-  }
-  return rel;
-}
-
-function isBind(m: OciMount): boolean {
-  return m.type === "bind" || (m.options ?? []).some((o) => o === "bind" || o === "rbind");
-}
-
 export class NinePStorage {
   readonly #runner: HostRunner;
   readonly #log: Logger;
@@ -96,13 +65,7 @@ export class NinePStorage {
 
   /** Bind mounts of directories and files (not devices: the guest has its own /dev). */
   canHandle(mount: OciMount): boolean {
-    if (!isBind(mount) || mount.source === undefined || !mount.source.startsWith("/")) return false;
-    try {
-      const st = Deno.statSync(mount.source);
-      return st.isDirectory || st.isFile;
-    } catch {
-      return false;
-    }
+    return canShareBind(mount);
   }
 
   async prepareSandbox(opts: { sandbox: SandboxId; dir: string }): Promise<PreparedShare> {
@@ -129,46 +92,22 @@ export class NinePStorage {
   }
 
   async releaseSandbox(prepared: PreparedShare): Promise<void> {
-    await removeShareTree(this.#runner, treeOf(prepared, "release the shared directory"));
+    await removeShareTree(this.#runner, treeOf(prepared, "release the shared directory", "9p"));
   }
 
-  async share(
-    mount: OciMount,
-    opts: { sandbox: SandboxId; vm: Vm; guestPath: string; prepared?: PreparedShare },
-  ): Promise<GuestStorage> {
-    const source = mount.source;
-    if (source === undefined) {
-      throw new RuntimeError(
-        "InvalidArgument",
-        `Cannot share mount "${mount.destination}": it has no source`,
-      );
-    }
-    const tree = treeOf(opts.prepared, `share "${source}"`);
-    const key = shareKey(opts.guestPath);
-    await bindBeneath(this.#runner, tree, { rel: key, source, readonly: isReadonlyMount(mount) });
-    this.#log.debug("shared", { sandbox: opts.sandbox, source, key });
-    const guest = `${GUEST_SHARED_DIR}/${key}`;
-    return {
-      driver: SHARED_DRIVER,
-      source: guest,
-      fstype: "none",
-      options: [],
-      mountPoint: guest,
-      devices: [],
-    };
+  async share(mount: OciMount, opts: ShareOptions): Promise<GuestStorage> {
+    const tree = treeOf(opts.prepared, `share "${mount.source}"`, "9p");
+    const storage = await shareBeneath(this.#runner, tree, mount, opts.guestPath);
+    this.#log.debug("shared", { sandbox: opts.sandbox, source: mount.source, guest: storage.source });
+    return storage;
   }
 
-  async unshare(storage: GuestStorage, opts: { vm: Vm; prepared?: PreparedShare }): Promise<void> {
-    const hostDir = treeOf(opts.prepared, `unshare "${storage.source}"`).hostDir;
-    if (!storage.source.startsWith(`${GUEST_SHARED_DIR}/`)) {
-      throw new RuntimeError(
-        "InvalidArgument",
-        `Cannot unshare "${storage.source}": it is not in the 9p share`,
-      );
-    }
-    const key = shareKey(storage.source.slice(GUEST_SHARED_DIR.length));
-    const target = `${hostDir}/${key}`;
-    await unbind(this.#runner, target);
-    await pruneEmpty(target.slice(0, target.lastIndexOf("/")), hostDir);
+  async unshare(storage: GuestStorage, opts: UnshareOptions): Promise<void> {
+    await unshareBeneath(
+      this.#runner,
+      treeOf(opts.prepared, `unshare "${storage.source}"`, "9p"),
+      storage,
+      "9p",
+    );
   }
 }

@@ -10,7 +10,8 @@ import {
 } from "../../../runtime/sys/host_mount.ts";
 import { manifest } from "./manifest.ts";
 import plugin from "./mod.ts";
-import { GUEST_SHARED_DIR, NinePStorage, parseNinePConfig, SHARED_TAG, shareKey } from "./nine_p_storage.ts";
+import { NinePStorage, parseNinePConfig } from "./nine_p_storage.ts";
+import { GUEST_SHARED_DIR, SHARED_TAG, shareKey } from "../../../runtime/sys/shared_dir.ts";
 
 const log = createLogger({ sink: nullSink });
 const vm = {} as unknown as Vm; // 9p never calls the VM: shares are bind mounts into a boot-time export

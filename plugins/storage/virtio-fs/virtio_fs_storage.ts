@@ -10,35 +10,25 @@
 import { RuntimeError } from "../../../runtime/errors.ts";
 import { deviceId, type SandboxId } from "../../../runtime/ids.ts";
 import type { Logger } from "../../../runtime/log/logger.ts";
-import type { Device, GuestStorage, OciMount, Vm } from "../../types.ts";
-import { type HostRunner, pruneEmpty, unbind } from "../../../runtime/sys/host_mount.ts";
+import type { GuestStorage, OciMount, PreparedShare, ShareOptions, UnshareOptions } from "../../types.ts";
+import type { HostRunner } from "../../../runtime/sys/host_mount.ts";
 import { removeTree } from "../../../runtime/sys/safe_remove.ts";
 import { prepareConfinement } from "../../../runtime/sys/seccomp/confine.ts";
+import { createShareTree, removeShareTree, shareTreeState } from "../../../runtime/sys/share_tree.ts";
 import {
-  bindBeneath,
-  createShareTree,
-  isReadonlyMount,
-  removeShareTree,
-  requireShareTree,
-  type ShareTree,
-  shareTreeState,
-} from "../../../runtime/sys/share_tree.ts";
+  canShareBind,
+  GUEST_SHARED_DIR,
+  shareBeneath,
+  SHARED_TAG,
+  treeOf,
+  unshareBeneath,
+} from "../../../runtime/sys/shared_dir.ts";
 import {
   findVirtiofsd,
   startVirtiofsd,
   stopVirtiofsd,
   type VirtiofsdCommand,
 } from "../../../runtime/sys/virtiofsd.ts";
-
-export const SHARED_TAG = "cocoon-shared";
-export const GUEST_SHARED_DIR = "/run/cocoon/shared";
-export const SHARED_DRIVER = "shared";
-
-export interface PreparedShare {
-  readonly devices: readonly Device[];
-  readonly storages: readonly GuestStorage[];
-  readonly state: Readonly<Record<string, unknown>>;
-}
 
 export interface VirtioFsConfig {
   /** virtiofsd command line (first word the binary). @default "/usr/libexec/virtiofsd" */
@@ -92,22 +82,6 @@ export function parseVirtioFsConfig(raw: Readonly<Record<string, unknown>>): Vir
   };
 }
 
-/** The share tree recorded in a prepared share. */
-function treeOf(prepared: PreparedShare | undefined, what: string): ShareTree {
-  return requireShareTree(prepared?.state, what, "virtio-fs");
-}
-
-function shareKey(guestPath: string): string {
-  const rel = guestPath.replace(/^\/+/, "").replace(/\/+$/, "");
-  if (rel === "" || rel.split("/").some((s) => s === ".." || s === "." || s === "")) {
-    throw new RuntimeError(
-      "InvalidArgument",
-      `Cannot share to guest path "${guestPath}": expected a clean absolute path`,
-    );
-  }
-  return rel;
-}
-
 export class VirtioFsStorage {
   readonly #runner: HostRunner;
   readonly #log: Logger;
@@ -129,14 +103,7 @@ export class VirtioFsStorage {
   }
 
   canHandle(mount: OciMount): boolean {
-    const isBind = mount.type === "bind" || (mount.options ?? []).some((o) => o === "bind" || o === "rbind");
-    if (!isBind || mount.source === undefined || !mount.source.startsWith("/")) return false;
-    try {
-      const st = Deno.statSync(mount.source);
-      return st.isDirectory || st.isFile;
-    } catch {
-      return false;
-    }
+    return canShareBind(mount);
   }
 
   async prepareSandbox(opts: { sandbox: SandboxId; dir: string }): Promise<PreparedShare> {
@@ -176,51 +143,20 @@ export class VirtioFsStorage {
   }
 
   async releaseSandbox(prepared: PreparedShare): Promise<void> {
-    const tree = treeOf(prepared, "release the shared directory");
+    const tree = treeOf(prepared, "release the shared directory", "virtio-fs");
     const { pid, socket, runDir } = prepared.state;
     if (typeof pid === "number" && typeof socket === "string") await stopVirtiofsd({ pid, socket });
     await removeShareTree(this.#runner, tree);
     if (typeof runDir === "string") await removeTree(runDir, this.#runner);
   }
 
-  async share(
-    mount: OciMount,
-    opts: { sandbox: SandboxId; vm: Vm; guestPath: string; prepared?: PreparedShare },
-  ): Promise<GuestStorage> {
-    if (mount.source === undefined) {
-      throw new RuntimeError(
-        "InvalidArgument",
-        `Cannot share mount "${mount.destination}": it has no source`,
-      );
-    }
-    const tree = treeOf(opts.prepared, `share "${mount.source}"`);
-    const key = shareKey(opts.guestPath);
-    await bindBeneath(this.#runner, tree, {
-      rel: key,
-      source: mount.source,
-      readonly: isReadonlyMount(mount),
-    });
-    const guest = `${GUEST_SHARED_DIR}/${key}`;
-    return {
-      driver: SHARED_DRIVER,
-      source: guest,
-      fstype: "none",
-      options: [],
-      mountPoint: guest,
-      devices: [],
-    };
+  async share(mount: OciMount, opts: ShareOptions): Promise<GuestStorage> {
+    const tree = treeOf(opts.prepared, `share "${mount.source}"`, "virtio-fs");
+    return await shareBeneath(this.#runner, tree, mount, opts.guestPath);
   }
 
-  async unshare(storage: GuestStorage, opts: { vm: Vm; prepared?: PreparedShare }): Promise<void> {
-    const hostDir = treeOf(opts.prepared, `unshare "${storage.source}"`).hostDir;
-    if (!storage.source.startsWith(`${GUEST_SHARED_DIR}/`)) {
-      throw new RuntimeError(
-        "InvalidArgument",
-        `Cannot unshare "${storage.source}": it is not in the virtio-fs share`,
-      );
-    }
-    const target = `${hostDir}/${shareKey(storage.source.slice(GUEST_SHARED_DIR.length))}`;
-    await unbind(this.#runner, target);
-    await pruneEmpty(target.slice(0, target.lastIndexOf("/")), hostDir);
+  async unshare(storage: GuestStorage, opts: UnshareOptions): Promise<void> {
+    const tree = treeOf(opts.prepared, `unshare "${storage.source}"`, "virtio-fs");
+    await unshareBeneath(this.#runner, tree, storage, "virtio-fs");
   }
 }
