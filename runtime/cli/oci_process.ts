@@ -7,6 +7,7 @@
  */
 import { RuntimeError } from "../errors.ts";
 import { type JsonObject, parseOciProcess, parseOciSpecText } from "../oci/spec.ts";
+import { isRecord } from "../sys/files.ts";
 
 export interface ExecFlags {
   readonly processFile?: string;
@@ -17,10 +18,6 @@ export interface ExecFlags {
   readonly user?: string;
   readonly additionalGids: readonly string[];
   readonly noNewPrivs: boolean;
-}
-
-function isRecord(x: unknown): x is Record<string, unknown> {
-  return typeof x === "object" && x !== null && !Array.isArray(x);
 }
 
 /** "uid[:gid]" with numbers. Pure. */

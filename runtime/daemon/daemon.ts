@@ -29,6 +29,7 @@ import { taskKey, TaskManager } from "./tasks.ts";
 import { type FrontDoorApi, serveFrontDoorApi } from "../api/http/front_door.ts";
 import { HostedSandboxers, parseServeSandboxer, parseStopSandboxer } from "./sandboxers.ts";
 import { HostedVmCaches, parseServeVmCache } from "./vm_caches.ts";
+import { writeAtomic } from "../sys/files.ts";
 
 export const CONTROL_SERVICE = "cocoon.daemon.v1.Shim";
 /** How long a `start` reservation keeps the daemon up waiting for `Create`. */
@@ -253,7 +254,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   await Deno.chmod(paths.socket, 0o600);
   socketIno = (await Deno.stat(paths.socket)).ino;
   // Before the first call is served: a shim that reached the daemon finds its pid file.
-  await Deno.writeTextFile(paths.pidFile, String(Deno.pid));
+  await writeAtomic(paths.pidFile, String(Deno.pid));
   void server.serve(listener);
   // The management API of these pods (`<dir>/api.sock`); containerd owns their lifecycle, so pause
   // and resume go through the tasks (containerd sees PAUSED) and deletion is refused.

@@ -8,10 +8,7 @@
  * @module
  */
 import type { JsonObject } from "../oci/spec.ts";
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
+import { isRecord } from "../sys/files.ts";
 
 /** The spec document with a UTS namespace added when it sets a hostname without one. */
 export function vmSpecDocument(spec: JsonObject): JsonObject {

@@ -6,6 +6,7 @@
  */
 import { RuntimeError } from "../errors.ts";
 import { processAlive } from "../sys/process_identity.ts";
+import { isRecord, writeAtomic } from "../sys/files.ts";
 
 export { processStartTime } from "../sys/process_identity.ts";
 
@@ -16,10 +17,6 @@ export interface HolderInfo {
   readonly socket: string;
   readonly bundle: string;
   readonly createdAt: string;
-}
-
-function isRecord(x: unknown): x is Record<string, unknown> {
-  return typeof x === "object" && x !== null && !Array.isArray(x);
 }
 
 /** Validates a parsed holder.json. Pure. */
@@ -64,18 +61,6 @@ export async function readHolderInfo(path: string): Promise<HolderInfo | null> {
 /** Writes holder.json atomically (temp file, fsync, rename). */
 export async function writeHolderInfo(path: string, info: HolderInfo): Promise<void> {
   await writeAtomic(path, JSON.stringify(info));
-}
-
-export async function writeAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-  const f = await Deno.open(tmp, { write: true, create: true, truncate: true, mode: 0o600 });
-  try {
-    await f.write(new TextEncoder().encode(text));
-    await f.syncData();
-  } finally {
-    f.close();
-  }
-  await Deno.rename(tmp, path);
 }
 
 /** True when the holder described by `info` still runs (same pid and start time). */

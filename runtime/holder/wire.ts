@@ -12,6 +12,7 @@
  * @module
  */
 import { ERROR_CODES, type ErrorCode, RuntimeError } from "../errors.ts";
+import { isRecord } from "../sys/files.ts";
 
 /** Exit status for a container that never ran or whose VM vanished (SIGKILL, like runc). */
 export const KILLED_STATUS = 137;
@@ -41,10 +42,6 @@ export const FRAME = { stdin: 0, stdinClose: 1, resize: 2, stdout: 3, stderr: 4,
 export type FrameType = (typeof FRAME)[keyof typeof FRAME];
 export const MAX_FRAME = 1 << 20;
 const MAX_LINE = 4 << 20;
-
-function isRecord(x: unknown): x is Record<string, unknown> {
-  return typeof x === "object" && x !== null && !Array.isArray(x);
-}
 
 function bad(what: string): RuntimeError {
   return new RuntimeError("InvalidArgument", `Invalid holder request: ${what}`);

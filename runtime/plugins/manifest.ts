@@ -11,15 +11,12 @@ import {
   type PluginManifest,
   type PluginModule,
 } from "../../plugins/types.ts";
+import { isRecord } from "../sys/files.ts";
 
 // A leading digit is allowed: the contract names "9p" (plugins/types.ts PluginManifest.name).
 const NAME_RE = /^[a-z0-9][a-z0-9-]{0,31}$/;
 const PERMISSION_KEYS = ["read", "write", "run", "net", "env", "sys", "ffi", "import"] as const;
 export type PermissionKey = typeof PERMISSION_KEYS[number];
-
-function isRecord(x: unknown): x is Record<string, unknown> {
-  return typeof x === "object" && x !== null && !Array.isArray(x);
-}
 
 /**
  * Checks that `mod` (an imported module namespace) has a well-formed default export.

@@ -6,6 +6,7 @@
  */
 import type { OciMount } from "../../plugins/types.ts";
 import type { JsonObject } from "../oci/spec.ts";
+import { isRecord } from "../sys/files.ts";
 
 /** Whether an OCI mount is a bind mount of a host path. */
 export function isBindMount(m: OciMount): boolean {
@@ -30,10 +31,6 @@ export function isDiskMount(m: OciMount, st: { isFile: boolean; isBlockDevice: b
 /** Bind mounts of host device nodes stay as they are: the guest has its own /dev. */
 export function isDeviceBind(m: OciMount): boolean {
   return m.source !== undefined && (m.source === "/dev" || m.source.startsWith("/dev/"));
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
 /**

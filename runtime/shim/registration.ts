@@ -7,6 +7,7 @@
  */
 import * as v from "valibot";
 import { RuntimeError } from "../errors.ts";
+import { writeAtomic } from "../sys/files.ts";
 
 const REGISTRATION_FILE = "cocoon-shim.json";
 
@@ -100,17 +101,4 @@ export async function readBundleRegistration(bundle: string): Promise<Registrati
 
 export async function writeRegistration(bundle: string, r: Registration): Promise<void> {
   await writeAtomic(`${bundle}/${REGISTRATION_FILE}`, JSON.stringify(r));
-}
-
-/** Writes `text` to `path` through a temp file and a rename (no trailing newline added). */
-export async function writeAtomic(path: string, text: string, mode = 0o600): Promise<void> {
-  const tmp = `${path}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-  const f = await Deno.open(tmp, { write: true, create: true, truncate: true, mode });
-  try {
-    await f.write(new TextEncoder().encode(text));
-    await f.syncData();
-  } finally {
-    f.close();
-  }
-  await Deno.rename(tmp, path);
 }

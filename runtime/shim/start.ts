@@ -10,7 +10,8 @@ import { parseOciSpecText } from "../oci/spec.ts";
 import { daemonDir, daemonPaths, groupOf } from "./address.ts";
 import { controlCall, ensureDaemon } from "./daemon_client.ts";
 import type { ShimFlags } from "./flags.ts";
-import { writeAtomic, writeRegistration } from "./registration.ts";
+import { writeRegistration } from "./registration.ts";
+import { writeAtomic } from "../sys/files.ts";
 
 export interface StartEnv {
   readonly bundle: string;

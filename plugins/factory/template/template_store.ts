@@ -8,6 +8,7 @@
  * @module
  */
 import { HypervisorError } from "../../../runtime/errors.ts";
+import { writeAtomic } from "../../../runtime/sys/files.ts";
 
 /** Headroom of a template's tmpfs above guest RAM, for the device state and meta.json. */
 const TMPFS_EXTRA_MIB = 32;
@@ -94,9 +95,7 @@ export async function readMeta(paths: TemplatePaths): Promise<TemplateMeta | und
 
 /** Writes meta.json atomically (temporary file, then rename). */
 export async function writeMeta(paths: TemplatePaths, meta: TemplateMeta): Promise<void> {
-  const tmp = `${paths.meta}.tmp`;
-  await Deno.writeTextFile(tmp, JSON.stringify(meta, null, 2) + "\n", { mode: 0o600 });
-  await Deno.rename(tmp, paths.meta);
+  await writeAtomic(paths.meta, JSON.stringify(meta, null, 2) + "\n");
 }
 
 /** Holds the builder lock of a template until disposed (flock: released if the process dies). */

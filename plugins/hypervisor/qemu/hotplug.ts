@@ -10,6 +10,7 @@ import type { AttachedDevice, Device } from "../../types.ts";
 import { deviceIds } from "./args/devices.ts";
 import type { MachineType } from "./config.ts";
 import type { QmpClient } from "./qmp.ts";
+import { isRecord } from "../../../runtime/sys/files.ts";
 
 /** What hotplug needs to know about the VM. */
 export interface HotplugTarget {
@@ -40,9 +41,6 @@ async function dropFdsets(q: QmpClient, opaque: string): Promise<void> {
   }
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 function records(v: unknown): Record<string, unknown>[] {
   return Array.isArray(v) ? v.filter(isRecord) : [];
 }

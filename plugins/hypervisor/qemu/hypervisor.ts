@@ -27,15 +27,12 @@ import { launchArgv } from "./launch.ts";
 import { confinementReport } from "./confinement_report.ts";
 import { vmUserGrants } from "./vm_user_grants.ts";
 import { listenSockets } from "./args/misc.ts";
+import { isRecord } from "../../../runtime/sys/files.ts";
 
 export interface QemuHypervisorOptions {
   readonly config: QemuConfig;
   readonly log: Logger;
   readonly probe?: DetectProbe;
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
 /** The QEMU hypervisor driver. */

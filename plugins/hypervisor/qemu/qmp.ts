@@ -6,6 +6,7 @@
  * @module
  */
 import { type ErrorCode, HypervisorError } from "../../../runtime/errors.ts";
+import { isRecord } from "../../../runtime/sys/files.ts";
 
 /** An asynchronous QMP event (SHUTDOWN, STOP, RESUME, DEVICE_DELETED...). */
 export interface QmpEvent {
@@ -62,10 +63,6 @@ interface Pending {
 }
 
 type EventListener = (e: QmpEvent) => void;
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 
 /** A connected, capability-negotiated QMP session. Create with {@link QmpClient.connect}. */
 export class QmpClient {

@@ -25,6 +25,7 @@ import { dashboardHtml } from "./dashboard.ts";
 import { errorResponse } from "./http_errors.ts";
 import { PROMETHEUS_CONTENT_TYPE, renderMetrics } from "./prometheus.ts";
 import type { ApiBackend, ExecEvent, ExecRequest, GuestStatsView } from "./types.ts";
+import { isRecord } from "../../sys/files.ts";
 
 export interface ApiAppOptions {
   readonly log: Logger;
@@ -139,10 +140,6 @@ async function guestStatsWithin(
     log.limited.debug("guest stats unavailable", { sandbox: id, error: e });
     return null;
   }
-}
-
-function isRecord(x: unknown): x is Record<string, unknown> {
-  return typeof x === "object" && x !== null && !Array.isArray(x);
 }
 
 /** Validates the JSON body of an exec request. Pure. @throws {RuntimeError} InvalidArgument */

@@ -8,12 +8,9 @@
 import { ERROR_CODES, type ErrorCode, RuntimeError } from "../../errors.ts";
 import { OwnerConflictError } from "./http_errors.ts";
 import type { ExecEvent, ExecRequest, GuestStatsView, SandboxOwner } from "./types.ts";
+import { isRecord } from "../../sys/files.ts";
 
 type ProcessOwner = Extract<SandboxOwner, { kind: "process" }>;
-
-function isRecord(x: unknown): x is Record<string, unknown> {
-  return typeof x === "object" && x !== null && !Array.isArray(x);
-}
 
 function isErrorCode(x: unknown): x is ErrorCode {
   return typeof x === "string" && ERROR_CODES.some((c) => c === x);

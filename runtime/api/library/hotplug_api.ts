@@ -17,6 +17,7 @@ import { deviceId, macAddress } from "../../ids.ts";
 import type { Sandbox as CoreSandbox } from "../../sandbox/sandbox.ts";
 import { hostNetSys, runInNetns, runOnHost } from "../../sys/ip_command.ts";
 import type { DeviceConfig, DeviceInfo, InterfaceConfig, IpAddress, NetworkInterface } from "./types.ts";
+import { writeAtomic } from "../../sys/files.ts";
 
 const NicSchema = v.object({
   name: v.string(),
@@ -65,9 +66,7 @@ async function readState(sb: CoreSandbox): Promise<HotplugState> {
 }
 
 async function writeState(sb: CoreSandbox, s: HotplugState): Promise<void> {
-  const tmp = `${statePath(sb)}.tmp`;
-  await Deno.writeTextFile(tmp, JSON.stringify(s), { mode: 0o600 });
-  await Deno.rename(tmp, statePath(sb));
+  await writeAtomic(statePath(sb), JSON.stringify(s));
 }
 
 /** Hot-plugs a block device or image file. */

@@ -1,7 +1,7 @@
 import { ERROR_CODES, RuntimeError, toRuntimeError } from "../../errors.ts";
 import { openHolder } from "../../holder/client.ts";
 import { attachExec, type ExecStdio, ttyStdio } from "../../holder/exec_client.ts";
-import { writeAtomic } from "../../holder/info.ts";
+import { writeAtomic } from "../../sys/files.ts";
 import { spawnSelfDetached, waitReady } from "../../holder/spawn.ts";
 import { execId as toExecId } from "../../ids.ts";
 import { sendConsole } from "../../sys/console_socket.ts";

@@ -1,7 +1,7 @@
 import { toRuntimeError } from "../../errors.ts";
 import type { ContainerId } from "../../ids.ts";
 import { createLogger, fileSink, type Logger, setRootLog } from "../../log/logger.ts";
-import { writeAtomic } from "../../holder/info.ts";
+import { writeAtomic } from "../../sys/files.ts";
 import type { OciPaths } from "../../holder/paths.ts";
 import { Holder } from "../../holder/holder.ts";
 import { ociPaths } from "../../holder/paths.ts";
