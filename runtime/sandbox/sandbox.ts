@@ -30,6 +30,7 @@ import { killContainer, type KillOptions } from "./kill.ts";
 import { type MonitorOptions, monitorSandbox, type SandboxEvent } from "./monitor.ts";
 import { type NetworkRescanReport, rescanNetwork } from "./network.ts";
 import { pauseContainer, pauseSandbox, resumeContainer, resumeSandbox } from "./pause.ts";
+import { eventsOf } from "./events.ts";
 import { ownedHere } from "./owner.ts";
 import type { ContainerRecord, ExecRecord, SandboxRecord } from "./records.ts";
 import type { SandboxRuntime } from "./runtime.ts";
@@ -105,7 +106,7 @@ export class Sandbox implements AsyncDisposable {
 
   /** Resolves when the VM exits (from any cause). */
   waitVm(): Promise<VmExit> {
-    return requireVm(this.#ctx, "wait for").wait();
+    return eventsOf(this.#ctx).vmExit();
   }
 
   // Containers -----------------------------------------------------------------------------------

@@ -107,6 +107,8 @@ export class FakeAgent implements AgentApi {
   failCreate = false;
   /** Deliver signals but lose the reply, as when a fatal signal ends the VM before it is sent. */
   loseSignalReply = false;
+  /** WaitProcess calls by process ("c1" or "c1/e1"). */
+  readonly waits = new Map<string, number>();
 
   get closed(): boolean {
     return this.#closed;
@@ -207,6 +209,8 @@ export class FakeAgent implements AgentApi {
     );
   }
   waitProcess(ref: ProcessRef): Promise<ProcessExit> {
+    const key = ref.execId ? `${ref.containerId}/${ref.execId}` : ref.containerId;
+    this.waits.set(key, (this.waits.get(key) ?? 0) + 1);
     return this.#p(ref).exited;
   }
   listProcesses(id: string): Promise<{ pid: number; execId: string }[]> {

@@ -351,6 +351,45 @@ Deno.test({
 });
 
 Deno.test({
+  name: "one event source: wait, waitExec and two monitors share one WaitProcess per process",
+  async fn() {
+    await withWorld(async (w) => {
+      const sb = await Sandbox.create(await w.runtime(), { id: "sb12" });
+      const agent = w.host.running.get("sb12")!.agent;
+      const seen: string[][] = [[], []];
+      const stop = new AbortController();
+      const monitors = seen.map(async (out) => {
+        for await (const e of sb.monitor({ signal: stop.signal })) {
+          if (e.kind === "exit") {
+            out.push(`${e.containerId}${e.execId ? `/${e.execId}` : ""} ${e.exitStatus}`);
+          }
+        }
+      });
+      await sb.createContainer({ id: "c1", spec: spec(["sleep", "100"]), rootfs: w.rootfs });
+      await sb.startContainer("c1");
+      await sb.exec("c1", { execId: "e1", process: spec(["sh", "-c", "exit 3"]).process! });
+      const waits = [sb.wait("c1"), sb.wait("c1"), sb.waitExec("c1", "e1"), sb.waitExec("c1", "e1")];
+      const aborted = new AbortController();
+      const gaveUp = sb.wait("c1", { signal: aborted.signal });
+      aborted.abort();
+      await assert.rejects(gaveUp);
+      await sb.kill("c1", "KILL");
+      assert.deepEqual((await Promise.all(waits)).map((x) => x.exitStatus), [137, 137, 3, 3]);
+      while (seen.some((s) => s.length < 2)) await new Promise((r) => setTimeout(r, 5));
+      assert.deepEqual(seen.map((s) => s.sort()), [["c1 137", "c1/e1 3"], ["c1 137", "c1/e1 3"]]);
+      assert.deepEqual([...agent.waits.entries()].sort(), [["c1", 1], ["c1/e1", 1]]);
+      // later waits read the record: no more WaitProcess, no second exit event
+      assert.equal((await sb.wait("c1")).exitStatus, 137);
+      assert.equal(agent.waits.get("c1"), 1);
+      stop.abort();
+      await Promise.all(monitors);
+      assert.deepEqual(seen.map((s) => s.length), [2, 2]);
+      await sb.delete();
+    });
+  },
+});
+
+Deno.test({
   name: "Sandbox.delete({ force }) cleans a sandbox whose create was killed half-way (record still creating)",
   async fn() {
     await withWorld(async (w) => {
