@@ -8,29 +8,19 @@
  *
  * @module
  */
-import type { ContainerStats } from "../../agent_client/types.ts";
-import { RuntimeError } from "../../errors.ts";
 import { sandboxId } from "../../ids.ts";
 import type { Logger } from "../../log/logger.ts";
 import type { ContainerRecord, SandboxRecord } from "../../sandbox/records.ts";
 import type { SandboxRuntime } from "../../sandbox/runtime.ts";
 import type { Sandbox as CoreSandbox } from "../../sandbox/sandbox.ts";
 import { fetchSandboxWith, type Sandbox as LibrarySandbox } from "../library/mod.ts";
-import {
-  holderDelete,
-  holderExec,
-  holderPause,
-  holderResume,
-  holderStats,
-  notHolderContainer,
-  removeOciLeftovers,
-} from "./holder_route.ts";
-import { attachedExec, inProcessExec } from "./exec_stream.ts";
-import { describeOwner, OwnerConflictError } from "./http_errors.ts";
-import { forwarder } from "./forward.ts";
+import { notHolderContainer } from "./holder_route.ts";
 import { liveOwner } from "../../sandbox/owner.ts";
 import { vmmUsage } from "./proc_usage.ts";
-import type { ApiBackend, ContainerView, GuestStatsView, SandboxOwner, SandboxView } from "./types.ts";
+import { type Route, type RouteContext, routeFor, run } from "./routes.ts";
+import type { ApiBackend, ContainerView, SandboxOwner, SandboxView } from "./types.ts";
+
+export { guestStatsOf } from "./routes.ts";
 
 export interface LocalBackendOptions {
   readonly runtime: SandboxRuntime;
@@ -81,17 +71,6 @@ function timesOf(r: SandboxRecord, nowMs: number): { uptime: number | null; star
     start: Number.isFinite(started) && Number.isFinite(created)
       ? Math.max(0, (started - created) / 1000)
       : null,
-  };
-}
-
-/** Guest stats of a container from the agent's figures. Pure. */
-function guestStatsOf(containerId: string, s: ContainerStats): GuestStatsView {
-  return {
-    containerId,
-    cpuSeconds: s.cpu ? Number(s.cpu.usageNs) / 1e9 : null,
-    memoryBytes: s.memory ? Number(s.memory.usageBytes) : null,
-    memoryLimitBytes: s.memory ? Number(s.memory.limitBytes) : null,
-    pids: s.pids ? Number(s.pids.current) : null,
   };
 }
 
@@ -151,40 +130,18 @@ export function localBackend(opts: LocalBackendOptions): ApiBackend {
         return { kind: "process", pid: o.pid, role: "program", command: await commandOf(o.pid) };
     }
   };
-  const owner = async (id: string): Promise<SandboxOwner> => await ownerOf(await record(id));
-  /** The forwarder of a front door that serves an API, else undefined. */
-  const door = (o: SandboxOwner) =>
-    o.kind === "process" && o.api !== undefined ? forwarder(o, o.api) : undefined;
-  /** The in-process handle of a sandbox whose owner is this process. */
-  const local = (id: string): CoreSandbox => {
-    const sb = opts.inProcess?.(id);
-    if (sb === undefined) {
-      throw new RuntimeError("Unavailable", `Cannot reach sandbox "${id}": its handle went away`);
-    }
-    return sb;
+  const ctx: RouteContext = {
+    rt,
+    log: opts.log,
+    attach,
+    serial,
+    ...(opts.inProcess !== undefined ? { inProcess: opts.inProcess } : {}),
+    ...(opts.refuseDelete !== undefined ? { refuseDelete: opts.refuseDelete } : {}),
+    ...(opts.pause !== undefined ? { pause: opts.pause } : {}),
+    ...(opts.resume !== undefined ? { resume: opts.resume } : {}),
   };
-
-  const refuse = (op: string, id: string, o: SandboxOwner): never => {
-    const how = o.kind === "process" && o.role !== "program"
-      ? `: use the front door that owns it (cocoon ${o.role})`
-      : o.kind === "process"
-      ? ": release it there first"
-      : o.kind === "in-process"
-      ? ": the front door that made it removes it"
-      : "";
-    throw new OwnerConflictError(o, `Cannot ${op} sandbox "${id}": it is held by ${describeOwner(o)}${how}`);
-  };
-
-  /** Attaches to an ownerless (or stopped) sandbox for `fn`, then releases it. */
-  const withAttached = <T>(id: string, fn: (sb: LibrarySandbox) => Promise<T>): Promise<T> =>
-    serial(id, async () => {
-      const sb = await attach(id);
-      try {
-        return await fn(sb);
-      } finally {
-        await sb.release();
-      }
-    });
+  /** The route to the sandbox's owner, as its record says now. */
+  const route = async (id: string): Promise<Route> => routeFor(ctx, await ownerOf(await record(id)));
 
   const containerOf = async (id: string, cid: string): Promise<ContainerRecord> => {
     const c = (await rt.repo.listContainers(sandboxId(id))).find((x) => x.id === cid);
@@ -208,42 +165,13 @@ export function localBackend(opts: LocalBackendOptions): ApiBackend {
       return await view(await record(id));
     },
     async pause(id) {
-      const o = await owner(id);
-      const d = door(o);
-      if (o.kind === "holder") await holderPause(o.socket);
-      else if (o.kind === "in-process") await (opts.pause ?? ((x: string) => local(x).pause()))(id);
-      else if (d !== undefined) await d.pause(id);
-      else if (o.kind === "none") await withAttached(id, (sb) => sb.pause());
-      else refuse("pause", id, o);
+      await run(await route(id), id, { kind: "pause" });
     },
     async resume(id) {
-      const o = await owner(id);
-      const d = door(o);
-      if (o.kind === "holder") await holderResume(o.socket);
-      else if (o.kind === "in-process") await (opts.resume ?? ((x: string) => local(x).resume()))(id);
-      else if (d !== undefined) await d.resume(id);
-      else if (o.kind === "none") await withAttached(id, (sb) => sb.resume());
-      else refuse("resume", id, o);
+      await run(await route(id), id, { kind: "resume" });
     },
     async delete(id, { force }) {
-      const o = await owner(id);
-      const d = door(o);
-      if (o.kind === "holder") await holderDelete(rt, id, force, opts.log);
-      else if (o.kind === "in-process" && opts.refuseDelete !== undefined) {
-        throw new OwnerConflictError(o, opts.refuseDelete(id));
-      } else if (d !== undefined) await d.delete(id, force);
-      else if (o.kind === "none" || o.kind === "stopped") {
-        await serial(id, async () => {
-          const sb = await attach(id);
-          try {
-            await sb.delete({ force });
-          } catch (e) {
-            await sb.release();
-            throw e;
-          }
-        });
-        await removeOciLeftovers(rt, id);
-      } else refuse("delete", id, o);
+      await run(await route(id), id, { kind: "delete", force });
     },
     async containers(id) {
       await record(id);
@@ -254,50 +182,27 @@ export function localBackend(opts: LocalBackendOptions): ApiBackend {
     },
     async deleteContainer(id, cid, { force }) {
       await containerOf(id, cid);
-      const o = await owner(id);
-      const d = door(o);
-      if (o.kind === "holder") await holderDelete(rt, id, force, opts.log);
-      else if (o.kind === "in-process" && opts.refuseDelete !== undefined) {
-        throw new OwnerConflictError(o, opts.refuseDelete(id));
-      } else if (o.kind === "in-process") await local(id).deleteContainer(cid, { force });
-      else if (d !== undefined) await d.deleteContainer(id, cid, force);
-      else if (o.kind === "none") await withAttached(id, (sb) => sb.deleteContainer(cid, { force }));
-      else refuse("delete a container of", id, o);
+      await run(await route(id), id, { kind: "delete-container", containerId: cid, force });
     },
     async exec(id, cid, req, eopts = {}) {
       await containerOf(id, cid);
-      const o = await owner(id);
-      if (o.kind === "holder") {
-        if (cid !== id) throw notHolderContainer(id, cid);
-        return await holderExec(o.socket, cid, req, eopts);
-      }
-      if (o.kind === "in-process") return await inProcessExec(local(id), cid, req);
-      const d = door(o);
-      if (d !== undefined) return await d.exec(id, cid, req, eopts);
-      if (o.kind !== "none") return refuse("exec in", id, o);
-      return await attachedExec(id, cid, req, serial, attach);
+      return await run(await route(id), id, {
+        kind: "exec",
+        containerId: cid,
+        req,
+        ...(eopts.signal ? { signal: eopts.signal } : {}),
+      });
     },
     async guestStats(id, gopts = {}) {
       const r = await record(id);
-      const o = await ownerOf(r);
-      const d = door(o);
-      if (d !== undefined) return await d.guestStats(id, gopts);
       const running = (await rt.repo.listContainers(r.id)).filter((c) =>
         c.status.kind === "running" || c.status.kind === "paused"
       );
-      if (o.kind === "holder") {
-        return await Promise.all(running.filter((c) => c.id === id).map((c) => holderStats(o.socket, c.id)));
-      }
-      if (o.kind === "in-process" && r.status.kind === "ready") {
-        const sb = local(id);
-        return await Promise.all(running.map(async (c) => guestStatsOf(c.id, await sb.stats(c.id))));
-      }
-      if (o.kind !== "none" || r.status.kind !== "ready") return null;
-      gopts.signal?.throwIfAborted();
-      return await withAttached(id, async (sb) => {
-        const out: GuestStatsView[] = [];
-        for (const c of running) out.push(guestStatsOf(c.id, await sb.statsContainer(c.id)));
-        return out;
+      return await run(routeFor(ctx, await ownerOf(r)), id, {
+        kind: "guest-stats",
+        record: r,
+        running,
+        ...(gopts.signal ? { signal: gopts.signal } : {}),
       });
     },
   };
