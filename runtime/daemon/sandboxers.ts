@@ -10,7 +10,7 @@
 import { RuntimeError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Sandbox, SandboxRuntime } from "../sandbox/mod.ts";
-import { type Sandboxer, startSandboxer } from "../sandboxer/server.ts";
+import type { Sandboxer } from "../sandboxer/server.ts";
 
 /** `ServeSandboxer`'s request. */
 export interface ServeSandboxerRequest {
@@ -138,6 +138,8 @@ export class HostedSandboxers {
       return { taskAddress: (await known.s).taskAddress };
     }
     const s = (async () => {
+      // gRPC is loaded when a Controller is first asked for: a daemon of containerd pods does without
+      const { startSandboxer } = await import("../sandboxer/server.ts");
       await Deno.mkdir(req.dir, { recursive: true, mode: 0o700 });
       const slash = req.listen.lastIndexOf("/");
       if (slash > 0) await Deno.mkdir(req.listen.slice(0, slash), { recursive: true, mode: 0o711 });

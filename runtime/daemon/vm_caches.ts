@@ -7,9 +7,7 @@
  * @module
  */
 import { RuntimeError } from "../errors.ts";
-import { serveVmCache } from "../factory/cache_server.ts";
 import type { Logger } from "../log/logger.ts";
-import { sandboxShapedVmConfig } from "../sandbox/factory_init.ts";
 import type { SandboxRuntime } from "../sandbox/mod.ts";
 
 /** Validates a `ServeVmCache` request: `{"configPath"?: "/abs/path"}`. Pure. */
@@ -64,6 +62,11 @@ export class HostedVmCaches {
     }
     let s = this.#served.get(endpoint);
     if (s === undefined) {
+      // loaded when a cache is first asked for
+      const [{ serveVmCache }, { sandboxShapedVmConfig }] = await Promise.all([
+        import("../factory/cache_server.ts"),
+        import("../sandbox/factory_init.ts"),
+      ]);
       const stop = new AbortController();
       const done = serveVmCache({
         config: cfg,
