@@ -7,8 +7,8 @@
  * @module
  */
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import type { VmExit } from "../../plugins/types.ts";
 import { isRuntimeError, RuntimeError } from "../errors.ts";
+import { type Entry, entryPid, entryStatus, markExited, newEntry, stopEntry, watchVm } from "./_entry.ts";
 import { waitForExit } from "./_wait.ts";
 import type { Logger } from "../log/logger.ts";
 import type { GrpcUnaryImpl } from "../protocol/grpc.ts";
@@ -17,9 +17,7 @@ import { Sandbox, type SandboxRuntime } from "../sandbox/mod.ts";
 import { sandboxIdOf } from "../shim/address.ts";
 import { sandboxMetric } from "./metrics.ts";
 
-/** CRI's names for the sandbox states, which containerd passes through. */
-export const SANDBOX_READY = "SANDBOX_READY";
-export const SANDBOX_NOTREADY = "SANDBOX_NOTREADY";
+export { SANDBOX_NOTREADY, SANDBOX_READY, vmExitStatus } from "./_entry.ts";
 
 export interface SandboxerOptions {
   readonly runtime: SandboxRuntime;
@@ -30,37 +28,9 @@ export interface SandboxerOptions {
   readonly taskVersion?: number;
 }
 
-interface Exit {
-  readonly status: number;
-  readonly at: Date;
-}
-
-interface Entry {
-  /** containerd's sandbox id. */
-  readonly id: string;
-  readonly netns: string | null;
-  readonly annotations: Readonly<Record<string, string>>;
-  readonly createdAt: Date;
-  sandbox: Sandbox | undefined;
-  starting: Promise<Sandbox> | undefined;
-  exit: Exit | undefined;
-  readonly exited: PromiseWithResolvers<Exit>;
-  /** Fields of the last Update, for Status. */
+/** The Controller's entry: the fields of the last Update too, for Status. */
+interface ControllerEntry extends Entry {
   updated: readonly string[];
-}
-
-/** Exit status of a VM as containerd's Wait reports it. Pure. */
-export function vmExitStatus(e: VmExit): number {
-  switch (e.kind) {
-    case "shutdown":
-      return 0;
-    case "killed":
-      return 137;
-    case "crashed":
-      return e.code;
-    case "unknown":
-      return 255;
-  }
 }
 
 /** containerd's architecture name for Deno's. Pure. */
@@ -74,7 +44,7 @@ export class SandboxController {
   readonly #log: Logger;
   readonly #address: string;
   readonly #version: number;
-  readonly #entries = new Map<string, Entry>();
+  readonly #entries = new Map<string, ControllerEntry>();
 
   constructor(opts: SandboxerOptions) {
     this.#rt = opts.runtime;
@@ -114,37 +84,14 @@ export class SandboxController {
     netns: string | null,
     annotations: Readonly<Record<string, string>>,
     at: Date,
-  ): Entry {
-    const e: Entry = {
-      id,
-      netns,
-      annotations,
-      createdAt: at,
-      sandbox: undefined,
-      starting: undefined,
-      exit: undefined,
-      exited: Promise.withResolvers<Exit>(),
-      updated: [],
-    };
+  ): ControllerEntry {
+    const e: ControllerEntry = { ...newEntry(id, netns, annotations, at), updated: [] };
     this.#entries.set(id, e);
     return e;
   }
 
-  #markExited(e: Entry, status: number): void {
-    if (e.exit !== undefined) return;
-    e.exit = { status, at: new Date() };
-    e.exited.resolve(e.exit);
-  }
-
-  #watch(e: Entry, sb: Sandbox): void {
-    sb.waitVm().then(
-      (x) => this.#markExited(e, vmExitStatus(x)),
-      () => this.#markExited(e, 255),
-    );
-  }
-
   /** The entry of `id`; after a restart of the sandboxer, a sandbox left running is adopted. */
-  async #entry(id: string, what: string): Promise<Entry> {
+  async #entry(id: string, what: string): Promise<ControllerEntry> {
     if (id === "") {
       throw new RuntimeError("InvalidArgument", `Cannot ${what} sandbox: the sandbox id is empty`);
     }
@@ -161,28 +108,24 @@ export class SandboxController {
     }
     if (this.#entries.has(id)) return this.#entries.get(id) ?? this.#entry(id, what);
     const e = this.#newEntry(id, null, {}, new Date(sb.record.createdAt));
-    e.sandbox = sb;
-    if (sb.status().kind === "stopped") this.#markExited(e, 0);
-    else this.#watch(e, sb);
+    if (sb.status().kind === "stopped") {
+      e.sandbox = sb;
+      markExited(e, 0);
+    } else watchVm(e, sb);
     this.#log.info("sandbox adopted", { sandbox: id, status: sb.status().kind });
     return e;
   }
 
-  async #boot(e: Entry, signal: AbortSignal): Promise<Sandbox> {
+  async #boot(e: ControllerEntry, signal: AbortSignal): Promise<Sandbox> {
     const sb = await Sandbox.create(this.#rt, {
       id: sandboxIdOf(e.id),
       annotations: e.annotations,
       ...(e.netns !== null ? { netns: e.netns } : {}),
       signal,
     });
-    e.sandbox = sb;
-    this.#watch(e, sb);
+    watchVm(e, sb);
     this.#log.info("sandbox started", { sandbox: e.id, vmPids: sb.pids() });
     return sb;
-  }
-
-  #pid(e: Entry): number {
-    return e.exit === undefined ? e.sandbox?.pids()[0] ?? 0 : 0;
   }
 
   /** The gRPC handlers. */
@@ -218,7 +161,7 @@ export class SandboxController {
         }
         return {
           sandboxId: e.id,
-          pid: this.#pid(e),
+          pid: entryPid(e),
           createdAt: timestampFromDate(e.createdAt),
           labels: {},
           address: this.#address,
@@ -232,17 +175,7 @@ export class SandboxController {
           throw err;
         });
         if (e === undefined) return {};
-        await e.starting?.catch(() => {});
-        const sb = e.sandbox;
-        if (sb !== undefined && e.exit === undefined) {
-          await sb.stop(req.timeoutSecs > 0 ? { timeoutMs: req.timeoutSecs * 1000 } : {});
-          // The VM watcher reports the exit; a plugin that does not resolve wait() after stop gets one.
-          const late = setTimeout(() => this.#markExited(e, 137), 5000);
-          await e.exited.promise;
-          clearTimeout(late);
-        }
-        this.#markExited(e, 0);
-        this.#log.info("sandbox stopped", { sandbox: e.id });
+        await stopEntry(e, req.timeoutSecs, this.#log);
         return {};
       },
       wait: async (req, ctx) => {
@@ -252,17 +185,12 @@ export class SandboxController {
       status: async (req) => {
         const e = await this.#entry(req.sandboxId, "read the status of");
         const sb = e.sandbox;
-        const core = sb?.status().kind ?? "created";
-        const ready = e.exit === undefined && (core === "ready" || core === "paused");
-        const info: Record<string, string> = { "cocoon.state": e.exit !== undefined ? "exited" : core };
-        if (sb !== undefined) info["cocoon.sandbox_id"] = sb.id;
-        if (e.netns !== null) info["cocoon.netns"] = e.netns;
+        const { state, info } = entryStatus(e, req.verbose);
         if (e.updated.length > 0) info["cocoon.updated_fields"] = e.updated.join(",");
-        if (req.verbose && sb !== undefined) info["cocoon.record"] = JSON.stringify(sb.record);
         return {
           sandboxId: e.id,
-          pid: this.#pid(e),
-          state: ready ? SANDBOX_READY : SANDBOX_NOTREADY,
+          pid: entryPid(e),
+          state,
           info,
           createdAt: timestampFromDate(e.createdAt),
           ...(e.exit !== undefined ? { exitedAt: timestampFromDate(e.exit.at) } : {}),
@@ -279,7 +207,7 @@ export class SandboxController {
         await e.starting?.catch(() => {});
         const sb = e.sandbox;
         if (sb !== undefined) await sb.delete({ force: true });
-        this.#markExited(e, e.exit?.status ?? 0);
+        markExited(e, e.exit?.status ?? 0);
         this.#entries.delete(e.id);
         this.#log.info("sandbox shut down", { sandbox: e.id });
         return {};
@@ -313,7 +241,7 @@ export class SandboxController {
       } catch (err) {
         this.#log.error("sandbox delete failed", { sandbox: e.id, error: String(err) });
       }
-      this.#markExited(e, e.exit?.status ?? 0);
+      markExited(e, e.exit?.status ?? 0);
       this.#entries.delete(e.id);
     }
   }

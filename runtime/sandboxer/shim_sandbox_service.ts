@@ -21,7 +21,8 @@ import { Sandbox as SandboxService } from "../protocol/gen/containerd/runtime/sa
 import { NAMESPACE_METADATA_KEY } from "../protocol/events.ts";
 import { type CallContext, registerTyped, type TtrpcServer } from "../protocol/ttrpc/mod.ts";
 import type { Sandbox } from "../sandbox/mod.ts";
-import { goArch, SANDBOX_NOTREADY, SANDBOX_READY, vmExitStatus } from "./controller.ts";
+import { goArch } from "./controller.ts";
+import { type Entry, entryPid, entryStatus, markExited, newEntry, stopEntry, watchVm } from "./_entry.ts";
 import { sandboxMetric } from "./metrics.ts";
 import { podAnnotations } from "./pod_config.ts";
 
@@ -46,22 +47,9 @@ export interface ShimSandboxes {
   ids(): string[];
 }
 
-interface Exit {
-  readonly status: number;
-  readonly at: Date;
-}
-
-interface Entry {
-  readonly id: string;
-  /** containerd namespace of CreateSandbox ("" when none): the pod's containers use the same. */
+/** The service's entry: containerd's namespace of CreateSandbox too ("" when none). */
+interface ShimEntry extends Entry {
   readonly namespace: string;
-  readonly netns: string | null;
-  readonly annotations: Readonly<Record<string, string>>;
-  readonly createdAt: Date;
-  sandbox: Sandbox | undefined;
-  starting: Promise<Sandbox> | undefined;
-  exit: Exit | undefined;
-  readonly exited: PromiseWithResolvers<Exit>;
 }
 
 /** The pod member name that stands for the sandbox itself (never a container id: those are hex). */
@@ -76,20 +64,12 @@ function namespaceOf(ctx: CallContext): string {
 /** Registers `containerd.runtime.sandbox.v1.Sandbox` on `server`. */
 export function registerShimSandboxService(server: TtrpcServer, opts: ShimSandboxOptions): ShimSandboxes {
   const log = opts.log;
-  const entries = new Map<string, Entry>();
+  const entries = new Map<string, ShimEntry>();
 
   // containerd ids are unique per namespace: two namespaces may each have a sandbox "x".
   const key = (id: string, ctx: CallContext) => `${namespaceOf(ctx)}/${id}`;
-  const markExited = (e: Entry, status: number) => {
-    if (e.exit !== undefined) return;
-    e.exit = { status, at: new Date() };
-    e.exited.resolve(e.exit);
-  };
-  const watchVm = (e: Entry, sb: Sandbox) => {
-    sb.waitVm().then((x) => markExited(e, vmExitStatus(x)), () => markExited(e, 255));
-  };
   // A sandbox that a previous daemon started (this one restarted): taken over on first use.
-  const adopted = async (id: string, ctx: CallContext): Promise<Entry | undefined> => {
+  const adopted = async (id: string, ctx: CallContext): Promise<ShimEntry | undefined> => {
     const namespace = namespaceOf(ctx);
     const sb = await opts.pods.adopt?.(id, sandboxMember(id), { namespace }).catch((e: unknown) => {
       log.warn("cannot adopt sandbox", { sandbox: id, error: e });
@@ -99,26 +79,21 @@ export function registerShimSandboxService(server: TtrpcServer, opts: ShimSandbo
     const known = entries.get(key(id, ctx));
     if (known !== undefined) return known;
     const r = sb.record;
-    const e: Entry = {
-      id,
+    const e: ShimEntry = {
+      ...newEntry(id, r.network?.netns ?? null, r.annotations, new Date(r.createdAt)),
       namespace,
-      netns: r.network?.netns ?? null,
-      annotations: r.annotations,
-      createdAt: new Date(r.createdAt),
-      sandbox: sb,
-      starting: undefined,
-      exit: undefined,
-      exited: Promise.withResolvers<Exit>(),
     };
     entries.set(key(id, ctx), e);
-    if (sb.status().kind === "stopped") markExited(e, 137);
-    else watchVm(e, sb);
+    if (sb.status().kind === "stopped") {
+      e.sandbox = sb;
+      markExited(e, 137);
+    } else watchVm(e, sb);
     log.info("sandbox adopted", { sandbox: id, status: sb.status().kind, vmPids: sb.pids() });
     return e;
   };
-  const find = async (id: string, ctx: CallContext): Promise<Entry | undefined> =>
+  const find = async (id: string, ctx: CallContext): Promise<ShimEntry | undefined> =>
     entries.get(key(id, ctx)) ?? (id === "" ? undefined : await adopted(id, ctx));
-  const get = async (id: string, what: string, ctx: CallContext): Promise<Entry> => {
+  const get = async (id: string, what: string, ctx: CallContext): Promise<ShimEntry> => {
     if (id === "") {
       throw new RuntimeError("InvalidArgument", `Cannot ${what} sandbox: the sandbox id is empty`);
     }
@@ -126,7 +101,7 @@ export function registerShimSandboxService(server: TtrpcServer, opts: ShimSandbo
     if (e === undefined) throw new RuntimeError("NotFound", `Cannot ${what} sandbox "${id}": not found`);
     return e;
   };
-  const boot = async (e: Entry, signal: AbortSignal): Promise<Sandbox> => {
+  const boot = async (e: ShimEntry, signal: AbortSignal): Promise<Sandbox> => {
     // The namespace keys the pod as the Task API's containers key it (one VM per namespace + id).
     const sb = await opts.pods.join(e.id, sandboxMember(e.id), {
       namespace: e.namespace,
@@ -135,12 +110,10 @@ export function registerShimSandboxService(server: TtrpcServer, opts: ShimSandbo
       hostname: null,
       signal,
     });
-    e.sandbox = sb;
     watchVm(e, sb);
     log.info("sandbox started", { sandbox: e.id, vmPids: sb.pids() });
     return sb;
   };
-  const pid = (e: Entry) => e.exit === undefined ? e.sandbox?.pids()[0] ?? 0 : 0;
 
   registerTyped(server, SandboxService, {
     async createSandbox(req, ctx) {
@@ -153,15 +126,8 @@ export function registerShimSandboxService(server: TtrpcServer, opts: ShimSandbo
       }
       const annotations = { ...podAnnotations(req.options), ...req.annotations };
       entries.set(key(id, ctx), {
-        id,
+        ...newEntry(id, req.netnsPath === "" ? null : req.netnsPath, annotations, new Date()),
         namespace: namespaceOf(ctx),
-        netns: req.netnsPath === "" ? null : req.netnsPath,
-        annotations,
-        createdAt: new Date(),
-        sandbox: undefined,
-        starting: undefined,
-        exit: undefined,
-        exited: Promise.withResolvers<Exit>(),
       });
       log.info("sandbox created", { sandbox: id, netns: req.netnsPath, bundle: req.bundlePath });
       return {};
@@ -175,7 +141,7 @@ export function registerShimSandboxService(server: TtrpcServer, opts: ShimSandbo
         e.starting ??= boot(e, ctx.signal).finally(() => (e.starting = undefined));
         await e.starting;
       }
-      return { pid: pid(e), createdAt: timestampFromDate(e.createdAt) };
+      return { pid: entryPid(e), createdAt: timestampFromDate(e.createdAt) };
     },
     async platform(req, ctx) {
       await get(req.sandboxId, "read the platform of", ctx);
@@ -184,17 +150,7 @@ export function registerShimSandboxService(server: TtrpcServer, opts: ShimSandbo
     async stopSandbox(req, ctx) {
       const e = await find(req.sandboxId, ctx);
       if (e === undefined) return {};
-      await e.starting?.catch(() => {});
-      const sb = e.sandbox;
-      if (sb !== undefined && e.exit === undefined) {
-        await sb.stop(req.timeoutSecs > 0 ? { timeoutMs: req.timeoutSecs * 1000 } : {});
-        // The VM watcher reports the exit; a VM whose wait() never resolves counts as killed.
-        const late = setTimeout(() => markExited(e, 137), 5000);
-        await e.exited.promise;
-        clearTimeout(late);
-      }
-      markExited(e, 0);
-      log.info("sandbox stopped", { sandbox: e.id });
+      await stopEntry(e, req.timeoutSecs, log);
       return {};
     },
     async waitSandbox(req, ctx) {
@@ -203,17 +159,11 @@ export function registerShimSandboxService(server: TtrpcServer, opts: ShimSandbo
     },
     async sandboxStatus(req, ctx) {
       const e = await get(req.sandboxId, "read the status of", ctx);
-      const sb = e.sandbox;
-      const core = sb?.status().kind ?? "created";
-      const ready = e.exit === undefined && (core === "ready" || core === "paused");
-      const info: Record<string, string> = { "cocoon.state": e.exit !== undefined ? "exited" : core };
-      if (sb !== undefined) info["cocoon.sandbox_id"] = sb.id;
-      if (e.netns !== null) info["cocoon.netns"] = e.netns;
-      if (req.verbose && sb !== undefined) info["cocoon.record"] = JSON.stringify(sb.record);
+      const { state, info } = entryStatus(e, req.verbose);
       return {
         sandboxId: e.id,
-        pid: pid(e),
-        state: ready ? SANDBOX_READY : SANDBOX_NOTREADY,
+        pid: entryPid(e),
+        state,
         info,
         createdAt: timestampFromDate(e.createdAt),
         ...(e.exit !== undefined ? { exitedAt: timestampFromDate(e.exit.at) } : {}),

@@ -4,7 +4,6 @@
  *
  * @module
  */
-import type { VmExit } from "../../../plugins/types.ts";
 import type { ResolvedConfig } from "../../config/schema.ts";
 import type { Logger } from "../../log/logger.ts";
 import type { ContainerStats } from "../../agent_client/types.ts";
@@ -243,16 +242,5 @@ export interface Route {
   readonly metric?: number;
 }
 
-/** What {@link Sandbox.monitor} yields. */
-export type SandboxEvent =
-  | {
-    readonly kind: "exit";
-    readonly containerId: string;
-    /** Absent for the container's init process. */
-    readonly execId?: string;
-    readonly exitStatus: number;
-    readonly at: string;
-  }
-  | { readonly kind: "oom"; readonly containerId: string; readonly at: string }
-  | { readonly kind: "vm-exit"; readonly exit: VmExit; readonly at: string }
-  | { readonly kind: "error"; readonly message: string; readonly at: string };
+/** What {@link Sandbox.monitor} yields: the core's events (runtime/sandbox/events.ts). */
+export type { SandboxEvent } from "../../sandbox/events.ts";
