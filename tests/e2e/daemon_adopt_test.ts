@@ -75,6 +75,7 @@ Deno.test({
     }).spawn();
     const output = child.output();
     const daemons: number[] = [];
+    let passed = false;
     try {
       await until("the Controller", () => exists(sock), 30_000);
       daemons.push(await daemonPid(daemonDir));
@@ -104,16 +105,24 @@ Deno.test({
         return p !== daemons[0] && p > 0 && await exists(`/proc/${p}`);
       }, 30_000);
       daemons.push(await daemonPid(daemonDir));
+      // a fresh client per try: one made before the new Controller listens sits in gRPC's reconnect backoff
+      let lastError: unknown;
+      await until("the Controller to answer again", async () => {
+        const c = grpcUnaryClient(Controller, `unix://${sock}`);
+        try {
+          await c.client.platform({ sandboxId: id }, { timeoutMs: 2000 });
+          return true;
+        } catch (e) {
+          lastError = e;
+          return false;
+        } finally {
+          c.close();
+        }
+      }, 30_000).catch((e) => {
+        throw new Error(`${e}: last error ${lastError}`);
+      });
       ({ client, close } = grpcUnaryClient(Controller, `unix://${sock}`));
       try {
-        await until("the Controller to answer again", async () => {
-          try {
-            await client.platform({ sandboxId: id }, { timeoutMs: 2000 });
-            return true;
-          } catch {
-            return false;
-          }
-        }, 30_000);
         const st = await client.status({ sandboxId: id }, { timeoutMs: 60_000 });
         assert.equal(st.state, "SANDBOX_READY");
         assert.equal(st.pid, qemu, "the same VM, adopted");
@@ -136,7 +145,14 @@ Deno.test({
       assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
       await until("the idle daemon to exit", async () => !(await exists(`/proc/${daemons[1]}`)), 15_000);
       assert.equal(await exists(sock), false);
+      passed = true;
     } finally {
+      if (!passed) {
+        // what the daemons said, for the failure report
+        const log = await Deno.readTextFile(`${daemonDir}/daemon.log`).catch(() => "(no daemon log)");
+        // deno-lint-ignore no-console -- a failure's evidence
+        console.error(`--- daemon log (last 40 lines) ---\n${log.split("\n").slice(-40).join("\n")}`);
+      }
       try {
         child.kill("SIGKILL");
       } catch {
