@@ -30,6 +30,7 @@ import { type FrontDoorApi, serveFrontDoorApi } from "../api/http/front_door.ts"
 import { HostedSandboxers, parseServeSandboxer, parseStopSandboxer } from "./sandboxers.ts";
 import { HostedVmCaches, parseServeVmCache } from "./vm_caches.ts";
 import { writeAtomic } from "../sys/files.ts";
+import { controlObject } from "./control_request.ts";
 
 export const CONTROL_SERVICE = "cocoon.daemon.v1.Shim";
 /** How long a `start` reservation keeps the daemon up waiting for `Create`. */
@@ -62,20 +63,15 @@ interface ControlRequest {
 }
 
 function parseControl(payload: Uint8Array): ControlRequest {
-  let x: unknown;
-  try {
-    x = JSON.parse(new TextDecoder().decode(payload));
-  } catch (e) {
-    throw new RuntimeError("InvalidArgument", "Invalid control request: it is not JSON", { cause: e });
-  }
-  if (typeof x !== "object" || x === null || !("id" in x) || typeof x.id !== "string" || x.id === "") {
+  const x = controlObject(payload, "control");
+  const id = x["id"], ns = x["namespace"] ?? "";
+  if (typeof id !== "string" || id === "") {
     throw new RuntimeError("InvalidArgument", 'Invalid control request: "id" must be a non-empty string');
   }
-  const ns = "namespace" in x ? x.namespace : "";
   if (typeof ns !== "string") {
     throw new RuntimeError("InvalidArgument", 'Invalid control request: "namespace" must be a string');
   }
-  return { id: x.id, namespace: ns };
+  return { id, namespace: ns };
 }
 
 const enc = new TextEncoder();

@@ -8,6 +8,7 @@
  * @module
  */
 import { RuntimeError } from "../errors.ts";
+import { absolutePath, controlObject } from "./control_request.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Sandbox, SandboxRuntime } from "../sandbox/mod.ts";
 import type { Sandboxer } from "../sandboxer/server.ts";
@@ -33,29 +34,6 @@ export interface StopSandboxerRequest {
 
 const MAX_SOCKET_PATH = 107;
 
-function object(payload: Uint8Array, what: string): Record<string, unknown> {
-  let x: unknown;
-  try {
-    x = JSON.parse(new TextDecoder().decode(payload));
-  } catch (e) {
-    throw new RuntimeError("InvalidArgument", `Invalid ${what} request: it is not JSON`, { cause: e });
-  }
-  if (typeof x !== "object" || x === null || Array.isArray(x)) {
-    throw new RuntimeError("InvalidArgument", `Invalid ${what} request: it is not a JSON object`);
-  }
-  return { ...x };
-}
-
-function absolutePath(x: unknown, field: string, what: string): string {
-  if (typeof x !== "string" || !x.startsWith("/") || x.includes("\0") || x.split("/").includes("..")) {
-    throw new RuntimeError(
-      "InvalidArgument",
-      `Invalid ${what} request: "${field}" must be an absolute path without ".." (got ${JSON.stringify(x)})`,
-    );
-  }
-  return x;
-}
-
 function socketPath(x: unknown, field: string, what: string): string {
   const p = absolutePath(x, field, what);
   if (new TextEncoder().encode(p).length > MAX_SOCKET_PATH) {
@@ -70,7 +48,7 @@ function socketPath(x: unknown, field: string, what: string): string {
 /** Validates a `ServeSandboxer` request. Pure. @throws {RuntimeError} InvalidArgument */
 export function parseServeSandboxer(payload: Uint8Array): ServeSandboxerRequest {
   const what = "ServeSandboxer";
-  const x = object(payload, what);
+  const x = controlObject(payload, what);
   const flavour = x["flavour"] ?? "containerd";
   if (flavour !== "containerd" && flavour !== "isulad") {
     throw new RuntimeError(
@@ -96,7 +74,7 @@ export function parseServeSandboxer(payload: Uint8Array): ServeSandboxerRequest 
 
 /** Validates a `StopSandboxer` request. Pure. @throws {RuntimeError} InvalidArgument */
 export function parseStopSandboxer(payload: Uint8Array): StopSandboxerRequest {
-  const x = object(payload, "StopSandboxer");
+  const x = controlObject(payload, "StopSandboxer");
   return {
     listen: socketPath(x["listen"], "listen", "StopSandboxer"),
     deleteSandboxes: x["deleteSandboxes"] === true,

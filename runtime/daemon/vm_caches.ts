@@ -7,26 +7,14 @@
  * @module
  */
 import { RuntimeError } from "../errors.ts";
+import { absolutePath, controlObject } from "./control_request.ts";
 import type { Logger } from "../log/logger.ts";
 import type { SandboxRuntime } from "../sandbox/mod.ts";
 
 /** Validates a `ServeVmCache` request: `{"configPath"?: "/abs/path"}`. Pure. */
 export function parseServeVmCache(payload: Uint8Array): { configPath?: string } {
-  let x: unknown;
-  try {
-    x = JSON.parse(new TextDecoder().decode(payload));
-  } catch (e) {
-    throw new RuntimeError("InvalidArgument", "Invalid ServeVmCache request: it is not JSON", { cause: e });
-  }
-  const p = typeof x === "object" && x !== null && "configPath" in x ? x.configPath : undefined;
-  if (p === undefined) return {};
-  if (typeof p !== "string" || !p.startsWith("/") || p.split("/").includes("..")) {
-    throw new RuntimeError(
-      "InvalidArgument",
-      `Invalid ServeVmCache request: "configPath" must be an absolute path (got ${JSON.stringify(p)})`,
-    );
-  }
-  return { configPath: p };
+  const p = controlObject(payload, "ServeVmCache")["configPath"];
+  return p === undefined ? {} : { configPath: absolutePath(p, "configPath", "ServeVmCache") };
 }
 
 interface Served {

@@ -8,8 +8,6 @@ import { RuntimeError } from "../errors.ts";
 import { processAlive } from "../sys/process_identity.ts";
 import { isRecord, writeAtomic } from "../sys/files.ts";
 
-export { processStartTime } from "../sys/process_identity.ts";
-
 export interface HolderInfo {
   readonly pid: number;
   /** Field 22 of /proc/<pid>/stat (clock ticks since boot). */

@@ -9,7 +9,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { RuntimeError } from "../errors.ts";
-import { processStartTime } from "./info.ts";
+import { processStartTime } from "../sys/process_identity.ts";
 
 export interface SelfCommand {
   readonly cmd: string;

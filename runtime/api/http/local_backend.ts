@@ -20,8 +20,6 @@ import { vmmUsage } from "./proc_usage.ts";
 import { type Route, type RouteContext, routeFor, run } from "./routes.ts";
 import type { ApiBackend, ContainerView, SandboxOwner, SandboxView } from "./types.ts";
 
-export { guestStatsOf } from "./routes.ts";
-
 export interface LocalBackendOptions {
   readonly runtime: SandboxRuntime;
   readonly log: Logger;
