@@ -268,12 +268,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
             "remove its containers through containerd (ctr task kill/rm, ctr container rm, crictl rmp)",
       pause: async (id) => {
         const sb = hosted.byCoreId(id);
-        if (sb !== undefined) return await sb.pause();
+        if (sb !== undefined) return await sb.act({ kind: "pause" });
         for (const t of tasks.inSandbox(id)) await tasks.pause(t.id, t.namespace);
       },
       resume: async (id) => {
         const sb = hosted.byCoreId(id);
-        if (sb !== undefined) return await sb.resume();
+        if (sb !== undefined) return await sb.act({ kind: "resume" });
         for (const t of tasks.inSandbox(id)) await tasks.resume(t.id, t.namespace);
       },
     });

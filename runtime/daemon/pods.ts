@@ -216,7 +216,7 @@ export class Pods {
       this.#pods.delete(key);
       if (sb === undefined) return;
       try {
-        await sb.delete({ force: true });
+        await sb.act({ kind: "delete", opts: { force: true } });
         this.#log.info("pod deleted", { group });
       } catch (e) {
         this.#log.error("pod delete failed", { group, error: e });
@@ -233,7 +233,9 @@ export class Pods {
         const sb = pod.sandbox;
         if (sb === undefined) return;
         pod.sandbox = undefined;
-        await sb.delete({ force: true }).catch((e) => this.#log.error("pod delete failed", { error: e }));
+        await sb.act({ kind: "delete", opts: { force: true } }).catch((e) =>
+          this.#log.error("pod delete failed", { error: e })
+        );
         await this.#leaveCgroup(pod.cgroups);
       });
     }

@@ -134,7 +134,7 @@ export function registerTaskService(
     },
     async pids(req, ctx) {
       const t = tasks.task(req.id, namespaceOf(ctx.metadata));
-      const procs = await t.sandbox.processes(t.coreId);
+      const procs = await t.sandbox.act({ kind: "processes", containerId: t.coreId });
       return {
         processes: procs.map((p) => ({
           pid: p.pid,
@@ -157,7 +157,7 @@ export function registerTaskService(
     },
     async stats(req, ctx) {
       const t = tasks.task(req.id, namespaceOf(ctx.metadata));
-      const s = await t.sandbox.stats(t.coreId);
+      const s = await t.sandbox.act({ kind: "stats", containerId: t.coreId });
       return { stats: { typeUrl: CGROUPS_V2_METRICS_TYPE, value: encodeCgroupsV2Metrics(s) } };
     },
     async update(req, ctx) {
@@ -167,7 +167,11 @@ export function registerTaskService(
       if (typeof res !== "object" || res === null || Array.isArray(res)) {
         throw new RuntimeError("InvalidArgument", `Invalid resources of "${req.id}": expected a JSON object`);
       }
-      await t.sandbox.update(t.coreId, Object.fromEntries(Object.entries(res)));
+      await t.sandbox.act({
+        kind: "update-container",
+        containerId: t.coreId,
+        resources: Object.fromEntries(Object.entries(res)),
+      });
       return {};
     },
     connect(req, ctx) {

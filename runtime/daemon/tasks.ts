@@ -189,12 +189,15 @@ export class TaskManager {
         ...(cgroups !== undefined ? { cgroupsPath: cgroups } : {}),
       });
       joined = true;
-      const rec = await sandbox.createContainer({
-        id: coreId,
-        spec,
-        rootfs,
-        bundle: req.bundle,
-        stdin: req.stdin !== "",
+      const rec = await sandbox.act({
+        kind: "create-container",
+        opts: {
+          id: coreId,
+          spec,
+          rootfs,
+          bundle: req.bundle,
+          stdin: req.stdin !== "",
+        },
       });
       const init = new Proc(req.id, "", req);
       init.pid = rec.status.kind === "created" ? rec.status.pid : 0;
@@ -257,14 +260,18 @@ export class TaskManager {
       throw new RuntimeError("FailedPrecondition", `Cannot start ${p.label}: it is ${p.state.kind}`);
     }
     if (execId === "") {
-      const rec = await t.sandbox.startContainer(t.coreId);
+      const rec = await t.sandbox.act({ kind: "start-container", containerId: t.coreId });
       p.setRunning(rec.status.kind === "running" ? rec.status.pid : p.pid);
       this.#publish(t, { kind: "start", containerId: id, pid: p.pid });
       t.bundleLog.log.info("task started", { pid: p.pid });
       void this.#watch(t, p, () => t.sandbox.wait(t.coreId));
     } else {
       const process = parseOciProcess(p.spec, `exec "${execId}" of "${id}"`);
-      const rec = await t.sandbox.exec(t.coreId, { execId, process, stdin: p.stdio.stdin !== "" });
+      const rec = await t.sandbox.act({
+        kind: "exec",
+        containerId: t.coreId,
+        opts: { execId, process, stdin: p.stdio.stdin !== "" },
+      });
       p.setRunning(rec.status.kind === "running" ? rec.status.pid : 0);
       this.#attach(t, p);
       this.#publish(t, { kind: "exec-started", containerId: id, execId, pid: p.pid });
@@ -327,7 +334,12 @@ export class TaskManager {
     if (execId !== "" && p.state.kind === "created") {
       throw new RuntimeError("FailedPrecondition", `Cannot signal ${p.label}: it is not started`);
     }
-    await t.sandbox.kill(t.coreId, signal, { all, ...(execId !== "" ? { execId } : {}) });
+    await t.sandbox.act({
+      kind: "kill",
+      containerId: t.coreId,
+      signal,
+      opts: { all, ...(execId !== "" ? { execId } : {}) },
+    });
     // A created init has no exit watcher yet: a signal that ends it must still reach Wait.
     if (execId === "" && p.state.kind === "created") void this.#watch(t, p, () => t.sandbox.wait(t.coreId));
   }
@@ -356,14 +368,14 @@ export class TaskManager {
 
   async pause(id: string, ns?: string): Promise<void> {
     const t = this.task(id, ns);
-    await t.sandbox.pauseContainer(t.coreId);
+    await t.sandbox.act({ kind: "pause-container", containerId: t.coreId });
     t.init.setPaused(true);
     this.#publish(t, { kind: "paused", containerId: id });
   }
 
   async resume(id: string, ns?: string): Promise<void> {
     const t = this.task(id, ns);
-    await t.sandbox.resumeContainer(t.coreId);
+    await t.sandbox.act({ kind: "resume-container", containerId: t.coreId });
     t.init.setPaused(false);
     this.#publish(t, { kind: "resumed", containerId: id });
   }
@@ -402,7 +414,9 @@ export class TaskManager {
     const t = this.find(id, ns);
     if (t === undefined) return { pid: 0, exit: { exitStatus: 137, exitedAt: new Date() } };
     if (t.init.state.kind !== "stopped") {
-      await t.sandbox.kill(t.coreId, 9, { all: true }).catch(() => {});
+      await t.sandbox.act({ kind: "kill", containerId: t.coreId, signal: 9, opts: { all: true } }).catch(
+        () => {},
+      );
       // A created init has no exit watcher yet.
       if (t.init.state.kind === "created") void this.#watch(t, t.init, () => t.sandbox.wait(t.coreId));
       await Promise.race([t.init.exited, new Promise((r) => setTimeout(r, 5000))]);
@@ -416,7 +430,7 @@ export class TaskManager {
     for (const io of t.io.values()) await io.stdin?.abandon();
     t.io.clear();
     try {
-      await t.sandbox.deleteContainer(t.coreId, { force: true });
+      await t.sandbox.act({ kind: "delete-container", containerId: t.coreId, opts: { force: true } });
     } catch (e) {
       if (!(e instanceof RuntimeError && e.code === "NotFound")) {
         this.#log.warn("container delete failed", { container: t.id, error: e });

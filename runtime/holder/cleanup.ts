@@ -36,7 +36,7 @@ export async function removeContainerState(
   if (early.length > 0) log.warn("killed a creating holder and its processes", { pids: early });
   try {
     const sb = await Sandbox.fetch(rt, id, { connect: false });
-    await sb.delete({ force: true });
+    await sb.act({ kind: "delete", opts: { force: true } });
   } catch (e) {
     if (!(isRuntimeError(e) && e.code === "NotFound")) throw e;
     log.debug("no sandbox to remove", { container: id });

@@ -39,15 +39,20 @@ export async function handleRequest(h: Holder, req: HolderRequest, conn: Control
     case "ping":
       return { pid: Deno.pid };
     case "start":
-      await sb.startContainer(h.id);
+      await sb.act({ kind: "start-container", containerId: h.id });
       h.watchExit();
       await h.runHooks("poststart", "running");
       return {};
     case "kill":
       try {
-        await sb.kill(h.id, req.signal, {
-          all: req.all,
-          ...(req.execId !== undefined ? { execId: req.execId } : {}),
+        await sb.act({
+          kind: "kill",
+          containerId: h.id,
+          signal: req.signal,
+          opts: {
+            all: req.all,
+            ...(req.execId !== undefined ? { execId: req.execId } : {}),
+          },
         });
       } catch (e) {
         // A fatal signal can end the container (and the holder tears the VM down) before the
@@ -57,17 +62,17 @@ export async function handleRequest(h: Holder, req: HolderRequest, conn: Control
       if (req.execId === undefined) h.watchExit();
       return {};
     case "pause":
-      await sb.pauseContainer(h.id);
+      await sb.act({ kind: "pause-container", containerId: h.id });
       return {};
     case "resume":
-      await sb.resumeContainer(h.id);
+      await sb.act({ kind: "resume-container", containerId: h.id });
       return {};
     case "ps":
-      return await sb.processes(h.id);
+      return await sb.act({ kind: "processes", containerId: h.id });
     case "stats":
-      return await sb.stats(h.id);
+      return await sb.act({ kind: "stats", containerId: h.id });
     case "update":
-      await sb.update(h.id, req.resources);
+      await sb.act({ kind: "update-container", containerId: h.id, resources: req.resources });
       return {};
     case "delete":
       await h.remove(req.force);
@@ -98,7 +103,11 @@ async function execSession(
   c: ControlConn,
 ): Promise<void> {
   const process = parseOciProcess(req.process, `exec "${req.execId}"`);
-  const rec = await h.sandbox.exec(h.id, { execId: req.execId, process, stdin: true });
+  const rec = await h.sandbox.act({
+    kind: "exec",
+    containerId: h.id,
+    opts: { execId: req.execId, process, stdin: true },
+  });
   const io = h.sandbox.io(h.id, { exec: req.execId });
   await c.reply({ pid: rec.status.pid });
   const send = (type: (typeof FRAME)[keyof typeof FRAME], data?: Uint8Array) =>

@@ -144,13 +144,16 @@ export class Holder {
           ? { sharedFsAuto: rt.config.hypervisor.sharedFsAuto }
           : {}),
       });
-      await sb.createContainer({
-        id,
-        spec,
-        rootfs: bundle.rootfs,
-        bundle: bundle.dir,
-        stdin: true,
-        ...(opts.signal ? { signal: opts.signal } : {}),
+      await sb.act({
+        kind: "create-container",
+        opts: {
+          id,
+          spec,
+          rootfs: bundle.rootfs,
+          bundle: bundle.dir,
+          stdin: true,
+          ...(opts.signal ? { signal: opts.signal } : {}),
+        },
       });
       const io = sb.io(id);
       let relay: Relay;
@@ -182,7 +185,9 @@ export class Holder {
       log.error("create failed", { error: e });
       tty?.close();
       if (sb !== undefined) {
-        await sb.delete({ force: true }).catch((de) => log.error("cleanup failed", { error: de }));
+        await sb.act({ kind: "delete", opts: { force: true } }).catch((de) =>
+          log.error("cleanup failed", { error: de })
+        );
       }
       await podNetns?.close().catch((ne) => log.error("cleanup failed", { error: ne }));
       await writeAtomic(opts.paths.error, JSON.stringify({ code: err.code, message: err.message })).catch(
@@ -228,7 +233,7 @@ export class Holder {
     this.#relay.stop();
     this.#tty?.close();
     if (this.sandbox.status().kind !== "stopped") {
-      await this.sandbox.stop({ force: true }).catch((e) => this.log.warn("stop failed", { error: e }));
+      await this.sandbox.act({ kind: "stop", force: true }).catch((e) => this.log.warn("stop failed", { error: e }));
     }
     await this.#netns?.close().catch((e) => this.log.warn("netns removal failed", { error: e }));
     await this.closeServer();
@@ -249,7 +254,7 @@ export class Holder {
     this.#relay.stop();
     this.#tty?.close();
     try {
-      await this.sandbox.delete({ force: true });
+      await this.sandbox.act({ kind: "delete", opts: { force: true } });
     } catch (e) {
       if (!(isRuntimeError(e) && e.code === "NotFound")) throw e;
     }

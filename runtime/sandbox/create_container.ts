@@ -10,14 +10,7 @@ import { SandboxError } from "../errors.ts";
 import { containerId } from "../ids.ts";
 import { checkRootfs } from "../oci/bundle.ts";
 import type { OciSpec } from "../oci/spec.ts";
-import {
-  createTimeoutMs,
-  requireAgent,
-  requireVm,
-  type SandboxContext,
-  saveContainer,
-  serialized,
-} from "./_context.ts";
+import { createTimeoutMs, requireAgent, requireVm, type SandboxContext, saveContainer } from "./_context.ts";
 import { createMountPoints } from "./_mount_points.ts";
 import { toGuestMount } from "./_guest_mount.ts";
 import { guestSpec, isBindMount, isDeviceBind, isDiskMount } from "./_guest_spec.ts";
@@ -56,11 +49,10 @@ async function pluginFor(ctx: SandboxContext, path: string, what: string, disk: 
   return shared;
 }
 
-export function createContainer(ctx: SandboxContext, opts: CreateContainerOptions): Promise<ContainerRecord> {
-  return serialized(ctx, () => create(ctx, opts));
-}
-
-async function create(ctx: SandboxContext, opts: CreateContainerOptions): Promise<ContainerRecord> {
+export async function createContainer(
+  ctx: SandboxContext,
+  opts: CreateContainerOptions,
+): Promise<ContainerRecord> {
   const cid = containerId(opts.id);
   const sid = ctx.record.id;
   const what = `container "${cid}"`;

@@ -8,7 +8,7 @@
 import type { Vm } from "../../plugins/types.ts";
 import { HypervisorError, isRuntimeError } from "../errors.ts";
 import { containerId } from "../ids.ts";
-import { loadContainer, type SandboxContext, serialized } from "./_context.ts";
+import { loadContainer, type SandboxContext } from "./_context.ts";
 import type { ContainerRecord } from "./records.ts";
 import { canDelete, isAlive, refuse } from "./status.ts";
 
@@ -17,15 +17,13 @@ export interface DeleteContainerOptions {
   readonly signal?: AbortSignal;
 }
 
-export function deleteContainer(
+export async function deleteContainer(
   ctx: SandboxContext,
   id: string,
   opts: DeleteContainerOptions = {},
 ): Promise<void> {
-  return serialized(ctx, async () => {
-    const c = await loadContainer(ctx, containerId(id));
-    await removeContainerRecord(ctx, c, opts);
-  });
+  const c = await loadContainer(ctx, containerId(id));
+  await removeContainerRecord(ctx, c, opts);
 }
 
 /** The body of deleteContainer, also used by deleteSandbox (which already holds the queue). */

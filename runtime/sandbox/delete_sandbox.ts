@@ -8,7 +8,7 @@
  */
 import type { Vm } from "../../plugins/types.ts";
 import { isRuntimeError, SandboxError } from "../errors.ts";
-import { type SandboxContext, saveSandbox, serialized } from "./_context.ts";
+import { type SandboxContext, saveSandbox } from "./_context.ts";
 import { removeTree } from "../sys/safe_remove.ts";
 import { leaveHostCgroup } from "../sys/host_cgroup.ts";
 import { releaseVmUsersUnder } from "../sys/vm_user.ts";
@@ -24,11 +24,7 @@ export interface DeleteSandboxOptions {
   readonly signal?: AbortSignal;
 }
 
-export function deleteSandbox(ctx: SandboxContext, opts: DeleteSandboxOptions = {}): Promise<void> {
-  return serialized(ctx, () => destroy(ctx, opts));
-}
-
-async function destroy(ctx: SandboxContext, opts: DeleteSandboxOptions): Promise<void> {
+export async function deleteSandbox(ctx: SandboxContext, opts: DeleteSandboxOptions): Promise<void> {
   const { rt } = ctx;
   const id = ctx.record.id;
   const force = opts.force === true;
@@ -118,20 +114,18 @@ async function reattach(ctx: SandboxContext): Promise<Vm | undefined> {
 }
 
 /** Stops the VM but keeps the records (a sandbox whose containers all ended, `shutdown`). */
-export function stopSandbox(
+export async function stopSandbox(
   ctx: SandboxContext,
   opts: { force?: boolean; timeoutMs?: number } = {},
 ): Promise<void> {
-  return serialized(ctx, async () => {
-    const vm = ctx.vm ?? await reattach(ctx);
-    if (ctx.agent !== undefined && !ctx.agent.closed) ctx.agent.close();
-    ctx.agent = undefined;
-    if (vm !== undefined) await vm.stop({ force: opts.force ?? false, timeoutMs: opts.timeoutMs ?? 5000 });
-    ctx.vm = undefined;
-    await saveSandbox(ctx, {
-      ...ctx.record,
-      status: { kind: "stopped", stoppedAt: now(), reason: "stopped" },
-    });
-    await markAllStopped(ctx, "the sandbox was stopped");
+  const vm = ctx.vm ?? await reattach(ctx);
+  if (ctx.agent !== undefined && !ctx.agent.closed) ctx.agent.close();
+  ctx.agent = undefined;
+  if (vm !== undefined) await vm.stop({ force: opts.force ?? false, timeoutMs: opts.timeoutMs ?? 5000 });
+  ctx.vm = undefined;
+  await saveSandbox(ctx, {
+    ...ctx.record,
+    status: { kind: "stopped", stoppedAt: now(), reason: "stopped" },
   });
+  await markAllStopped(ctx, "the sandbox was stopped");
 }

@@ -17,7 +17,7 @@ import type { SandboxId } from "../ids.ts";
 import type { GuestRoute, IpAddress } from "../agent_client/types.ts";
 import { SandboxError } from "../errors.ts";
 import { isHostNetns } from "../sys/host_netns.ts";
-import { requireAgent, requireVm, type SandboxContext, saveSandbox, serialized } from "./_context.ts";
+import { requireAgent, requireVm, type SandboxContext, saveSandbox } from "./_context.ts";
 import type { AgentApi } from "./agent_port.ts";
 
 type Sig = { signal?: AbortSignal };
@@ -216,21 +216,9 @@ export interface NetworkRescanReport {
 }
 
 /**
- * Brings the VM in line with the netns now: the plugin connects interfaces added since create (or
- * the last rescan) and drops those gone; their devices are hot-plugged / unplugged and the guest
- * configured for the new ones. Serialised with the sandbox's other transitions.
- *
- * @throws {SandboxError} `FailedPrecondition` without a netns or when not ready, `Unimplemented`
- * when the network model cannot rescan.
- */
-export function rescanNetwork(ctx: SandboxContext, opts: Sig = {}): Promise<NetworkRescanReport> {
-  return serialized(ctx, () => rescanNow(ctx, opts));
-}
-
-/**
  * Before a container starts: picks up interfaces added to the netns since (Docker 26+ adds the
  * veth after the task was created, moby/moby#47729, Kata #9340). Only for models that can rescan;
- * a failure is logged and the start goes on with the network as it was. Call inside the queue.
+ * a failure is logged and the start goes on with the network as it was. Runs inside the queue.
  */
 export async function rescanBeforeStart(ctx: SandboxContext, opts: Sig = {}): Promise<void> {
   const rec = ctx.record.network;
@@ -238,7 +226,7 @@ export async function rescanBeforeStart(ctx: SandboxContext, opts: Sig = {}): Pr
   try {
     const net = await ctx.rt.network(rec.plugin);
     if (net.rescan === undefined) return;
-    const r = await rescanNow(ctx, opts);
+    const r = await rescanNetwork(ctx, opts);
     if (r.added.length > 0 || r.removed.length > 0) {
       ctx.log.info("interfaces changed before start", { added: r.added.length, removed: r.removed.length });
     }
@@ -247,8 +235,15 @@ export async function rescanBeforeStart(ctx: SandboxContext, opts: Sig = {}): Pr
   }
 }
 
-/** {@link rescanNetwork} without the queue. */
-async function rescanNow(ctx: SandboxContext, opts: Sig): Promise<NetworkRescanReport> {
+/**
+ * Brings the VM in line with the netns now: the plugin connects interfaces added since create (or
+ * the last rescan) and drops those gone; their devices are hot-plugged / unplugged and the guest
+ * configured for the new ones. Run inside the sandbox's queue (actions.ts).
+ *
+ * @throws {SandboxError} `FailedPrecondition` without a netns or when not ready, `Unimplemented`
+ * when the network model cannot rescan.
+ */
+export async function rescanNetwork(ctx: SandboxContext, opts: Sig): Promise<NetworkRescanReport> {
   const id = ctx.record.id;
   const agent = requireAgent(ctx, "rescan the network");
   const vm = requireVm(ctx, "rescan the network of");

@@ -12,66 +12,57 @@ import {
   type SandboxContext,
   saveContainer,
   saveSandbox,
-  serialized,
 } from "./_context.ts";
 import type { ContainerRecord } from "./records.ts";
 import { canPause, canPauseSandbox, canResume, canResumeSandbox, now, refuse } from "./status.ts";
 
-export function pauseContainer(ctx: SandboxContext, id: string): Promise<ContainerRecord> {
-  return serialized(ctx, async () => {
-    const cid = containerId(id);
-    const c = await loadContainer(ctx, cid);
-    if (!canPause(c.status) || c.status.kind !== "running") {
-      throw refuse("pause", `container "${cid}"`, c.status);
-    }
-    await requireAgent(ctx, `pause container "${cid}"`).pauseContainer(cid);
-    return await saveContainer(ctx, {
-      ...c,
-      status: { kind: "paused", pid: c.status.pid, startedAt: c.status.startedAt },
-    });
+export async function pauseContainer(ctx: SandboxContext, id: string): Promise<ContainerRecord> {
+  const cid = containerId(id);
+  const c = await loadContainer(ctx, cid);
+  if (!canPause(c.status) || c.status.kind !== "running") {
+    throw refuse("pause", `container "${cid}"`, c.status);
+  }
+  await requireAgent(ctx, `pause container "${cid}"`).pauseContainer(cid);
+  return await saveContainer(ctx, {
+    ...c,
+    status: { kind: "paused", pid: c.status.pid, startedAt: c.status.startedAt },
   });
 }
 
-export function resumeContainer(ctx: SandboxContext, id: string): Promise<ContainerRecord> {
-  return serialized(ctx, async () => {
-    const cid = containerId(id);
-    const c = await loadContainer(ctx, cid);
-    if (!canResume(c.status) || c.status.kind !== "paused") {
-      throw refuse("resume", `container "${cid}"`, c.status);
-    }
-    await requireAgent(ctx, `resume container "${cid}"`).resumeContainer(cid);
-    return await saveContainer(ctx, {
-      ...c,
-      status: { kind: "running", pid: c.status.pid, startedAt: c.status.startedAt },
-    });
+export async function resumeContainer(ctx: SandboxContext, id: string): Promise<ContainerRecord> {
+  const cid = containerId(id);
+  const c = await loadContainer(ctx, cid);
+  if (!canResume(c.status) || c.status.kind !== "paused") {
+    throw refuse("resume", `container "${cid}"`, c.status);
+  }
+  await requireAgent(ctx, `resume container "${cid}"`).resumeContainer(cid);
+  return await saveContainer(ctx, {
+    ...c,
+    status: { kind: "running", pid: c.status.pid, startedAt: c.status.startedAt },
   });
 }
 
 /** Stops the VM's vCPUs: every container stops running; the agent does not answer until resumed. */
-export function pauseSandbox(ctx: SandboxContext): Promise<void> {
-  return serialized(ctx, async () => {
-    const s = ctx.record.status;
-    if (!canPauseSandbox(s) || s.kind !== "ready") throw refuse("pause", `sandbox "${ctx.record.id}"`, s);
-    await requireVm(ctx, "pause").pause();
-    await saveSandbox(ctx, {
-      ...ctx.record,
-      status: { kind: "paused", startedAt: s.startedAt, pausedAt: now() },
-    });
+export async function pauseSandbox(ctx: SandboxContext): Promise<void> {
+  const s = ctx.record.status;
+  if (!canPauseSandbox(s) || s.kind !== "ready") throw refuse("pause", `sandbox "${ctx.record.id}"`, s);
+  await requireVm(ctx, "pause").pause();
+  await saveSandbox(ctx, {
+    ...ctx.record,
+    status: { kind: "paused", startedAt: s.startedAt, pausedAt: now() },
   });
 }
 
-export function resumeSandbox(ctx: SandboxContext): Promise<void> {
-  return serialized(ctx, async () => {
-    const s = ctx.record.status;
-    if (!canResumeSandbox(s) || s.kind !== "paused") throw refuse("resume", `sandbox "${ctx.record.id}"`, s);
-    const vm = requireVm(ctx, "resume");
-    await vm.resume();
-    await saveSandbox(ctx, { ...ctx.record, status: { kind: "ready", startedAt: s.startedAt } });
-    if (ctx.agent === undefined || ctx.agent.closed) {
-      ctx.agent = await ctx.rt.connectAgent(vm.agentAddress(), {
-        timeoutMs: ctx.record.agentTimeoutSeconds * 1000,
-        log: ctx.log.child({ subsystem: "agent-client" }),
-      });
-    }
-  });
+export async function resumeSandbox(ctx: SandboxContext): Promise<void> {
+  const s = ctx.record.status;
+  if (!canResumeSandbox(s) || s.kind !== "paused") throw refuse("resume", `sandbox "${ctx.record.id}"`, s);
+  const vm = requireVm(ctx, "resume");
+  await vm.resume();
+  await saveSandbox(ctx, { ...ctx.record, status: { kind: "ready", startedAt: s.startedAt } });
+  if (ctx.agent === undefined || ctx.agent.closed) {
+    ctx.agent = await ctx.rt.connectAgent(vm.agentAddress(), {
+      timeoutMs: ctx.record.agentTimeoutSeconds * 1000,
+      log: ctx.log.child({ subsystem: "agent-client" }),
+    });
+  }
 }

@@ -19,26 +19,24 @@ import type { AttachedDevice, Device, Vm, VmExit } from "../../plugins/types.ts"
 import type { ContainerStats, GuestInterface, GuestRoute } from "../agent_client/types.ts";
 import type { ContainerId, SandboxId } from "../ids.ts";
 import { containerId } from "../ids.ts";
-import { loadContainer, requireAgent, requireVm, type SandboxContext, saveSandbox } from "./_context.ts";
-import { createContainer, type CreateContainerOptions } from "./create_container.ts";
+import { loadContainer, type SandboxContext, saveSandbox } from "./_context.ts";
+import { type ActionKind, type ActionOf, type ActionResults, runAction } from "./actions.ts";
+import type { CreateContainerOptions } from "./create_container.ts";
 import { createSandbox, type CreateSandboxOptions } from "./create_sandbox.ts";
-import { deleteContainer, type DeleteContainerOptions } from "./delete.ts";
-import { deleteSandbox, type DeleteSandboxOptions, stopSandbox } from "./delete_sandbox.ts";
-import { type ExecOptions, execProcess } from "./exec.ts";
+import type { DeleteContainerOptions } from "./delete.ts";
+import type { DeleteSandboxOptions } from "./delete_sandbox.ts";
+import type { ExecOptions } from "./exec.ts";
 import { fetchSandbox, type FetchSandboxOptions, listSandboxes } from "./fetch_sandbox.ts";
-import { killContainer, type KillOptions } from "./kill.ts";
+import type { KillOptions } from "./kill.ts";
 import { type MonitorOptions, monitorSandbox, type SandboxEvent } from "./monitor.ts";
-import { type NetworkRescanReport, rescanNetwork } from "./network.ts";
-import { pauseContainer, pauseSandbox, resumeContainer, resumeSandbox } from "./pause.ts";
+import type { NetworkRescanReport } from "./network.ts";
 import { eventsOf } from "./events.ts";
 import { ownedHere } from "./owner.ts";
 import type { ContainerRecord, ExecRecord, SandboxRecord } from "./records.ts";
 import type { SandboxRuntime } from "./runtime.ts";
-import { startContainer } from "./start_container.ts";
 import type { SandboxStatus } from "./status.ts";
 import { type ProcessIo, processIo } from "./stdio.ts";
 import { type ExitInfo, waitContainer, waitExec } from "./wait.ts";
-import { guestResources } from "./_guest_spec.ts";
 
 /**
  * Drops this process's control connection to a VM and leaves it running. The Vm contract has no
@@ -109,14 +107,22 @@ export class Sandbox implements AsyncDisposable {
     return eventsOf(this.#ctx).vmExit();
   }
 
+  /**
+   * Runs one action (actions.ts): transitions one at a time in this sandbox's queue, queries and
+   * signals at once. The methods below are the same actions by name.
+   */
+  act<K extends ActionKind>(a: ActionOf<K>): Promise<ActionResults[K]> {
+    return runAction(this.#ctx, a);
+  }
+
   // Containers -----------------------------------------------------------------------------------
 
   createContainer(opts: CreateContainerOptions): Promise<ContainerRecord> {
-    return createContainer(this.#ctx, opts);
+    return this.act({ kind: "create-container", opts });
   }
 
   startContainer(id: string, opts: { signal?: AbortSignal } = {}): Promise<ContainerRecord> {
-    return startContainer(this.#ctx, id, opts);
+    return this.act({ kind: "start-container", containerId: id, ...opts });
   }
 
   /** The container's record (status, storages, execs). @throws NotFound */
@@ -129,7 +135,7 @@ export class Sandbox implements AsyncDisposable {
   }
 
   kill(id: string, signal: string | number, opts: KillOptions = {}): Promise<void> {
-    return killContainer(this.#ctx, id, signal, opts);
+    return this.act({ kind: "kill", containerId: id, signal, opts });
   }
 
   /** Waits for the container's init to exit; the status is the exit code or 128 + signal. */
@@ -138,7 +144,7 @@ export class Sandbox implements AsyncDisposable {
   }
 
   exec(id: string, opts: ExecOptions): Promise<ExecRecord> {
-    return execProcess(this.#ctx, id, opts);
+    return this.act({ kind: "exec", containerId: id, opts });
   }
 
   waitExec(id: string, exec: string, opts: { signal?: AbortSignal } = {}): Promise<ExitInfo> {
@@ -151,47 +157,47 @@ export class Sandbox implements AsyncDisposable {
   }
 
   pauseContainer(id: string): Promise<ContainerRecord> {
-    return pauseContainer(this.#ctx, id);
+    return this.act({ kind: "pause-container", containerId: id });
   }
 
   resumeContainer(id: string): Promise<ContainerRecord> {
-    return resumeContainer(this.#ctx, id);
+    return this.act({ kind: "resume-container", containerId: id });
   }
 
   deleteContainer(id: string, opts: DeleteContainerOptions = {}): Promise<void> {
-    return deleteContainer(this.#ctx, id, opts);
+    return this.act({ kind: "delete-container", containerId: id, opts });
   }
 
   /** Guest processes of a container: `{ pid, execId }` ("" for the init). */
   processes(id: string): Promise<{ pid: number; execId: string }[]> {
-    return requireAgent(this.#ctx, "list processes").listProcesses(containerId(id));
+    return this.act({ kind: "processes", containerId: id });
   }
 
   stats(id: string): Promise<ContainerStats> {
-    return requireAgent(this.#ctx, "read stats").statsContainer(containerId(id));
+    return this.act({ kind: "stats", containerId: id });
   }
 
   /** Applies OCI `linux.resources` to a container. */
   update(id: ContainerId | string, resources: Readonly<Record<string, unknown>>): Promise<void> {
-    return requireAgent(this.#ctx, "update").updateContainer(containerId(id), guestResources(resources));
+    return this.act({ kind: "update-container", containerId: id, resources });
   }
 
   // The VM ---------------------------------------------------------------------------------------
 
   pause(): Promise<void> {
-    return pauseSandbox(this.#ctx);
+    return this.act({ kind: "pause" });
   }
 
   resume(): Promise<void> {
-    return resumeSandbox(this.#ctx);
+    return this.act({ kind: "resume" });
   }
 
   addDevice(device: Device): Promise<AttachedDevice> {
-    return requireVm(this.#ctx, "add a device to").addDevice(device);
+    return this.act({ kind: "add-device", device });
   }
 
   removeDevice(device: AttachedDevice): Promise<void> {
-    return requireVm(this.#ctx, "remove a device from").removeDevice(device);
+    return this.act({ kind: "remove-device", device });
   }
 
   /**
@@ -199,33 +205,33 @@ export class Sandbox implements AsyncDisposable {
    * task creation) and unplugs those gone: network plugin rescan, VM device hotplug, guest setup.
    */
   rescanNetwork(opts: { signal?: AbortSignal } = {}): Promise<NetworkRescanReport> {
-    return rescanNetwork(this.#ctx, opts);
+    return this.act({ kind: "rescan-network", ...opts });
   }
 
   listInterfaces(): Promise<GuestInterface[]> {
-    return requireAgent(this.#ctx, "list interfaces").listInterfaces();
+    return this.act({ kind: "list-interfaces" });
   }
 
   updateInterface(i: GuestInterface): Promise<GuestInterface> {
-    return requireAgent(this.#ctx, "update an interface").updateInterface(i);
+    return this.act({ kind: "update-interface", iface: i });
   }
 
   listRoutes(): Promise<GuestRoute[]> {
-    return requireAgent(this.#ctx, "list routes").listRoutes();
+    return this.act({ kind: "list-routes" });
   }
 
   updateRoutes(routes: readonly GuestRoute[]): Promise<GuestRoute[]> {
-    return requireAgent(this.#ctx, "update routes").updateRoutes(routes);
+    return this.act({ kind: "update-routes", routes });
   }
 
   /** Stops the VM, keeping the records (containers become stopped). */
   stop(opts: { force?: boolean; timeoutMs?: number } = {}): Promise<void> {
-    return stopSandbox(this.#ctx, opts);
+    return this.act({ kind: "stop", ...opts });
   }
 
   /** Removes everything: containers, VM, network, shares, directory, records. */
   delete(opts: DeleteSandboxOptions = {}): Promise<void> {
-    return deleteSandbox(this.#ctx, opts);
+    return this.act({ kind: "delete", opts });
   }
 
   /**

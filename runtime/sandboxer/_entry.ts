@@ -86,7 +86,7 @@ export async function stopEntry(e: Entry, timeoutSecs: number, log: Logger): Pro
   await e.starting?.catch(() => {});
   const sb = e.sandbox;
   if (sb !== undefined && e.exit === undefined) {
-    await sb.stop(timeoutSecs > 0 ? { timeoutMs: timeoutSecs * 1000 } : {});
+    await sb.act({ kind: "stop", ...(timeoutSecs > 0 ? { timeoutMs: timeoutSecs * 1000 } : {}) });
     const late = setTimeout(() => markExited(e, 137), 5000);
     await e.exited.promise;
     clearTimeout(late);

@@ -206,7 +206,7 @@ export class SandboxController {
         if (e === undefined) return {};
         await e.starting?.catch(() => {});
         const sb = e.sandbox;
-        if (sb !== undefined) await sb.delete({ force: true });
+        if (sb !== undefined) await sb.act({ kind: "delete", opts: { force: true } });
         markExited(e, e.exit?.status ?? 0);
         this.#entries.delete(e.id);
         this.#log.info("sandbox shut down", { sandbox: e.id });
@@ -237,7 +237,7 @@ export class SandboxController {
     for (const e of [...this.#entries.values()]) {
       await e.starting?.catch(() => {});
       try {
-        await e.sandbox?.delete({ force: true });
+        await e.sandbox?.act({ kind: "delete", opts: { force: true } });
       } catch (err) {
         this.#log.error("sandbox delete failed", { sandbox: e.id, error: String(err) });
       }

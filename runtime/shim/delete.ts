@@ -83,11 +83,11 @@ async function localCleanup(
     return;
   }
   try {
-    await sb.deleteContainer(id, { force: true }).catch((e) => {
+    await sb.act({ kind: "delete-container", containerId: id, opts: { force: true } }).catch((e) => {
       if (!(isRuntimeError(e) && e.code === "NotFound")) throw e;
     });
     if ((await sb.containers()).length === 0) {
-      await sb.delete({ force: true });
+      await sb.act({ kind: "delete", opts: { force: true } });
       log.info("sandbox deleted by the delete binary", { sandbox });
     } else {
       await sb.release();

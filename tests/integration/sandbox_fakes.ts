@@ -109,6 +109,8 @@ export class FakeAgent implements AgentApi {
   loseSignalReply = false;
   /** WaitProcess calls by process ("c1" or "c1/e1"). */
   readonly waits = new Map<string, number>();
+  /** When set, startContainer answers only once it resolves (a slow start). */
+  holdStart: Promise<void> | undefined;
 
   get closed(): boolean {
     return this.#closed;
@@ -164,12 +166,13 @@ export class FakeAgent implements AgentApi {
     });
     return Promise.resolve(init.pid);
   }
-  startContainer(id: string): Promise<number> {
+  async startContainer(id: string): Promise<number> {
     this.calls.push(`startContainer ${id}`);
     const c = this.#c(id);
+    if (this.holdStart !== undefined) await this.holdStart;
     c.started = true;
     c.init.run();
-    return Promise.resolve(c.init.pid);
+    return c.init.pid;
   }
   removeContainer(id: string): Promise<void> {
     this.calls.push(`removeContainer ${id}`);
@@ -179,6 +182,7 @@ export class FakeAgent implements AgentApi {
     return Promise.resolve();
   }
   pauseContainer(id: string): Promise<void> {
+    this.calls.push(`pauseContainer ${id}`);
     this.#c(id).paused = true;
     return Promise.resolve();
   }

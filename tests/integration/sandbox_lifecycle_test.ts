@@ -390,6 +390,52 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "one action queue: transitions run one at a time in arrival order; kill and stats overtake a slow start",
+  async fn() {
+    await withWorld(async (w) => {
+      const sb = await Sandbox.create(await w.runtime(), { id: "sb13" });
+      const agent = w.host.running.get("sb13")!.agent;
+      await sb.act({
+        kind: "create-container",
+        opts: { id: "c1", spec: spec(["sleep", "100"]), rootfs: w.rootfs },
+      });
+      await sb.act({
+        kind: "create-container",
+        opts: { id: "c2", spec: spec(["sleep", "100"]), rootfs: w.rootfs },
+      });
+      await sb.act({ kind: "start-container", containerId: "c2" });
+      let release = () => {};
+      agent.holdStart = new Promise((r) => release = r);
+      const mark = agent.calls.length;
+      const start = sb.act({ kind: "start-container", containerId: "c1" });
+      const create = sb.act({
+        kind: "create-container",
+        opts: { id: "c3", spec: spec(["true"]), rootfs: w.rootfs },
+      });
+      const pause = sb.act({ kind: "pause-container", containerId: "c2" });
+      while (!agent.calls.slice(mark).includes("startContainer c1")) {
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      // Not queued: they answer while the start is held; the create and pause behind it wait.
+      await sb.act({ kind: "kill", containerId: "c2", signal: "CONT" });
+      await sb.act({ kind: "stats", containerId: "c2" });
+      await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(agent.calls.slice(mark), ["startContainer c1", "signalProcess c2 18"]);
+      release();
+      assert.equal((await start).status.kind, "running");
+      assert.equal((await create).id, "c3");
+      assert.equal((await pause).status.kind, "paused");
+      const after = agent.calls.slice(mark).filter((c) =>
+        /^(startContainer|createContainer|pauseContainer)/.test(c)
+      );
+      assert.deepEqual(after, ["startContainer c1", "createContainer c3", "pauseContainer c2"]);
+      await sb.act({ kind: "delete", opts: { force: true } });
+    });
+  },
+});
+
+Deno.test({
   name: "Sandbox.delete({ force }) cleans a sandbox whose create was killed half-way (record still creating)",
   async fn() {
     await withWorld(async (w) => {

@@ -140,7 +140,7 @@ export async function inProcessExec(
     ...(req.cwd !== undefined ? { cwd: req.cwd } : {}),
   });
   const execId = randomId("http");
-  await sb.exec(cid, { execId, process, stdin: false });
+  await sb.act({ kind: "exec", containerId: cid, opts: { execId, process, stdin: false } });
   const io = sb.io(cid, { exec: execId });
   return processEvents(execId, io.stdout, io.stderr, async () => (await sb.waitExec(cid, execId)).exitStatus);
 }

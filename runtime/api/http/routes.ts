@@ -135,8 +135,8 @@ function inProcessRoute(c: RouteContext, o: Extract<SandboxOwner, { kind: "in-pr
     return sb;
   };
   return {
-    pause: (id) => (c.pause ?? ((x: string) => local(x).pause()))(id),
-    resume: (id) => (c.resume ?? ((x: string) => local(x).resume()))(id),
+    pause: (id) => (c.pause ?? ((x: string) => local(x).act({ kind: "pause" })))(id),
+    resume: (id) => (c.resume ?? ((x: string) => local(x).act({ kind: "resume" })))(id),
     delete: (id) => {
       throw c.refuseDelete !== undefined
         ? new OwnerConflictError(o, c.refuseDelete(id))
@@ -144,13 +144,15 @@ function inProcessRoute(c: RouteContext, o: Extract<SandboxOwner, { kind: "in-pr
     },
     "delete-container": async (id, a) => {
       if (c.refuseDelete !== undefined) throw new OwnerConflictError(o, c.refuseDelete(id));
-      await local(id).deleteContainer(a.containerId, { force: a.force });
+      await local(id).act({ kind: "delete-container", containerId: a.containerId, opts: { force: a.force } });
     },
     exec: (id, a) => inProcessExec(local(id), a.containerId, a.req),
     "guest-stats": async (id, a) => {
       if (a.record.status.kind !== "ready") return null;
       const sb = local(id);
-      return await Promise.all(a.running.map(async (x) => guestStatsOf(x.id, await sb.stats(x.id))));
+      return await Promise.all(
+        a.running.map(async (x) => guestStatsOf(x.id, await sb.act({ kind: "stats", containerId: x.id }))),
+      );
     },
   };
 }

@@ -94,7 +94,10 @@ export async function addBlockDevice(
   }
   const driver = cfg.driver ?? (defaultDriver === "virtio-scsi" ? "virtio-scsi" : "virtio-blk");
   const readOnly = cfg.readOnly ?? false;
-  const att = await sb.addDevice({ kind: "block", id: deviceId(id), path: cfg.path, readOnly, driver });
+  const att = await sb.act({
+    kind: "add-device",
+    device: { kind: "block", id: deviceId(id), path: cfg.path, readOnly, driver },
+  });
   const info: DeviceInfo = {
     kind: "block",
     id,
@@ -121,7 +124,10 @@ export async function removeBlockDevice(sb: CoreSandbox, id: string): Promise<vo
     readOnly: d.readOnly,
     driver: d.driver,
   };
-  await sb.removeDevice({ device, ...(d.guestAddress !== null ? { guestAddress: d.guestAddress } : {}) });
+  await sb.act({
+    kind: "remove-device",
+    device: { device, ...(d.guestAddress !== null ? { guestAddress: d.guestAddress } : {}) },
+  });
   await writeState(sb, { ...state, devices: state.devices.filter((x) => x.id !== id) });
 }
 
@@ -210,8 +216,8 @@ export async function addNic(sb: CoreSandbox, cfg: InterfaceConfig): Promise<Net
       await ip(netns, ["link", "set", "dev", nic.tap, "mtu", String(mtu), "up"], what);
     }
     const device: Device = { kind: "net", id: deviceId(nic.id), tap: nic.tap, mac, mtu };
-    const att = await sb.addDevice(device);
-    undo.push(() => sb.removeDevice(att));
+    const att = await sb.act({ kind: "add-device", device });
+    undo.push(() => sb.act({ kind: "remove-device", device: att }));
     const iface = await updateWhenSeen(sb, { name: cfg.name, mac, mtu, up: true, addresses });
     await writeState(sb, { ...state, nics: [...state.nics, nic] });
     return iface;
@@ -226,7 +232,7 @@ async function updateWhenSeen(sb: CoreSandbox, iface: NetworkInterface): Promise
   const deadline = Date.now() + 20_000;
   while (true) {
     try {
-      return await sb.updateInterface(iface);
+      return await sb.act({ kind: "update-interface", iface });
     } catch (e) {
       // the agent answers NotFound (agent/network/ip.ts) until the guest has probed the NIC
       const notYet = isRuntimeError(e) && e.code === "NotFound";
@@ -253,7 +259,7 @@ export async function removeNic(sb: CoreSandbox, name: string): Promise<void> {
     mac: macAddress(nic.mac),
     mtu: nic.mtu,
   };
-  await sb.removeDevice({ device });
+  await sb.act({ kind: "remove-device", device: { device } });
   if (nic.ownedTap) await ip(vmmNetns(sb), ["link", "del", nic.tap], `Cannot remove tap "${nic.tap}"`);
   await writeState(sb, { ...state, nics: state.nics.filter((n) => n.name !== name) });
 }

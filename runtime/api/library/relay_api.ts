@@ -49,9 +49,14 @@ export class Relay {
     signal: string | number,
     opts: { all?: boolean } = {},
   ): Promise<void> {
-    await this.#core().kill(containerId, signal, {
-      ...(processId !== undefined ? { execId: processId } : {}),
-      ...(opts.all === true ? { all: true } : {}),
+    await this.#core().act({
+      kind: "kill",
+      containerId,
+      signal,
+      opts: {
+        ...(processId !== undefined ? { execId: processId } : {}),
+        ...(opts.all === true ? { all: true } : {}),
+      },
     });
   }
 

@@ -159,12 +159,12 @@ export class Sandbox implements AsyncDisposable {
 
   /** Freezes the whole VM (every container). */
   async pause(): Promise<void> {
-    return await this.#use("pause").pause();
+    return await this.#use("pause").act({ kind: "pause" });
   }
 
   /** Thaws the VM paused by {@link pause}. */
   async resume(): Promise<void> {
-    return await this.#use("resume").resume();
+    return await this.#use("resume").act({ kind: "resume" });
   }
 
   /**
@@ -190,7 +190,7 @@ export class Sandbox implements AsyncDisposable {
     const core = this.#use("delete");
     const netns = vmmNetns(core);
     const taps = await ownedTaps(core);
-    await core.delete(opts.force === true ? { force: true } : {});
+    await core.act({ kind: "delete", opts: opts.force === true ? { force: true } : {} });
     await removeTaps(taps, netns);
     this.#released = true;
   }
@@ -205,18 +205,21 @@ export class Sandbox implements AsyncDisposable {
   /** Creates a container (shares its rootfs with the guest); its init waits for startContainer. */
   async createContainer(config: ContainerConfig): Promise<ContainerInfo> {
     const spec = containerSpec(config);
-    const r = await this.#use("create a container in").createContainer({
-      id: config.id,
-      spec,
-      rootfs: config.rootfs,
-      ...(config.stdin !== undefined ? { stdin: config.stdin } : {}),
+    const r = await this.#use("create a container in").act({
+      kind: "create-container",
+      opts: {
+        id: config.id,
+        spec,
+        rootfs: config.rootfs,
+        ...(config.stdin !== undefined ? { stdin: config.stdin } : {}),
+      },
     });
     return containerInfo(r);
   }
 
   /** Starts a created container and returns its init process. */
   async startContainer(containerId: string): Promise<Process> {
-    const r = await this.#use("start a container in").startContainer(containerId);
+    const r = await this.#use("start a container in").act({ kind: "start-container", containerId });
     const pid = r.status.kind === "running" || r.status.kind === "stopped" ? r.status.pid : 0;
     return new Process(this.#relay, r.id, undefined, pid);
   }
@@ -233,7 +236,11 @@ export class Sandbox implements AsyncDisposable {
 
   /** Removes a container. Without `force` it must be created or stopped; with it, it is killed. */
   async deleteContainer(containerId: string, opts: { force?: boolean } = {}): Promise<void> {
-    await this.#use("delete a container of").deleteContainer(containerId, opts.force ? { force: true } : {});
+    await this.#use("delete a container of").act({
+      kind: "delete-container",
+      containerId,
+      opts: opts.force ? { force: true } : {},
+    });
     this.#relay.forget(containerId);
   }
 
@@ -260,7 +267,7 @@ export class Sandbox implements AsyncDisposable {
 
   /** Resource usage of a container from its guest cgroup. */
   async statsContainer(containerId: string): Promise<ContainerStats> {
-    return await this.#use("read stats of").stats(containerId);
+    return await this.#use("read stats of").act({ kind: "stats", containerId });
   }
 
   // Relay ----------------------------------------------------------------------------------------
@@ -318,21 +325,21 @@ export class Sandbox implements AsyncDisposable {
 
   /** The guest's network interfaces. */
   async listInterfaces(): Promise<NetworkInterface[]> {
-    return await this.#use("list interfaces of").listInterfaces();
+    return await this.#use("list interfaces of").act({ kind: "list-interfaces" });
   }
 
   /** Sets a guest interface (found by name, else by MAC and renamed): MTU, addresses, up. */
   async updateInterface(iface: NetworkInterface): Promise<NetworkInterface> {
-    return await this.#use("update an interface of").updateInterface(iface);
+    return await this.#use("update an interface of").act({ kind: "update-interface", iface });
   }
 
   /** The guest's routes. */
   async listRoutes(): Promise<Route[]> {
-    return await this.#use("list routes of").listRoutes();
+    return await this.#use("list routes of").act({ kind: "list-routes" });
   }
 
   /** Replaces the guest's routes with `routes` and returns the table as it is after. */
   async updateRoutes(routes: readonly Route[]): Promise<Route[]> {
-    return await this.#use("update routes of").updateRoutes(routes);
+    return await this.#use("update routes of").act({ kind: "update-routes", routes });
   }
 }

@@ -62,7 +62,9 @@ async function hold(
     Deno.addSignalListener(s, () => {
       const h = held.holder;
       if (h === undefined) return ac.abort(new Error(`received ${s}`));
-      h.sandbox.kill(id, s).catch((e) => log.warn("cannot forward signal", { signal: s, error: e }));
+      h.sandbox.act({ kind: "kill", containerId: id, signal: s }).catch((e) =>
+        log.warn("cannot forward signal", { signal: s, error: e })
+      );
       h.watchExit();
     });
   }

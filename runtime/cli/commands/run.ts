@@ -123,7 +123,9 @@ async function foreground(
   const onSignal = (s: Deno.Signal) => () => {
     const h = held.holder;
     if (h === undefined) return ac.abort(new Error(`received ${s}`));
-    h.sandbox.kill(id, s).catch((e) => ctx.log.warn("cannot forward signal", { signal: s, error: e }));
+    h.sandbox.act({ kind: "kill", containerId: id, signal: s }).catch((e) =>
+      ctx.log.warn("cannot forward signal", { signal: s, error: e })
+    );
   };
   const listeners = FORWARDED.map((s) => [s, onSignal(s)] as const);
   for (const [s, l] of listeners) Deno.addSignalListener(s, l);
@@ -156,7 +158,7 @@ async function foreground(
       resize();
       Deno.addSignalListener("SIGWINCH", resize);
     }
-    await h.sandbox.startContainer(id);
+    await h.sandbox.act({ kind: "start-container", containerId: id });
     h.watchExit();
     return await h.done;
   } finally {
