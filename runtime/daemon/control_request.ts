@@ -1,7 +1,7 @@
 /**
  * The daemon's control calls carry one JSON object each: reading it and checking the paths it
  * names, in one place for every call (Register, Cleanup, ServeSandboxer, StopSandboxer,
- * ServeVmCache).
+ * ServeVmCache, HoldSandbox, LendSandbox).
  *
  * @module
  */
@@ -20,6 +20,22 @@ export function controlObject(payload: Uint8Array, what: string): Record<string,
     throw new RuntimeError("InvalidArgument", `Invalid ${what} request: it is not a JSON object`);
   }
   return x;
+}
+
+/** `HoldSandbox` / `LendSandbox`: a library sandbox's id, and its configuration file for Hold. */
+export function parseHeldRequest(
+  payload: Uint8Array,
+  what: "HoldSandbox" | "LendSandbox",
+): { id: string; configPath?: string } {
+  const x = controlObject(payload, what);
+  const id = x["id"], configPath = x["configPath"];
+  if (typeof id !== "string" || id === "") {
+    throw new RuntimeError("InvalidArgument", `Invalid ${what} request: "id" must be a non-empty string`);
+  }
+  return {
+    id,
+    ...(configPath !== undefined ? { configPath: absolutePath(configPath, "configPath", what) } : {}),
+  };
 }
 
 /** `x` as an absolute path without "..". @throws {RuntimeError} InvalidArgument */

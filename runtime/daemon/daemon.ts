@@ -20,7 +20,7 @@ import { RuntimeError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 import type { SandboxRuntime } from "../sandbox/mod.ts";
 import { TtrpcServer } from "../protocol/ttrpc/mod.ts";
-import { type DaemonPaths, daemonPaths, namespaceSocket } from "../shim/address.ts";
+import { type DaemonPaths, daemonPaths, namespaceSocket, podSandboxId } from "../shim/address.ts";
 import { EventPublisher } from "./events.ts";
 import { Pods, type PodsOptions } from "./pods.ts";
 import { registerTaskService, type TaskServiceHooks } from "./task_service.ts";
@@ -30,7 +30,8 @@ import { type FrontDoorApi, serveFrontDoorApi } from "../api/http/front_door.ts"
 import { HostedSandboxers, parseServeSandboxer, parseStopSandboxer } from "./sandboxers.ts";
 import { HostedVmCaches, parseServeVmCache } from "./vm_caches.ts";
 import { writeAtomic } from "../sys/files.ts";
-import { controlObject } from "./control_request.ts";
+import { controlObject, parseHeldRequest } from "./control_request.ts";
+import { HeldSandboxes } from "./held.ts";
 
 export const CONTROL_SERVICE = "cocoon.daemon.v1.Shim";
 /** How long a `start` reservation keeps the daemon up waiting for `Create`. */
@@ -60,6 +61,9 @@ interface ControlRequest {
   readonly id: string;
   /** containerd namespace ("" when the caller sent none). */
   readonly namespace: string;
+  /** Cleanup: the container's pod group and core id (the shim's registration), when it knows them. */
+  readonly group?: string;
+  readonly coreId?: string;
 }
 
 function parseControl(payload: Uint8Array): ControlRequest {
@@ -71,7 +75,13 @@ function parseControl(payload: Uint8Array): ControlRequest {
   if (typeof ns !== "string") {
     throw new RuntimeError("InvalidArgument", 'Invalid control request: "namespace" must be a string');
   }
-  return { id, namespace: ns };
+  const group = x["group"], coreId = x["coreId"];
+  return {
+    id,
+    namespace: ns,
+    ...(typeof group === "string" && group !== "" ? { group } : {}),
+    ...(typeof coreId === "string" && coreId !== "" ? { coreId } : {}),
+  };
 }
 
 const enc = new TextEncoder();
@@ -82,13 +92,18 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const log = opts.log;
   await Deno.mkdir(paths.dir, { recursive: true, mode: 0o700 });
   const events = new EventPublisher(log.child({ subsystem: "events" }));
+  const held = new HeldSandboxes(log.child({ subsystem: "held" }));
   const pods = new Pods(
     opts.runtime,
     log.child({ subsystem: "pods" }),
-    opts.runtimeFor ? { runtimeFor: opts.runtimeFor } : {},
+    { held, ...(opts.runtimeFor ? { runtimeFor: opts.runtimeFor } : {}) },
   );
   const tasks = new TaskManager(pods, events, log.child({ subsystem: "tasks" }));
-  const hosted = new HostedSandboxers((p) => pods.runtimeOf(p), log.child({ subsystem: "sandboxer" }));
+  const hosted = new HostedSandboxers(
+    (p) => pods.runtimeOf(p),
+    log.child({ subsystem: "sandboxer" }),
+    (id) => held.claim(id),
+  );
   const caches = new HostedVmCaches(log.child({ subsystem: "vm-cache" }), () => {
     shutdownAsked = true;
     setTimeout(maybeExit, 10);
@@ -111,7 +126,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   };
   const idle = () =>
     opts.exitWhenIdle === true && shutdownAsked && tasks.size === 0 && live() === 0 &&
-    sandboxes.size === 0 && hosted.size === 0 && caches.size === 0;
+    sandboxes.size === 0 && hosted.size === 0 && caches.size === 0 && held.size === 0;
   const maybeExit = () => {
     if (!idle()) return;
     setTimeout(() => {
@@ -120,7 +135,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       void close();
     }, 10);
   };
-  const sweep = setInterval(() => maybeExit(), 5000);
+  const sweep = setInterval(() => {
+    // a library sandbox whose program died, or one a dead daemon of another store left
+    if (closing === undefined) {
+      void held.sweep().catch((e) => log.warn("take-over sweep failed", { error: e }));
+    }
+    maybeExit();
+  }, 5000);
   Deno.unrefTimer(sweep);
 
   const close = (o: { deletePods?: boolean } = {}): Promise<void> => {
@@ -135,6 +156,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       await hosted.closeAll({ deleteSandboxes: o.deletePods === true });
       await caches.closeAll();
       if (o.deletePods === true) await pods.closeAll();
+      await held.releaseAll();
       tasks.close();
       await Promise.race([events.flush(), new Promise((r) => setTimeout(r, 5000))]);
       events.close();
@@ -205,8 +227,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       return enc.encode(JSON.stringify({ address: paths.address, taskAddress }));
     },
     Cleanup: async (payload) => {
-      const { id, namespace } = parseControl(payload);
+      const { id, namespace, group, coreId } = parseControl(payload);
       reservations.delete(taskKey(namespace, id));
+      if (tasks.find(id, namespace) === undefined) {
+        // A container of a pod a previous daemon held (taken over at start): removed here, the
+        // pod's VM with its last container.
+        await held.removeContainer(podSandboxId(namespace, group ?? id), coreId ?? id);
+      }
       const r = await tasks.forceDelete(id, namespace);
       setTimeout(maybeExit, 10);
       return enc.encode(JSON.stringify({
@@ -232,6 +259,22 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       }
       return enc.encode(JSON.stringify(await caches.serve(await pods.runtimeOf(configPath))));
     },
+    HoldSandbox: async (payload) => {
+      const { id, configPath } = parseHeldRequest(payload, "HoldSandbox");
+      if (closing !== undefined) {
+        throw new RuntimeError("Unavailable", `Cannot hold sandbox "${id}": the daemon is exiting`);
+      }
+      await held.hold(await pods.runtimeOf(configPath), id);
+      return enc.encode("{}");
+    },
+    LendSandbox: async (payload) => {
+      const { id } = parseHeldRequest(payload, "LendSandbox");
+      await held.lend(id);
+      // a daemon that only kept library sandboxes exits once it keeps none
+      shutdownAsked = true;
+      setTimeout(maybeExit, 10);
+      return enc.encode("{}");
+    },
     StopSandboxer: async (payload) => {
       const stopped = await hosted.stop(parseStopSandboxer(payload));
       shutdownAsked = true;
@@ -251,6 +294,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   socketIno = (await Deno.stat(paths.socket)).ino;
   // Before the first call is served: a shim that reached the daemon finds its pid file.
   await writeAtomic(paths.pidFile, String(Deno.pid));
+  // Before serving: what a previous daemon held in this store is ours again (front doors claim it).
+  await held.watch(opts.runtime).catch((e) => log.warn("take-over at start failed", { error: e }));
   void server.serve(listener);
   // The management API of these pods (`<dir>/api.sock`); containerd owns their lifecycle, so pause
   // and resume go through the tasks (containerd sees PAUSED) and deletion is refused.
@@ -260,19 +305,26 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       listen: opts.runtime.config.runtime.apiListen,
       runtime: opts.runtime,
       log: log.child({ subsystem: "api" }),
-      inProcess: (id) => pods.bySandboxId(id) ?? hosted.byCoreId(id),
+      inProcess: (id) => pods.bySandboxId(id) ?? hosted.byCoreId(id) ?? held.get(id),
       refuseDelete: (id) =>
-        hosted.byCoreId(id) !== undefined
+        held.kindOf(id) === "library"
+          ? undefined
+          : hosted.byCoreId(id) !== undefined
           ? `Cannot delete sandbox "${id}": its Sandbox API client owns its lifecycle (cocoon daemon, pid ${Deno.pid}): shut it down there`
           : `Cannot delete sandbox "${id}": containerd owns its lifecycle (cocoon daemon, pid ${Deno.pid}): ` +
             "remove its containers through containerd (ctr task kill/rm, ctr container rm, crictl rmp)",
+      deleteInProcess: async (id) => {
+        await held.delete(id);
+        shutdownAsked = true;
+        setTimeout(maybeExit, 10);
+      },
       pause: async (id) => {
-        const sb = hosted.byCoreId(id);
+        const sb = hosted.byCoreId(id) ?? held.get(id);
         if (sb !== undefined) return await sb.act({ kind: "pause" });
         for (const t of tasks.inSandbox(id)) await tasks.pause(t.id, t.namespace);
       },
       resume: async (id) => {
-        const sb = hosted.byCoreId(id);
+        const sb = hosted.byCoreId(id) ?? held.get(id);
         if (sb !== undefined) return await sb.act({ kind: "resume" });
         for (const t of tasks.inSandbox(id)) await tasks.resume(t.id, t.namespace);
       },

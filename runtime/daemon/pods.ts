@@ -12,6 +12,7 @@ import { loadConfig } from "../config/load.ts";
 import { openSandboxRuntime, Sandbox, type SandboxRuntime } from "../sandbox/mod.ts";
 import { podSandboxId } from "../shim/address.ts";
 import { joinHostCgroup, leaveHostCgroup } from "../sys/host_cgroup.ts";
+import type { HeldSandboxes } from "./held.ts";
 
 export interface JoinOptions {
   /** containerd namespace ("" or absent: none). */
@@ -38,6 +39,8 @@ interface Pod {
 export interface PodsOptions {
   /** The sandbox runtime of a configuration file (default: load it and open a runtime on it). */
   readonly runtimeFor?: (configPath: string) => Promise<SandboxRuntime>;
+  /** Sandboxes the daemon holds already (taken over at start): claimed instead of attached again. */
+  readonly held?: HeldSandboxes;
 }
 
 export class Pods {
@@ -46,10 +49,12 @@ export class Pods {
   readonly #pods = new Map<string, Pod>();
   readonly #runtimeFor: (configPath: string) => Promise<SandboxRuntime>;
   readonly #runtimes = new Map<string, Promise<SandboxRuntime>>();
+  readonly #held: HeldSandboxes | undefined;
 
   constructor(rt: SandboxRuntime, log: Logger, opts: PodsOptions = {}) {
     this.#rt = rt;
     this.#log = log;
+    this.#held = opts.held;
     this.#runtimeFor = opts.runtimeFor ??
       (async (path) =>
         await openSandboxRuntime(await loadConfig({ path }), { log: this.#log, owner: rt.owner }));
@@ -62,7 +67,11 @@ export class Pods {
     }
     let p = this.#runtimes.get(configPath);
     if (p === undefined) {
-      p = this.#runtimeFor(configPath);
+      p = this.#runtimeFor(configPath).then(async (rt) => {
+        // a store first opened: what a dead daemon left in it is taken over now
+        await this.#held?.watch(rt);
+        return rt;
+      });
       p.catch(() => this.#runtimes.delete(configPath));
       this.#runtimes.set(configPath, p);
     }
@@ -161,7 +170,7 @@ export class Pods {
 
   /** The sandbox `id` that a previous daemon left: fetched (re-attached), not created. */
   async #takeOver(rt: SandboxRuntime, id: string, group: string): Promise<Sandbox> {
-    const sb = await Sandbox.fetch(rt, id);
+    const sb = this.#held?.claim(id) ?? await Sandbox.fetch(rt, id);
     this.#log.info("pod adopted", { group, status: sb.status().kind });
     return sb;
   }

@@ -93,9 +93,16 @@ export class HostedSandboxers {
   readonly #log: Logger;
   readonly #served = new Map<string, Served>();
 
-  constructor(runtimeOf: (configPath: string | undefined) => Promise<SandboxRuntime>, log: Logger) {
+  readonly #claim: (coreId: string) => Sandbox | undefined;
+
+  constructor(
+    runtimeOf: (configPath: string | undefined) => Promise<SandboxRuntime>,
+    log: Logger,
+    claim: (coreId: string) => Sandbox | undefined = () => undefined,
+  ) {
     this.#runtimeOf = runtimeOf;
     this.#log = log;
+    this.#claim = claim;
   }
 
   /** Controllers served now. */
@@ -129,6 +136,7 @@ export class HostedSandboxers {
         flavour: req.flavour,
         // the daemon's own API serves these sandboxes
         api: false,
+        claim: this.#claim,
         ...(req.events.ttrpcAddress !== "" ? { events: req.events } : {}),
       });
     })();

@@ -233,7 +233,9 @@ export class Holder {
     this.#relay.stop();
     this.#tty?.close();
     if (this.sandbox.status().kind !== "stopped") {
-      await this.sandbox.act({ kind: "stop", force: true }).catch((e) => this.log.warn("stop failed", { error: e }));
+      await this.sandbox.act({ kind: "stop", force: true }).catch((e) =>
+        this.log.warn("stop failed", { error: e })
+      );
     }
     await this.#netns?.close().catch((e) => this.log.warn("netns removal failed", { error: e }));
     await this.closeServer();

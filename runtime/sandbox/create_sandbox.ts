@@ -46,6 +46,8 @@ export interface CreateSandboxOptions {
    * a group Cocoon makes for the sandbox (refused with `sandbox_cgroup_only = true`).
    */
   readonly cgroupsPath?: string;
+  /** Who holds the sandbox whenever no program does (records.ts `keeper`). */
+  readonly keeper?: "daemon";
   /** Called as each host step of the start ends (a start-up waterfall: runtime/waterfall/). */
   readonly onStage?: (stage: HostStage) => void;
   readonly signal?: AbortSignal;
@@ -122,6 +124,7 @@ export async function createSandbox(rt: SandboxRuntime, opts: CreateSandboxOptio
     prepared: [],
     annotations,
     owner: await ownerRecord(rt.owner),
+    ...(opts.keeper !== undefined ? { keeper: opts.keeper } : {}),
   };
   const ctx = newContext(rt, record);
   const undo: { what: string; run: () => Promise<unknown> }[] = [

@@ -53,6 +53,12 @@ export interface SandboxRecord {
    * (a process that died counts as none too: its pid and start time no longer match).
    */
   readonly owner?: SandboxOwnerRecord | null;
+  /**
+   * Who holds the sandbox whenever no program does: "daemon" for a library sandbox created with
+   * `owner: "daemon"` (a program's release hands it to `cocoon daemon`, which also takes it over
+   * when the program dies). Absent: nobody (the sandbox waits, ownerless, for its next holder).
+   */
+  readonly keeper?: "daemon";
 }
 
 /** Who holds a sandbox: the host daemon, an OCI container's holder, or a program using mod.ts. */
@@ -228,6 +234,7 @@ const SandboxRecordSchema = v.object({
     v.object({ kind: v.literal("holder"), pid: int, startTime: str, socket: str }),
     v.object({ kind: v.literal("program"), pid: int, startTime: str }),
   ]))),
+  keeper: v.optional(v.literal("daemon")),
 });
 
 const ContainerRecordSchema = v.object({
@@ -263,7 +270,7 @@ function parse<S extends v.GenericSchema>(schema: S, value: unknown, what: strin
 
 /** Validates a stored sandbox record (ids re-validated through their smart constructors). */
 export function parseSandboxRecord(value: unknown, what: string): SandboxRecord {
-  const { hostCgroups, owner, ...r } = parse(SandboxRecordSchema, value, what);
+  const { hostCgroups, owner, keeper, ...r } = parse(SandboxRecordSchema, value, what);
   // Devices and MACs inside are plugin data: validated for shape above and handed back to plugins.
   return {
     ...r,
@@ -272,6 +279,7 @@ export function parseSandboxRecord(value: unknown, what: string): SandboxRecord 
     ...brandDevices(r),
     ...(hostCgroups !== undefined ? { hostCgroups } : {}),
     ...(owner !== undefined ? { owner } : {}),
+    ...(keeper !== undefined ? { keeper } : {}),
   };
 }
 

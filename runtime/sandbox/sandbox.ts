@@ -236,12 +236,14 @@ export class Sandbox implements AsyncDisposable {
 
   /**
    * Drops this process's connections and leaves the VM running (fetch it again later). The record
-   * no longer names this process as the owner once it resolves.
+   * no longer names this process as the owner once it resolves, unless `keepOwner`: then it names
+   * this process until it exits, and whoever takes over what it held (the next `cocoon daemon`)
+   * finds the sandbox as its own.
    */
-  async release(): Promise<void> {
+  async release(opts: { keepOwner?: boolean } = {}): Promise<void> {
     const ctx = this.#ctx;
     if (ctx.released) return;
-    if (ownedHere(ctx.record.owner)) {
+    if (opts.keepOwner !== true && ownedHere(ctx.record.owner)) {
       try {
         const stored = await ctx.rt.repo.loadSandbox(ctx.record.id);
         if (ownedHere(stored.owner)) await saveSandbox(ctx, { ...stored, owner: null });

@@ -26,6 +26,8 @@ export interface SandboxerOptions {
   readonly taskAddress: string;
   /** Task API version of that endpoint (2: `containerd.task.v2.Task`). */
   readonly taskVersion?: number;
+  /** A sandbox the host daemon already holds (taken over at its start): used instead of attaching again. */
+  readonly claim?: (coreId: string) => Sandbox | undefined;
 }
 
 /** The Controller's entry: the fields of the last Update too, for Status. */
@@ -45,12 +47,14 @@ export class SandboxController {
   readonly #address: string;
   readonly #version: number;
   readonly #entries = new Map<string, ControllerEntry>();
+  readonly #claim: (coreId: string) => Sandbox | undefined;
 
   constructor(opts: SandboxerOptions) {
     this.#rt = opts.runtime;
     this.#log = opts.log;
     this.#address = opts.taskAddress;
     this.#version = opts.taskVersion ?? 2;
+    this.#claim = opts.claim ?? (() => undefined);
   }
 
   /** The running sandbox of containerd's sandbox `id`, when this controller started or adopted it. */
@@ -99,7 +103,7 @@ export class SandboxController {
     if (known !== undefined) return known;
     let sb: Sandbox;
     try {
-      sb = await Sandbox.fetch(this.#rt, sandboxIdOf(id));
+      sb = this.#claim(sandboxIdOf(id)) ?? await Sandbox.fetch(this.#rt, sandboxIdOf(id));
     } catch (cause) {
       if (isRuntimeError(cause) && cause.code === "NotFound") {
         throw new RuntimeError("NotFound", `Cannot ${what} sandbox "${id}": not found`, { cause });

@@ -15,7 +15,7 @@ import { RuntimeError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 import { grpcUnaryService } from "../protocol/grpc.ts";
 import { Controller } from "../protocol/gen/containerd/services/sandbox/v1/sandbox_pb.ts";
-import type { SandboxRuntime } from "../sandbox/mod.ts";
+import type { Sandbox, SandboxRuntime } from "../sandbox/mod.ts";
 import { SandboxController } from "./controller.ts";
 import { isuladService } from "./isulad_service.ts";
 import { startTaskApi, type TaskApi } from "./task_api.ts";
@@ -37,6 +37,8 @@ export interface StartSandboxerOptions {
   readonly flavour?: "containerd" | "isulad";
   /** Serve the management API on `<taskDir>/api.sock` (+ `[runtime] api_listen`). @default true */
   readonly api?: boolean;
+  /** Sandboxes the host daemon already holds (SandboxerOptions.claim). */
+  readonly claim?: (coreId: string) => Sandbox | undefined;
 }
 
 export interface Sandboxer {
@@ -60,6 +62,7 @@ export async function startSandboxer(opts: StartSandboxerOptions): Promise<Sandb
     log: log.child({ subsystem: "sandboxer" }),
     taskAddress,
     taskVersion: 2,
+    ...(opts.claim !== undefined ? { claim: opts.claim } : {}),
   });
   const taskApi = await startTaskApi({
     dir: opts.taskDir,

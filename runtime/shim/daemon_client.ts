@@ -31,7 +31,12 @@ export async function canConnect(socket: string): Promise<boolean> {
  */
 export async function ensureDaemon(
   paths: DaemonPaths,
-  opts: { timeoutMs?: number; env?: Readonly<Record<string, string>> } = {},
+  opts: {
+    timeoutMs?: number;
+    env?: Readonly<Record<string, string>>;
+    /** The cocoon program to start (default: this program; a library caller names the installed one). */
+    program?: string;
+  } = {},
 ): Promise<void> {
   if (await canConnect(paths.socket)) return;
   await Deno.mkdir(paths.dir, { recursive: true, mode: 0o700 });
@@ -39,7 +44,9 @@ export async function ensureDaemon(
   try {
     await lock.lock(true);
     if (await canConnect(paths.socket)) return;
-    const c = selfCommand(["daemon", "--dir", paths.dir]);
+    const c = opts.program !== undefined
+      ? { cmd: opts.program, args: ["daemon", "--dir", paths.dir] }
+      : selfCommand(["daemon", "--dir", paths.dir]);
     let child: Deno.ChildProcess;
     try {
       child = new Deno.Command(c.cmd, {
@@ -84,7 +91,14 @@ export async function ensureDaemon(
 /** One JSON control call to the daemon. */
 export async function controlCall(
   paths: DaemonPaths,
-  method: "Register" | "Cleanup" | "ServeSandboxer" | "StopSandboxer" | "ServeVmCache",
+  method:
+    | "Register"
+    | "Cleanup"
+    | "ServeSandboxer"
+    | "StopSandboxer"
+    | "ServeVmCache"
+    | "HoldSandbox"
+    | "LendSandbox",
   body: Readonly<Record<string, unknown>>,
   opts: { timeoutMs?: number } = {},
 ): Promise<unknown> {

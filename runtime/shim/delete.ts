@@ -46,7 +46,13 @@ export async function shimDelete(flags: ShimFlags, opts: DeleteEnv): Promise<Uin
   let pid = 0;
   if (await canConnect(paths.socket)) {
     try {
-      const r = await controlCall(paths, "Cleanup", { id: flags.id, namespace: flags.namespace }, {
+      const r = await controlCall(paths, "Cleanup", {
+        id: flags.id,
+        namespace: flags.namespace,
+        ...(reg !== null
+          ? { group: reg.group, ...(reg.coreId !== undefined ? { coreId: reg.coreId } : {}) }
+          : {}),
+      }, {
         timeoutMs: 60_000,
       });
       if (typeof r === "object" && r !== null && "pid" in r && typeof r.pid === "number") pid = r.pid;

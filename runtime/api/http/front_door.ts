@@ -24,8 +24,12 @@ export interface FrontDoorApiOptions {
   readonly log: Logger;
   /** The core sandbox of a sandbox id when this process holds it. */
   readonly inProcess: (id: string) => CoreSandbox | undefined;
-  /** The refusal message for deleting a held sandbox (or one of its containers). */
-  readonly refuseDelete: (id: string) => string;
+  /**
+   * The refusal message for deleting a held sandbox (or one of its containers); undefined when
+   * this process deletes it itself (`deleteInProcess`).
+   */
+  readonly refuseDelete: (id: string) => string | undefined;
+  readonly deleteInProcess?: (id: string, force: boolean) => Promise<void>;
   /** Pause and resume of a held sandbox, when the front door does it its own way. */
   readonly pause?: (id: string) => Promise<void>;
   readonly resume?: (id: string) => Promise<void>;
@@ -49,6 +53,7 @@ export async function serveFrontDoorApi(opts: FrontDoorApiOptions): Promise<Fron
     log,
     inProcess: opts.inProcess,
     refuseDelete: opts.refuseDelete,
+    ...(opts.deleteInProcess !== undefined ? { deleteInProcess: opts.deleteInProcess } : {}),
     ...(opts.pause !== undefined ? { pause: opts.pause } : {}),
     ...(opts.resume !== undefined ? { resume: opts.resume } : {}),
   });

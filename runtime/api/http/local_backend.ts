@@ -37,7 +37,9 @@ export interface LocalBackendOptions {
    */
   readonly inProcess?: (id: string) => CoreSandbox | undefined;
   /** The refusal message for deleting an in-process sandbox or one of its containers (default: a 409 naming this process). */
-  readonly refuseDelete?: (id: string) => string;
+  readonly refuseDelete?: (id: string) => string | undefined;
+  /** Deletes an in-process sandbox that `refuseDelete` lets go (default: refused). */
+  readonly deleteInProcess?: (id: string, force: boolean) => Promise<void>;
   /** Pause and resume of an in-process sandbox (default: the core handle's, which pause the VM). */
   readonly pause?: (id: string) => Promise<void>;
   readonly resume?: (id: string) => Promise<void>;
@@ -135,6 +137,7 @@ export function localBackend(opts: LocalBackendOptions): ApiBackend {
     serial,
     ...(opts.inProcess !== undefined ? { inProcess: opts.inProcess } : {}),
     ...(opts.refuseDelete !== undefined ? { refuseDelete: opts.refuseDelete } : {}),
+    ...(opts.deleteInProcess !== undefined ? { deleteInProcess: opts.deleteInProcess } : {}),
     ...(opts.pause !== undefined ? { pause: opts.pause } : {}),
     ...(opts.resume !== undefined ? { resume: opts.resume } : {}),
   };

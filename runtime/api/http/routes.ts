@@ -83,7 +83,8 @@ export interface RouteContext {
   readonly serial: Serial;
   /** The daemon's handle of a sandbox it holds, with its own pause, resume and delete rules. */
   readonly inProcess?: (id: string) => CoreSandbox | undefined;
-  readonly refuseDelete?: (id: string) => string;
+  readonly refuseDelete?: (id: string) => string | undefined;
+  readonly deleteInProcess?: (id: string, force: boolean) => Promise<void>;
   readonly pause?: (id: string) => Promise<void>;
   readonly resume?: (id: string) => Promise<void>;
 }
@@ -137,13 +138,15 @@ function inProcessRoute(c: RouteContext, o: Extract<SandboxOwner, { kind: "in-pr
   return {
     pause: (id) => (c.pause ?? ((x: string) => local(x).act({ kind: "pause" })))(id),
     resume: (id) => (c.resume ?? ((x: string) => local(x).act({ kind: "resume" })))(id),
-    delete: (id) => {
-      throw c.refuseDelete !== undefined
-        ? new OwnerConflictError(o, c.refuseDelete(id))
-        : refusal(o, "delete", id);
+    delete: async (id, a) => {
+      const no = c.refuseDelete?.(id);
+      if (no !== undefined) throw new OwnerConflictError(o, no);
+      if (c.deleteInProcess === undefined) throw refusal(o, "delete", id);
+      await c.deleteInProcess(id, a.force);
     },
     "delete-container": async (id, a) => {
-      if (c.refuseDelete !== undefined) throw new OwnerConflictError(o, c.refuseDelete(id));
+      const no = c.refuseDelete?.(id);
+      if (no !== undefined) throw new OwnerConflictError(o, no);
       await local(id).act({ kind: "delete-container", containerId: a.containerId, opts: { force: a.force } });
     },
     exec: (id, a) => inProcessExec(local(id), a.containerId, a.req),

@@ -22,6 +22,7 @@ import {
 } from "./hotplug_api.ts";
 import { Process, Relay } from "./relay_api.ts";
 import { type LibraryHooks, openLibraryRuntime } from "./runtime_open.ts";
+import { borrowFromDaemon, handToDaemon } from "./daemon_keeper.ts";
 import type {
   ConnectOptions,
   ContainerConfig,
@@ -61,8 +62,9 @@ export async function createSandboxWith(config: SandboxConfig, hooks: LibraryHoo
     ...(config.hostname !== undefined ? { hostname: config.hostname } : {}),
     ...(config.onStage !== undefined ? { onStage: config.onStage } : {}),
     ...(config.signal !== undefined ? { signal: config.signal } : {}),
+    ...(config.owner === "daemon" ? { keeper: "daemon" as const } : {}),
   });
-  return new Sandbox(rt, core);
+  return new Sandbox(rt, core, config);
 }
 
 /**
@@ -84,8 +86,9 @@ export async function fetchSandboxWith(
   hooks: LibraryHooks,
 ): Promise<Sandbox> {
   const rt = await openLibraryRuntime(opts, hooks);
+  await borrowFromDaemon(rt, id);
   const core = await CoreSandbox.fetch(rt, id, opts.signal !== undefined ? { signal: opts.signal } : {});
-  return new Sandbox(rt, core);
+  return new Sandbox(rt, core, opts);
 }
 
 /** Every sandbox in the store, read from the records (connects to none). */
@@ -128,12 +131,14 @@ export class Sandbox implements AsyncDisposable {
   readonly #rt: SandboxRuntime;
   readonly #core: CoreSandbox;
   readonly #relay: Relay;
+  readonly #opts: ConnectOptions;
   #released = false;
 
   /** @internal Use createSandbox or fetchSandbox. */
-  constructor(rt: SandboxRuntime, core: CoreSandbox) {
+  constructor(rt: SandboxRuntime, core: CoreSandbox, opts: ConnectOptions = {}) {
     this.#rt = rt;
     this.#core = core;
+    this.#opts = opts;
     this.#relay = new Relay(() => this.#use("use"));
   }
 
@@ -174,12 +179,19 @@ export class Sandbox implements AsyncDisposable {
     return this.#use("monitor").monitor(opts);
   }
 
-  /** Drops this process's connections to the VM and agent; the VM keeps running. Idempotent. */
+  /**
+   * Drops this process's connections to the VM and agent; the VM keeps running. A sandbox created
+   * with `owner: "daemon"` goes to the host daemon (see {@link SandboxConfig.owner}). Idempotent.
+   *
+   * @throws {RuntimeError} `Unavailable` when the daemon cannot take it (the handle is released
+   * all the same, and the daemon takes the sandbox over once it runs).
+   */
   async release(): Promise<void> {
-    if (!this.#released) {
-      this.#released = true;
-      await this.#core.release();
-    }
+    if (this.#released) return;
+    this.#released = true;
+    const keep = this.#core.record.keeper === "daemon" && this.#core.status().kind !== "stopped";
+    await this.#core.release();
+    if (keep) await handToDaemon(this.#rt, this.id, this.#opts);
   }
 
   /**

@@ -24,12 +24,24 @@ export interface ConnectOptions {
   readonly log?: Logger;
   /** Aborts the call (boot, agent connection). */
   readonly signal?: AbortSignal;
+  /** The host daemon's directory, for sandboxes it keeps (default `$COCOON_DAEMON_DIR`, else /run/cocoon/daemon). */
+  readonly daemonDir?: string;
+  /** The cocoon program that runs that daemon when none runs (default `$COCOON_SELF`, else `cocoon` on PATH). */
+  readonly daemonProgram?: string;
 }
 
 /** What {@link createSandbox} makes. Every field is optional. */
 export interface SandboxConfig extends ConnectOptions {
   /** Sandbox id (1-128 of letters, digits, `_+-.`); a random `sb-xxxxxxxx` when absent. */
   readonly id?: string;
+  /**
+   * Who holds the sandbox when this program does not: "program" (default) leaves it to nobody
+   * until a program fetches it; "daemon" hands it to the host's `cocoon daemon` at
+   * {@link Sandbox.release} (and the daemon takes it over if the program dies holding it), so that
+   * it has an owner for its whole life: the daemon's management API acts on it, a restarted daemon
+   * adopts it, and {@link fetchSandbox} borrows it back.
+   */
+  readonly owner?: "program" | "daemon";
   /** vCPUs at boot (overrides `default_vcpus` of the hypervisor table). */
   readonly vcpus?: number;
   /** Guest memory at boot in MiB (overrides `default_memory`). */
