@@ -30,6 +30,28 @@ export function ttyStdio(tty: ConsoleSlave): ExecStdio {
   };
 }
 
+/** What an exec stream from the holder carries back. */
+export type HolderOutput =
+  | { readonly kind: "stdout" | "stderr"; readonly data: Uint8Array }
+  | { readonly kind: "exit"; readonly status: number };
+
+/** The process's output frames, then its exit (137 when the stream ends without an EXIT frame). */
+export async function* holderOutput(h: HolderConnection): AsyncGenerator<HolderOutput> {
+  for (;;) {
+    const f = await h.reader.readFrame().catch(() => null);
+    if (f === null) {
+      yield { kind: "exit", status: KILLED_STATUS };
+      return;
+    }
+    if (f.type === FRAME.stdout) yield { kind: "stdout", data: f.payload };
+    else if (f.type === FRAME.stderr) yield { kind: "stderr", data: f.payload };
+    else if (f.type === FRAME.exit) {
+      yield { kind: "exit", status: exitStatusOf(f.payload) };
+      return;
+    }
+  }
+}
+
 /** Relays until the EXIT frame; returns the exit status (137 when the stream ends without one). */
 export async function attachExec(h: HolderConnection, io: ExecStdio, log: Logger): Promise<number> {
   const w = h.conn.writable.getWriter();
@@ -76,13 +98,11 @@ export async function attachExec(h: HolderConnection, io: ExecStdio, log: Logger
   const out = io.stdout.getWriter();
   const err = io.stderr === io.stdout ? out : io.stderr.getWriter();
   try {
-    for (;;) {
-      const f = await h.reader.readFrame().catch(() => null);
-      if (f === null) return KILLED_STATUS;
-      if (f.type === FRAME.stdout) await out.write(f.payload);
-      else if (f.type === FRAME.stderr) await err.write(f.payload);
-      else if (f.type === FRAME.exit) return exitStatusOf(f.payload);
+    for await (const x of holderOutput(h)) {
+      if (x.kind === "exit") return x.status;
+      await (x.kind === "stdout" ? out : err).write(x.data);
     }
+    return KILLED_STATUS;
   } finally {
     if (sizes !== undefined) clearInterval(sizes);
     ac.abort();

@@ -23,7 +23,8 @@ import { type ExecOptions, execProcess } from "./exec.ts";
 import { killContainer, type KillOptions } from "./kill.ts";
 import { type NetworkRescanReport, rescanNetwork } from "./network.ts";
 import { pauseContainer, pauseSandbox, resumeContainer, resumeSandbox } from "./pause.ts";
-import type { ContainerRecord, ExecRecord } from "./records.ts";
+import type { ContainerRecord, ExecRecord, PluggedBlock } from "./records.ts";
+import { type PlugBlock, plugBlock, type PlugNic, plugNic, unplugBlock, unplugNic } from "./hotplug.ts";
 import { startContainer } from "./start_container.ts";
 import { guestResources } from "./_guest_spec.ts";
 
@@ -60,6 +61,10 @@ export type SandboxAction =
   | { readonly kind: "resume" }
   | { readonly kind: "add-device"; readonly device: Device }
   | { readonly kind: "remove-device"; readonly device: AttachedDevice }
+  | { readonly kind: "plug-block"; readonly device: PlugBlock }
+  | { readonly kind: "unplug-block"; readonly id: string }
+  | { readonly kind: "plug-nic"; readonly nic: PlugNic }
+  | { readonly kind: "unplug-nic"; readonly name: string }
   | { readonly kind: "rescan-network" } & Sig
   | { readonly kind: "list-interfaces" }
   | { readonly kind: "update-interface"; readonly iface: GuestInterface }
@@ -84,6 +89,10 @@ export interface ActionResults {
   readonly resume: void;
   readonly "add-device": AttachedDevice;
   readonly "remove-device": void;
+  readonly "plug-block": PluggedBlock;
+  readonly "unplug-block": void;
+  readonly "plug-nic": GuestInterface;
+  readonly "unplug-nic": void;
   readonly "rescan-network": NetworkRescanReport;
   readonly "list-interfaces": GuestInterface[];
   readonly "update-interface": GuestInterface;
@@ -113,6 +122,10 @@ export const QUEUED: { readonly [K in ActionKind]: boolean } = {
   resume: true,
   "add-device": true,
   "remove-device": true,
+  "plug-block": true,
+  "unplug-block": true,
+  "plug-nic": true,
+  "unplug-nic": true,
   "rescan-network": true,
   "list-interfaces": false,
   "update-interface": true,
@@ -145,6 +158,10 @@ const HANDLERS: Handlers = {
   resume: (ctx) => resumeSandbox(ctx),
   "add-device": (ctx, a) => requireVm(ctx, "add a device to").addDevice(a.device),
   "remove-device": (ctx, a) => requireVm(ctx, "remove a device from").removeDevice(a.device),
+  "plug-block": (ctx, a) => plugBlock(ctx, a.device),
+  "unplug-block": (ctx, a) => unplugBlock(ctx, a.id),
+  "plug-nic": (ctx, a) => plugNic(ctx, a.nic),
+  "unplug-nic": (ctx, a) => unplugNic(ctx, a.name),
   "rescan-network": (ctx, a) => rescanNetwork(ctx, sig(a)),
   "list-interfaces": (ctx) => requireAgent(ctx, "list interfaces").listInterfaces(),
   "update-interface": (ctx, a) => requireAgent(ctx, "update an interface").updateInterface(a.iface),

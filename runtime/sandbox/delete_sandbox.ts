@@ -9,6 +9,7 @@
 import type { Vm } from "../../plugins/types.ts";
 import { isRuntimeError, SandboxError } from "../errors.ts";
 import { type SandboxContext, saveSandbox } from "./_context.ts";
+import { removeOwnedTaps } from "./hotplug.ts";
 import { removeTree } from "../sys/safe_remove.ts";
 import { leaveHostCgroup } from "../sys/host_cgroup.ts";
 import { releaseVmUsersUnder } from "../sys/vm_user.ts";
@@ -71,6 +72,9 @@ export async function deleteSandbox(ctx: SandboxContext, opts: DeleteSandboxOpti
     ctx.vm = undefined;
   });
 
+  if ((ctx.record.hotplugged?.nics.length ?? 0) > 0) {
+    await step("remove hot-plugged NICs' taps", () => removeOwnedTaps(ctx));
+  }
   const net = ctx.record.network;
   if (net !== null) {
     await step("detach the network", () => detachNetwork(ctx, net));

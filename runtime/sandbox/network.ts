@@ -14,10 +14,11 @@ import type {
   NetworkEndpoint,
 } from "../../plugins/types.ts";
 import type { SandboxId } from "../ids.ts";
-import type { GuestRoute, IpAddress } from "../agent_client/types.ts";
+import type { GuestRoute } from "../agent_client/types.ts";
 import { SandboxError } from "../errors.ts";
 import { isHostNetns } from "../sys/host_netns.ts";
 import { requireAgent, requireVm, type SandboxContext, saveSandbox } from "./_context.ts";
+import { parseCidr } from "./cidr.ts";
 import type { AgentApi } from "./agent_port.ts";
 
 type Sig = { signal?: AbortSignal };
@@ -65,17 +66,6 @@ export function withCharDevices(a: NetworkAttachment): NetworkAttachment {
     return d.kind === "net" && node !== undefined ? { ...d, charDevice: node } : d;
   });
   return { ...a, devices };
-}
-
-/** CIDR text to the agent's address shape. */
-export function parseCidr(cidr: string): IpAddress {
-  const [address = "", p] = cidr.split("/");
-  const family = address.includes(":") ? 6 : 4;
-  const prefix = p === undefined ? (family === 4 ? 32 : 128) : Number(p);
-  if (!Number.isInteger(prefix) || prefix < 0 || prefix > (family === 4 ? 32 : 128)) {
-    throw new SandboxError("InvalidArgument", `Invalid address "${cidr}": expected CIDR notation`);
-  }
-  return { family, address, prefix };
 }
 
 /** The routes to give the guest for `endpoints` (the netns's, without kernel-made ones). Pure. */

@@ -59,6 +59,34 @@ export interface SandboxRecord {
    * when the program dies). Absent: nobody (the sandbox waits, ownerless, for its next holder).
    */
   readonly keeper?: "daemon";
+  /** Devices and NICs hot-plugged into the running VM (hotplug.ts); absent: none. */
+  readonly hotplugged?: Hotplugged;
+}
+
+/** A block device plugged into the running VM. */
+export interface PluggedBlock {
+  readonly kind: "block";
+  readonly id: string;
+  readonly path: string;
+  readonly readOnly: boolean;
+  readonly driver: "virtio-blk" | "virtio-scsi";
+  /** Where the guest sees it (PCI address, or `scsi:<pci>:<id>`). */
+  readonly guestAddress: string | null;
+}
+
+/** A NIC plugged into the running VM, on `tap` (made by Cocoon when `ownedTap`). */
+export interface PluggedNic {
+  readonly name: string;
+  readonly id: string;
+  readonly tap: string;
+  readonly ownedTap: boolean;
+  readonly mac: string;
+  readonly mtu: number;
+}
+
+export interface Hotplugged {
+  readonly devices: readonly PluggedBlock[];
+  readonly nics: readonly PluggedNic[];
 }
 
 /** Who holds a sandbox: the host daemon, an OCI container's holder, or a program using mod.ts. */
@@ -235,6 +263,17 @@ const SandboxRecordSchema = v.object({
     v.object({ kind: v.literal("program"), pid: int, startTime: str }),
   ]))),
   keeper: v.optional(v.literal("daemon")),
+  hotplugged: v.optional(v.object({
+    devices: v.array(v.object({
+      kind: v.literal("block"),
+      id: str,
+      path: str,
+      readOnly: v.boolean(),
+      driver: v.picklist(["virtio-blk", "virtio-scsi"]),
+      guestAddress: v.nullable(str),
+    })),
+    nics: v.array(v.object({ name: str, id: str, tap: str, ownedTap: v.boolean(), mac: str, mtu: int })),
+  })),
 });
 
 const ContainerRecordSchema = v.object({
@@ -270,7 +309,7 @@ function parse<S extends v.GenericSchema>(schema: S, value: unknown, what: strin
 
 /** Validates a stored sandbox record (ids re-validated through their smart constructors). */
 export function parseSandboxRecord(value: unknown, what: string): SandboxRecord {
-  const { hostCgroups, owner, keeper, ...r } = parse(SandboxRecordSchema, value, what);
+  const { hostCgroups, owner, keeper, hotplugged, ...r } = parse(SandboxRecordSchema, value, what);
   // Devices and MACs inside are plugin data: validated for shape above and handed back to plugins.
   return {
     ...r,
@@ -280,6 +319,7 @@ export function parseSandboxRecord(value: unknown, what: string): SandboxRecord 
     ...(hostCgroups !== undefined ? { hostCgroups } : {}),
     ...(owner !== undefined ? { owner } : {}),
     ...(keeper !== undefined ? { keeper } : {}),
+    ...(hotplugged !== undefined ? { hotplugged } : {}),
   };
 }
 

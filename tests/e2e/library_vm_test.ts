@@ -13,7 +13,7 @@
 import assert from "node:assert/strict";
 import { makeBusyboxRootfs } from "../../agent/testing/rootfs.ts";
 import { createSandbox, type Sandbox, type SandboxEvent } from "../../mod.ts";
-import { tapPrefix } from "../../runtime/api/library/hotplug_api.ts";
+import { tapPrefix } from "../../runtime/sandbox/hotplug.ts";
 import { ensureGuestImage } from "../utils/guest.ts";
 import { hostCanBoot, mountsUnder, qemuPids, scrub, socketsUnder } from "./sandbox_util.ts";
 import { installedLibrary } from "../utils/program.ts";

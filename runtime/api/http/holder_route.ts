@@ -5,22 +5,19 @@
  *
  * @module
  */
-import { isRuntimeError, RuntimeError } from "../../errors.ts";
-import { removeContainerState, waitHolderGone } from "../../holder/cleanup.ts";
+import { RuntimeError } from "../../errors.ts";
 import { callHolder, openHolder } from "../../holder/client.ts";
-import { readHolderInfo } from "../../holder/info.ts";
+import { holderAlive, readHolderInfo } from "../../holder/info.ts";
+import { deleteOciContainer } from "../../holder/remove.ts";
 import { ociPaths } from "../../holder/paths.ts";
 import { containerId } from "../../ids.ts";
 import type { Logger } from "../../log/logger.ts";
 import type { SandboxRuntime } from "../../sandbox/runtime.ts";
-import { exitStatusOf } from "../../holder/handlers.ts";
+import { holderOutput } from "../../holder/exec_client.ts";
 import { encodeFrame, FRAME } from "../../holder/wire.ts";
 import { execProcessSpec, randomId } from "../library/container_api.ts";
 import type { ExecEvent, ExecRequest, GuestStatsView } from "./types.ts";
 import { removeTree } from "../../sys/safe_remove.ts";
-
-/** Killed: the status of a process whose stream ended without an exit frame. */
-const LOST_STATUS = 137;
 
 export function holderPause(socket: string): Promise<unknown> {
   return callHolder(socket, { op: "pause" }, { timeoutMs: 30_000 });
@@ -30,10 +27,7 @@ export function holderResume(socket: string): Promise<unknown> {
   return callHolder(socket, { op: "resume" }, { timeoutMs: 30_000 });
 }
 
-/**
- * Deletes an OCI container as `cocoon delete` does: the holder removes the sandbox and exits, then
- * its socket and OCI state directory go. A holder that cannot answer is killed when `force`.
- */
+/** Deletes an OCI container as `cocoon delete` does (runtime/holder/remove.ts). */
 export async function holderDelete(
   rt: SandboxRuntime,
   id: string,
@@ -42,21 +36,8 @@ export async function holderDelete(
 ): Promise<void> {
   const paths = ociPaths(rt.config.runtime.stateDir, containerId(id));
   const info = await readHolderInfo(paths.info);
-  if (info !== null) {
-    try {
-      await callHolder(info.socket, { op: "delete", force }, { timeoutMs: 60_000 });
-    } catch (e) {
-      if (!force || (isRuntimeError(e) && e.code === "FailedPrecondition")) throw e;
-      log.warn("holder did not answer delete, killing it", { container: id, error: e });
-    }
-    if (!await waitHolderGone(info, 10_000, force)) {
-      throw new RuntimeError(
-        "DeadlineExceeded",
-        `Cannot delete container "${id}": its holder ${info.pid} still runs`,
-      );
-    }
-  }
-  await removeContainerState(rt, containerId(id), paths, log);
+  const alive = info !== null && await holderAlive(info);
+  await deleteOciContainer(rt, { id: containerId(id), paths, info, alive, force }, log);
 }
 
 /** Removes the OCI state directory of a container whose holder is gone (after a delete). */
@@ -124,20 +105,11 @@ export async function holderExec(
   return (async function* () {
     try {
       yield { kind: "started", execId };
-      for (;;) {
-        const f = await h.reader.readFrame().catch(() => null);
-        if (f === null) {
-          yield { kind: "exit", status: LOST_STATUS };
-          return;
-        }
-        if (f.type === FRAME.stdout) {
-          yield { kind: "stdout", data: dec.out.decode(f.payload, { stream: true }) };
-        } else if (f.type === FRAME.stderr) {
-          yield { kind: "stderr", data: dec.err.decode(f.payload, { stream: true }) };
-        } else if (f.type === FRAME.exit) {
-          yield { kind: "exit", status: exitStatusOf(f.payload) };
-          return;
-        }
+      for await (const x of holderOutput(h)) {
+        yield x.kind === "exit" ? x : {
+          kind: x.kind,
+          data: (x.kind === "stdout" ? dec.out : dec.err).decode(x.data, { stream: true }),
+        };
       }
     } finally {
       opts.signal?.removeEventListener("abort", close);

@@ -1,7 +1,7 @@
 /**
  * The library API (classic Kata virtcontainers calls in TypeScript): re-exported by the
  * repository's `mod.ts`. Implementation files: sandbox_api.ts (entry points and the Sandbox
- * handle), container_api.ts, relay_api.ts, hotplug_api.ts.
+ * handle), container_api.ts, relay_api.ts; hot-plug is the core's (runtime/sandbox/hotplug.ts).
  *
  * @module
  */

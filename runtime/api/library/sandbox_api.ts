@@ -10,16 +10,6 @@ import type { SandboxId } from "../../ids.ts";
 import { Sandbox as CoreSandbox } from "../../sandbox/sandbox.ts";
 import type { SandboxRuntime } from "../../sandbox/runtime.ts";
 import { containerInfo, containerSpec, execProcessSpec, randomId } from "./container_api.ts";
-import {
-  addBlockDevice,
-  addNic,
-  listBlockDevices,
-  ownedTaps,
-  removeBlockDevice,
-  removeNic,
-  removeTaps,
-  vmmNetns,
-} from "./hotplug_api.ts";
 import { Process, Relay } from "./relay_api.ts";
 import { type LibraryHooks, openLibraryRuntime } from "./runtime_open.ts";
 import { borrowFromDaemon, handToDaemon } from "./daemon_keeper.ts";
@@ -199,11 +189,7 @@ export class Sandbox implements AsyncDisposable {
    * state directory and the records. Without `force` it refuses while containers still run.
    */
   async delete(opts: { force?: boolean } = {}): Promise<void> {
-    const core = this.#use("delete");
-    const netns = vmmNetns(core);
-    const taps = await ownedTaps(core);
-    await core.act({ kind: "delete", opts: opts.force === true ? { force: true } : {} });
-    await removeTaps(taps, netns);
+    await this.#use("delete").act({ kind: "delete", opts: opts.force === true ? { force: true } : {} });
     this.#released = true;
   }
 
@@ -308,31 +294,28 @@ export class Sandbox implements AsyncDisposable {
 
   /** Hot-plugs a block device or raw image file into the running VM. */
   async addDevice(device: DeviceConfig): Promise<DeviceInfo> {
-    return await addBlockDevice(
-      this.#use("add a device to"),
-      device,
-      this.#rt.config.hypervisor.blockDeviceDriver,
-    );
+    return await this.#use("add a device to").act({ kind: "plug-block", device });
   }
 
   /** Unplugs a device added by addDevice (from this process or another). */
   async removeDevice(deviceId: string): Promise<void> {
-    return await removeBlockDevice(this.#use("remove a device from"), deviceId);
+    return await this.#use("remove a device from").act({ kind: "unplug-block", id: deviceId });
   }
 
   /** Devices added by addDevice and still plugged. */
   async listDevices(): Promise<DeviceInfo[]> {
-    return await listBlockDevices(this.#use("list devices of"));
+    const id = this.#use("list devices of").id;
+    return [...(await this.#rt.repo.loadSandbox(id)).hotplugged?.devices ?? []];
   }
 
   /** Hot-plugs a NIC (a host tap on virtio-net) and configures it in the guest. */
   async addInterface(iface: InterfaceConfig): Promise<NetworkInterface> {
-    return await addNic(this.#use("add an interface to"), iface);
+    return await this.#use("add an interface to").act({ kind: "plug-nic", nic: iface });
   }
 
   /** Unplugs a NIC added by addInterface (by its guest name); removes the tap the library made. */
   async removeInterface(name: string): Promise<void> {
-    return await removeNic(this.#use("remove an interface from"), name);
+    return await this.#use("remove an interface from").act({ kind: "unplug-nic", name });
   }
 
   /** The guest's network interfaces. */

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
-import { isRuntimeError } from "../../errors.ts";
-import { parseCidr, tapName, tapPrefix } from "./hotplug_api.ts";
+import { isRuntimeError } from "../errors.ts";
+import { parseCidr } from "./cidr.ts";
+import { tapName, tapPrefix } from "./hotplug.ts";
 
 Deno.test({
   name: "parseCidr() reads IPv4/IPv6 CIDR and bare addresses and refuses bad octets and prefixes",
