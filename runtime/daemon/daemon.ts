@@ -304,6 +304,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       dir: paths.dir,
       listen: opts.runtime.config.runtime.apiListen,
       runtime: opts.runtime,
+      stores: () => pods.openedRuntimes(),
       log: log.child({ subsystem: "api" }),
       inProcess: (id) => pods.bySandboxId(id) ?? hosted.byCoreId(id) ?? held.get(id),
       refuseDelete: (id) =>

@@ -49,6 +49,7 @@ export class Pods {
   readonly #pods = new Map<string, Pod>();
   readonly #runtimeFor: (configPath: string) => Promise<SandboxRuntime>;
   readonly #runtimes = new Map<string, Promise<SandboxRuntime>>();
+  readonly #opened: SandboxRuntime[] = [];
   readonly #held: HeldSandboxes | undefined;
 
   constructor(rt: SandboxRuntime, log: Logger, opts: PodsOptions = {}) {
@@ -70,12 +71,18 @@ export class Pods {
       p = this.#runtimeFor(configPath).then(async (rt) => {
         // a store first opened: what a dead daemon left in it is taken over now
         await this.#held?.watch(rt);
+        this.#opened.push(rt);
         return rt;
       });
       p.catch(() => this.#runtimes.delete(configPath));
       this.#runtimes.set(configPath, p);
     }
     return p;
+  }
+
+  /** The runtimes of pods' and Controllers' own configuration files opened so far. */
+  openedRuntimes(): readonly SandboxRuntime[] {
+    return this.#opened;
   }
 
   /** Number of pods (groups with members or being created). */

@@ -21,6 +21,8 @@ export interface FrontDoorApiOptions {
   /** More addresses (`[runtime] api_listen`: unix:///path or tcp://127.0.0.1:PORT). */
   readonly listen?: readonly string[];
   readonly runtime: SandboxRuntime;
+  /** More stores whose sandboxes this front door serves (LocalBackendOptions.stores). */
+  readonly stores?: () => readonly SandboxRuntime[];
   readonly log: Logger;
   /** The core sandbox of a sandbox id when this process holds it. */
   readonly inProcess: (id: string) => CoreSandbox | undefined;
@@ -53,6 +55,7 @@ export async function serveFrontDoorApi(opts: FrontDoorApiOptions): Promise<Fron
     log,
     inProcess: opts.inProcess,
     refuseDelete: opts.refuseDelete,
+    ...(opts.stores !== undefined ? { stores: opts.stores } : {}),
     ...(opts.deleteInProcess !== undefined ? { deleteInProcess: opts.deleteInProcess } : {}),
     ...(opts.pause !== undefined ? { pause: opts.pause } : {}),
     ...(opts.resume !== undefined ? { resume: opts.resume } : {}),

@@ -22,9 +22,15 @@ import type { ApiBackend, ContainerView, SandboxOwner, SandboxView } from "./typ
 
 export interface LocalBackendOptions {
   readonly runtime: SandboxRuntime;
+  /**
+   * More stores to serve (a daemon's pods and Controllers with their own configuration files):
+   * their sandboxes are listed and acted on too, each with its own runtime. Stores with the same
+   * state directory count once.
+   */
+  readonly stores?: () => readonly SandboxRuntime[];
   readonly log: Logger;
-  /** Attaches to an ownerless sandbox (default: the library's fetchSandbox with the runtime's config). */
-  readonly attach?: (id: string) => Promise<LibrarySandbox>;
+  /** Attaches to an ownerless sandbox of store `rt` (default: the library's fetchSandbox with its config). */
+  readonly attach?: (id: string, rt: SandboxRuntime) => Promise<LibrarySandbox>;
   /**
    * The pid whose hold on a VM is this backend's own (default this process): the backend attaches
    * a sandbox only inside its per-sandbox queue. A program that embeds the API must not hold
@@ -74,11 +80,27 @@ function timesOf(r: SandboxRecord, nowMs: number): { uptime: number | null; star
   };
 }
 
-/** The backend for sandboxes of `runtime`'s store. */
+/** The backend for sandboxes of `runtime`'s store (and of `stores`). */
 export function localBackend(opts: LocalBackendOptions): ApiBackend {
-  const rt = opts.runtime;
-  const attach = opts.attach ??
-    ((id: string) => fetchSandboxWith(id, { config: rt.config, log: opts.log }, {}));
+  const primary = opts.runtime;
+  /** Every store, once per state directory; the primary first. */
+  const stores = (): SandboxRuntime[] => {
+    const seen = new Set<string>();
+    return [primary, ...(opts.stores?.() ?? [])].filter((s) => {
+      const dir = s.config.runtime.stateDir;
+      if (seen.has(dir)) return false;
+      seen.add(dir);
+      return true;
+    });
+  };
+  /** The store that holds sandbox `id` (the primary, whose NotFound answers, when none does). */
+  const storeOf = async (id: string): Promise<SandboxRuntime> => {
+    const has = (s: SandboxRuntime) => s.repo.loadSandbox(sandboxId(id)).then(() => true, () => false);
+    const [first, ...more] = stores();
+    if (first === undefined || await has(first)) return primary;
+    for (const s of more) if (await has(s)) return s;
+    return primary;
+  };
   const locks = new Map<string, Promise<unknown>>();
   const self = { selfPid: opts.selfPid ?? Deno.pid };
 
@@ -92,7 +114,8 @@ export function localBackend(opts: LocalBackendOptions): ApiBackend {
     return next;
   };
 
-  const record = async (id: string): Promise<SandboxRecord> => await rt.repo.loadSandbox(sandboxId(id));
+  const record = async (id: string): Promise<SandboxRecord> =>
+    await (await storeOf(id)).repo.loadSandbox(sandboxId(id));
 
   const view = async (r: SandboxRecord): Promise<SandboxView> => {
     const pids = r.vm !== null && r.status.kind !== "stopped" ? [r.vm.pid] : [];
@@ -109,7 +132,7 @@ export function localBackend(opts: LocalBackendOptions): ApiBackend {
       pids,
       owner: await ownerOf(r),
       vmm: await vmmUsage(pids),
-      containers: (await rt.repo.listContainers(r.id)).map(containerView),
+      containers: (await (await storeOf(r.id)).repo.listContainers(r.id)).map(containerView),
     };
   };
 
@@ -130,22 +153,36 @@ export function localBackend(opts: LocalBackendOptions): ApiBackend {
         return { kind: "process", pid: o.pid, role: "program", command: await commandOf(o.pid) };
     }
   };
-  const ctx: RouteContext = {
+  const contexts = new Map<SandboxRuntime, RouteContext>();
+  /** The routes' context for the store of `rt` (attaching with its configuration). */
+  const ctxOf = (rt: SandboxRuntime): RouteContext => {
+    let c = contexts.get(rt);
+    if (c === undefined) {
+      c = contextFor(rt);
+      contexts.set(rt, c);
+    }
+    return c;
+  };
+  const contextFor = (rt: SandboxRuntime): RouteContext => ({
     rt,
     log: opts.log,
-    attach,
+    attach: (id: string) =>
+      opts.attach !== undefined
+        ? opts.attach(id, rt)
+        : fetchSandboxWith(id, { config: rt.config, log: opts.log }, {}),
     serial,
     ...(opts.inProcess !== undefined ? { inProcess: opts.inProcess } : {}),
     ...(opts.refuseDelete !== undefined ? { refuseDelete: opts.refuseDelete } : {}),
     ...(opts.deleteInProcess !== undefined ? { deleteInProcess: opts.deleteInProcess } : {}),
     ...(opts.pause !== undefined ? { pause: opts.pause } : {}),
     ...(opts.resume !== undefined ? { resume: opts.resume } : {}),
-  };
+  });
   /** The route to the sandbox's owner, as its record says now. */
-  const route = async (id: string): Promise<Route> => routeFor(ctx, await ownerOf(await record(id)));
+  const route = async (id: string): Promise<Route> =>
+    routeFor(ctxOf(await storeOf(id)), await ownerOf(await record(id)));
 
   const containerOf = async (id: string, cid: string): Promise<ContainerRecord> => {
-    const c = (await rt.repo.listContainers(sandboxId(id))).find((x) => x.id === cid);
+    const c = (await (await storeOf(id)).repo.listContainers(sandboxId(id))).find((x) => x.id === cid);
     if (c === undefined) throw notHolderContainer(id, cid);
     return c;
   };
@@ -153,7 +190,9 @@ export function localBackend(opts: LocalBackendOptions): ApiBackend {
   return {
     async list() {
       const out: SandboxView[] = [];
-      for (const id of await rt.repo.listSandboxes()) {
+      const ids = new Set<string>();
+      for (const s of stores()) for (const id of await s.repo.listSandboxes()) ids.add(id);
+      for (const id of ids) {
         try {
           out.push(await view(await record(id)));
         } catch (e) {
@@ -176,7 +215,7 @@ export function localBackend(opts: LocalBackendOptions): ApiBackend {
     },
     async containers(id) {
       await record(id);
-      return (await rt.repo.listContainers(sandboxId(id))).map(containerView);
+      return (await (await storeOf(id)).repo.listContainers(sandboxId(id))).map(containerView);
     },
     async container(id, cid) {
       return containerView(await containerOf(id, cid));
@@ -195,11 +234,12 @@ export function localBackend(opts: LocalBackendOptions): ApiBackend {
       });
     },
     async guestStats(id, gopts = {}) {
-      const r = await record(id);
+      const rt = await storeOf(id);
+      const r = await rt.repo.loadSandbox(sandboxId(id));
       const running = (await rt.repo.listContainers(r.id)).filter((c) =>
         c.status.kind === "running" || c.status.kind === "paused"
       );
-      return await run(routeFor(ctx, await ownerOf(r)), id, {
+      return await run(routeFor(ctxOf(rt), await ownerOf(r)), id, {
         kind: "guest-stats",
         record: r,
         running,

@@ -121,6 +121,64 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "localBackend() with more stores lists and acts on the sandboxes of each, with that store's configuration",
+  permissions: "inherit",
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "cocoon-api-stores-" });
+    try {
+      const host = new FakeHost();
+      const world = (name: string) => {
+        const config = resolveConfig({
+          hypervisor: { qemu: { kernel: "/k/vmlinuz", initrd: "/k/initrd.img", default_vcpus: 1 } },
+          runtime: { state_dir: `${dir}/${name}`, internetworking_model: "none" },
+          agent: { dial_timeout: 5 },
+        }, { file: `${dir}/${name}.toml`, dropIns: [] });
+        const hooks: LibraryHooks = {
+          plugins: {
+            hypervisor: new FakeHypervisor(host),
+            store: new MemoryStore(),
+            storage: { "9p": new RecordingShare() },
+          },
+          connectAgent: fakeConnector(host),
+        };
+        return { config, hooks };
+      };
+      const a = world("a"), b = world("b");
+      const open = (w: typeof a) =>
+        openSandboxRuntime(w.config, { log, plugins: w.hooks.plugins!, connectAgent: w.hooks.connectAgent! });
+      const [rtA, rtB] = [await open(a), await open(b)];
+      await (await createSandboxWith({ id: "in-a", config: a.config }, a.hooks)).release();
+      await (await createSandboxWith({ id: "in-b", config: b.config }, b.hooks)).release();
+      const usedConfig: string[] = [];
+      const backend = localBackend({
+        runtime: rtA,
+        // the same state directory again counts once
+        stores: () => [rtB, rtA, rtB],
+        log,
+        attach: (id, rt) => {
+          usedConfig.push(`${id}@${rt.config.source.file}`);
+          const w = rt === rtB ? b : a;
+          return fetchSandboxWith(id, { config: w.config }, w.hooks);
+        },
+      });
+      assert.deepEqual((await backend.list()).map((v) => v.id).sort(), ["in-a", "in-b"]);
+      assert.equal((await backend.get("in-b")).state.kind, "ready");
+      await backend.pause("in-b");
+      assert.equal((await backend.get("in-b")).state.kind, "paused");
+      await backend.resume("in-b");
+      assert.deepEqual(usedConfig, [`in-b@${dir}/b.toml`, `in-b@${dir}/b.toml`]);
+      await backend.delete("in-b", { force: true });
+      await backend.delete("in-a", { force: true });
+      assert.deepEqual(await backend.list(), []);
+      await assert.rejects(backend.get("in-b"), { code: "NotFound" });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
   name: "localBackend() routes an OCI holder's sandbox through its control socket, never attaching it",
   permissions: "inherit",
   async fn() {
