@@ -13,7 +13,11 @@
  * Plugins still declare what they need in their manifests: the loader checks a third-party plugin
  * against what the process holds, and `cocoon plugins` shows each.
  */
-export const HOST_ALLOW_FLAGS: readonly string[] = ["--allow-all"];
+export const HOST_ALLOW_FLAGS: readonly string[] = [
+  "--allow-all",
+  // third-party plugins run in Workers with their manifest's permissions (runtime/plugins/confined.ts)
+  "--unstable-worker-options",
+];
 
 /** The guest agent runs as root inside the VM and drives crun/runc, mounts and networking there. */
 export const AGENT_PERMISSIONS: Deno.PermissionOptionsObject = {

@@ -93,7 +93,7 @@ function makeContext(globals: GlobalOptions, log: Logger): CommandContext {
     config,
     registry:
       () => (reg ??= config().then(async (c) =>
-        (await import("../plugins/registry.ts")).createRegistry(c.plugins.paths)
+        (await import("../plugins/registry.ts")).createRegistry(c.plugins.paths, c.plugins.integrity)
       )),
     print,
     printErr,

@@ -15,6 +15,7 @@ import { type OciPaths, ociPaths } from "../holder/paths.ts";
 import { type OciState, ociState } from "../oci/state.ts";
 import type { ContainerRecord, SandboxRuntime } from "../sandbox/mod.ts";
 import type { SandboxRepo } from "../sandbox/persist.ts";
+import { writeAtomic } from "../sys/files.ts";
 import { openRecordRepo } from "../sandbox/record_repo.ts";
 import type { CommandContext } from "./args.ts";
 import { canonicalPathSync } from "../sys/canonical_path.ts";
@@ -171,10 +172,7 @@ export function liveSocket(v: ContainerView, op: string): string {
   return v.info.socket;
 }
 
-/** Writes a pid file the way runc does (temp file + rename, no newline). */
+/** Writes a pid file the way runc does (temp file, fsync, rename; no newline). */
 export async function writePidFile(path: string, pid: number): Promise<void> {
-  const abs = path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
-  const tmp = `${abs.replace(/[^/]*$/, "")}.${abs.replace(/^.*\//, "")}.${crypto.randomUUID().slice(0, 8)}`;
-  await Deno.writeTextFile(tmp, String(pid), { mode: 0o644 });
-  await Deno.rename(tmp, abs);
+  await writeAtomic(path.startsWith("/") ? path : `${Deno.cwd()}/${path}`, String(pid), 0o644);
 }

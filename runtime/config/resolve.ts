@@ -56,6 +56,9 @@ export function resolveConfig(raw: unknown, source: ConfigSource): ResolvedConfi
       enableAnnotations: r.enable_annotations ??
         ["runtime.create_container_timeout", "agent.enable_debug", "agent.kernel_modules"],
       apiListen: r.api_listen ?? [],
+      apiListenPublic: r.api_listen_public ?? false,
+      apiTokenFile: r.api_token_file ?? `${stateDir}/api.token`,
+      podConfigDirs: r.pod_config_dirs ?? ["/etc/cocoon"],
     },
     factory: {
       enableTemplate: f.enable_template ?? false,
@@ -63,7 +66,7 @@ export function resolveConfig(raw: unknown, source: ConfigSource): ResolvedConfi
       vmCacheNumber: f.vm_cache_number ?? 0,
       vmCacheEndpoint: f.vm_cache_endpoint ?? `${stateDir}/cache.sock`,
     },
-    plugins: { paths: parsed.plugins?.paths ?? {} },
+    plugins: { paths: parsed.plugins?.paths ?? {}, integrity: parsed.plugins?.integrity ?? {} },
   };
 }
 

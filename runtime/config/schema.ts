@@ -148,6 +148,12 @@ export const RuntimeSchema = v.strictObject({
   enable_annotations: opt(strList()),
   /** More addresses of the management API of `cocoon daemon`/`cocoon sandboxer` (unix:///path, tcp://127.0.0.1:PORT); `<dir>/api.sock` is always served. @default [] */
   api_listen: opt(strList()),
+  /** Let `api_listen` hold TCP addresses other than loopback (the token is then the only guard). @default false */
+  api_listen_public: opt(v.boolean()),
+  /** The bearer token file of TCP API listeners (0600; made when missing). @default "<state_dir>/api.token" */
+  api_token_file: opt(str()),
+  /** Directories a pod's own configuration file (containerd's ConfigPath) may come from: root's, no [plugins]. @default ["/etc/cocoon"] */
+  pod_config_dirs: opt(strList()),
 });
 
 export const FactorySchema = v.strictObject({
@@ -162,8 +168,10 @@ export const FactorySchema = v.strictObject({
 });
 
 const PluginsSchema = v.strictObject({
-  /** Third-party plugins: name -> module path or file URL. */
+  /** Third-party plugins: name -> local module path or file URL (run confined in a Worker). */
   paths: opt(v.record(v.string(), v.string())),
+  /** name -> "sha256:<hex>" of the module file: a plugin loads only when its file matches. */
+  integrity: opt(v.record(v.string(), v.string())),
 });
 
 export const RawConfigSchema = v.strictObject({
@@ -236,6 +244,9 @@ export interface RuntimeConfig {
   readonly enableAnnotations: readonly string[];
   /** `[runtime] api_listen`. */
   readonly apiListen: readonly string[];
+  readonly apiListenPublic: boolean;
+  readonly apiTokenFile: string;
+  readonly podConfigDirs: readonly string[];
 }
 
 export interface FactoryConfig {
@@ -257,7 +268,10 @@ export interface ResolvedConfig {
   readonly agent: AgentConfig;
   readonly runtime: RuntimeConfig;
   readonly factory: FactoryConfig;
-  readonly plugins: { readonly paths: Readonly<Record<string, string>> };
+  readonly plugins: {
+    readonly paths: Readonly<Record<string, string>>;
+    readonly integrity: Readonly<Record<string, string>>;
+  };
   /** The merged raw tree (for `cocoon env`). */
   readonly raw: RawConfig;
 }

@@ -30,6 +30,7 @@ import { type FrontDoorApi, serveFrontDoorApi } from "../api/http/front_door.ts"
 import { HostedSandboxers, parseServeSandboxer, parseStopSandboxer } from "./sandboxers.ts";
 import { HostedVmCaches, parseServeVmCache } from "./vm_caches.ts";
 import { writeAtomic } from "../sys/files.ts";
+import { listenPrivate } from "../sys/private_socket.ts";
 import { controlObject, parseHeldRequest } from "./control_request.ts";
 import { HeldSandboxes } from "./held.ts";
 
@@ -283,14 +284,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     },
   });
   // Listened on here (not by the server) so that closing removes the socket only while it is ours.
-  await Deno.remove(paths.socket).catch(() => {});
-  let listener: Deno.Listener;
-  try {
-    listener = Deno.listen({ transport: "unix", path: paths.socket });
-  } catch (e) {
-    throw new RuntimeError("Unavailable", `Cannot listen on "${paths.socket}": ${String(e)}`, { cause: e });
-  }
-  await Deno.chmod(paths.socket, 0o600);
+  const listener = await listenPrivate(paths.socket, (p) => Deno.listen({ transport: "unix", path: p }), {
+    close: (x) => x.close(),
+  });
   socketIno = (await Deno.stat(paths.socket)).ino;
   // Before the first call is served: a shim that reached the daemon finds its pid file.
   await writeAtomic(paths.pidFile, String(Deno.pid));

@@ -9,6 +9,7 @@
 import { isRuntimeError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 import { loadConfig } from "../config/load.ts";
+import { checkPodConfig, checkPodConfigFile } from "../config/pod_config.ts";
 import { openSandboxRuntime, Sandbox, type SandboxRuntime } from "../sandbox/mod.ts";
 import { podSandboxId } from "../shim/address.ts";
 import { joinHostCgroup, leaveHostCgroup } from "../sys/host_cgroup.ts";
@@ -122,8 +123,21 @@ export class Pods {
     });
   }
 
+  /**
+   * The runtime of a pod's own configuration (containerd's ConfigPath): only a file from a
+   * directory the daemon's configuration trusts, root's, without plugins (config/pod_config.ts).
+   * Control calls from root's own commands (sandboxer, factory, library) name theirs freely.
+   */
+  async #podRuntime(configPath: string | undefined): Promise<SandboxRuntime> {
+    if (configPath === undefined || configPath === this.#rt.config.source.file) return this.#rt;
+    await checkPodConfigFile(configPath, this.#rt.config.runtime.podConfigDirs);
+    const rt = await this.runtimeOf(configPath);
+    checkPodConfig(rt.config, configPath);
+    return rt;
+  }
+
   async #open(id: string, group: string, opts: JoinOptions): Promise<Sandbox> {
-    const rt = await this.runtimeOf(opts.configPath);
+    const rt = await this.#podRuntime(opts.configPath);
     try {
       const sb = await Sandbox.create(rt, {
         id,

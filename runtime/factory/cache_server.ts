@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { listenPrivate } from "../sys/private_socket.ts";
 import { unmountAndRemove } from "../sys/safe_remove.ts";
 import type { FactoryVm, Hypervisor, VmConfig, VmState } from "../../plugins/types.ts";
 import type { ResolvedConfig } from "../config/schema.ts";
@@ -144,31 +145,34 @@ export async function serveVmCache(rt: VmCacheHost, opts: { signal?: AbortSignal
   }
 
   const status = (): CacheStatus => ({ wanted, ready: pool.length, filling, origin: name, failures });
-  await Deno.remove(cfg.factory.vmCacheEndpoint).catch(() => {});
-  const server = Deno.serve({
-    path: cfg.factory.vmCacheEndpoint,
-    signal: closing.signal,
-    onListen: () => log.info("vm cache listening", { endpoint: cfg.factory.vmCacheEndpoint, wanted }),
-  }, async (req) => {
-    const url = new URL(req.url);
-    if (req.method === "GET" && url.pathname === "/status") return Response.json(status());
-    if (req.method === "POST" && url.pathname === "/take") {
-      const body: unknown = await req.json().catch(() => ({}));
-      const key = typeof body === "object" && body !== null && "key" in body ? body.key : undefined;
-      const i = pool.findIndex((v) => key === "*" || v.key === key);
-      if (i < 0) return Response.json({ error: "no cached VM of this shape", ...status() }, { status: 404 });
-      const [vm] = pool.splice(i, 1);
-      void refill();
-      return Response.json(vm);
-    }
-    if (req.method === "POST" && url.pathname === "/shutdown") {
-      // Answered once the unused VMs are gone: `factory destroy` then finds nothing left.
-      await drain();
-      setTimeout(() => closing.abort(), 10);
-      return Response.json({ ok: true });
-    }
-    return new Response("not found", { status: 404 });
-  });
+  // 0600: only root takes VMs from the cache or shuts it down
+  const server = await listenPrivate(cfg.factory.vmCacheEndpoint, (path) =>
+    Deno.serve({
+      path,
+      signal: closing.signal,
+      onListen: () => log.info("vm cache listening", { endpoint: cfg.factory.vmCacheEndpoint, wanted }),
+    }, async (req) => {
+      const url = new URL(req.url);
+      if (req.method === "GET" && url.pathname === "/status") return Response.json(status());
+      if (req.method === "POST" && url.pathname === "/take") {
+        const body: unknown = await req.json().catch(() => ({}));
+        const key = typeof body === "object" && body !== null && "key" in body ? body.key : undefined;
+        const i = pool.findIndex((v) => key === "*" || v.key === key);
+        if (i < 0) {
+          return Response.json({ error: "no cached VM of this shape", ...status() }, { status: 404 });
+        }
+        const [vm] = pool.splice(i, 1);
+        void refill();
+        return Response.json(vm);
+      }
+      if (req.method === "POST" && url.pathname === "/shutdown") {
+        // Answered once the unused VMs are gone: `factory destroy` then finds nothing left.
+        await drain();
+        setTimeout(() => closing.abort(), 10);
+        return Response.json({ ok: true });
+      }
+      return new Response("not found", { status: 404 });
+    }));
   void refill();
   await server.finished;
   await drain(); // cached VMs that nobody took go with the cache

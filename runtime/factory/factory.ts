@@ -35,7 +35,7 @@ export function openFactory(
   const key = `${name}\0${cfg.factory.templatePath}`;
   let p = loaded.get(key);
   if (p === undefined) {
-    const registry = opts.registry ?? createRegistry(cfg.plugins.paths);
+    const registry = opts.registry ?? createRegistry(cfg.plugins.paths, cfg.plugins.integrity);
     p = loadPlugin(registry, "factory", name, {
       log: opts.log.child({ subsystem: "factory", factory: name }),
       config: factoryPluginConfig(cfg, name),

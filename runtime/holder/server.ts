@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { listenPrivate } from "../sys/private_socket.ts";
 import { toRuntimeError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 import { atMost } from "./relay.ts";
@@ -43,9 +44,9 @@ export class ControlServer {
 
   /** Listens on `path` (a stale socket file there is replaced). */
   static async listen(path: string, handler: Handler, log: Logger): Promise<ControlServer> {
-    await Deno.remove(path).catch(() => {});
-    const l = Deno.listen({ transport: "unix", path });
-    await Deno.chmod(path, 0o600);
+    const l = await listenPrivate(path, (p) => Deno.listen({ transport: "unix", path: p }), {
+      close: (x) => x.close(),
+    });
     return new ControlServer(l, path, handler, log);
   }
 

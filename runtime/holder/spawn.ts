@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { HOST_ALLOW_FLAGS } from "../permissions.ts";
 import { fileURLToPath } from "node:url";
 import { RuntimeError } from "../errors.ts";
 import { processStartTime } from "../sys/process_identity.ts";
@@ -24,7 +25,7 @@ export function selfCommand(args: readonly string[]): SelfCommand {
   const base = exe.slice(exe.lastIndexOf("/") + 1);
   if (base === "deno" || base === "deno.exe") {
     const main = Deno.mainModule.startsWith("file:") ? fileURLToPath(Deno.mainModule) : Deno.mainModule;
-    return { cmd: exe, args: ["run", "--allow-all", "--quiet", main, ...args] };
+    return { cmd: exe, args: ["run", ...HOST_ALLOW_FLAGS, "--quiet", main, ...args] };
   }
   return { cmd: exe, args };
 }

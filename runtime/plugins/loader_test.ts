@@ -2,15 +2,20 @@ import assert from "node:assert/strict";
 import { loadPlugin } from "./loader.ts";
 import { createRegistry } from "./registry.ts";
 import { allowFlags } from "./permissions.ts";
+import { fileDigest } from "./confined.ts";
 import { createLogger, nullSink } from "../log/logger.ts";
 
 const fixtures = new URL("../../tests/fixtures/plugins/", import.meta.url).pathname;
 const ctx = { log: createLogger({ sink: nullSink }), config: {}, runDir: "/nonexistent" };
-const reg = createRegistry({
+const files = {
   "needs-qemu": `${fixtures}needs_qemu.ts`,
   "no-manifest": `${fixtures}no_manifest.ts`,
   "bad": `${fixtures}bad_permissions.ts`,
-});
+};
+const pins = Object.fromEntries(
+  await Promise.all(Object.entries(files).map(async ([k, f]) => [k, await fileDigest(f)] as const)),
+);
+const reg = createRegistry(files, pins);
 
 Deno.test({
   name: "loadPlugin() loads a plugin whose declared run permission is granted",

@@ -14,7 +14,10 @@ export interface PluginRef {
   readonly name: string;
   /** `builtin` or the module path of a third-party plugin. */
   readonly origin: string;
+  /** A built-in's module (third-party ones are never imported here: confined.ts runs them). */
   readonly load: ModuleLoader;
+  /** A third-party plugin's pinned digest (`[plugins.integrity]`), when given. */
+  readonly integrity?: string;
 }
 
 export type PluginRegistry = ReadonlyMap<string, PluginRef>;
@@ -39,23 +42,26 @@ const BUILTIN: readonly { kind: PluginKind; name: string; load: ModuleLoader }[]
 
 /**
  * Builds a registry of the built-ins plus third-party modules given as `name -> path` (the
- * `[plugins.paths]` table); a third-party plugin's kind is read from its manifest when loaded, so
- * it is registered under every kind and checked then.
+ * `[plugins.paths]` table) with their pinned digests (`[plugins.integrity]`); a third-party
+ * plugin's kind is read from its manifest when loaded, so it is registered under every kind and
+ * checked then. Third-party modules are run confined (confined.ts), never imported by `load`.
  */
-export function createRegistry(thirdParty: Readonly<Record<string, string>> = {}): PluginRegistry {
+export function createRegistry(
+  thirdParty: Readonly<Record<string, string>> = {},
+  integrity: Readonly<Record<string, string>> = {},
+): PluginRegistry {
   const m = new Map<string, PluginRef>();
   for (const b of BUILTIN) m.set(key(b.kind, b.name), { ...b, origin: "builtin" });
   for (const [name, path] of Object.entries(thirdParty)) {
-    const url = path.startsWith("file:") || path.startsWith("http")
-      ? path
-      : new URL(`file://${absolute(path)}`).href;
+    const origin = path.startsWith("file:") || /^[a-z]+:/i.test(path) ? path : absolute(path);
     for (const kind of ["hypervisor", "network", "storage", "store", "factory"] as const) {
       if (!m.has(key(kind, name))) {
         m.set(key(kind, name), {
           kind,
           name,
-          origin: path,
-          load: () => import(url),
+          origin,
+          load: () => Promise.reject(new Error("a third-party plugin runs confined")),
+          ...(integrity[name] !== undefined ? { integrity: integrity[name] } : {}),
         });
       }
     }

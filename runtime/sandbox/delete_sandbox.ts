@@ -10,6 +10,8 @@ import type { Vm } from "../../plugins/types.ts";
 import { isRuntimeError, SandboxError } from "../errors.ts";
 import { type SandboxContext, saveSandbox } from "./_context.ts";
 import { removeOwnedTaps } from "./hotplug.ts";
+import { killStrays } from "../sys/strays.ts";
+import { canonicalPath } from "../sys/canonical_path.ts";
 import { removeTree } from "../sys/safe_remove.ts";
 import { leaveHostCgroup } from "../sys/host_cgroup.ts";
 import { releaseVmUsersUnder } from "../sys/vm_user.ts";
@@ -71,6 +73,20 @@ export async function deleteSandbox(ctx: SandboxContext, opts: DeleteSandboxOpti
     }
     ctx.vm = undefined;
   });
+  // With force, a VMM or virtiofsd that no record names: spawned just before a crash of the
+  // creating process (the record said "creating", not yet which pid), or left by a stop that failed.
+  if (force) {
+    await step("end what no record names", async () => {
+      const killed = await killStrays(id, await canonicalPath(ctx.record.dir)).catch((e) => {
+        // a library caller without read access to /proc: nothing to sweep with
+        if (e instanceof Deno.errors.NotCapable) return [];
+        throw e;
+      });
+      if (killed.length > 0) {
+        ctx.log.warn("killed processes of the sandbox that no record named", { pids: killed });
+      }
+    });
+  }
 
   if ((ctx.record.hotplugged?.nics.length ?? 0) > 0) {
     await step("remove hot-plugged NICs' taps", () => removeOwnedTaps(ctx));

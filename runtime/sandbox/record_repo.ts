@@ -18,7 +18,7 @@ export async function openRecordRepo(
   opts: { log?: Logger; registry?: PluginRegistry } = {},
 ): Promise<SandboxRepo> {
   const log = (opts.log ?? rootLog()).child({ subsystem: "store" });
-  const registry = opts.registry ?? createRegistry(cfg.plugins.paths);
+  const registry = opts.registry ?? createRegistry(cfg.plugins.paths, cfg.plugins.integrity);
   const store = await loadPlugin(registry, "store", cfg.runtime.store, {
     log,
     config: {},

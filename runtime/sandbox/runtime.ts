@@ -155,7 +155,7 @@ export async function openSandboxRuntime(
   opts: OpenSandboxRuntimeOptions = {},
 ): Promise<SandboxRuntime> {
   const log = (opts.log ?? rootLog()).child({ subsystem: "sandbox" });
-  const registry = opts.registry ?? createRegistry(cfg.plugins.paths);
+  const registry = opts.registry ?? createRegistry(cfg.plugins.paths, cfg.plugins.integrity);
   const runDir = cfg.runtime.stateDir;
   const load = async <K extends PluginKind>(kind: K, name: string, config: Record<string, unknown>) =>
     (await loadPlugin(registry, kind, name, { log: log.child({ subsystem: kind }), config, runDir }))

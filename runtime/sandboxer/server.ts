@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { listenPrivate } from "../sys/private_socket.ts";
 import * as grpc from "@grpc/grpc-js";
 import { RuntimeError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
@@ -78,15 +79,14 @@ export async function startSandboxer(opts: StartSandboxerOptions): Promise<Sandb
     server.addService(...grpcUnaryService(Controller, controller.handlers(), { log }));
   }
   try {
-    await Deno.remove(opts.listen).catch(() => {});
-    await new Promise<number>((resolve, reject) =>
-      server.bindAsync(
-        `unix://${opts.listen}`,
-        grpc.ServerCredentials.createInsecure(),
-        (e, port) => e ? reject(e) : resolve(port),
-      )
-    );
-    await Deno.chmod(opts.listen, 0o600);
+    await listenPrivate(opts.listen, (p) =>
+      new Promise<number>((resolve, reject) =>
+        server.bindAsync(
+          `unix://${p}`,
+          grpc.ServerCredentials.createInsecure(),
+          (e, port) => e ? reject(e) : resolve(port),
+        )
+      ));
   } catch (cause) {
     server.forceShutdown();
     await taskApi.close();

@@ -13,6 +13,7 @@
  * skipped, saying so, when /usr/bin/chromium is missing (`apt-get install chromium`).
  */
 import assert from "node:assert/strict";
+import { apiFetch, readToken, tokenFileOf } from "../utils/api_client.ts";
 import { chromium } from "playwright-core";
 import { makeBusyboxRootfs } from "../../agent/testing/rootfs.ts";
 import { createSandbox, fetchSandbox, type Sandbox } from "../../mod.ts";
@@ -35,6 +36,8 @@ const dec = new TextDecoder();
 interface ApiProcess {
   readonly child: Deno.ChildProcess;
   readonly tcp: string;
+  /** The API's bearer token (from the file `cocoon api` names). */
+  readonly token: string;
   readonly unix: string;
   readonly stderr: string[];
 }
@@ -55,6 +58,7 @@ async function startApi(configPath: string, unix: string): Promise<ApiProcess> {
   }).spawn();
   const stderr: string[] = [];
   const ready = Promise.withResolvers<string>();
+  let tokenFile: string | null = null;
   void (async () => {
     let buf = "";
     for await (const chunk of child.stderr) {
@@ -64,6 +68,7 @@ async function startApi(configPath: string, unix: string): Promise<ApiProcess> {
       for (const l of lines) {
         stderr.push(l);
         const m = /^cocoon api: listening on .*tcp:\/\/(127\.0\.0\.1:\d+)/.exec(l);
+        tokenFile ??= tokenFileOf(l);
         if (m) ready.resolve(m[1]!);
       }
     }
@@ -71,7 +76,9 @@ async function startApi(configPath: string, unix: string): Promise<ApiProcess> {
   })();
   const timer = setTimeout(() => ready.reject(new Error("cocoon api did not listen in 60 s")), 60_000);
   try {
-    return { child, tcp: `http://${await ready.promise}`, unix, stderr };
+    const tcp = `http://${await ready.promise}`;
+    if (tokenFile === null) throw new Error(`cocoon api named no token file: ${stderr.join("\n")}`);
+    return { child, tcp, token: await readToken(tokenFile), unix, stderr };
   } finally {
     clearTimeout(timer);
   }
@@ -161,6 +168,7 @@ Deno.test({
 
       api = await startApi(configPath, `${dir}/api.sock`);
       const base = api.tcp;
+      const fetch = apiFetch(api.token);
 
       // List over TCP and over the unix socket: both sandboxes, ready, nobody holding them, VMM figures.
       const list = await json(await fetch(`${base}/v1/sandboxes`));
@@ -332,7 +340,9 @@ Deno.test({
           const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
           try {
             const page = await browser.newPage({ viewport: { width: 1280, height: 640 } });
-            await page.goto(`${base}/`);
+            // the dashboard's way in: the token once in the URL, then an HttpOnly cookie
+            await page.goto(`${base}/?token=${api.token}`);
+            assert.equal(new URL(page.url()).search, "", "the token left the address bar");
             for (const id of ids) await page.waitForSelector(`tr[data-sandbox="${id}"]`, { timeout: 20_000 });
             assert.equal(await page.getAttribute(`tr[data-sandbox="${batch}"]`, "data-state"), "paused");
             assert.equal(await page.getAttribute(`tr[data-sandbox="${web}"]`, "data-state"), "ready");

@@ -160,7 +160,8 @@ export async function startEmbeddedDaemon(
 ): Promise<Daemon> {
   const cfg = resolveConfig({
     hypervisor: { qemu: { kernel: "/k/vmlinuz", initrd: "/k/initrd.img", image: "/k/rootfs.erofs" } },
-    runtime: { state_dir: `${dir}/run`, internetworking_model: "none" },
+    // pods' own configuration files are written in the test's (root-owned, 0700) directory
+    runtime: { state_dir: `${dir}/run`, internetworking_model: "none", pod_config_dirs: [dir] },
     agent: { dial_timeout: 5 },
   }, { file: "shim-test", dropIns: [] });
   const log = createLogger({ sink: o.sink, level: "debug" });

@@ -50,7 +50,9 @@ async function request(socket: string, c: Call): Promise<{ res: Response; done: 
     const res = await fetch(`http://cocoon${c.path}`, {
       client,
       method: c.method,
-      ...(c.body !== undefined ? { body: c.body, headers: { "content-type": "application/json" } } : {}),
+      // every mutating request is JSON (access.ts), bodiless ones too
+      ...(c.method !== "GET" ? { headers: { "content-type": "application/json" } } : {}),
+      ...(c.body !== undefined ? { body: c.body } : {}),
       ...(c.signal !== undefined ? { signal: c.signal } : {}),
     });
     return { res, done: () => client.close() };

@@ -14,6 +14,7 @@ import type { Sandbox as CoreSandbox } from "../../sandbox/sandbox.ts";
 import { createApiApp } from "./app.ts";
 import { localBackend } from "./local_backend.ts";
 import { type ApiServer, type ListenAddress, parseListen, serveApi } from "./serve.ts";
+import { readOrCreateToken } from "./token.ts";
 
 export interface FrontDoorApiOptions {
   /** The front door's directory: the API listens on `<dir>/api.sock`. */
@@ -61,7 +62,15 @@ export async function serveFrontDoorApi(opts: FrontDoorApiOptions): Promise<Fron
     ...(opts.resume !== undefined ? { resume: opts.resume } : {}),
   });
   const app = createApiApp(backend, { log });
-  const server = await serveApi(app.fetch, listen, { log, unref: true });
+  // TCP addresses of `[runtime] api_listen` need the token (and loopback unless api_listen_public)
+  const rc = opts.runtime.config.runtime;
+  const token = listen.some((a) => a.kind === "tcp") ? await readOrCreateToken(rc.apiTokenFile) : undefined;
+  const server = await serveApi(app.fetch, listen, {
+    log,
+    unref: true,
+    public: rc.apiListenPublic,
+    ...(token !== undefined ? { token } : {}),
+  });
   let closing: Promise<void> | undefined;
   const close = () =>
     closing ??= (async () => {

@@ -1,11 +1,14 @@
 /**
- * Serving the API app on unix sockets (`unix:///run/cocoon/api.sock`) and localhost TCP
- * (`tcp://127.0.0.1:8080`; port 0 picks a free one).
+ * Serving the API app on unix sockets (`unix:///run/cocoon/api.sock`, 0600) and TCP
+ * (`tcp://127.0.0.1:8080`; port 0 picks a free one). TCP needs the API token and, unless asked
+ * for with `public`, a loopback address; every listener checks requests (access.ts).
  *
  * @module
  */
 import { RuntimeError } from "../../errors.ts";
 import type { Logger } from "../../log/logger.ts";
+import { listenPrivate } from "../../sys/private_socket.ts";
+import { guarded, isLoopback, loopbackHosts } from "./access.ts";
 
 export type ListenAddress =
   | { readonly kind: "unix"; readonly path: string }
@@ -52,8 +55,31 @@ export async function serveApi(
     log: Logger;
     /** The listeners do not keep the process alive (an API embedded in a daemon that exits when idle). */
     unref?: boolean;
+    /** The bearer token TCP listeners require (none: TCP is refused). */
+    token?: string;
+    /** Allow TCP on addresses other than loopback (`--listen-public`). */
+    public?: boolean;
+    /** Cap of a request body (default 1 MiB). */
+    maxBody?: number;
   },
 ): Promise<ApiServer> {
+  for (const a of listen) {
+    if (a.kind !== "tcp") continue;
+    if (opts.token === undefined) {
+      throw new RuntimeError(
+        "InvalidArgument",
+        `Cannot listen on ${formatListen(a)}: TCP needs the API token (no token file was given)`,
+      );
+    }
+    if (!isLoopback(a.hostname) && opts.public !== true) {
+      throw new RuntimeError(
+        "InvalidArgument",
+        `Cannot listen on ${formatListen(a)}: not a loopback address; anyone who can reach it could try ` +
+          "the token, so say so with --listen-public (or [runtime] api_listen_public = true)",
+      );
+    }
+  }
+  const limits = opts.maxBody !== undefined ? { maxBody: opts.maxBody } : {};
   const servers: { server: Deno.HttpServer; address: ListenAddress }[] = [];
   const closeAll = async () => {
     for (const { server, address } of servers) {
@@ -66,19 +92,26 @@ export async function serveApi(
       if (a.kind === "unix") {
         const dir = a.path.slice(0, a.path.lastIndexOf("/"));
         if (dir !== "") await Deno.mkdir(dir, { recursive: true, mode: 0o711 });
-        await Deno.remove(a.path).catch(() => {});
-        const server = Deno.serve({ path: a.path, onListen: () => {} }, handler);
+        const h = guarded(handler, { kind: "socket" }, limits);
+        const server = await listenPrivate(a.path, (path) => Deno.serve({ path, onListen: () => {} }, h), {
+          close: (s) => s.shutdown(),
+        });
         if (opts.unref === true) server.unref();
-        await Deno.chmod(a.path, 0o600);
         servers.push({ server, address: a });
       } else {
         const bound = Promise.withResolvers<number>();
+        let h: (req: Request) => Response | Promise<Response> = () =>
+          new Response("not listening yet", { status: 503 });
         const server = Deno.serve(
           { hostname: a.hostname, port: a.port, onListen: (addr) => bound.resolve(addr.port) },
-          handler,
+          (req) => h(req),
         );
+        const port = await bound.promise;
+        const name = a.hostname.includes(":") ? `[${a.hostname}]` : a.hostname;
+        const hosts = isLoopback(a.hostname) ? new Set([...loopbackHosts(port), `${name}:${port}`]) : null;
+        h = guarded(handler, { kind: "token", token: opts.token ?? "", hosts }, limits);
         if (opts.unref === true) server.unref();
-        servers.push({ server, address: { ...a, port: await bound.promise } });
+        servers.push({ server, address: { ...a, port } });
       }
     }
   } catch (e) {

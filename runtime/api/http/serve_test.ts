@@ -43,11 +43,15 @@ Deno.test({
     const server = await serveApi(app.fetch, [
       { kind: "unix", path: `${dir}/api.sock` },
       { kind: "tcp", hostname: "127.0.0.1", port: 0 },
-    ], { log: createLogger({ level: "error", sink: nullSink }) });
+    ], { log: createLogger({ level: "error", sink: nullSink }), token: "t0k" });
     try {
       const tcp = server.addresses[1];
       assert.ok(tcp?.kind === "tcp" && tcp.port > 0);
-      assert.equal(await (await fetch(`http://127.0.0.1:${tcp.port}/x`)).text(), "pong");
+      const r = await fetch(`http://127.0.0.1:${tcp.port}/x`, { headers: { authorization: "Bearer t0k" } });
+      assert.equal(await r.text(), "pong");
+      const denied = await fetch(`http://127.0.0.1:${tcp.port}/x`);
+      await denied.body?.cancel();
+      assert.equal(denied.status, 401, "TCP without the token");
       assert.match(await unixGet(`${dir}/api.sock`, "/x"), /^HTTP\/1\.1 200[\s\S]*pong$/);
       assert.equal((await Deno.stat(`${dir}/api.sock`)).mode! & 0o777, 0o600);
     } finally {
@@ -56,5 +60,28 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
       assert.ok(gone, "the socket is removed");
     }
+  },
+});
+
+Deno.test({
+  name: "serveApi() refuses TCP without a token, and a non-loopback address unless public",
+  permissions: "inherit",
+  async fn() {
+    const app = new Hono().get("/x", (c) => c.text("pong"));
+    const log = createLogger({ level: "error", sink: nullSink });
+    await assert.rejects(
+      serveApi(app.fetch, [{ kind: "tcp", hostname: "127.0.0.1", port: 0 }], { log }),
+      /TCP needs the API token/,
+    );
+    await assert.rejects(
+      serveApi(app.fetch, [{ kind: "tcp", hostname: "0.0.0.0", port: 0 }], { log, token: "t" }),
+      /not a loopback address.*--listen-public/,
+    );
+    const pub = await serveApi(app.fetch, [{ kind: "tcp", hostname: "0.0.0.0", port: 0 }], {
+      log,
+      token: "t",
+      public: true,
+    });
+    await pub.close();
   },
 });

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { listenPrivate } from "../../sys/private_socket.ts";
 import { ProtocolError } from "../../errors.ts";
 import { type Logger, rootLog } from "../../log/logger.ts";
 import { Channel, type ChannelOptions, connDuplex, type Duplex } from "./channel.ts";
@@ -68,8 +69,12 @@ export class TtrpcServer {
     }
     let listener: Deno.Listener;
     try {
-      listener = Deno.listen({ transport: "unix", path });
-      if (opts.mode !== undefined) await Deno.chmod(path, opts.mode);
+      listener = opts.mode === undefined
+        ? Deno.listen({ transport: "unix", path })
+        : await listenPrivate(path, (p) => Deno.listen({ transport: "unix", path: p }), {
+          mode: opts.mode,
+          close: (x) => x.close(),
+        });
     } catch (e) {
       throw new ProtocolError(
         "Unavailable",
