@@ -109,25 +109,35 @@ export interface GuestDetails {
   readonly memoryHotplugProbe: boolean;
 }
 
+/** An address of an interface: `10.0.0.2` with prefix 24. */
 export interface IpAddress {
   readonly family: 4 | 6;
+  /** Without the prefix. */
   readonly address: string;
   readonly prefix: number;
 }
 
+/** A network interface in the guest. */
 export interface GuestInterface {
+  /** Name in the guest (`eth0`). */
   readonly name: string;
+  /** Lower case. */
   readonly mac: string;
   readonly mtu: number;
+  /** Whether the link is up. */
   readonly up: boolean;
   readonly addresses: readonly IpAddress[];
 }
 
+/** A route in the guest's main table. */
 export interface GuestRoute {
   /** CIDR, or "" for the default route. */
   readonly destination: string;
+  /** Next hop. */
   readonly gateway?: string;
+  /** Interface name. */
   readonly device?: string;
+  /** Preferred source address. */
   readonly source?: string;
   /** 0 universe, 253 link, 254 host. */
   readonly scope?: number;

@@ -46,17 +46,20 @@ export async function createFromBundle(
     ...sig,
   });
   try {
-    const container = await sandbox.createContainer({
-      id: opts.id,
-      spec: bundle.spec,
-      rootfs: bundle.rootfs,
-      bundle: bundle.dir,
-      ...(opts.stdin !== undefined ? { stdin: opts.stdin } : {}),
-      ...sig,
+    const container = await sandbox.act({
+      kind: "create-container",
+      opts: {
+        id: opts.id,
+        spec: bundle.spec,
+        rootfs: bundle.rootfs,
+        bundle: bundle.dir,
+        ...(opts.stdin !== undefined ? { stdin: opts.stdin } : {}),
+        ...sig,
+      },
     });
     return { sandbox, container, bundle };
   } catch (e) {
-    await sandbox.delete({ force: true }).catch((de) =>
+    await sandbox.act({ kind: "delete", opts: { force: true } }).catch((de) =>
       rt.log.error("cleanup after failed create failed", { error: de })
     );
     throw e;

@@ -1,38 +1,32 @@
 /**
  * `Sandbox`: the handle every front door holds (OCI CLI holder, shim daemon, sandboxer, mod.ts,
- * HTTP API). Each method is one operation file; the handle only carries the state between them.
+ * HTTP API). Every change goes through `act` (actions.ts: one operation file per action); records,
+ * waits, streams and events are read from the handle directly.
  *
  * ```ts
  * const rt = await openSandboxRuntime(await loadConfig());
  * const sb = await Sandbox.create(rt, { id: "sb1" });
  * const spec = parseOciSpec(minimalSpec(["echo", "hi"]), "inline");
- * await sb.createContainer({ id: "c1", spec, rootfs: "/tmp/rootfs" });
+ * await sb.act({ kind: "create-container", opts: { id: "c1", spec, rootfs: "/tmp/rootfs" } });
  * const out = new Response(sb.io("c1").stdout).text();
- * await sb.startContainer("c1");
+ * await sb.act({ kind: "start-container", containerId: "c1" });
  * const { exitStatus } = await sb.wait("c1");
- * await sb.delete();
+ * await sb.act({ kind: "delete" });
  * ```
  *
  * @module
  */
-import type { AttachedDevice, Device, Vm, VmExit } from "../../plugins/types.ts";
-import type { ContainerStats, GuestInterface, GuestRoute } from "../agent_client/types.ts";
-import type { ContainerId, SandboxId } from "../ids.ts";
+import type { Vm, VmExit } from "../../plugins/types.ts";
+import type { SandboxId } from "../ids.ts";
 import { containerId } from "../ids.ts";
 import { loadContainer, type SandboxContext, saveSandbox } from "./_context.ts";
 import { type ActionKind, type ActionOf, type ActionResults, runAction } from "./actions.ts";
-import type { CreateContainerOptions } from "./create_container.ts";
 import { createSandbox, type CreateSandboxOptions } from "./create_sandbox.ts";
-import type { DeleteContainerOptions } from "./delete.ts";
-import type { DeleteSandboxOptions } from "./delete_sandbox.ts";
-import type { ExecOptions } from "./exec.ts";
 import { fetchSandbox, type FetchSandboxOptions, listSandboxes } from "./fetch_sandbox.ts";
-import type { KillOptions } from "./kill.ts";
 import { type MonitorOptions, monitorSandbox, type SandboxEvent } from "./monitor.ts";
-import type { NetworkRescanReport } from "./network.ts";
 import { eventsOf } from "./events.ts";
 import { ownedHere } from "./owner.ts";
-import type { ContainerRecord, ExecRecord, SandboxRecord } from "./records.ts";
+import type { ContainerRecord, SandboxRecord } from "./records.ts";
 import type { SandboxRuntime } from "./runtime.ts";
 import type { SandboxStatus } from "./status.ts";
 import { type ProcessIo, processIo } from "./stdio.ts";
@@ -109,21 +103,13 @@ export class Sandbox implements AsyncDisposable {
 
   /**
    * Runs one action (actions.ts): transitions one at a time in this sandbox's queue, queries and
-   * signals at once. The methods below are the same actions by name.
+   * signals at once. Every change to a sandbox goes through here.
    */
   act<K extends ActionKind>(a: ActionOf<K>): Promise<ActionResults[K]> {
     return runAction(this.#ctx, a);
   }
 
-  // Containers -----------------------------------------------------------------------------------
-
-  createContainer(opts: CreateContainerOptions): Promise<ContainerRecord> {
-    return this.act({ kind: "create-container", opts });
-  }
-
-  startContainer(id: string, opts: { signal?: AbortSignal } = {}): Promise<ContainerRecord> {
-    return this.act({ kind: "start-container", containerId: id, ...opts });
-  }
+  // Containers: records, waits and streams (views, not actions) -------------------------------
 
   /** The container's record (status, storages, execs). @throws NotFound */
   container(id: string): Promise<ContainerRecord> {
@@ -134,17 +120,9 @@ export class Sandbox implements AsyncDisposable {
     return this.#ctx.rt.repo.listContainers(this.id);
   }
 
-  kill(id: string, signal: string | number, opts: KillOptions = {}): Promise<void> {
-    return this.act({ kind: "kill", containerId: id, signal, opts });
-  }
-
   /** Waits for the container's init to exit; the status is the exit code or 128 + signal. */
   wait(id: string, opts: { signal?: AbortSignal } = {}): Promise<ExitInfo> {
     return waitContainer(this.#ctx, id, opts);
-  }
-
-  exec(id: string, opts: ExecOptions): Promise<ExecRecord> {
-    return this.act({ kind: "exec", containerId: id, opts });
   }
 
   waitExec(id: string, exec: string, opts: { signal?: AbortSignal } = {}): Promise<ExitInfo> {
@@ -154,84 +132,6 @@ export class Sandbox implements AsyncDisposable {
   /** Stdio streams of the container's init, or of an exec'd process with `exec`. */
   io(id: string, opts: { exec?: string; signal?: AbortSignal } = {}): ProcessIo {
     return processIo(this.#ctx, id, opts);
-  }
-
-  pauseContainer(id: string): Promise<ContainerRecord> {
-    return this.act({ kind: "pause-container", containerId: id });
-  }
-
-  resumeContainer(id: string): Promise<ContainerRecord> {
-    return this.act({ kind: "resume-container", containerId: id });
-  }
-
-  deleteContainer(id: string, opts: DeleteContainerOptions = {}): Promise<void> {
-    return this.act({ kind: "delete-container", containerId: id, opts });
-  }
-
-  /** Guest processes of a container: `{ pid, execId }` ("" for the init). */
-  processes(id: string): Promise<{ pid: number; execId: string }[]> {
-    return this.act({ kind: "processes", containerId: id });
-  }
-
-  stats(id: string): Promise<ContainerStats> {
-    return this.act({ kind: "stats", containerId: id });
-  }
-
-  /** Applies OCI `linux.resources` to a container. */
-  update(id: ContainerId | string, resources: Readonly<Record<string, unknown>>): Promise<void> {
-    return this.act({ kind: "update-container", containerId: id, resources });
-  }
-
-  // The VM ---------------------------------------------------------------------------------------
-
-  pause(): Promise<void> {
-    return this.act({ kind: "pause" });
-  }
-
-  resume(): Promise<void> {
-    return this.act({ kind: "resume" });
-  }
-
-  addDevice(device: Device): Promise<AttachedDevice> {
-    return this.act({ kind: "add-device", device });
-  }
-
-  removeDevice(device: AttachedDevice): Promise<void> {
-    return this.act({ kind: "remove-device", device });
-  }
-
-  /**
-   * Hot-plugs interfaces added to the sandbox's netns since start (Docker 26+ adds the veth after
-   * task creation) and unplugs those gone: network plugin rescan, VM device hotplug, guest setup.
-   */
-  rescanNetwork(opts: { signal?: AbortSignal } = {}): Promise<NetworkRescanReport> {
-    return this.act({ kind: "rescan-network", ...opts });
-  }
-
-  listInterfaces(): Promise<GuestInterface[]> {
-    return this.act({ kind: "list-interfaces" });
-  }
-
-  updateInterface(i: GuestInterface): Promise<GuestInterface> {
-    return this.act({ kind: "update-interface", iface: i });
-  }
-
-  listRoutes(): Promise<GuestRoute[]> {
-    return this.act({ kind: "list-routes" });
-  }
-
-  updateRoutes(routes: readonly GuestRoute[]): Promise<GuestRoute[]> {
-    return this.act({ kind: "update-routes", routes });
-  }
-
-  /** Stops the VM, keeping the records (containers become stopped). */
-  stop(opts: { force?: boolean; timeoutMs?: number } = {}): Promise<void> {
-    return this.act({ kind: "stop", ...opts });
-  }
-
-  /** Removes everything: containers, VM, network, shares, directory, records. */
-  delete(opts: DeleteSandboxOptions = {}): Promise<void> {
-    return this.act({ kind: "delete", opts });
   }
 
   /**

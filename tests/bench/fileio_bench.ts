@@ -286,11 +286,14 @@ async function inCocoon(
     const exec = async (cid: string, root: string, raw: Record<string, unknown>): Promise<string> => {
       if (sb === undefined) throw new Error("No sandbox");
       const spec = parseOciSpec(raw, "bench");
-      await sb.createContainer({ id: cid, spec, rootfs: root, ...(signal ? { signal } : {}) });
+      await sb.act({
+        kind: "create-container",
+        opts: { id: cid, spec, rootfs: root, ...(signal ? { signal } : {}) },
+      });
       const io = sb.io(cid);
       const out = new Response(io.stdout).text();
       const err = new Response(io.stderr).text();
-      await sb.startContainer(cid);
+      await sb.act({ kind: "start-container", containerId: cid });
       const st = await sb.wait(cid);
       const text = await out;
       if (st.exitStatus !== 0) {
@@ -337,7 +340,7 @@ async function inCocoon(
     );
     return { shared, blk: blkOut, diskReadS: diskRead };
   } finally {
-    await sb?.delete({ force: true }).catch(() => {});
+    await sb?.act({ kind: "delete", opts: { force: true } }).catch(() => {});
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 }

@@ -147,11 +147,14 @@ async function cocoonTarget(model: string, n: number): Promise<{ mibps: number; 
     const rt = await openSandboxRuntime(cfg, { log: createLogger({ sink: nullSink }) });
     const rootfs = await makeBusyboxRootfs(dir);
     sb = await Sandbox.create(rt, { id, netns: ns.path });
-    await sb.createContainer({ id, spec: netSpec(["/bin/busybox", "sh", "-c", SERVE]), rootfs });
-    await sb.startContainer(id);
+    await sb.act({
+      kind: "create-container",
+      opts: { id, spec: netSpec(["/bin/busybox", "sh", "-c", SERVE]), rootfs },
+    });
+    await sb.act({ kind: "start-container", containerId: id });
     return await measure(ns.ip);
   } finally {
-    await sb?.delete({ force: true }).catch(() => {});
+    await sb?.act({ kind: "delete", opts: { force: true } }).catch(() => {});
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 }

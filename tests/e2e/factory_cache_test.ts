@@ -79,7 +79,7 @@ Deno.test({
       const [qemu] = sb.pids();
       assert.ok(qemu !== undefined);
       assert.match(await Deno.readTextFile(`/proc/${qemu}/cmdline`), /cache-[0-9a-f]{8}/, "a cached VM");
-      await sb.delete();
+      await sb.act({ kind: "delete" });
       sb = undefined;
       await assert.rejects(Deno.stat(`/proc/${qemu}`), Deno.errors.NotFound);
       assert.deepEqual(await socketsUnder(`${dir}/run/sandboxes`), []);
@@ -104,7 +104,7 @@ Deno.test({
       );
       throw e;
     } finally {
-      if (sb !== undefined) await sb.delete({ force: true }).catch(() => {});
+      if (sb !== undefined) await sb.act({ kind: "delete", opts: { force: true } }).catch(() => {});
       await cli(["factory", "destroy"], config).catch(() => {});
       await scrub(dir, id);
       await scrub(dir, "cache-");

@@ -101,7 +101,7 @@ Deno.test({
       assert.equal(again.trim(), `/mark-${ids[0]}`);
 
       const macs = await Promise.all(
-        sbs.map(async (sb) => (await sb.listInterfaces()).find((i) => i.name !== "lo")?.mac),
+        sbs.map(async (sb) => (await sb.act({ kind: "list-interfaces" })).find((i) => i.name !== "lo")?.mac),
       );
       assert.ok(macs[0] !== undefined && macs[1] !== undefined, "each clone has its hot-plugged NIC");
       assert.notEqual(macs[0], macs[1]);
@@ -109,7 +109,7 @@ Deno.test({
       assert.equal(await sha256File(`${tdir}/memory`), memHash, "a clone wrote to the template's memory");
       const pss = await Promise.all(ids.map(async (id) => await pssKiB((await qemuPids(id))[0]!)));
 
-      for (const sb of sbs.splice(0)) await sb.delete();
+      for (const sb of sbs.splice(0)) await sb.act({ kind: "delete" });
       for (const id of ids) assert.deepEqual(await qemuPids(id), []);
       assert.deepEqual(await socketsUnder(`${dir}/run`), []);
       assert.deepEqual(await mountsUnder(`${dir}/run`), []);
@@ -143,7 +143,7 @@ Deno.test({
       console.error(`--- log tail ---\n${logLines.slice(-60).join("")}`);
       throw e;
     } finally {
-      for (const sb of sbs) await sb.delete({ force: true }).catch(() => {});
+      for (const sb of sbs) await sb.act({ kind: "delete", opts: { force: true } }).catch(() => {});
       for (const id of ids) await scrub(dir, id);
       await scrub(dir, "tmpl-");
       await Deno.remove(dir, { recursive: true });

@@ -66,12 +66,12 @@ export function probeSpec(script: string): OciSpec {
 
 /** Runs `script` in a new container of `sb` and returns its stdout (exit 0 required). */
 export async function runProbe(sb: Sandbox, id: string, rootfs: string, script: string): Promise<string> {
-  await sb.createContainer({ id, spec: probeSpec(script), rootfs });
+  await sb.act({ kind: "create-container", opts: { id, spec: probeSpec(script), rootfs } });
   const out = new Response(sb.io(id).stdout).text();
-  await sb.startContainer(id);
+  await sb.act({ kind: "start-container", containerId: id });
   const exit = await sb.wait(id);
   const text = await out;
-  await sb.deleteContainer(id);
+  await sb.act({ kind: "delete-container", containerId: id });
   if (exit.exitStatus !== 0) throw new Error(`probe ${id} exited with ${exit.exitStatus}: ${text}`);
   return text;
 }

@@ -168,7 +168,8 @@ Deno.test({
 
       api = await startApi(configPath, `${dir}/api.sock`);
       const base = api.tcp;
-      const fetch = apiFetch(api.token);
+      const token = api.token;
+      const fetch = apiFetch(token);
 
       // List over TCP and over the unix socket: both sandboxes, ready, nobody holding them, VMM figures.
       const list = await json(await fetch(`${base}/v1/sandboxes`));
@@ -341,7 +342,7 @@ Deno.test({
           try {
             const page = await browser.newPage({ viewport: { width: 1280, height: 640 } });
             // the dashboard's way in: the token once in the URL, then an HttpOnly cookie
-            await page.goto(`${base}/?token=${api.token}`);
+            await page.goto(`${base}/?token=${token}`);
             assert.equal(new URL(page.url()).search, "", "the token left the address bar");
             for (const id of ids) await page.waitForSelector(`tr[data-sandbox="${id}"]`, { timeout: 20_000 });
             assert.equal(await page.getAttribute(`tr[data-sandbox="${batch}"]`, "data-state"), "paused");

@@ -59,15 +59,18 @@ Deno.test({
         ],
       };
       const cid = `${id}-c`;
-      await sb.createContainer({ id: cid, spec: parseOciSpec(raw, "e2e"), rootfs: rootImg });
+      await sb.act({
+        kind: "create-container",
+        opts: { id: cid, spec: parseOciSpec(raw, "e2e"), rootfs: rootImg },
+      });
       const out = new Response(sb.io(cid).stdout).text();
-      await sb.startContainer(cid);
+      await sb.act({ kind: "start-container", containerId: cid });
       assert.equal((await sb.wait(cid)).exitStatus, 0);
       const mounts = await out;
       assert.match(mounts, /^\S+ \/ ext4 rw/m, mounts);
       assert.match(mounts, /^\S+ \/data ext4 rw/m, mounts);
 
-      await sb.delete({ force: true });
+      await sb.act({ kind: "delete", opts: { force: true } });
       sb = undefined;
       assert.deepEqual(await qemuPids(id), []);
       assert.deepEqual(await mountsUnder(dir), []);
@@ -81,7 +84,7 @@ Deno.test({
       console.error(`--- log tail ---\n${logLines.slice(-30).join("")}`);
       throw e;
     } finally {
-      if (sb !== undefined) await sb.delete({ force: true }).catch(() => {});
+      if (sb !== undefined) await sb.act({ kind: "delete", opts: { force: true } }).catch(() => {});
       await scrub(dir, id);
       await Deno.remove(dir, { recursive: true });
     }

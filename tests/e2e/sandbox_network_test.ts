@@ -53,12 +53,12 @@ async function roundTrip(model: NetModel, extra: { rescan?: boolean; kill9?: boo
     const att = sb.record.network?.attachment;
     const ep = att?.endpoints[0];
     assert.ok(ep !== undefined, "one endpoint attached");
-    const eth0 = (await sb.listInterfaces()).find((i) => i.name === "eth0");
+    const eth0 = (await sb.act({ kind: "list-interfaces" })).find((i) => i.name === "eth0");
     assert.ok(eth0 !== undefined, "the guest has eth0");
     assert.equal(eth0.mac.toLowerCase(), ep.mac.toLowerCase());
     assert.equal(eth0.mtu, ep.mtu);
     assert.ok(eth0.addresses.some((a) => a.address === ns.podIp && a.prefix === 24), JSON.stringify(eth0));
-    const routes = await sb.listRoutes();
+    const routes = await sb.act({ kind: "list-routes" });
     assert.ok(
       routes.some((r) => r.destination === "" && r.gateway === ns.peerIp),
       `default route via the peer: ${JSON.stringify(routes)}`,
@@ -75,8 +75,8 @@ async function roundTrip(model: NetModel, extra: { rescan?: boolean; kill9?: boo
       { destination: "/etc/resolv.conf", source: `${dir}/resolv.conf` },
       { destination: "/etc/hosts", source: `${dir}/hosts` },
     ]);
-    await sb.createContainer({ id, spec, rootfs });
-    await sb.startContainer(id);
+    await sb.act({ kind: "create-container", opts: { id, spec, rootfs } });
+    await sb.act({ kind: "start-container", containerId: id });
 
     const page = await fetchFrom(ns.peer, `http://${ns.podIp}/`);
     assert.equal(page.trim(), PAGE);
@@ -115,21 +115,21 @@ async function roundTrip(model: NetModel, extra: { rescan?: boolean; kill9?: boo
       await ip(["-n", ns.peerName, "addr", "add", `${peer2}/24`, "dev", "p1"]);
       await ip(["-n", ns.podName, "link", "set", "eth1", "up"]);
       await ip(["-n", ns.peerName, "link", "set", "p1", "up"]);
-      const r = await sb.rescanNetwork();
+      const r = await sb.act({ kind: "rescan-network" });
       assert.deepEqual(r.interfaces, ["eth0", "eth1"]);
       assert.equal(r.added.length, 1);
-      const eth1 = (await sb.listInterfaces()).find((i) => i.name === "eth1");
+      const eth1 = (await sb.act({ kind: "list-interfaces" })).find((i) => i.name === "eth1");
       assert.ok(eth1?.addresses.some((a) => a.address === net2), JSON.stringify(eth1));
       const page2 = await fetchFrom(ns.peer, `http://${net2}/`, 30_000);
       assert.equal(page2.trim(), PAGE);
       // A rescan with nothing new changes nothing.
-      assert.equal((await sb.rescanNetwork()).added.length, 0);
+      assert.equal((await sb.act({ kind: "rescan-network" })).added.length, 0);
       // The veth goes away: its NIC is unplugged from the guest.
       await ip(["-n", ns.podName, "link", "del", "eth1"]);
       addedVeth = false;
-      const gone = await sb.rescanNetwork();
+      const gone = await sb.act({ kind: "rescan-network" });
       assert.deepEqual([gone.interfaces, gone.removed.length], [["eth0"], 1]);
-      assert.equal((await sb.listInterfaces()).some((i) => i.name === "eth1"), false);
+      assert.equal((await sb.act({ kind: "list-interfaces" })).some((i) => i.name === "eth1"), false);
     }
     // deno-lint-ignore no-console -- figures for the report
     console.log(
@@ -143,17 +143,17 @@ async function roundTrip(model: NetModel, extra: { rescan?: boolean; kill9?: boo
       const rt2 = await networkRuntimeFor(dir, image, model); // as a fresh process
       const again = await Sandbox.fetch(rt2, id);
       assert.equal(again.status().kind, "stopped");
-      await again.delete({ force: true });
+      await again.act({ kind: "delete", opts: { force: true } });
     } else {
-      await sb.kill(id, "KILL");
+      await sb.act({ kind: "kill", containerId: id, signal: "KILL" });
       assert.equal((await sb.wait(id)).exitStatus, 137);
-      await sb.deleteContainer(id);
-      await sb.delete();
+      await sb.act({ kind: "delete-container", containerId: id });
+      await sb.act({ kind: "delete" });
       sb = undefined;
     }
     assert.deepEqual(await qemuPids(id), []);
   } finally {
-    if (sb !== undefined) await sb.delete({ force: true }).catch(() => {});
+    if (sb !== undefined) await sb.act({ kind: "delete", opts: { force: true } }).catch(() => {});
     await scrub(dir, id);
     if (addedVeth) {
       await runOnHost(sys, "ip", ["-n", ns.podName, "link", "del", "eth1"], { what: "" }).catch(() => {});
@@ -217,7 +217,7 @@ Deno.test({
       const rootfs = await makeWebRootfs(dir);
       const rt = await networkRuntimeFor(dir, image, "tcfilter");
       sb = await Sandbox.create(rt, { id, netns: `/var/run/netns/${pod}` });
-      assert.deepEqual((await sb.listInterfaces()).map((i) => i.name), ["lo"]);
+      assert.deepEqual((await sb.act({ kind: "list-interfaces" })).map((i) => i.name), ["lo"]);
       // As Docker 26+ does: the veth arrives between create and start.
       const [, a = "0", b = "0"] = peer.podIp.split(".");
       const podIp = `10.${a}.${(Number(b) + 2) % 250}.2`;
@@ -239,22 +239,25 @@ Deno.test({
       await ip(["-n", peer.peerName, "addr", "add", `10.${a}.${(Number(b) + 2) % 250}.1/24`, "dev", "p9"]);
       await ip(["-n", pod, "link", "set", "eth0", "up"]);
       await ip(["-n", peer.peerName, "link", "set", "p9", "up"]);
-      await sb.createContainer({
-        id,
-        spec: netSpec(["/bin/busybox", "httpd", "-f", "-p", "80", "-h", "/www"]),
-        rootfs,
+      await sb.act({
+        kind: "create-container",
+        opts: {
+          id,
+          spec: netSpec(["/bin/busybox", "httpd", "-f", "-p", "80", "-h", "/www"]),
+          rootfs,
+        },
       });
-      await sb.startContainer(id);
+      await sb.act({ kind: "start-container", containerId: id });
       assert.ok(
-        (await sb.listInterfaces()).some((i) =>
+        (await sb.act({ kind: "list-interfaces" })).some((i) =>
           i.name === "eth0" && i.addresses.some((x) => x.address === podIp)
         ),
       );
       assert.equal((await fetchFrom(peer.peer, `http://${podIp}/`)).trim(), PAGE);
-      await sb.delete({ force: true });
+      await sb.act({ kind: "delete", opts: { force: true } });
       sb = undefined;
     } finally {
-      if (sb !== undefined) await sb.delete({ force: true }).catch(() => {});
+      if (sb !== undefined) await sb.act({ kind: "delete", opts: { force: true } }).catch(() => {});
       await scrub(dir, id);
       await ip(["netns", "del", pod]).catch(() => {});
       await Deno.remove(dir, { recursive: true }).catch(() => {});

@@ -52,21 +52,27 @@ Deno.test({
           { destination: "/data", type: "bind", source: `${dir}/vol`, options: ["rbind", "ro"] },
         ],
       };
-      await sb.createContainer({ id: `${id}-cat`, spec: parseOciSpec(raw, "e2e"), rootfs });
+      await sb.act({
+        kind: "create-container",
+        opts: { id: `${id}-cat`, spec: parseOciSpec(raw, "e2e"), rootfs },
+      });
       const out = new Response(sb.io(`${id}-cat`).stdout).text();
-      await sb.startContainer(`${id}-cat`);
+      await sb.act({ kind: "start-container", containerId: `${id}-cat` });
       assert.equal((await sb.wait(`${id}-cat`)).exitStatus, 0);
       assert.equal(await out, "hello from the host\n");
 
-      await sb.createContainer({
-        id: `${id}-seven`,
-        spec: parseOciSpec(minimalSpec(["sh", "-c", "exit 7"]), "e"),
-        rootfs,
+      await sb.act({
+        kind: "create-container",
+        opts: {
+          id: `${id}-seven`,
+          spec: parseOciSpec(minimalSpec(["sh", "-c", "exit 7"]), "e"),
+          rootfs,
+        },
       });
-      await sb.startContainer(`${id}-seven`);
+      await sb.act({ kind: "start-container", containerId: `${id}-seven` });
       assert.equal((await sb.wait(`${id}-seven`)).exitStatus, 7);
 
-      await sb.delete({ force: true });
+      await sb.act({ kind: "delete", opts: { force: true } });
       sb = undefined;
       assert.deepEqual(await qemuPids(id), []);
       assert.deepEqual(await pidsMatching((c) => c.includes("--shared-dir") && c.includes(dir)), []);
@@ -79,7 +85,7 @@ Deno.test({
       console.error(`--- log tail ---\n${logLines.slice(-30).join("")}`);
       throw e;
     } finally {
-      if (sb !== undefined) await sb.delete({ force: true }).catch(() => {});
+      if (sb !== undefined) await sb.act({ kind: "delete", opts: { force: true } }).catch(() => {});
       await scrub(dir, id);
       await Deno.remove(dir, { recursive: true });
     }

@@ -44,21 +44,34 @@ Deno.test({
       assert.equal(sb.status().kind, "ready");
       assert.equal((await qemuPids(id)).length, 1);
 
-      await sb.createContainer({ id: `${id}-echo`, spec: spec(["echo", "hi"]), rootfs });
+      await sb.act({
+        kind: "create-container",
+        opts: { id: `${id}-echo`, spec: spec(["echo", "hi"]), rootfs },
+      });
       const out = new Response(sb.io(`${id}-echo`).stdout).text();
-      await sb.startContainer(`${id}-echo`);
+      await sb.act({ kind: "start-container", containerId: `${id}-echo` });
       assert.equal((await sb.wait(`${id}-echo`)).exitStatus, 0);
       assert.equal(await out, "hi\n");
 
-      await sb.createContainer({ id: `${id}-seven`, spec: spec(["sh", "-c", "exit 7"]), rootfs });
-      await sb.startContainer(`${id}-seven`);
+      await sb.act({
+        kind: "create-container",
+        opts: { id: `${id}-seven`, spec: spec(["sh", "-c", "exit 7"]), rootfs },
+      });
+      await sb.act({ kind: "start-container", containerId: `${id}-seven` });
       assert.equal((await sb.wait(`${id}-seven`)).exitStatus, 7);
 
-      await sb.createContainer({ id: `${id}-sleep`, spec: spec(["sleep", "600"]), rootfs });
-      await sb.startContainer(`${id}-sleep`);
-      const ex = await sb.exec(`${id}-sleep`, {
-        execId: "ls",
-        process: spec(["ls", "/bin/busybox"]).process!,
+      await sb.act({
+        kind: "create-container",
+        opts: { id: `${id}-sleep`, spec: spec(["sleep", "600"]), rootfs },
+      });
+      await sb.act({ kind: "start-container", containerId: `${id}-sleep` });
+      const ex = await sb.act({
+        kind: "exec",
+        containerId: `${id}-sleep`,
+        opts: {
+          execId: "ls",
+          process: spec(["ls", "/bin/busybox"]).process!,
+        },
       });
       assert.equal(ex.status.kind, "running");
       assert.equal((await sb.waitExec(`${id}-sleep`, "ls")).exitStatus, 0);
@@ -68,11 +81,13 @@ Deno.test({
       const rt2 = await runtimeFor(dir, image);
       sb = await Sandbox.fetch(rt2, id);
       assert.equal((await sb.container(`${id}-sleep`)).status.kind, "running");
-      await sb.kill(`${id}-sleep`, "KILL");
+      await sb.act({ kind: "kill", containerId: `${id}-sleep`, signal: "KILL" });
       assert.equal((await sb.wait(`${id}-sleep`)).exitStatus, 137);
 
-      for (const c of ["echo", "seven", "sleep"]) await sb.deleteContainer(`${id}-${c}`);
-      await sb.delete();
+      for (const c of ["echo", "seven", "sleep"]) {
+        await sb.act({ kind: "delete-container", containerId: `${id}-${c}` });
+      }
+      await sb.act({ kind: "delete" });
       sb = undefined;
       assert.deepEqual(await qemuPids(id), []);
       assert.deepEqual(await mountsUnder(dir), []);
@@ -89,7 +104,7 @@ Deno.test({
       );
       throw e;
     } finally {
-      if (sb !== undefined) await sb.delete({ force: true }).catch(() => {});
+      if (sb !== undefined) await sb.act({ kind: "delete", opts: { force: true } }).catch(() => {});
       await scrub(dir, id);
       await Deno.remove(dir, { recursive: true });
     }
@@ -107,8 +122,8 @@ Deno.test({
     try {
       const rootfs = await makeBusyboxRootfs(dir);
       const sb = await Sandbox.create(await runtimeFor(dir, image), { id });
-      await sb.createContainer({ id, spec: spec(["sleep", "600"]), rootfs });
-      await sb.startContainer(id);
+      await sb.act({ kind: "create-container", opts: { id, spec: spec(["sleep", "600"]), rootfs } });
+      await sb.act({ kind: "start-container", containerId: id });
       // the share tree (its host tree, read-only view and stage) and the rootfs bind in the tree and,
       // propagated, in the view the 9p export serves
       const mounts = await mountsUnder(`${dir}/run`);
@@ -124,7 +139,7 @@ Deno.test({
       assert.equal(again.status().kind, "stopped");
       const c = await again.container(id);
       assert.equal(c.status.kind, "stopped");
-      await again.delete(); // stopped: no force needed, the dead VM's leftovers are cleaned
+      await again.act({ kind: "delete" }); // stopped: no force needed, the dead VM's leftovers are cleaned
       assert.deepEqual(await mountsUnder(dir), []);
       assert.deepEqual(await socketsUnder(`${dir}/run`), []);
       await assert.rejects(Deno.stat(`${dir}/run/sandboxes/${id}`), Deno.errors.NotFound);

@@ -51,11 +51,11 @@ Deno.test({
       assert.equal(bundle.rootfs, `${w.dir}/b/rootfs`);
       assert.equal(w.hv.configs[0]?.memoryMiB, 768);
       const out = new Response(sandbox.io("ctr1").stdout).text();
-      await sandbox.startContainer("ctr1");
+      await sandbox.act({ kind: "start-container", containerId: "ctr1" });
       assert.equal((await sandbox.wait("ctr1")).exitStatus, 0);
       assert.equal(await out, "hi\n");
-      await sandbox.deleteContainer("ctr1");
-      await sandbox.delete();
+      await sandbox.act({ kind: "delete-container", containerId: "ctr1" });
+      await sandbox.act({ kind: "delete" });
       assert.deepEqual(await w.store.list(), []);
     } finally {
       await Deno.remove(w.dir, { recursive: true });
@@ -85,7 +85,7 @@ Deno.test({
       const first = await createFromBundle(w.rt, { id: "x", bundle: b });
       await assert.rejects(createFromBundle(w.rt, { id: "x", bundle: b }), code("AlreadyExists"));
       assert.equal(first.sandbox.status().kind, "ready"); // the other sandbox is untouched
-      await first.sandbox.delete({ force: true });
+      await first.sandbox.act({ kind: "delete", opts: { force: true } });
       assert.deepEqual(await w.store.list(), []);
       assert.deepEqual([...Deno.readDirSync(`${w.dir}/run/sandboxes`)], []);
     } finally {

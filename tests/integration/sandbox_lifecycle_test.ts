@@ -58,9 +58,9 @@ async function run(
   args: string[],
   rootfs: string,
 ): Promise<{ out: string; status: number }> {
-  await sb.createContainer({ id, spec: spec(args), rootfs });
+  await sb.act({ kind: "create-container", opts: { id, spec: spec(args), rootfs } });
   const out = new Response(sb.io(id).stdout).text();
-  await sb.startContainer(id);
+  await sb.act({ kind: "start-container", containerId: id });
   const exit = await sb.wait(id);
   return { out: await out, status: exit.exitStatus };
 }
@@ -83,7 +83,7 @@ Deno.test({
       ]]);
       const rec = await w.store.load("sandboxes/sb1");
       assert.equal((rec as { status: { kind: string } }).status.kind, "ready");
-      await sb.delete();
+      await sb.act({ kind: "delete" });
     });
   },
 });
@@ -97,17 +97,22 @@ Deno.test({
       assert.deepEqual(a, { out: "hi\n", status: 0 });
       const b = await run(sb, "c-seven", ["sh", "-c", "exit 7"], w.rootfs);
       assert.equal(b.status, 7);
-      await sb.createContainer({ id: "c-sleep", spec: spec(["sleep", "1000"]), rootfs: w.rootfs });
-      await sb.startContainer("c-sleep");
+      await sb.act({
+        kind: "create-container",
+        opts: { id: "c-sleep", spec: spec(["sleep", "1000"]), rootfs: w.rootfs },
+      });
+      await sb.act({ kind: "start-container", containerId: "c-sleep" });
       assert.equal((await sb.container("c-sleep")).status.kind, "running");
-      await sb.kill("c-sleep", "SIGKILL");
+      await sb.act({ kind: "kill", containerId: "c-sleep", signal: "SIGKILL" });
       assert.equal((await sb.wait("c-sleep")).exitStatus, 137);
       const stopped = await sb.container("c-sleep");
       assert.equal(stopped.status.kind, "stopped");
       assert.equal(stopped.status.kind === "stopped" ? stopped.status.exitStatus : -1, 137);
-      for (const id of ["c-echo", "c-seven", "c-sleep"]) await sb.deleteContainer(id);
+      for (const id of ["c-echo", "c-seven", "c-sleep"]) {
+        await sb.act({ kind: "delete-container", containerId: id });
+      }
       assert.equal(w.share.shared.size, 0);
-      await sb.delete();
+      await sb.act({ kind: "delete" });
       assert.deepEqual(await w.store.list(), []);
       assert.equal(w.host.running.size, 0);
       await assert.rejects(Deno.stat(`${w.dir}/run/sandboxes/sb2`), Deno.errors.NotFound);
@@ -120,35 +125,41 @@ Deno.test({
   async fn() {
     await withWorld(async (w) => {
       const sb = await Sandbox.create(await w.runtime(), { id: "sb3" });
-      await sb.createContainer({ id: "c1", spec: spec(["sleep", "100"]), rootfs: w.rootfs });
+      await sb.act({
+        kind: "create-container",
+        opts: { id: "c1", spec: spec(["sleep", "100"]), rootfs: w.rootfs },
+      });
       const process = spec(["echo", "x"]).process!;
       await assert.rejects(
-        sb.exec("c1", { execId: "e1", process }),
+        sb.act({ kind: "exec", containerId: "c1", opts: { execId: "e1", process } }),
         /Cannot exec in container "c1": it is created/,
       );
-      await sb.startContainer("c1");
-      await assert.rejects(sb.startContainer("c1"), /Cannot start container "c1": it is running/);
+      await sb.act({ kind: "start-container", containerId: "c1" });
       await assert.rejects(
-        sb.deleteContainer("c1"),
+        sb.act({ kind: "start-container", containerId: "c1" }),
+        /Cannot start container "c1": it is running/,
+      );
+      await assert.rejects(
+        sb.act({ kind: "delete-container", containerId: "c1" }),
         (e) => isRuntimeError(e) && e.code === "FailedPrecondition",
       );
       await assert.rejects(
-        sb.delete(),
+        sb.act({ kind: "delete" }),
         /Cannot delete sandbox "sb3": it is ready: 1 container\(s\) still run/,
       );
-      await sb.pauseContainer("c1");
+      await sb.act({ kind: "pause-container", containerId: "c1" });
       assert.equal((await sb.container("c1")).status.kind, "paused");
-      await assert.rejects(sb.pauseContainer("c1"), /it is paused/);
-      await sb.resumeContainer("c1");
-      const e = await sb.exec("c1", { execId: "e1", process });
+      await assert.rejects(sb.act({ kind: "pause-container", containerId: "c1" }), /it is paused/);
+      await sb.act({ kind: "resume-container", containerId: "c1" });
+      const e = await sb.act({ kind: "exec", containerId: "c1", opts: { execId: "e1", process } });
       assert.equal(e.status.kind, "running");
       assert.equal((await sb.waitExec("c1", "e1")).exitStatus, 0);
       await assert.rejects(
-        sb.createContainer({ id: "c1", spec: spec(["true"]), rootfs: w.rootfs }),
+        sb.act({ kind: "create-container", opts: { id: "c1", spec: spec(["true"]), rootfs: w.rootfs } }),
         (err) => isRuntimeError(err) && err.code === "AlreadyExists",
       );
-      await sb.deleteContainer("c1", { force: true });
-      await sb.delete();
+      await sb.act({ kind: "delete-container", containerId: "c1", opts: { force: true } });
+      await sb.act({ kind: "delete" });
     });
   },
 });
@@ -158,16 +169,22 @@ Deno.test({
   async fn() {
     await withWorld(async (w) => {
       const first = await Sandbox.create(await w.runtime(), { id: "sb4" });
-      await first.createContainer({ id: "c1", spec: spec(["sleep", "100"]), rootfs: w.rootfs });
-      await first.startContainer("c1");
+      await first.act({
+        kind: "create-container",
+        opts: { id: "c1", spec: spec(["sleep", "100"]), rootfs: w.rootfs },
+      });
+      await first.act({ kind: "start-container", containerId: "c1" });
       await first.release();
-      await assert.rejects(first.kill("c1", 9), /the handle was released/);
+      await assert.rejects(
+        first.act({ kind: "kill", containerId: "c1", signal: 9 }),
+        /the handle was released/,
+      );
       const second = await Sandbox.fetch(await w.runtime(), "sb4");
       assert.equal(second.status().kind, "ready");
       assert.deepEqual(await Sandbox.list(await w.runtime()), ["sb4"]);
-      await second.kill("c1", "TERM");
+      await second.act({ kind: "kill", containerId: "c1", signal: "TERM" });
       assert.equal((await second.wait("c1")).exitStatus, 143);
-      await second.delete();
+      await second.act({ kind: "delete" });
       assert.equal(w.host.running.size, 0);
       assert.deepEqual(await w.store.list(), []);
     });
@@ -179,15 +196,18 @@ Deno.test({
   async fn() {
     await withWorld(async (w) => {
       const sb = await Sandbox.create(await w.runtime(), { id: "sb5" });
-      await sb.createContainer({ id: "c1", spec: spec(["sleep", "100"]), rootfs: w.rootfs });
-      await sb.startContainer("c1");
+      await sb.act({
+        kind: "create-container",
+        opts: { id: "c1", spec: spec(["sleep", "100"]), rootfs: w.rootfs },
+      });
+      await sb.act({ kind: "start-container", containerId: "c1" });
       await sb.release();
       w.host.running.delete("sb5"); // kill -9 of the VMM
       const again = await Sandbox.fetch(await w.runtime(), "sb5");
       assert.equal(again.status().kind, "stopped");
       const c = await again.container("c1");
       assert.deepEqual(c.status.kind === "stopped" ? c.status.exitStatus : "live", null);
-      await again.delete({ force: true });
+      await again.act({ kind: "delete", opts: { force: true } });
       assert.deepEqual(await w.store.list(), []);
       assert.equal(w.share.shared.size, 0);
       assert.equal(w.share.released, 1);
@@ -216,7 +236,7 @@ Deno.test({
         (e) => isRuntimeError(e) && e.code === "InvalidArgument",
       );
       assert.equal(sb.status().kind, "ready");
-      await sb.delete();
+      await sb.act({ kind: "delete" });
     });
   },
 });
@@ -229,20 +249,26 @@ Deno.test({
       const agent = w.host.running.get("sb7")!.agent;
       agent.failCreate = true;
       await assert.rejects(
-        sb.createContainer({ id: "c1", spec: spec(["true"]), rootfs: w.rootfs }),
+        sb.act({ kind: "create-container", opts: { id: "c1", spec: spec(["true"]), rootfs: w.rootfs } }),
         /crun create failed/,
       );
       assert.equal(w.share.shared.size, 0);
       assert.deepEqual(await w.store.list("containers/"), []);
       agent.failCreate = false;
       await assert.rejects(
-        sb.createContainer({ id: "c1", spec: spec(["true"]), rootfs: `${w.dir}/missing` }),
+        sb.act({
+          kind: "create-container",
+          opts: { id: "c1", spec: spec(["true"]), rootfs: `${w.dir}/missing` },
+        }),
         (e) => isRuntimeError(e) && e.code === "NotFound",
       );
-      const c = await sb.createContainer({ id: "c1", spec: spec(["true"]), rootfs: w.rootfs });
+      const c = await sb.act({
+        kind: "create-container",
+        opts: { id: "c1", spec: spec(["true"]), rootfs: w.rootfs },
+      });
       assert.equal(c.status.kind, "created");
-      await sb.deleteContainer("c1");
-      await sb.delete();
+      await sb.act({ kind: "delete-container", containerId: "c1" });
+      await sb.act({ kind: "delete" });
     });
   },
 });
@@ -264,7 +290,10 @@ Deno.test({
         linux: { namespaces: [{ type: "pid" }, { type: "network", path: "/proc/1/ns/net" }] },
         hooks: { prestart: [{ path: "/bin/true" }] },
       };
-      await sb.createContainer({ id: "c1", spec: parseOciSpec(raw, "t"), rootfs: w.rootfs });
+      await sb.act({
+        kind: "create-container",
+        opts: { id: "c1", spec: parseOciSpec(raw, "t"), rootfs: w.rootfs },
+      });
       const g = w.host.running.get("sb8")!.agent.containers.get("c1")!.spec;
       assert.deepEqual(g["root"], {
         path: "/run/cocoon/shared/run/cocoon/containers/c1/rootfs",
@@ -290,9 +319,9 @@ Deno.test({
       assert.deepEqual(g["linux"], { namespaces: [{ type: "pid" }, { type: "cgroup" }] });
       assert.equal(g["hooks"], undefined);
       assert.equal(w.share.shared.size, 2);
-      await sb.deleteContainer("c1", { force: true });
+      await sb.act({ kind: "delete-container", containerId: "c1", opts: { force: true } });
       assert.equal(w.share.shared.size, 0);
-      await sb.delete();
+      await sb.act({ kind: "delete" });
     });
   },
 });
@@ -302,20 +331,20 @@ Deno.test({
   async fn() {
     await withWorld(async (w) => {
       const sb = await Sandbox.create(await w.runtime(), { id: "sb9" });
-      await sb.pause();
+      await sb.act({ kind: "pause" });
       assert.equal(w.host.running.get("sb9")!.paused, true);
       assert.equal(sb.status().kind, "paused");
       await assert.rejects(
-        sb.createContainer({ id: "c", spec: spec(["true"]), rootfs: w.rootfs }),
+        sb.act({ kind: "create-container", opts: { id: "c", spec: spec(["true"]), rootfs: w.rootfs } }),
         /it is paused/,
       );
       await sb.release();
       const again = await Sandbox.fetch(await w.runtime(), "sb9");
       assert.equal(again.status().kind, "paused");
-      await again.resume();
+      await again.act({ kind: "resume" });
       assert.equal(again.status().kind, "ready");
       assert.equal(w.host.running.get("sb9")!.paused, false);
-      await again.delete();
+      await again.act({ kind: "delete" });
     });
   },
 });
@@ -335,15 +364,22 @@ Deno.test({
           );
         }
       })();
-      await sb.createContainer({ id: "c1", spec: spec(["sleep", "100"]), rootfs: w.rootfs });
-      await sb.startContainer("c1");
-      await sb.exec("c1", { execId: "e1", process: spec(["sh", "-c", "exit 3"]).process! });
-      await sb.kill("c1", "KILL");
+      await sb.act({
+        kind: "create-container",
+        opts: { id: "c1", spec: spec(["sleep", "100"]), rootfs: w.rootfs },
+      });
+      await sb.act({ kind: "start-container", containerId: "c1" });
+      await sb.act({
+        kind: "exec",
+        containerId: "c1",
+        opts: { execId: "e1", process: spec(["sh", "-c", "exit 3"]).process! },
+      });
+      await sb.act({ kind: "kill", containerId: "c1", signal: "KILL" });
       while (events.length < 2) await new Promise((r) => setTimeout(r, 5));
       assert.deepEqual(events.sort(), ["exit c1 137", "exit c1/e1 3"]);
       const c = await sb.container("c1");
       assert.equal(c.status.kind, "stopped"); // persisted by the monitor's waiter
-      await sb.delete();
+      await sb.act({ kind: "delete" });
       await done;
       assert.equal(events.at(-1), "vm-exit");
     });
@@ -365,15 +401,22 @@ Deno.test({
           }
         }
       });
-      await sb.createContainer({ id: "c1", spec: spec(["sleep", "100"]), rootfs: w.rootfs });
-      await sb.startContainer("c1");
-      await sb.exec("c1", { execId: "e1", process: spec(["sh", "-c", "exit 3"]).process! });
+      await sb.act({
+        kind: "create-container",
+        opts: { id: "c1", spec: spec(["sleep", "100"]), rootfs: w.rootfs },
+      });
+      await sb.act({ kind: "start-container", containerId: "c1" });
+      await sb.act({
+        kind: "exec",
+        containerId: "c1",
+        opts: { execId: "e1", process: spec(["sh", "-c", "exit 3"]).process! },
+      });
       const waits = [sb.wait("c1"), sb.wait("c1"), sb.waitExec("c1", "e1"), sb.waitExec("c1", "e1")];
       const aborted = new AbortController();
       const gaveUp = sb.wait("c1", { signal: aborted.signal });
       aborted.abort();
       await assert.rejects(gaveUp);
-      await sb.kill("c1", "KILL");
+      await sb.act({ kind: "kill", containerId: "c1", signal: "KILL" });
       assert.deepEqual((await Promise.all(waits)).map((x) => x.exitStatus), [137, 137, 3, 3]);
       while (seen.some((s) => s.length < 2)) await new Promise((r) => setTimeout(r, 5));
       assert.deepEqual(seen.map((s) => s.sort()), [["c1 137", "c1/e1 3"], ["c1 137", "c1/e1 3"]]);
@@ -384,7 +427,7 @@ Deno.test({
       stop.abort();
       await Promise.all(monitors);
       assert.deepEqual(seen.map((s) => s.length), [2, 2]);
-      await sb.delete();
+      await sb.act({ kind: "delete" });
     });
   },
 });
@@ -446,12 +489,12 @@ Deno.test({
       await w.store.save("sandboxes/sb11", { ...(rec as object), status: { kind: "creating", since: "t" } });
       const again = await Sandbox.fetch(await w.runtime(), "sb11");
       assert.equal(again.status().kind, "creating");
-      await assert.rejects(again.delete(), /Cannot delete sandbox "sb11": it is creating/);
+      await assert.rejects(again.act({ kind: "delete" }), /Cannot delete sandbox "sb11": it is creating/);
       await assert.rejects(
         Sandbox.create(await w.runtime(), { id: "sb11" }),
         (e) => isRuntimeError(e) && e.code === "AlreadyExists",
       );
-      await again.delete({ force: true });
+      await again.act({ kind: "delete", opts: { force: true } });
       assert.equal(w.host.running.size, 0);
       assert.equal(w.share.released, 1);
       assert.deepEqual(await w.store.list(), []);

@@ -62,12 +62,15 @@ Deno.test({
       });
       await Deno.mkdir(`${dir}/rootfs`);
       const pod = await CoreSandbox.create(runtime, { id: "pod1" });
-      await pod.createContainer({
-        id: "c1",
-        spec: parseOciSpec(minimalSpec(["sleep", "600"]), "test"),
-        rootfs: `${dir}/rootfs`,
+      await pod.act({
+        kind: "create-container",
+        opts: {
+          id: "c1",
+          spec: parseOciSpec(minimalSpec(["sleep", "600"]), "test"),
+          rootfs: `${dir}/rootfs`,
+        },
       });
-      await pod.startContainer("c1");
+      await pod.act({ kind: "start-container", containerId: "c1" });
       const fd = await serveFrontDoorApi({
         dir: `${dir}/sbx`,
         runtime,
@@ -102,7 +105,7 @@ Deno.test({
         assert.equal(pod.status().kind, "ready");
       } finally {
         await fd.close();
-        await pod.delete({ force: true });
+        await pod.act({ kind: "delete", opts: { force: true } });
       }
       await assert.rejects(Deno.stat(fd.socket), Deno.errors.NotFound);
     } finally {

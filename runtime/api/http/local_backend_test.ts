@@ -321,12 +321,15 @@ Deno.test({
       });
       await Deno.mkdir(`${dir}/rootfs`);
       const pod = await CoreSandbox.create(runtime, { id: "pod1" });
-      await pod.createContainer({
-        id: "c1",
-        spec: parseOciSpec(minimalSpec(["sleep", "600"]), "test"),
-        rootfs: `${dir}/rootfs`,
+      await pod.act({
+        kind: "create-container",
+        opts: {
+          id: "c1",
+          spec: parseOciSpec(minimalSpec(["sleep", "600"]), "test"),
+          rootfs: `${dir}/rootfs`,
+        },
       });
-      await pod.startContainer("c1");
+      await pod.act({ kind: "start-container", containerId: "c1" });
       const backend = localBackend({
         runtime,
         log,
@@ -343,7 +346,7 @@ Deno.test({
       const refused = await backend.delete("pod1", { force: true }).then(() => null, (e: unknown) => e);
       assert.ok(refused instanceof Error && "code" in refused && refused.code === "FailedPrecondition");
       assert.match(refused.message, /held by this process .*the front door that made it removes it/);
-      await pod.delete({ force: true });
+      await pod.act({ kind: "delete", opts: { force: true } });
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

@@ -246,10 +246,10 @@ export class Sandbox implements AsyncDisposable {
   async enterContainer(containerId: string, cmd: ProcessConfig): Promise<Process> {
     const process = execProcessSpec(containerId, cmd);
     const id = cmd.id ?? randomId("exec");
-    const r = await this.#use("exec in").exec(containerId, {
-      execId: id,
-      process,
-      ...(cmd.stdin !== undefined ? { stdin: cmd.stdin } : {}),
+    const r = await this.#use("exec in").act({
+      kind: "exec",
+      containerId,
+      opts: { execId: id, process, ...(cmd.stdin !== undefined ? { stdin: cmd.stdin } : {}) },
     });
     return new Process(this.#relay, containerId, id, r.status.pid);
   }

@@ -179,80 +179,14 @@ export interface BlockDeviceConfig {
 /** A device to hot-plug; a union on `kind` as more kinds come. */
 export type DeviceConfig = BlockDeviceConfig;
 
-/** A device plugged into the running VM. */
-export interface DeviceInfo {
-  /** The device kind. */
-  readonly kind: "block";
-  /** The device id (use it with removeDevice). */
-  readonly id: string;
-  /** Host path of the device or image file. */
-  readonly path: string;
-  /** Whether the guest sees it read-only. */
-  readonly readOnly: boolean;
-  /** The guest driver. */
-  readonly driver: "virtio-blk" | "virtio-scsi";
-  /** Where the guest sees it (PCI address, or `scsi:<pci>:<id>`). */
-  readonly guestAddress: string | null;
-}
-
-/** A network interface to hot-plug ({@link Sandbox.addInterface}). */
-export interface InterfaceConfig {
-  /** Interface name in the guest (`eth1`). */
-  readonly name: string;
-  /** MAC address (default: random, locally administered). */
-  readonly mac?: string;
-  /** MTU (default 1500). */
-  readonly mtu?: number;
-  /** Addresses in CIDR notation (`10.0.0.2/24`). */
-  readonly addresses?: readonly string[];
-  /**
-   * An existing host tap device to connect. When absent a tap is created (in the host network
-   * namespace, where QEMU runs) and removed again by removeInterface or delete.
-   */
-  readonly tap?: string;
-}
-
-/** An address of an interface. */
-export interface IpAddress {
-  /** IPv4 or IPv6. */
-  readonly family: 4 | 6;
-  /** The address without prefix (`10.0.0.2`). */
-  readonly address: string;
-  /** Prefix length (`24`). */
-  readonly prefix: number;
-}
-
-/** A network interface in the guest. */
-export interface NetworkInterface {
-  /** Name in the guest (`eth0`). */
-  readonly name: string;
-  /** MAC address (lower case). */
-  readonly mac: string;
-  /** MTU. */
-  readonly mtu: number;
-  /** Whether the link is up. */
-  readonly up: boolean;
-  /** Its addresses. */
-  readonly addresses: readonly IpAddress[];
-}
-
-/** A route in the guest's main table. */
-export interface Route {
-  /** CIDR, or "" for the default route. */
-  readonly destination: string;
-  /** Next hop. */
-  readonly gateway?: string;
-  /** Interface name. */
-  readonly device?: string;
-  /** Preferred source address. */
-  readonly source?: string;
-  /** 0 universe, 253 link, 254 host. */
-  readonly scope?: number;
-  /** IPv4 or IPv6. */
-  readonly family: 4 | 6;
-  /** Route metric. */
-  readonly metric?: number;
-}
-
 /** What {@link Sandbox.monitor} yields: the core's events (runtime/sandbox/events.ts). */
 export type { SandboxEvent } from "../../sandbox/events.ts";
+
+/** The hot-plug and guest network shapes are the core's (one definition each). */
+export type {
+  GuestInterface as NetworkInterface,
+  GuestRoute as Route,
+  IpAddress,
+} from "../../agent_client/types.ts";
+export type { PluggedBlock as DeviceInfo } from "../../sandbox/records.ts";
+export type { PlugNic as InterfaceConfig } from "../../sandbox/hotplug.ts";
