@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { unprotect } from "../sys/oom_score.ts";
 import { readFileTail } from "../sys/file_tail.ts";
 import type { NetworkAttachment, Vm } from "../../plugins/types.ts";
 import { applyAnnotations } from "../config/annotations.ts";
@@ -203,6 +204,8 @@ export async function createSandbox(rt: SandboxRuntime, opts: CreateSandboxOptio
       await cold.start(sig);
     }
     ctx.vm = vm;
+    // a VMM never keeps the OOM protection of the daemon that spawned it
+    await unprotect(vm.pids());
     stage("VM started");
     await saveSandbox(ctx, { ...ctx.record, vm: vm.saveState() });
     const cgroups = await placeSandboxVmm(ctx, cgroupTarget, vmConfig.memoryMiB);

@@ -181,9 +181,16 @@ export function isuladService(
           JSON.stringify(bundleSpec(spec.raw, r.sandboxId, mounted)),
         );
       } catch (e) {
-        // removeTree refuses while the rootfs is still mounted: the user's data stays either way.
-        await unmountRootfs(`${bundle}/rootfs`).catch(() => {});
-        await removeTree(bundle).catch(() => {});
+        // Nothing is removed under a rootfs that could not be unmounted: the user's data stays.
+        const unmounted = await unmountRootfs(`${bundle}/rootfs`).then(() => true, (ue: unknown) => {
+          opts.log.warn("cannot unmount a failed prepare's rootfs: its bundle stays", { bundle, error: ue });
+          return false;
+        });
+        if (unmounted) {
+          await removeTree(bundle).catch((re: unknown) =>
+            opts.log.warn("cannot remove a failed prepare's bundle", { bundle, error: re })
+          );
+        }
         throw e;
       }
       opts.log.info("container prepared", { sandbox: r.sandboxId, container: r.containerId, bundle });

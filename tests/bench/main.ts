@@ -8,7 +8,8 @@
  *   sections, in this order: ttrpc, store, boot, kernel (tuned vs Debian's, same run), verbs (P10,
  *   P9 vs runc and runsc), waterfall (cold and templated starts, step by step), start (P1, P7,
  *   runc), stdout (P6), factory (P2, P5, P3/P4 templated), memory (P3/P4 cold), shim, network,
- *   fileio
+ *   fileio; and, only when named, soak (COCOON_SOAK_PODS x COCOON_SOAK_CYCLES create/delete
+ *   cycles through containerd, default 20 x 50: leaks and the daemon's memory)
  * Naming sections replaces only their figures in an existing bench/results.json.
  *
  * Knobs (environment): COCOON_BENCH_COLD_PODS (memory, default 4), COCOON_BENCH_PARALLEL (factory,
@@ -21,6 +22,7 @@
  */
 import { benchTtrpc } from "./ttrpc_bench.ts";
 import { benchShim } from "../e2e/shim_bench.ts";
+import { benchSoak } from "../e2e/soak_bench.ts";
 import { benchStores } from "../../plugins/store/bench.ts";
 import { benchBoot } from "./boot_bench.ts";
 import { benchNetwork } from "./network_bench.ts";
@@ -49,6 +51,9 @@ const envInt = (k: string, d: number) => {
   const n = Number(Deno.env.get(k) ?? d);
   return Number.isInteger(n) && n > 0 ? n : d;
 };
+
+/** Sections too long for the default run. */
+const ONLY_WHEN_NAMED = new Set(["soak"]);
 
 const SECTIONS: Readonly<Record<string, Section>> = {
   async ttrpc() {
@@ -108,6 +113,14 @@ const SECTIONS: Readonly<Record<string, Section>> = {
     const r = await benchShim({ pods: envInt("COCOON_BENCH_PODS", 10) });
     return { figures: figures("shim", r.rows) };
   },
+  async soak() {
+    // only when named (long): the soak is COCOON_SOAK_PODS=20 COCOON_SOAK_CYCLES=50
+    const r = await benchSoak({
+      pods: envInt("COCOON_SOAK_PODS", 20),
+      cycles: envInt("COCOON_SOAK_CYCLES", 50),
+    });
+    return { figures: figures("soak", r.rows) };
+  },
   async network() {
     return { figures: figures("network", (await benchNetwork()).rows) };
   },
@@ -143,7 +156,7 @@ async function previous(): Promise<Kept> {
 
 if (import.meta.main) {
   const partial = Deno.args.length > 0;
-  const wanted = partial ? Deno.args : Object.keys(SECTIONS);
+  const wanted = partial ? Deno.args : Object.keys(SECTIONS).filter((s) => !ONLY_WHEN_NAMED.has(s));
   const base: Kept = partial ? await previous() : { figures: [], skipped: {}, durations: {}, ran: {} };
   const fresh: Figure[] = [];
   const skipped: Record<string, string> = Object.fromEntries(

@@ -86,6 +86,19 @@ Deno.test({
         const started = await client.start({ sandboxId: id }, { timeoutMs: 180_000 });
         qemu = started.pid;
         assert.deepEqual(await qemuPids(id), [qemu], "Start's pid is the QEMU process");
+        // the OOM killer takes a VM before the daemon that answers for all of them
+        const score = async (pid: number) =>
+          Number((await Deno.readTextFile(`/proc/${pid}/oom_score_adj`)).trim());
+        // (lowering a score needs CAP_SYS_RESOURCE, which some hosts, this one included, withhold)
+        const capEff = /^CapEff:\s+([0-9a-f]+)/m.exec(await Deno.readTextFile("/proc/self/status"))?.[1] ??
+          "0";
+        const canLower = (BigInt(`0x${capEff}`) >> 24n & 1n) === 1n;
+        assert.equal(
+          await score(daemons[0]!),
+          canLower ? -998 : 0,
+          "the daemon is protected where the host allows",
+        );
+        assert.equal(await score(qemu), 0, "its VMM never is");
       } finally {
         close();
       }

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { protectSelf } from "../../sys/oom_score.ts";
 import { parseArgs } from "node:util";
 import { startDaemon } from "../../daemon/daemon.ts";
 import { RuntimeError } from "../../errors.ts";
@@ -34,6 +35,8 @@ export const daemon: Command = {
       fields: { pid: Deno.pid, subsystem: "daemon" },
     });
     setRootLog(log);
+    // one process answers for every pod: the OOM killer takes a VM first (its VMMs are set back)
+    await protectSelf(log);
     const runtime = await openSandboxRuntime(await ctx.config(), {
       log,
       owner: { kind: "daemon", api: `${paths.dir}/api.sock` },
