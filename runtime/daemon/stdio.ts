@@ -1,12 +1,14 @@
 /**
- * Stdio of a task as containerd hands it over: FIFO paths (stdout/stderr opened write-only, the
- * reader is already there; stdin opened read-only in the background, the writer comes later),
+ * Stdio of a task as containerd hands it over: FIFO paths (stdout/stderr opened for writing
+ * without waiting: nobody reading means the output is drained; stdin read as its writer comes and
+ * goes; never a thread parked in open(2): runtime/sys/fifo.ts),
  * `file://` log paths (stdout and stderr appended to one file), or "" (output drained). With a
  * terminal stderr is "" and the pty's output arrives on stdout.
  *
  * @module
  */
 import { RuntimeError } from "../errors.ts";
+import { type FifoReader, readFifo, writeFifo } from "../sys/fifo.ts";
 import type { Logger } from "../log/logger.ts";
 
 export interface TaskStdio {
@@ -47,7 +49,25 @@ async function openSink(path: string, log: Logger, given?: Deno.FsFile): Promise
     await Deno.mkdir(p.slice(0, p.lastIndexOf("/")) || "/", { recursive: true });
     f = await Deno.open(p, { write: true, create: true, append: true, mode: 0o640 });
   } else {
-    f = await Deno.open(path, { write: true });
+    const fifo = writeFifo(path);
+    if (fifo === null) {
+      log.debug("nobody reads the stdio FIFO: its output is drained", { path });
+      return null;
+    }
+    const w = fifo.writable.getWriter();
+    let broken = false;
+    return {
+      async write(b) {
+        if (broken) return;
+        await w.write(b).catch((e) => {
+          broken = true; // the reader went away: keep draining
+          log.debug("stdio reader gone", { path, error: e instanceof Error ? e.message : String(e) });
+        });
+      },
+      close() {
+        fifo.close();
+      },
+    };
   }
   let broken = false;
   return {
@@ -121,10 +141,11 @@ export function copyStdin(path: string, sink: WritableStream<Uint8Array>, log: L
     closed = true;
     await w.close().catch((e) => log.debug("closing stdin failed", { error: String(e) }));
   };
+  let fifo: FifoReader | undefined;
   const done = (async () => {
     try {
-      const file = await Deno.open(path, { read: true });
-      for await (const chunk of file.readable) {
+      fifo = readFifo(path);
+      for await (const chunk of fifo.readable) {
         if (closed) break;
         await w.write(chunk);
       }
@@ -137,13 +158,9 @@ export function copyStdin(path: string, sink: WritableStream<Uint8Array>, log: L
   return {
     done,
     async abandon() {
-      // Opening read-write never blocks; it completes a pending read-only open, and closing it
-      // leaves that reader at EOF once the real writer is gone too.
-      try {
-        const f = await Deno.open(path, { read: true, write: true });
-        f.close();
-      } catch { /* the fifo is gone */ }
-      await Promise.race([done, new Promise((r) => setTimeout(r, 200))]);
+      // stops the reader (it never waits in open(2)), then closes the process's stdin
+      fifo?.close();
+      await Promise.race([done, new Promise((r) => setTimeout(r, 300))]);
       await closeSink();
     },
   };

@@ -267,6 +267,32 @@ export async function pollFd(fd: number, dir: "in" | "out", timeoutMs: number): 
   await libc().poll(pfd, 1n, timeoutMs);
 }
 
+/** poll(2) bits. */
+export const POLLIN = 0x1, POLLOUT = 0x4, POLLERR = 0x8, POLLHUP = 0x10;
+
+/** Like {@link pollFd}, and says what happened (0 on timeout). */
+export async function pollEvents(fd: number, events: number, timeoutMs: number): Promise<number> {
+  const pfd = offHeap(8);
+  const v = new DataView(pfd.buffer);
+  v.setInt32(0, fd, true);
+  v.setInt16(4, events, true);
+  const n = await libc().poll(pfd, 1n, timeoutMs);
+  return n > 0 ? v.getInt16(6, true) : 0;
+}
+
+/**
+ * open(2) of a FIFO without ever blocking a thread: `O_NONBLOCK | O_CLOEXEC`. A reader opens at
+ * once, writer or not; a writer gets null (ENXIO) while nobody reads.
+ */
+export function openFifo(path: string, mode: "read" | "write"): number | null {
+  const O_WRONLY = 0o1, O_NONBLOCK = 0o4000, O_CLOEXEC = 0o2000000, ENXIO = 6;
+  const fd = libc().open(cString(path), (mode === "write" ? O_WRONLY : 0) | O_NONBLOCK | O_CLOEXEC, 0);
+  if (fd >= 0) return fd;
+  const err = errno();
+  if (mode === "write" && err === ENXIO) return null;
+  throw new RuntimeError(err === 2 ? "NotFound" : "Internal", `Cannot open FIFO "${path}": errno ${err}`);
+}
+
 export function closeFd(fd: number): void {
   libc().close(fd);
 }

@@ -91,6 +91,8 @@ export async function benchSoak(
           throw new Error(`the daemon (pid ${daemonPid}) is gone after cycle ${c}`);
         }
         pss.push(await pssKiB(daemonPid));
+        // deno-lint-ignore no-console -- the trend, cycle by cycle
+        console.error(`soak cycle ${c}: daemon PSS ${Math.round((pss.at(-1) ?? 0) / 1024)} MiB`);
       }
     } finally {
       await remove(w, "soak-anchor");
