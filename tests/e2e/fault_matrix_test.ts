@@ -14,6 +14,7 @@
  * unless RUNTIME_E2E=1 (or COCOON_E2E=1) and the host can boot guests.
  */
 import assert from "node:assert/strict";
+import { exists, until } from "./daemon_util.ts";
 import { createSandbox, fetchSandbox } from "../../mod.ts";
 import { installedLibrary } from "../utils/program.ts";
 import { mountsUnder, qemuPids, scrub } from "./sandbox_util.ts";
@@ -21,15 +22,6 @@ import { guestImage, hostCanBoot, writeConfig } from "./shim_vm_env.ts";
 
 const enabled = (Deno.env.get("RUNTIME_E2E") === "1" || Deno.env.get("COCOON_E2E") === "1") &&
   await hostCanBoot();
-
-const exists = (p: string) => Deno.stat(p).then(() => true, () => false);
-
-async function until(what: string, ok: () => Promise<boolean>, ms: number, stepMs = 100): Promise<void> {
-  for (const end = Date.now() + ms; !(await ok());) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
-}
 
 Deno.test({
   name:

@@ -8,6 +8,7 @@
  * can boot guests.
  */
 import assert from "node:assert/strict";
+import { daemonPid, exists, until } from "./daemon_util.ts";
 import { makeBusyboxRootfs } from "../../agent/testing/rootfs.ts";
 import { createSandbox, fetchSandbox, type Sandbox } from "../../mod.ts";
 import { cocoonBin } from "../utils/program.ts";
@@ -16,19 +17,6 @@ import { guestImage, hostCanBoot, writeConfig } from "./shim_vm_env.ts";
 
 const enabled = (Deno.env.get("RUNTIME_E2E") === "1" || Deno.env.get("COCOON_E2E") === "1") &&
   await hostCanBoot();
-
-const exists = (p: string) => Deno.stat(p).then(() => true, () => false);
-
-async function until(what: string, ok: () => Promise<boolean>, ms: number): Promise<void> {
-  for (const end = Date.now() + ms; !(await ok());) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function daemonPid(dir: string): Promise<number> {
-  return Number((await Deno.readTextFile(`${dir}/daemon.pid`).catch(() => "0")).trim());
-}
 
 async function api(socket: string, method: string, path: string): Promise<{ status: number; body: unknown }> {
   const client = Deno.createHttpClient({ proxy: { transport: "unix", path: socket } });

@@ -1,0 +1,22 @@
+/** Helpers of the e2e files that watch daemons and VMs come and go. */
+
+/** Whether `p` exists. */
+export const exists = (p: string): Promise<boolean> => Deno.stat(p).then(() => true, () => false);
+
+/** Polls `ok` every `stepMs` until it holds; throws naming `what` after `ms`. */
+export async function until(
+  what: string,
+  ok: () => Promise<boolean>,
+  ms: number,
+  stepMs = 100,
+): Promise<void> {
+  for (const end = Date.now() + ms; !(await ok());) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}
+
+/** The pid in a daemon directory's pid file (0 when there is none). */
+export async function daemonPid(dir: string): Promise<number> {
+  return Number((await Deno.readTextFile(`${dir}/daemon.pid`).catch(() => "0")).trim());
+}
