@@ -12,10 +12,9 @@
  *
  * @module
  */
-import type { AttachedDevice, Device } from "../../plugins/types.ts";
 import type { ContainerStats, GuestInterface, GuestRoute } from "../agent_client/types.ts";
 import { containerId } from "../ids.ts";
-import { requireAgent, requireVm, type SandboxContext, serialized } from "./_context.ts";
+import { requireAgent, type SandboxContext, serialized } from "./_context.ts";
 import { createContainer, type CreateContainerOptions } from "./create_container.ts";
 import { deleteContainer, type DeleteContainerOptions } from "./delete.ts";
 import { deleteSandbox, type DeleteSandboxOptions, stopSandbox } from "./delete_sandbox.ts";
@@ -59,8 +58,6 @@ export type SandboxAction =
   // The VM
   | { readonly kind: "pause" }
   | { readonly kind: "resume" }
-  | { readonly kind: "add-device"; readonly device: Device }
-  | { readonly kind: "remove-device"; readonly device: AttachedDevice }
   | { readonly kind: "plug-block"; readonly device: PlugBlock }
   | { readonly kind: "unplug-block"; readonly id: string }
   | { readonly kind: "plug-nic"; readonly nic: PlugNic }
@@ -87,8 +84,6 @@ export interface ActionResults {
   readonly processes: { pid: number; execId: string }[];
   readonly pause: void;
   readonly resume: void;
-  readonly "add-device": AttachedDevice;
-  readonly "remove-device": void;
   readonly "plug-block": PluggedBlock;
   readonly "unplug-block": void;
   readonly "plug-nic": GuestInterface;
@@ -120,8 +115,6 @@ export const QUEUED: { readonly [K in ActionKind]: boolean } = {
   processes: false,
   pause: true,
   resume: true,
-  "add-device": true,
-  "remove-device": true,
   "plug-block": true,
   "unplug-block": true,
   "plug-nic": true,
@@ -156,8 +149,6 @@ const HANDLERS: Handlers = {
   processes: (ctx, a) => requireAgent(ctx, "list processes").listProcesses(containerId(a.containerId)),
   pause: (ctx) => pauseSandbox(ctx),
   resume: (ctx) => resumeSandbox(ctx),
-  "add-device": (ctx, a) => requireVm(ctx, "add a device to").addDevice(a.device),
-  "remove-device": (ctx, a) => requireVm(ctx, "remove a device from").removeDevice(a.device),
   "plug-block": (ctx, a) => plugBlock(ctx, a.device),
   "unplug-block": (ctx, a) => unplugBlock(ctx, a.id),
   "plug-nic": (ctx, a) => plugNic(ctx, a.nic),
