@@ -95,6 +95,12 @@ export class HeldSandboxes {
       if (r === undefined || !await orphanOfDaemon(r)) continue;
       try {
         const sb = await Sandbox.fetch(rt, id);
+        if (sb.status().kind === "stopped") {
+          // its VM died meanwhile: nothing to hold (the record says stopped now); its front door deletes it
+          await sb.release();
+          this.#log.info("sandbox found stopped: left to its front door", { sandbox: id });
+          continue;
+        }
         const kind: HeldKind = r.keeper === "daemon" ? "library" : "adopted";
         this.#held.set(id, { sandbox: sb, kind });
         this.#log.info("sandbox taken over", {

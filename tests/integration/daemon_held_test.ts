@@ -18,7 +18,7 @@ const log = createLogger({ sink: nullSink });
 const DEAD = { pid: 4_194_304 + 7, startTime: "1" };
 
 async function world(
-  fn: (rt: () => Promise<SandboxRuntime>, rootfs: string) => Promise<void>,
+  fn: (rt: () => Promise<SandboxRuntime>, rootfs: string, host: FakeHost) => Promise<void>,
 ): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "cocoon-held-it-" });
   try {
@@ -40,7 +40,7 @@ async function world(
       connectAgent: fakeConnector(host),
     });
     await Deno.mkdir(`${dir}/rootfs`);
-    await fn(() => Promise.resolve(rt), `${dir}/rootfs`);
+    await fn(() => Promise.resolve(rt), `${dir}/rootfs`, host);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -90,6 +90,24 @@ Deno.test("held: a dead daemon's sandbox is taken over when its store is watched
     assert.equal((await claimed.container("c1")).status.kind, "created", "the same sandbox, usable");
     await claimed.act({ kind: "delete", opts: { force: true } });
     await (await Sandbox.fetch(rt, "prog1")).act({ kind: "delete", opts: { force: true } });
+  });
+});
+
+Deno.test("held: a dead daemon's sandbox whose VM died too is marked stopped and not held", async () => {
+  await world(async (open, _rootfs, host) => {
+    const rt = await open();
+    const sb = await Sandbox.create(rt, { id: "gone1" });
+    await sb.release({ keepOwner: true });
+    await ownerDied(rt, "gone1", "daemon");
+    host.running.delete("gone1"); // its QEMU died while no daemon ran
+    const held = new HeldSandboxes(log);
+    await held.watch(rt);
+    assert.equal(held.size, 0, "nothing held: the daemon may go idle");
+    const r = await rt.repo.loadSandbox(sandboxId("gone1"));
+    assert.equal(r.status.kind, "stopped");
+    await held.sweep();
+    assert.equal(held.size, 0, "a stopped sandbox is not taken over on later sweeps either");
+    await (await Sandbox.fetch(rt, "gone1")).act({ kind: "delete", opts: { force: true } });
   });
 });
 
