@@ -23,7 +23,9 @@ export async function waitForLine(path: string, text: string, timeoutMs: number)
   const end = Date.now() + timeoutMs;
   for (;;) {
     const log = await Deno.readTextFile(path).catch(() => "");
-    const line = log.split("\n").find((l) => l.includes(text));
+    // whole lines only: the guest may be half-way through writing the last one (a partial
+    // "NET_GUEST_READY " without its address failed a CI run)
+    const line = log.split("\n").slice(0, -1).find((l) => l.includes(text));
     if (line !== undefined) return line;
     if (Date.now() > end) {
       throw new Error(`"${text}" not in the console after ${timeoutMs} ms:\n${log.slice(-1500)}`);
