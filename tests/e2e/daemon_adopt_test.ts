@@ -8,7 +8,7 @@
  * can boot guests.
  */
 import assert from "node:assert/strict";
-import { daemonPid, exists, until } from "./daemon_util.ts";
+import { daemonPid, exists, killDaemons, printDaemonLog, until } from "./daemon_util.ts";
 import { grpcUnaryClient } from "../../runtime/protocol/grpc.ts";
 import { Controller } from "../../runtime/protocol/gen/containerd/services/sandbox/v1/sandbox_pb.ts";
 import { cocoonBin } from "../utils/program.ts";
@@ -150,9 +150,7 @@ Deno.test({
     } finally {
       if (!passed) {
         // what the daemons said, for the failure report
-        const log = await Deno.readTextFile(`${daemonDir}/daemon.log`).catch(() => "(no daemon log)");
-        // deno-lint-ignore no-console -- a failure's evidence
-        console.error(`--- daemon log (last 40 lines) ---\n${log.split("\n").slice(-40).join("\n")}`);
+        await printDaemonLog(daemonDir);
       }
       try {
         child.kill("SIGKILL");
@@ -160,13 +158,7 @@ Deno.test({
         // exited
       }
       await output;
-      for (const p of [...daemons, await daemonPid(daemonDir)]) {
-        try {
-          if (p > 0) Deno.kill(p, "SIGKILL");
-        } catch {
-          // gone
-        }
-      }
+      await killDaemons(daemonDir, daemons);
       await scrub(dir, id);
       assert.deepEqual(await mountsUnder(dir), []);
       await Deno.remove(dir, { recursive: true }).catch(() => {});

@@ -20,3 +20,21 @@ export async function until(
 export async function daemonPid(dir: string): Promise<number> {
   return Number((await Deno.readTextFile(`${dir}/daemon.pid`).catch(() => "0")).trim());
 }
+
+/** Prints the end of a daemon's log: a failed test's evidence. */
+export async function printDaemonLog(dir: string): Promise<void> {
+  const log = await Deno.readTextFile(`${dir}/daemon.log`).catch(() => "(no daemon log)");
+  // deno-lint-ignore no-console -- a failure's evidence
+  console.error(`--- daemon log (last 40 lines) ---\n${log.split("\n").slice(-40).join("\n")}`);
+}
+
+/** SIGKILLs `pids` and whatever daemon the directory's pid file names now. */
+export async function killDaemons(dir: string, pids: readonly number[]): Promise<void> {
+  for (const p of [...pids, await daemonPid(dir)]) {
+    try {
+      if (p > 0) Deno.kill(p, "SIGKILL");
+    } catch {
+      // gone
+    }
+  }
+}

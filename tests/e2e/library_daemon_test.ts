@@ -8,7 +8,7 @@
  * can boot guests.
  */
 import assert from "node:assert/strict";
-import { daemonPid, exists, until } from "./daemon_util.ts";
+import { daemonPid, exists, killDaemons, printDaemonLog, until } from "./daemon_util.ts";
 import { makeBusyboxRootfs } from "../../agent/testing/rootfs.ts";
 import { createSandbox, fetchSandbox, type Sandbox } from "../../mod.ts";
 import { cocoonBin } from "../utils/program.ts";
@@ -108,18 +108,10 @@ Deno.test({
       passed = true;
     } finally {
       if (!passed) {
-        const log = await Deno.readTextFile(`${daemonDir}/daemon.log`).catch(() => "(no daemon log)");
-        // deno-lint-ignore no-console -- a failure's evidence
-        console.error(`--- daemon log (last 40 lines) ---\n${log.split("\n").slice(-40).join("\n")}`);
+        await printDaemonLog(daemonDir);
       }
       await sb?.delete({ force: true }).catch(() => {});
-      for (const p of [...daemons, await daemonPid(daemonDir)]) {
-        try {
-          if (p > 0) Deno.kill(p, "SIGKILL");
-        } catch {
-          // gone
-        }
-      }
+      await killDaemons(daemonDir, daemons);
       await scrub(dir, id);
       assert.deepEqual(await mountsUnder(dir), []);
       await Deno.remove(dir, { recursive: true }).catch(() => {});
