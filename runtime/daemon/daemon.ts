@@ -33,6 +33,9 @@ import { writeAtomic } from "../sys/files.ts";
 import { listenPrivate } from "../sys/private_socket.ts";
 import { controlObject, parseHeldRequest } from "./control_request.ts";
 import { HeldSandboxes } from "./held.ts";
+import type { SupervisorLink } from "./supervisor/link.ts";
+import { serveBackend } from "./supervisor/backend.ts";
+import { MAIN_TAG, supervisorPaths } from "./supervisor/wire.ts";
 
 export const CONTROL_SERVICE = "cocoon.daemon.v1.Shim";
 /** How long a `start` reservation keeps the daemon up waiting for `Create`. */
@@ -47,6 +50,13 @@ export interface DaemonOptions {
   readonly exitWhenIdle?: boolean;
   /** Opens the runtime of a pod's own configuration file (default: load it, open real plugins). */
   readonly runtimeFor?: PodsOptions["runtimeFor"];
+  /**
+   * The supervisor that owns the public sockets (`cocoon daemon` runs this daemon under one): the
+   * daemon then listens on its backend socket only, and asks the supervisor for each namespace's.
+   */
+  readonly supervisor?: SupervisorLink;
+  /** Started again after a crash: exit once idle without waiting for a Shutdown (none may come). */
+  readonly restarted?: boolean;
 }
 
 export interface Daemon {
@@ -113,9 +123,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   /** By task key (namespace and id). */
   const reservations = new Map<string, { id: string; namespace: string; until: number }>();
   const finished = Promise.withResolvers<void>();
-  let shutdownAsked = false;
+  let shutdownAsked = opts.restarted === true;
   let closing: Promise<void> | undefined;
   let socketIno: number | null = null;
+  const link = opts.supervisor;
+  /** The socket this process listens on: the public one, or the backend the supervisor relays to. */
+  let backend: Deno.Listener | undefined;
+  const ownSocket = link !== undefined ? supervisorPaths(paths.dir).backend : paths.socket;
   let api: FrontDoorApi | undefined;
 
   const live = () => {
@@ -148,12 +162,20 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const close = (o: { deletePods?: boolean } = {}): Promise<void> => {
     closing ??= (async () => {
       clearInterval(sweep);
+      // the supervisor stops answering containerd first, and exits after us
+      await link?.exiting().catch((e) => log.warn("supervisor not told of the exit", { error: e }));
+      link?.close();
+      try {
+        backend?.close();
+      } catch {
+        // closed already
+      }
       await server.close();
       await api?.close();
       for (const s of nsClosers) await s.close();
       // A successor daemon may already listen on the path: remove only our own socket and pid file.
-      const st = await Deno.stat(paths.socket).catch(() => null);
-      if (st !== null && st.ino === socketIno) await Deno.remove(paths.socket).catch(() => {});
+      const st = await Deno.stat(ownSocket).catch(() => null);
+      if (st !== null && st.ino === socketIno) await Deno.remove(ownSocket).catch(() => {});
       await hosted.closeAll({ deleteSandboxes: o.deletePods === true });
       await caches.closeAll();
       if (o.deletePods === true) await pods.closeAll();
@@ -188,21 +210,30 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
    * 1.6 leaves the namespace out of most calls' metadata, and each task's shim connection is its
    * own, so the socket tells the namespace. A pod shim (1.7 sandbox mode) keeps the main socket.
    */
-  const nsServers = new Map<string, Promise<string>>();
+  const nsServers = new Map<string, TtrpcServer>();
+  const nsSockets = new Map<string, Promise<string>>();
   const nsClosers: TtrpcServer[] = [];
+  const nsServer = (namespace: string): TtrpcServer => {
+    let s = nsServers.get(namespace);
+    if (s === undefined) {
+      s = new TtrpcServer({ log: log.child({ subsystem: "ttrpc-server", namespace }) });
+      registerTaskService(s, tasks, hooks, { namespace });
+      nsClosers.push(s);
+      nsServers.set(namespace, s);
+    }
+    return s;
+  };
   const namespaceAddress = (namespace: string): Promise<string> => {
-    let p = nsServers.get(namespace);
+    let p = nsSockets.get(namespace);
     if (p === undefined) {
       p = (async () => {
         const socket = namespaceSocket(paths.dir, namespace);
-        const s = new TtrpcServer({ log: log.child({ subsystem: "ttrpc-server", namespace }) });
-        registerTaskService(s, tasks, hooks, { namespace });
-        nsClosers.push(s);
-        await s.listen(socket, { replace: true, mode: 0o600 });
+        if (link !== undefined) await link.front(socket, `ns:${namespace}`);
+        else await nsServer(namespace).listen(socket, { replace: true, mode: 0o600 });
         return `unix://${socket}`;
       })();
-      p.catch(() => nsServers.delete(namespace));
-      nsServers.set(namespace, p);
+      p.catch(() => nsSockets.delete(namespace));
+      nsSockets.set(namespace, p);
     }
     return p;
   };
@@ -283,16 +314,27 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       return enc.encode(JSON.stringify({ stopped }));
     },
   });
-  // Listened on here (not by the server) so that closing removes the socket only while it is ours.
-  const listener = await listenPrivate(paths.socket, (p) => Deno.listen({ transport: "unix", path: p }), {
-    close: (x) => x.close(),
-  });
-  socketIno = (await Deno.stat(paths.socket)).ino;
   // Before the first call is served: a shim that reached the daemon finds its pid file.
   await writeAtomic(paths.pidFile, String(Deno.pid));
-  // Before serving: what a previous daemon held in this store is ours again (front doors claim it).
+  // Before serving: what a previous daemon held in this store is ours again (front doors claim it),
+  // and so are its containerd tasks, with their exits watched (a restart under a supervisor).
   await held.watch(opts.runtime).catch((e) => log.warn("take-over at start failed", { error: e }));
-  void server.serve(listener);
+  await tasks.adoptHeld(held).catch((e) => log.warn("task adoption failed", { error: e }));
+  if (link !== undefined) {
+    // tags: "main" (cocoon.sock), "ns:<namespace>"
+    backend = await serveBackend(
+      ownSocket,
+      (tag) => tag === MAIN_TAG ? server : tag.startsWith("ns:") ? nsServer(tag.slice(3)) : undefined,
+      log.child({ subsystem: "backend" }),
+    );
+  } else {
+    // Listened on here (not by the server) so that closing removes the socket only while it is ours.
+    const listener = await listenPrivate(paths.socket, (p) => Deno.listen({ transport: "unix", path: p }), {
+      close: (x) => x.close(),
+    });
+    void server.serve(listener);
+  }
+  socketIno = (await Deno.stat(ownSocket)).ino;
   // The management API of these pods (`<dir>/api.sock`); containerd owns their lifecycle, so pause
   // and resume go through the tasks (containerd sees PAUSED) and deletion is refused.
   try {
@@ -329,6 +371,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   } catch (e) {
     log.error("management API not served", { error: e });
   }
-  log.info("daemon listening", { socket: paths.socket, pid: Deno.pid });
+  if (link !== undefined) {
+    await link.ready();
+    void link.lost.then(() => {
+      // nobody answers containerd now: exit, leaving the VMs to the next daemon
+      if (closing === undefined) log.error("supervisor gone: exiting");
+      void close();
+    });
+  }
+  log.info("daemon listening", { socket: paths.socket, pid: Deno.pid, supervised: link !== undefined });
   return { paths, tasks, done: finished.promise, close };
 }

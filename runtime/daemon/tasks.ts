@@ -26,6 +26,8 @@ import { OomRelay } from "./oom.ts";
 import { vmSpecDocument } from "./vm_spec.ts";
 import { type BundleLog, openBundleLog } from "./bundle_log.ts";
 import { type LogDriver, startLogDriver } from "./log_driver.ts";
+import type { HeldSandboxes } from "./held.ts";
+import { adoptableTasks } from "./task_adopt.ts";
 import { checkStdio, copyOutput, copyStdin, type StdinCopy, type TaskStdio } from "./stdio.ts";
 
 /** How long output may still drain after a process exited before the exit is reported. */
@@ -170,13 +172,16 @@ export class TaskManager {
           log: this.#log,
         });
       }
-      if (reg !== null && (req.configPath !== reg.configPath || coreId !== req.id)) {
-        // For the `delete` binary, which cleans up with the pod's own configuration and core id.
+      if (reg !== null) {
+        // For the `delete` binary, which cleans up with the pod's own configuration and core id,
+        // and for a restarted daemon, which adopts the task with its stdio.
+        const { stdin, stdout, stderr, terminal } = req;
         await writeRegistration(req.bundle, {
           ...reg,
           id: req.id, // a registration borrowed from the pod names the pod
           ...(req.configPath !== undefined ? { configPath: req.configPath } : {}),
           ...(coreId !== req.id ? { coreId } : {}),
+          task: { stdio: { stdin, stdout, stderr, terminal }, rootfsMounted: mounted },
         });
       }
       const cgroups = cgroupsPathOf(spec.raw);
@@ -234,6 +239,53 @@ export class TaskManager {
       if (joined) await this.#pods.leave(group, coreId, namespace);
       if (mounted) await unmountRootfs(rootfs);
       throw e;
+    }
+  }
+
+  /**
+   * Takes over the tasks of the pods a previous daemon held (a restart under the supervisor): the
+   * pod joins Pods, each init's stdio is wired again and its exit watched, so that containerd's
+   * calls, carried over by the supervisor, find them. Exec'd processes are not taken over.
+   */
+  async adoptHeld(held: HeldSandboxes): Promise<void> {
+    for (const pod of await adoptableTasks(held, this.#log)) {
+      for (const { registration: reg, record } of pod) {
+        const sandbox = await this.#pods.adopt(reg.group, record.id, { namespace: reg.namespace });
+        if (sandbox === undefined || record.bundle === null) continue;
+        const init = new Proc(reg.id, "", reg.task.stdio);
+        const t: Task = {
+          id: reg.id,
+          coreId: record.id,
+          namespace: reg.namespace,
+          bundle: record.bundle,
+          group: reg.group,
+          ttrpcAddress: reg.ttrpcAddress,
+          sandbox,
+          rootfsMounted: reg.task.rootfsMounted,
+          init,
+          execs: new Map(),
+          io: new Map(),
+          bundleLog: openBundleLog(record.bundle, { container: reg.id, sandbox: sandbox.id }),
+          logDriver: undefined, // a `binary://` logger died with the daemon that ran it
+        };
+        this.#tasks.set(taskKey(t.namespace, t.id), t);
+        this.#oom.watch(sandbox);
+        const st = record.status;
+        if (st.kind === "stopped") {
+          init.pid = st.pid;
+          init.setExited({ exitStatus: st.exitStatus ?? 137, exitedAt: new Date(st.exitedAt) });
+        } else if (st.kind !== "creating") {
+          init.pid = st.pid;
+          if (!reg.task.stdio.stdout.startsWith("binary://")) this.#attach(t, init);
+          if (st.kind !== "created") {
+            init.setRunning(st.pid);
+            if (st.kind === "paused") init.setPaused(true);
+            void this.#watch(t, init, () => t.sandbox.wait(t.coreId));
+          }
+        }
+        t.bundleLog.log.info("task taken over from a previous daemon", { pid: init.pid, state: st.kind });
+        this.#log.info("task adopted", { container: t.id, namespace: t.namespace, state: st.kind });
+      }
     }
   }
 

@@ -26,6 +26,11 @@ export interface Registration {
   readonly configPath?: string;
   /** The container's id in the sandbox when it is not `id` (another namespace had it; set by the daemon). */
   readonly coreId?: string;
+  /** The task's stdio and whether the daemon mounted its rootfs (written at Create): a restarted daemon adopts it. */
+  readonly task?: {
+    readonly stdio: { stdin: string; stdout: string; stderr: string; terminal: boolean };
+    readonly rootfsMounted: boolean;
+  };
 }
 
 const Schema = v.object({
@@ -38,6 +43,10 @@ const Schema = v.object({
   daemonDir: v.pipe(v.string(), v.minLength(1)),
   configPath: v.optional(v.pipe(v.string(), v.startsWith("/"))),
   coreId: v.optional(v.pipe(v.string(), v.minLength(1))),
+  task: v.optional(v.object({
+    stdio: v.object({ stdin: v.string(), stdout: v.string(), stderr: v.string(), terminal: v.boolean() }),
+    rootfsMounted: v.boolean(),
+  })),
 });
 
 /** Validates a parsed registration. @throws {RuntimeError} `DataLoss` when malformed. */
@@ -50,11 +59,12 @@ function parseRegistration(x: unknown, where: string): Registration {
       `Invalid shim registration "${where}": ${v.getDotPath(issue) ?? "document"}: ${issue.message}`,
     );
   }
-  const { configPath, coreId, ...rest } = r.output;
+  const { configPath, coreId, task, ...rest } = r.output;
   return {
     ...rest,
     ...(configPath !== undefined ? { configPath } : {}),
     ...(coreId !== undefined ? { coreId } : {}),
+    ...(task !== undefined ? { task } : {}),
   };
 }
 

@@ -67,9 +67,14 @@ Deno.test({
       assert.equal(await Deno.readTextFile(`${b1}/address`), address);
       const pid = Number(await Deno.readTextFile(`${daemonDir}/daemon.pid`));
       assert.ok(await alive(pid), "the daemon outlives start");
-      for (const fd of [0, 1, 2]) assert.equal(await Deno.readLink(`/proc/${pid}/fd/${fd}`), "/dev/null");
-      const stat = (await Deno.readTextFile(`/proc/${pid}/stat`)).replace(/^.*\) /, "").split(" ");
-      assert.equal(Number(stat[3]), pid, "the daemon leads its own session");
+      // the supervisor (what start ran) leads its own session with stdio on /dev/null; the daemon is its child
+      const sup = Number(await Deno.readTextFile(`${daemonDir}/supervisor.pid`));
+      for (const fd of [0, 1, 2]) assert.equal(await Deno.readLink(`/proc/${sup}/fd/${fd}`), "/dev/null");
+      for (const fd of [0, 1]) assert.equal(await Deno.readLink(`/proc/${pid}/fd/${fd}`), "/dev/null");
+      const statOf = async (p: number) =>
+        (await Deno.readTextFile(`/proc/${p}/stat`)).replace(/^.*\) /, "").split(" ");
+      assert.equal(Number((await statOf(sup))[3]), sup, "the supervisor leads its own session");
+      assert.equal(Number((await statOf(pid))[1]), sup, "the daemon is the supervisor's child");
 
       const s2 = await shim(`${dir}/bin`, [...base, "-id", "c2", "start"], { cwd: b2, env });
       assert.equal(new TextDecoder().decode(s2.stdout), address);
@@ -105,10 +110,88 @@ Deno.test({
       }
       for (let i = 0; i < 100 && await alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
       assert.equal(await alive(pid), false, "the idle daemon exits");
-      await assert.rejects(Deno.stat(`${daemonDir}/cocoon.sock`), Deno.errors.NotFound);
-      await assert.rejects(Deno.stat(`${daemonDir}/ns-default.sock`), Deno.errors.NotFound);
+      for (let i = 0; i < 50 && await alive(sup); i++) await new Promise((r) => setTimeout(r, 100));
+      assert.equal(await alive(sup), false, "its supervisor exits after it");
+      for (
+        const f of [
+          "cocoon.sock",
+          "ns-default.sock",
+          "backend.sock",
+          "supervisor.sock",
+          "daemon.pid",
+          "supervisor.pid",
+        ]
+      ) {
+        await assert.rejects(Deno.stat(`${daemonDir}/${f}`), Deno.errors.NotFound, f);
+      }
     } finally {
       await killDaemonOf(daemonDir);
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "kill -9 of the daemon: its supervisor starts it again and containerd's connections stay open; the new daemon answers on them",
+  ...opts,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "cshimd-" });
+    const daemonDir = `${dir}/d`;
+    const env = { COCOON_DAEMON_DIR: daemonDir, PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" };
+    const base = [
+      "-namespace",
+      "default",
+      "-address",
+      `${dir}/containerd.sock`,
+      "-publish-binary",
+      "/usr/bin/containerd",
+    ];
+    let sup = 0;
+    try {
+      await writeShimLauncher(`${dir}/bin`);
+      const b1 = await makeBundle(dir, "c1");
+      const s1 = await shim(`${dir}/bin`, [...base, "-id", "c1", "start"], { cwd: b1, env });
+      assert.equal(s1.code, 0, s1.stderr);
+      const address = new TextDecoder().decode(s1.stdout);
+      const first = Number(await Deno.readTextFile(`${daemonDir}/daemon.pid`));
+      sup = Number(await Deno.readTextFile(`${daemonDir}/supervisor.pid`));
+      const client = await TtrpcClient.connect(address.slice("unix://".length));
+      const main = await TtrpcClient.connect(`${daemonDir}/cocoon.sock`);
+      try {
+        const task = typedClient(client, Task);
+        assert.equal((await task.connect({ id: "c1" })).shimPid, first);
+
+        Deno.kill(first, "SIGKILL");
+        let second = first;
+        for (let i = 0; i < 300 && (second === first || !(await alive(second))); i++) {
+          await new Promise((r) => setTimeout(r, 100));
+          second = Number(await Deno.readTextFile(`${daemonDir}/daemon.pid`).catch(() => "0"));
+        }
+        assert.notEqual(second, first, "a new daemon runs");
+        assert.ok(await alive(sup), "the supervisor lives on");
+        // the same connections, now answered by the new daemon
+        assert.equal((await task.connect({ id: "c1" })).shimPid, second);
+        await assert.rejects(
+          task.state({ id: "c1" }),
+          (e) => e instanceof RpcStatusError && e.grpcCode === 5,
+        );
+        assert.equal((await typedClient(main, Task).connect({ id: "c1" })).shimPid, second);
+        const log = await Deno.readTextFile(`${daemonDir}/daemon.log`);
+        assert.match(log, /daemon died: starting it again/);
+      } finally {
+        await client.close();
+        await main.close();
+      }
+      // a restarted daemon with nothing to serve exits once idle, and its supervisor after it
+      const d = await shim(`${dir}/bin`, [...base, "-id", "c1", "-bundle", b1, "delete"], { cwd: b1, env });
+      assert.equal(d.code, 0, d.stderr);
+      for (let i = 0; i < 150 && await alive(sup); i++) await new Promise((r) => setTimeout(r, 100));
+      assert.equal(await alive(sup), false, "the supervisor exits with its idle daemon");
+      await assert.rejects(Deno.stat(`${daemonDir}/cocoon.sock`), Deno.errors.NotFound);
+    } finally {
+      await killDaemonOf(daemonDir);
+      if (sup > 0 && await alive(sup)) Deno.kill(sup, "SIGKILL");
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
   },
