@@ -13,29 +13,36 @@ export class ChunkReader {
   #pending: Uint8Array | null = null;
   #done = false;
   #tail: Promise<void> = Promise.resolve();
+  /** The stream read under way: a reader that gave up (its host went away) leaves it to the next. */
+  #inflight: Promise<ReadableStreamReadResult<Uint8Array>> | null = null;
 
   constructor(stream: ReadableStream<Uint8Array>) {
     this.#reader = stream.getReader();
   }
 
-  /** Next bytes (1..max), or null at end of stream. Concurrent reads are served in call order. */
-  read(max: number): Promise<Uint8Array | null> {
+  /**
+   * Next bytes (1..max), or null at end of stream. Concurrent reads are served in call order. A
+   * read aborted by `signal` loses no bytes: what arrives goes to the next read.
+   */
+  read(max: number, signal?: AbortSignal): Promise<Uint8Array | null> {
     if (max <= 0) {
       return Promise.reject(
         new RuntimeError("InvalidArgument", `Cannot read ${max} bytes: expected a positive length`),
       );
     }
-    const next = this.#tail.then(() => this.#readNow(max));
+    const next = this.#tail.then(() => this.#readNow(max, signal));
     this.#tail = next.then(() => {}, () => {});
     return next;
   }
 
-  async #readNow(max: number): Promise<Uint8Array | null> {
+  async #readNow(max: number, signal?: AbortSignal): Promise<Uint8Array | null> {
     let chunk = this.#pending;
     this.#pending = null;
     while (!chunk || chunk.length === 0) {
       if (this.#done) return null;
-      const r = await this.#reader.read();
+      this.#inflight ??= this.#reader.read();
+      const r = signal === undefined ? await this.#inflight : await untilAborted(this.#inflight, signal);
+      this.#inflight = null;
       if (r.done) {
         this.#done = true;
         return null;
@@ -108,4 +115,14 @@ export class StdinWriter {
       // the process is gone: its stdin is closed already
     }
   }
+}
+
+/** `p`, or a rejection once `signal` aborts (`p` goes on). */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }

@@ -62,3 +62,20 @@ Deno.test({
     assert.deepEqual(got, [[97, 98], [4]]);
   },
 });
+
+Deno.test({
+  name: "ChunkReader: a read aborted while it waits (its host went away) leaves the bytes to the next read",
+  permissions: "none",
+  async fn() {
+    let ctl: ReadableStreamDefaultController<Uint8Array> | undefined;
+    const s = new ReadableStream<Uint8Array>({ start: (c) => void (ctl = c) }, { highWaterMark: 0 });
+    const r = new ChunkReader(s);
+    const ac = new AbortController();
+    const stale = r.read(100, ac.signal);
+    const next = r.read(100);
+    ac.abort(new Error("host gone"));
+    await assert.rejects(stale, /host gone/);
+    ctl?.enqueue(enc.encode("done\n"));
+    assert.equal(dec.decode((await next) ?? undefined), "done\n");
+  },
+});

@@ -17,17 +17,11 @@ const MAX_READ = 1 << 20;
 async function readSome(r: ChunkReader | null, max: number, what: string, ctx: CallContext) {
   if (!r) throw new RuntimeError("FailedPrecondition", `Cannot read ${what}: the process has none`);
   const n = Math.min(max > 0 ? max : 65536, MAX_READ);
-  const abort = new Promise<never>((_, reject) => {
-    ctx.signal.addEventListener(
-      "abort",
-      () => reject(new RuntimeError("Cancelled", `Cannot read ${what}: cancelled`)),
-      {
-        once: true,
-      },
-    );
+  // a read whose host went away (a daemon restart) leaves the bytes it waited for to the next host
+  const data = await r.read(n, ctx.signal).catch((e) => {
+    if (!ctx.signal.aborted) throw e;
+    throw new RuntimeError("Cancelled", `Cannot read ${what}: cancelled`);
   });
-  abort.catch(() => {});
-  const data = await Promise.race([r.read(n), abort]);
   return data === null ? { data: new Uint8Array(0), eof: true } : { data, eof: false };
 }
 

@@ -109,7 +109,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     log.child({ subsystem: "pods" }),
     { held, ...(opts.runtimeFor ? { runtimeFor: opts.runtimeFor } : {}) },
   );
-  const tasks = new TaskManager(pods, events, log.child({ subsystem: "tasks" }));
+  const tasks = new TaskManager(pods, events, log.child({ subsystem: "tasks" }), undefined, opts.supervisor);
   const hosted = new HostedSandboxers(
     (p) => pods.runtimeOf(p),
     log.child({ subsystem: "sandboxer" }),
@@ -372,7 +372,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     log.error("management API not served", { error: e });
   }
   if (link !== undefined) {
-    await link.ready();
+    await link.ready(tasks.holds.keys());
     void link.lost.then(() => {
       // nobody answers containerd now: exit, leaving the VMs to the next daemon
       if (closing === undefined) log.error("supervisor gone: exiting");

@@ -3,35 +3,80 @@
  * (HeldSandboxes, kind "adopted"), found by their bundles' registrations, which name the task's
  * namespace, id, pod, events address and stdio. A pod is taken whole or not at all: one container
  * without a task registration (a bundle an older daemon wrote) leaves the pod held, to be removed
- * with its containers by the `delete` binary's Cleanup.
+ * with its containers by the `delete` binary's Cleanup. Exec'd processes are not taken over.
  *
  * @module
  */
 import type { Logger } from "../log/logger.ts";
 import type { ContainerRecord } from "../sandbox/records.ts";
+import type { ContainerStatus } from "../sandbox/status.ts";
 import { readRegistration, type Registration } from "../shim/registration.ts";
+import { openBundleLog } from "./bundle_log.ts";
 import type { HeldSandboxes } from "./held.ts";
+import type { Pods } from "./pods.ts";
+import { Proc } from "./proc.ts";
+import type { Task } from "./tasks.ts";
 
-export interface AdoptableTask {
+interface Found {
   readonly registration: Registration & { readonly task: NonNullable<Registration["task"]> };
-  readonly record: ContainerRecord;
+  readonly record: ContainerRecord & { readonly bundle: string };
 }
 
 /** The tasks of each held pod that can be taken whole, by pod. */
-export async function adoptableTasks(held: HeldSandboxes, log: Logger): Promise<AdoptableTask[][]> {
-  const pods: AdoptableTask[][] = [];
+async function adoptable(held: HeldSandboxes, log: Logger): Promise<Found[][]> {
+  const pods: Found[][] = [];
   for (const id of held.ids()) {
     const sb = held.get(id);
     if (sb === undefined || held.kindOf(id) !== "adopted") continue;
-    const found: AdoptableTask[] = [];
-    for (const record of await sb.containers().catch(() => [])) {
-      const reg = record.bundle === null ? null : await readRegistration(record.bundle).catch(() => null);
-      if (reg === null || reg.task === undefined || (reg.coreId ?? reg.id) !== record.id) break;
-      found.push({ registration: { ...reg, task: reg.task }, record });
+    const records = await sb.containers().catch(() => []);
+    const found: Found[] = [];
+    for (const record of records) {
+      const { bundle } = record;
+      const reg = bundle === null ? null : await readRegistration(bundle).catch(() => null);
+      if (bundle === null || reg === null || reg.task === undefined || (reg.coreId ?? reg.id) !== record.id) {
+        break;
+      }
+      found.push({ registration: { ...reg, task: reg.task }, record: { ...record, bundle } });
     }
-    const all = (await sb.containers().catch(() => [])).length;
-    if (found.length > 0 && found.length === all) pods.push(found);
+    if (found.length > 0 && found.length === records.length) pods.push(found);
     else log.info("pod left held: not every container is a task of ours", { sandbox: id });
   }
   return pods;
+}
+
+/** The held pods' tasks, their pods joined in `pods`, with the state their records give. */
+export async function adoptTasks(
+  held: HeldSandboxes,
+  pods: Pods,
+  log: Logger,
+): Promise<{ task: Task; status: ContainerStatus }[]> {
+  const out: { task: Task; status: ContainerStatus }[] = [];
+  for (const pod of await adoptable(held, log)) {
+    for (const { registration: reg, record } of pod) {
+      const sandbox = await pods.adopt(reg.group, record.id, { namespace: reg.namespace });
+      if (sandbox === undefined) continue;
+      const init = new Proc(reg.id, "", reg.task.stdio);
+      if (record.status.kind !== "creating") init.pid = record.status.pid;
+      out.push({
+        status: record.status,
+        task: {
+          id: reg.id,
+          coreId: record.id,
+          namespace: reg.namespace,
+          bundle: record.bundle,
+          group: reg.group,
+          ttrpcAddress: reg.ttrpcAddress,
+          sandbox,
+          rootfsMounted: reg.task.rootfsMounted,
+          init,
+          execs: new Map(),
+          io: new Map(),
+          bundleLog: openBundleLog(record.bundle, { container: reg.id, sandbox: sandbox.id }),
+          logDriver: undefined, // a `binary://` logger died with the daemon that ran it
+        },
+      });
+      log.info("task adopted", { container: reg.id, namespace: reg.namespace, state: record.status.kind });
+    }
+  }
+  return out;
 }

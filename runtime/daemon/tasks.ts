@@ -27,7 +27,8 @@ import { vmSpecDocument } from "./vm_spec.ts";
 import { type BundleLog, openBundleLog } from "./bundle_log.ts";
 import { type LogDriver, startLogDriver } from "./log_driver.ts";
 import type { HeldSandboxes } from "./held.ts";
-import { adoptableTasks } from "./task_adopt.ts";
+import { adoptTasks } from "./task_adopt.ts";
+import { StdioHolds, type StdioKeeper } from "./stdio_hold.ts";
 import { checkStdio, copyOutput, copyStdin, type StdinCopy, type TaskStdio } from "./stdio.ts";
 
 /** How long output may still drain after a process exited before the exit is reported. */
@@ -74,13 +75,17 @@ export class TaskManager {
   readonly #log: Logger;
   /** Namespace and events address for bundles that have no registration file. */
   readonly #fallback: { namespace: string; ttrpcAddress: string };
+  /** The stdio FIFOs the supervisor holds open across a daemon restart. */
+  readonly holds: StdioHolds;
 
   constructor(
     pods: Pods,
     events: EventPublisher,
     log: Logger,
     fallback = { namespace: "", ttrpcAddress: "" },
+    keeper?: StdioKeeper,
   ) {
+    this.holds = new StdioHolds(keeper, log);
     this.#pods = pods;
     this.#events = events;
     this.#log = log;
@@ -248,44 +253,21 @@ export class TaskManager {
    * calls, carried over by the supervisor, find them. Exec'd processes are not taken over.
    */
   async adoptHeld(held: HeldSandboxes): Promise<void> {
-    for (const pod of await adoptableTasks(held, this.#log)) {
-      for (const { registration: reg, record } of pod) {
-        const sandbox = await this.#pods.adopt(reg.group, record.id, { namespace: reg.namespace });
-        if (sandbox === undefined || record.bundle === null) continue;
-        const init = new Proc(reg.id, "", reg.task.stdio);
-        const t: Task = {
-          id: reg.id,
-          coreId: record.id,
-          namespace: reg.namespace,
-          bundle: record.bundle,
-          group: reg.group,
-          ttrpcAddress: reg.ttrpcAddress,
-          sandbox,
-          rootfsMounted: reg.task.rootfsMounted,
-          init,
-          execs: new Map(),
-          io: new Map(),
-          bundleLog: openBundleLog(record.bundle, { container: reg.id, sandbox: sandbox.id }),
-          logDriver: undefined, // a `binary://` logger died with the daemon that ran it
-        };
-        this.#tasks.set(taskKey(t.namespace, t.id), t);
-        this.#oom.watch(sandbox);
-        const st = record.status;
-        if (st.kind === "stopped") {
-          init.pid = st.pid;
-          init.setExited({ exitStatus: st.exitStatus ?? 137, exitedAt: new Date(st.exitedAt) });
-        } else if (st.kind !== "creating") {
-          init.pid = st.pid;
-          if (!reg.task.stdio.stdout.startsWith("binary://")) this.#attach(t, init);
-          if (st.kind !== "created") {
-            init.setRunning(st.pid);
-            if (st.kind === "paused") init.setPaused(true);
-            void this.#watch(t, init, () => t.sandbox.wait(t.coreId));
-          }
+    for (const { task: t, status: st } of await adoptTasks(held, this.#pods, this.#log)) {
+      this.#tasks.set(taskKey(t.namespace, t.id), t);
+      this.#oom.watch(t.sandbox);
+      const init = t.init;
+      if (st.kind === "stopped") {
+        init.setExited({ exitStatus: st.exitStatus ?? 137, exitedAt: new Date(st.exitedAt) });
+      } else if (st.kind !== "creating") {
+        if (!init.stdio.stdout.startsWith("binary://")) this.#attach(t, init);
+        if (st.kind !== "created") {
+          init.setRunning(st.pid);
+          if (st.kind === "paused") init.setPaused(true);
+          void this.#watch(t, init, () => t.sandbox.wait(t.coreId));
         }
-        t.bundleLog.log.info("task taken over from a previous daemon", { pid: init.pid, state: st.kind });
-        this.#log.info("task adopted", { container: t.id, namespace: t.namespace, state: st.kind });
       }
+      t.bundleLog.log.info("task taken over from a previous daemon", { pid: init.pid, state: st.kind });
     }
   }
 
@@ -302,6 +284,7 @@ export class TaskManager {
     );
     const stdin = p.stdio.stdin !== "" ? copyStdin(p.stdio.stdin, io.stdin, log) : undefined;
     t.io.set(p, { output, ...(stdin ? { stdin } : {}) });
+    this.holds.hold(procKey(t, p), p.stdio);
   }
 
   /** Starts the init or an exec; the start event goes out before any exit event. */
@@ -349,6 +332,7 @@ export class TaskManager {
     }
     const io = t.io.get(p);
     if (io?.output) await Promise.race([io.output, new Promise((r) => setTimeout(r, DRAIN_MS))]);
+    this.holds.release(procKey(t, p));
     if (!p.setExited(exit)) return;
     t.bundleLog.log.info("process exited", { exec: p.execId, pid: p.pid, exitStatus: exit.exitStatus });
     this.#publish(t, {
@@ -446,6 +430,7 @@ export class TaskManager {
     if (execId !== "") {
       await t.io.get(p)?.stdin?.abandon();
       t.io.delete(p);
+      this.holds.release(procKey(t, p));
       t.execs.delete(execId);
       return { pid: p.pid, exit };
     }
@@ -479,7 +464,10 @@ export class TaskManager {
   }
 
   async #remove(t: Task): Promise<void> {
-    for (const io of t.io.values()) await io.stdin?.abandon();
+    for (const [p, io] of t.io) {
+      await io.stdin?.abandon();
+      this.holds.release(procKey(t, p));
+    }
     t.io.clear();
     try {
       await t.sandbox.act({ kind: "delete-container", containerId: t.coreId, opts: { force: true } });
@@ -501,6 +489,11 @@ export class TaskManager {
   close(): void {
     this.#oom.close();
   }
+}
+
+/** A process's key in the supervisor's stdio hold. */
+function procKey(t: Task, p: Proc): string {
+  return `${taskKey(t.namespace, t.id)}/${p.execId}`;
 }
 
 /** The task map's key: namespace and id (a namespace has no "/"). */

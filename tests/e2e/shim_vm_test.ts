@@ -113,15 +113,84 @@ Deno.test({
 });
 
 Deno.test({
-  name: "killing the daemon: containerd runs the shim's delete, which removes the container and its VM",
+  name:
+    "kill -9 of the daemon with two pods running: both stay RUNNING on the same VMs, exec works in each, a waiting ctr run gets its output and exit, events flow",
+  ...opts,
+  async fn() {
+    await withShimWorld({ embedded: false, prepare }, async (w) => {
+      const sub = await w.ctrd.subscribe();
+      for (const id of ["v-a", "v-b"]) {
+        const r = await w.run(["-d", ...PATH], id, ["sleep", "600"]);
+        assert.equal(r.code, 0, r.stderr);
+      }
+      // a ctr run that waits (its Wait call is in flight at the crash) and prints after it
+      const waiting = w.run(PATH, "v-w", ["sh", "-c", "sleep 12; echo done; exit 3"]);
+      for (let i = 0; i < 600 && (await pidsMentioning(w.dir, "qemu-system")).length < 3; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await sub.waitFor((l) => l.includes("/tasks/start") && l.includes('"v-w"'), { timeoutMs: 60_000 });
+      const vms = (await pidsMentioning(w.dir, "qemu-system")).sort();
+      assert.equal(vms.length, 3, "three pods, three VMs");
+      const first = Number(await Deno.readTextFile(`${w.daemonDir}/daemon.pid`));
+      const supervisor = Number(await Deno.readTextFile(`${w.daemonDir}/supervisor.pid`));
+
+      Deno.kill(first, "SIGKILL");
+      let second = first;
+      for (let i = 0; i < 600 && second === first; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        second = Number(await Deno.readTextFile(`${w.daemonDir}/daemon.pid`).catch(() => "0")) || first;
+      }
+      assert.notEqual(second, first, "the supervisor started a new daemon");
+      assert.ok(await Deno.stat(`/proc/${supervisor}`).then(() => true, () => false), "the supervisor lives");
+
+      const ls = await w.ctrd.ctr(["task", "ls"]);
+      assert.match(ls.stdout, /v-a\s+\d+\s+RUNNING/, ls.stdout);
+      assert.match(ls.stdout, /v-b\s+\d+\s+RUNNING/, ls.stdout);
+      for (const id of ["v-a", "v-b"]) {
+        const ex = await w.ctrd.ctr(["task", "exec", "--exec-id", "e1", id, "/bin/echo", `in-${id}`]);
+        assert.equal(ex.stdout, `in-${id}\n`, ex.stderr);
+        assert.equal(ex.code, 0);
+      }
+      const done = await waiting;
+      assert.equal(done.stdout, "done\n", done.stderr);
+      assert.equal(done.code, 3);
+      assert.deepEqual(
+        (await pidsMentioning(w.dir, "qemu-system")).filter((p) => vms.includes(p)).length,
+        2,
+        "v-a's and v-b's VMs are the ones from before the crash",
+      );
+
+      // events come from the new daemon
+      assert.equal((await w.ctrd.ctr(["task", "kill", "-s", "SIGKILL", "v-a"])).code, 0);
+      const exit = await sub.waitFor((l) => l.includes("/tasks/exit") && l.includes('"id":"v-a"'), {
+        timeoutMs: 30_000,
+      });
+      assert.match(exit, /"exit_status":137/);
+      assert.equal((await w.ctrd.ctr(["task", "rm", "v-a"])).code, 0); // ctr run removed v-w's itself
+      assert.equal((await w.ctrd.ctr(["task", "kill", "-s", "SIGKILL", "v-b"])).code, 0);
+      await sub.waitFor((l) => l.includes("/tasks/exit") && l.includes('"id":"v-b"'), { timeoutMs: 30_000 });
+      assert.equal((await w.ctrd.ctr(["task", "rm", "v-b"])).code, 0);
+      await w.ctrd.ctr(["container", "rm", "v-a", "v-b", "v-w"]);
+      for (let i = 0; i < 100 && (await pidsMentioning(w.dir, "qemu-system")).length > 0; i++) {
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.deepEqual(await pidsMentioning(w.dir, "qemu-system"), [], "no VM left");
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "a crash of the whole daemon (supervisor and daemon): containerd runs the shim's delete, which removes the container and its VM",
   ...opts,
   async fn() {
     await withShimWorld({ embedded: false, prepare }, async (w) => {
       const sub = await w.ctrd.subscribe();
       assert.equal((await w.run(["-d", ...PATH], "v-orphan", ["sleep", "600"])).code, 0);
       assert.equal((await pidsMentioning(w.dir, "qemu-system")).length, 1);
-      const daemonPid = Number(await Deno.readTextFile(`${w.daemonDir}/daemon.pid`));
-      Deno.kill(daemonPid, "SIGKILL");
+      for (const f of ["supervisor.pid", "daemon.pid"]) {
+        Deno.kill(Number(await Deno.readTextFile(`${w.daemonDir}/${f}`)), "SIGKILL");
+      }
       const exit = await sub.waitFor((l) => l.includes("/tasks/exit") && l.includes('"v-orphan"'), {
         timeoutMs: 60_000,
       });

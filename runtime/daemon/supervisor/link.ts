@@ -7,6 +7,7 @@
  */
 import { RuntimeError } from "../../errors.ts";
 import { lines, type LinkReply, type LinkRequest } from "./wire.ts";
+import type { HeldStdio } from "./fd_store.ts";
 
 type Op = LinkRequest extends infer R ? R extends LinkRequest ? Omit<R, "id"> : never : never;
 
@@ -52,9 +53,18 @@ export class SupervisorLink {
     return this.#call({ op: "front", path, tag });
   }
 
-  /** The backend socket serves: the supervisor answers on the public sockets. */
-  ready(): Promise<void> {
-    return this.#call({ op: "ready" });
+  /** The backend socket serves: the supervisor answers on the public sockets, and keeps only `keep`'s stdio. */
+  ready(keep: readonly string[]): Promise<void> {
+    return this.#call({ op: "ready", keep });
+  }
+
+  /** Has the supervisor hold process `key`'s stdio FIFOs open (fd_store.ts). */
+  hold(key: string, stdio: HeldStdio): Promise<void> {
+    return this.#call({ op: "hold", key, stdio });
+  }
+
+  release(key: string): Promise<void> {
+    return this.#call({ op: "release", key });
   }
 
   /** The daemon exits on purpose: the supervisor closes the public sockets and exits after it. */

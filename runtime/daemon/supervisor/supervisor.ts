@@ -17,6 +17,7 @@ import { daemonPaths } from "../../shim/address.ts";
 import { writeAtomic } from "../../sys/files.ts";
 import { listenPrivate } from "../../sys/private_socket.ts";
 import { type Dial, Relay } from "./relay.ts";
+import { FdStore } from "./fd_store.ts";
 import { encodeTag, lines, type LinkRequest, MAIN_TAG, parseLinkRequest, supervisorPaths } from "./wire.ts";
 
 /** How long a relay waits for a daemon to come back before it gives its client up. */
@@ -57,6 +58,7 @@ export async function runSupervisor(opts: SupervisorOptions): Promise<number> {
   const fronts = new Map<string, Front>();
   const relays = new Set<Relay>();
   const crashes: number[] = [];
+  const stdio = new FdStore(log);
   let ending: "exiting" | "stopping" | "gave-up" | undefined;
   // set by the first spawn, before any link or relay reads it
   let worker!: Worker;
@@ -127,7 +129,12 @@ export async function runSupervisor(opts: SupervisorOptions): Promise<number> {
     switch (req.op) {
       case "front":
         return await front(req.path, req.tag);
+      case "hold":
+        return await stdio.hold(req.key, req.stdio);
+      case "release":
+        return stdio.release(req.key);
       case "ready":
+        stdio.keepOnly(new Set(req.keep));
         await front(paths.socket, MAIN_TAG);
         w.ready.resolve(true);
         log.info("daemon ready", { pid: w.child.pid, connections: relays.size });
@@ -219,6 +226,7 @@ export async function runSupervisor(opts: SupervisorOptions): Promise<number> {
   } finally {
     for (const s of ["SIGTERM", "SIGINT"] as const) Deno.removeSignalListener(s, stop);
     await closeFronts();
+    stdio.releaseAll();
     link.close();
     await Deno.remove(sp.link).catch(() => {});
     const pid = await Deno.readTextFile(sp.pidFile).catch(() => "");

@@ -3,8 +3,10 @@
  *
  * - Link (`<dir>/supervisor.sock`, 0600): the daemon connects once and sends JSON lines
  *   `{"id": n, "op": "front", "path": P, "tag": T}` (listen on P for me, tagging its connections T),
- *   `{"id": n, "op": "ready"}` (the backend socket serves; answer on the public ones now),
- *   `{"id": n, "op": "exiting"}` (stop answering: the daemon exits on purpose). The supervisor
+ *   `{"id": n, "op": "ready", "keep": [K...]}` (the backend socket serves; answer on the public ones
+ *   now; of the stdio held, keep only the processes K), `{"id": n, "op": "exiting"}` (stop
+ *   answering: the daemon exits on purpose), `{"id": n, "op": "hold", "key": K, "stdio": {...}}`
+ *   and `{"id": n, "op": "release", "key": K}` (a process's stdio FIFOs, fd_store.ts). The supervisor
  *   answers `{"id": n}` or `{"id": n, "error": "..."}`.
  * - Backend (`<dir>/backend.sock`, 0600): each relayed connection starts with its tag (2 bytes
  *   big-endian length, then UTF-8), then carries the client's ttRPC frames unchanged.
@@ -12,11 +14,14 @@
  * @module
  */
 import { RuntimeError } from "../../errors.ts";
+import type { HeldStdio } from "./fd_store.ts";
 
 export type LinkRequest =
   | { readonly id: number; readonly op: "front"; readonly path: string; readonly tag: string }
-  | { readonly id: number; readonly op: "ready" }
-  | { readonly id: number; readonly op: "exiting" };
+  | { readonly id: number; readonly op: "ready"; readonly keep: readonly string[] }
+  | { readonly id: number; readonly op: "exiting" }
+  | { readonly id: number; readonly op: "hold"; readonly key: string; readonly stdio: HeldStdio }
+  | { readonly id: number; readonly op: "release"; readonly key: string };
 
 export interface LinkReply {
   readonly id: number;
@@ -44,7 +49,18 @@ export function parseLinkRequest(line: string): LinkRequest {
     throw new RuntimeError("InvalidArgument", "Invalid supervisor request: it needs a numeric id and an op");
   }
   const { id, op } = x;
-  if (op === "ready" || op === "exiting") return { id, op };
+  if (op === "exiting") return { id, op };
+  if (op === "ready") {
+    const keep = "keep" in x && Array.isArray(x.keep) ? x.keep.filter((k) => typeof k === "string") : [];
+    return { id, op, keep };
+  }
+  const key = "key" in x && typeof x.key === "string" && x.key !== "" ? x.key : undefined;
+  if (op === "release" && key !== undefined) return { id, op, key };
+  if (op === "hold" && key !== undefined && "stdio" in x && typeof x.stdio === "object" && x.stdio !== null) {
+    const s: Record<string, unknown> = { ...x.stdio };
+    const path = (k: string) => typeof s[k] === "string" && s[k].startsWith("/") ? { [k]: s[k] } : {};
+    return { id, op, key, stdio: { ...path("stdin"), ...path("stdout"), ...path("stderr") } };
+  }
   if (
     op === "front" && "path" in x && typeof x.path === "string" && x.path.startsWith("/") &&
     "tag" in x && typeof x.tag === "string" && x.tag !== "" && x.tag.length <= MAX_TAG
