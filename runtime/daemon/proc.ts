@@ -5,7 +5,10 @@
  * @module
  */
 import { RuntimeError } from "../errors.ts";
-import type { TaskStdio } from "./stdio.ts";
+import type { Sandbox } from "../sandbox/mod.ts";
+import type { BundleLog } from "./bundle_log.ts";
+import type { LogDriver } from "./log_driver.ts";
+import type { StdinCopy, TaskStdio } from "./stdio.ts";
 
 /** containerd.v1.types.Status */
 const TaskStatus = { UNKNOWN: 0, CREATED: 1, RUNNING: 2, STOPPED: 3, PAUSED: 4, PAUSING: 5 } as const;
@@ -100,4 +103,37 @@ export class Proc {
       throw new RuntimeError("NotFound", `Cannot signal ${this.label}: process already finished`);
     }
   }
+}
+
+/** A containerd task: a container of a pod, with its init and exec'd processes. */
+export interface Task {
+  readonly id: string;
+  /**
+   * The container's id in the sandbox core and the guest: the containerd id, or `<id>+<namespace>`
+   * when another namespace's task already uses that id (the core's ids are unique on a host).
+   */
+  readonly coreId: string;
+  readonly namespace: string;
+  readonly bundle: string;
+  readonly group: string;
+  readonly ttrpcAddress: string;
+  readonly sandbox: Sandbox;
+  readonly rootfsMounted: boolean;
+  readonly init: Proc;
+  readonly execs: Map<string, Proc>;
+  readonly io: Map<Proc, { output?: Promise<void>; stdin?: StdinCopy }>;
+  /** The init's `binary://` logger, if any. */
+  readonly logDriver: LogDriver | undefined;
+  /** Lines for containerd's log (the bundle's `log` FIFO). */
+  readonly bundleLog: BundleLog;
+}
+
+/** The task map's key: namespace and id (a namespace has no "/"). */
+export function taskKey(namespace: string, id: string): string {
+  return `${namespace}/${id}`;
+}
+
+/** A process's key in the supervisor's stdio hold. */
+export function procKey(t: Task, p: Proc): string {
+  return `${taskKey(t.namespace, t.id)}/${p.execId}`;
 }

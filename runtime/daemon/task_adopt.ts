@@ -9,13 +9,12 @@
  */
 import type { Logger } from "../log/logger.ts";
 import type { ContainerRecord } from "../sandbox/records.ts";
-import type { ContainerStatus } from "../sandbox/status.ts";
 import { readRegistration, type Registration } from "../shim/registration.ts";
 import { openBundleLog } from "./bundle_log.ts";
 import type { HeldSandboxes } from "./held.ts";
 import type { Pods } from "./pods.ts";
-import { Proc } from "./proc.ts";
-import type { Task } from "./tasks.ts";
+import { Proc, type Task } from "./proc.ts";
+import { attachStdio, type TaskIoContext, watchExit } from "./task_io.ts";
 
 interface Found {
   readonly registration: Registration & { readonly task: NonNullable<Registration["task"]> };
@@ -44,38 +43,48 @@ async function adoptable(held: HeldSandboxes, log: Logger): Promise<Found[][]> {
   return pods;
 }
 
-/** The held pods' tasks, their pods joined in `pods`, with the state their records give. */
-export async function adoptTasks(
-  held: HeldSandboxes,
-  pods: Pods,
-  log: Logger,
-): Promise<{ task: Task; status: ContainerStatus }[]> {
-  const out: { task: Task; status: ContainerStatus }[] = [];
-  for (const pod of await adoptable(held, log)) {
+/**
+ * Takes over the held pods' tasks: joins their pods in `pods`, sets each init's state from its
+ * record, wires its stdio again and watches its exit. Returns the tasks.
+ */
+export async function adoptTasks(held: HeldSandboxes, pods: Pods, io: TaskIoContext): Promise<Task[]> {
+  const out: Task[] = [];
+  for (const pod of await adoptable(held, io.log)) {
     for (const { registration: reg, record } of pod) {
       const sandbox = await pods.adopt(reg.group, record.id, { namespace: reg.namespace });
       if (sandbox === undefined) continue;
       const init = new Proc(reg.id, "", reg.task.stdio);
-      if (record.status.kind !== "creating") init.pid = record.status.pid;
-      out.push({
-        status: record.status,
-        task: {
-          id: reg.id,
-          coreId: record.id,
-          namespace: reg.namespace,
-          bundle: record.bundle,
-          group: reg.group,
-          ttrpcAddress: reg.ttrpcAddress,
-          sandbox,
-          rootfsMounted: reg.task.rootfsMounted,
-          init,
-          execs: new Map(),
-          io: new Map(),
-          bundleLog: openBundleLog(record.bundle, { container: reg.id, sandbox: sandbox.id }),
-          logDriver: undefined, // a `binary://` logger died with the daemon that ran it
-        },
-      });
-      log.info("task adopted", { container: reg.id, namespace: reg.namespace, state: record.status.kind });
+      const t: Task = {
+        id: reg.id,
+        coreId: record.id,
+        namespace: reg.namespace,
+        bundle: record.bundle,
+        group: reg.group,
+        ttrpcAddress: reg.ttrpcAddress,
+        sandbox,
+        rootfsMounted: reg.task.rootfsMounted,
+        init,
+        execs: new Map(),
+        io: new Map(),
+        bundleLog: openBundleLog(record.bundle, { container: reg.id, sandbox: sandbox.id }),
+        logDriver: undefined, // a `binary://` logger died with the daemon that ran it
+      };
+      const st = record.status;
+      if (st.kind === "stopped") {
+        init.pid = st.pid;
+        init.setExited({ exitStatus: st.exitStatus ?? 137, exitedAt: new Date(st.exitedAt) });
+      } else if (st.kind !== "creating") {
+        init.pid = st.pid;
+        if (!init.stdio.stdout.startsWith("binary://")) attachStdio(io, t, init);
+        if (st.kind !== "created") {
+          init.setRunning(st.pid);
+          if (st.kind === "paused") init.setPaused(true);
+          void watchExit(io, t, init, () => sandbox.wait(t.coreId));
+        }
+      }
+      out.push(t);
+      t.bundleLog.log.info("task taken over from a previous daemon", { pid: init.pid, state: st.kind });
+      io.log.info("task adopted", { container: reg.id, namespace: reg.namespace, state: st.kind });
     }
   }
   return out;

@@ -20,41 +20,17 @@ import { groupOf } from "../shim/address.ts";
 import { readBundleRegistration, writeRegistration } from "../shim/registration.ts";
 import type { EventPublisher } from "./events.ts";
 import type { Pods } from "./pods.ts";
-import { Proc, type ProcExit } from "./proc.ts";
+import { Proc, type ProcExit, procKey, type Task, taskKey } from "./proc.ts";
 import { mountRootfs, type RootfsMount, unmountRootfs } from "./rootfs.ts";
 import { OomRelay } from "./oom.ts";
 import { vmSpecDocument } from "./vm_spec.ts";
-import { type BundleLog, openBundleLog } from "./bundle_log.ts";
+import { openBundleLog } from "./bundle_log.ts";
 import { type LogDriver, startLogDriver } from "./log_driver.ts";
 import type { HeldSandboxes } from "./held.ts";
 import { adoptTasks } from "./task_adopt.ts";
 import { StdioHolds, type StdioKeeper } from "./stdio_hold.ts";
-import { checkStdio, copyOutput, copyStdin, type StdinCopy, type TaskStdio } from "./stdio.ts";
-
-/** How long output may still drain after a process exited before the exit is reported. */
-const DRAIN_MS = 3000;
-
-export interface Task {
-  readonly id: string;
-  /**
-   * The container's id in the sandbox core and the guest: the containerd id, or `<id>+<namespace>`
-   * when another namespace's task already uses that id (the core's ids are unique on a host).
-   */
-  readonly coreId: string;
-  readonly namespace: string;
-  readonly bundle: string;
-  readonly group: string;
-  readonly ttrpcAddress: string;
-  readonly sandbox: Sandbox;
-  readonly rootfsMounted: boolean;
-  readonly init: Proc;
-  readonly execs: Map<string, Proc>;
-  readonly io: Map<Proc, { output?: Promise<void>; stdin?: StdinCopy }>;
-  /** The init's `binary://` logger, if any. */
-  readonly logDriver: LogDriver | undefined;
-  /** Lines for containerd's log (the bundle's `log` FIFO). */
-  readonly bundleLog: BundleLog;
-}
+import { checkStdio, type TaskStdio } from "./stdio.ts";
+import { attachStdio, type TaskIoContext, watchExit } from "./task_io.ts";
 
 export interface CreateRequest extends TaskStdio {
   readonly id: string;
@@ -77,6 +53,7 @@ export class TaskManager {
   readonly #fallback: { namespace: string; ttrpcAddress: string };
   /** The stdio FIFOs the supervisor holds open across a daemon restart. */
   readonly holds: StdioHolds;
+  readonly #io: TaskIoContext;
 
   constructor(
     pods: Pods,
@@ -86,6 +63,7 @@ export class TaskManager {
     keeper?: StdioKeeper,
   ) {
     this.holds = new StdioHolds(keeper, log);
+    this.#io = { log, holds: this.holds, publish: (t, e) => this.#publish(t, e) };
     this.#pods = pods;
     this.#events = events;
     this.#log = log;
@@ -229,7 +207,7 @@ export class TaskManager {
       t.bundleLog.log.info("task created", { pid: init.pid, vmPids: sandbox.pids() });
       this.#tasks.set(key, t);
       this.#oom.watch(sandbox);
-      this.#attach(t, init);
+      attachStdio(this.#io, t, init);
       this.#publish(t, {
         kind: "create",
         containerId: req.id,
@@ -253,38 +231,10 @@ export class TaskManager {
    * calls, carried over by the supervisor, find them. Exec'd processes are not taken over.
    */
   async adoptHeld(held: HeldSandboxes): Promise<void> {
-    for (const { task: t, status: st } of await adoptTasks(held, this.#pods, this.#log)) {
+    for (const t of await adoptTasks(held, this.#pods, this.#io)) {
       this.#tasks.set(taskKey(t.namespace, t.id), t);
       this.#oom.watch(t.sandbox);
-      const init = t.init;
-      if (st.kind === "stopped") {
-        init.setExited({ exitStatus: st.exitStatus ?? 137, exitedAt: new Date(st.exitedAt) });
-      } else if (st.kind !== "creating") {
-        if (!init.stdio.stdout.startsWith("binary://")) this.#attach(t, init);
-        if (st.kind !== "created") {
-          init.setRunning(st.pid);
-          if (st.kind === "paused") init.setPaused(true);
-          void this.#watch(t, init, () => t.sandbox.wait(t.coreId));
-        }
-      }
-      t.bundleLog.log.info("task taken over from a previous daemon", { pid: init.pid, state: st.kind });
     }
-  }
-
-  /** Wires a process's stdio to the sandbox's streams (before it runs, so nothing is missed). */
-  #attach(t: Task, p: Proc): void {
-    const io = t.sandbox.io(t.coreId, p.execId === "" ? {} : { exec: p.execId });
-    const log = this.#log.child({ container: t.id, exec: p.execId });
-    const driver = p.execId === "" ? t.logDriver : undefined;
-    const output = copyOutput(
-      p.stdio,
-      io,
-      log,
-      driver ? { stdout: driver.stdout, stderr: driver.stderr } : undefined,
-    );
-    const stdin = p.stdio.stdin !== "" ? copyStdin(p.stdio.stdin, io.stdin, log) : undefined;
-    t.io.set(p, { output, ...(stdin ? { stdin } : {}) });
-    this.holds.hold(procKey(t, p), p.stdio);
   }
 
   /** Starts the init or an exec; the start event goes out before any exit event. */
@@ -299,7 +249,7 @@ export class TaskManager {
       p.setRunning(rec.status.kind === "running" ? rec.status.pid : p.pid);
       this.#publish(t, { kind: "start", containerId: id, pid: p.pid });
       t.bundleLog.log.info("task started", { pid: p.pid });
-      void this.#watch(t, p, () => t.sandbox.wait(t.coreId));
+      void watchExit(this.#io, t, p, () => t.sandbox.wait(t.coreId));
     } else {
       const process = parseOciProcess(p.spec, `exec "${execId}" of "${id}"`);
       const rec = await t.sandbox.act({
@@ -308,41 +258,11 @@ export class TaskManager {
         opts: { execId, process, stdin: p.stdio.stdin !== "" },
       });
       p.setRunning(rec.status.kind === "running" ? rec.status.pid : 0);
-      this.#attach(t, p);
+      attachStdio(this.#io, t, p);
       this.#publish(t, { kind: "exec-started", containerId: id, execId, pid: p.pid });
-      void this.#watch(t, p, () => t.sandbox.waitExec(t.coreId, execId));
+      void watchExit(this.#io, t, p, () => t.sandbox.waitExec(t.coreId, execId));
     }
     return p.pid;
-  }
-
-  /** Waits for the exit, lets the output drain, then records and publishes it. */
-  async #watch(
-    t: Task,
-    p: Proc,
-    wait: () => Promise<{ exitStatus: number; exitedAt: string }>,
-  ): Promise<void> {
-    let exit: ProcExit;
-    try {
-      const e = await wait();
-      exit = { exitStatus: e.exitStatus, exitedAt: new Date(e.exitedAt) };
-    } catch (e) {
-      // The VM or its agent went away: the process is gone with it (as SIGKILL).
-      this.#log.warn("process lost", { container: t.id, exec: p.execId, error: e });
-      exit = { exitStatus: 137, exitedAt: new Date() };
-    }
-    const io = t.io.get(p);
-    if (io?.output) await Promise.race([io.output, new Promise((r) => setTimeout(r, DRAIN_MS))]);
-    this.holds.release(procKey(t, p));
-    if (!p.setExited(exit)) return;
-    t.bundleLog.log.info("process exited", { exec: p.execId, pid: p.pid, exitStatus: exit.exitStatus });
-    this.#publish(t, {
-      kind: "exit",
-      containerId: t.id,
-      id: p.execId === "" ? t.id : p.execId,
-      pid: p.pid,
-      exitStatus: exit.exitStatus,
-      exitedAt: exit.exitedAt,
-    });
   }
 
   /** Registers an exec (it runs on Start). */
@@ -377,7 +297,9 @@ export class TaskManager {
       opts: { all, ...(execId !== "" ? { execId } : {}) },
     });
     // A created init has no exit watcher yet: a signal that ends it must still reach Wait.
-    if (execId === "" && p.state.kind === "created") void this.#watch(t, p, () => t.sandbox.wait(t.coreId));
+    if (execId === "" && p.state.kind === "created") {
+      void watchExit(this.#io, t, p, () => t.sandbox.wait(t.coreId));
+    }
   }
 
   async closeStdin(id: string, execId: string, ns?: string): Promise<void> {
@@ -455,7 +377,9 @@ export class TaskManager {
         () => {},
       );
       // A created init has no exit watcher yet.
-      if (t.init.state.kind === "created") void this.#watch(t, t.init, () => t.sandbox.wait(t.coreId));
+      if (t.init.state.kind === "created") {
+        void watchExit(this.#io, t, t.init, () => t.sandbox.wait(t.coreId));
+      }
       await Promise.race([t.init.exited, new Promise((r) => setTimeout(r, 5000))]);
       t.init.setExited({ exitStatus: 137, exitedAt: new Date() });
     }
@@ -489,14 +413,4 @@ export class TaskManager {
   close(): void {
     this.#oom.close();
   }
-}
-
-/** A process's key in the supervisor's stdio hold. */
-function procKey(t: Task, p: Proc): string {
-  return `${taskKey(t.namespace, t.id)}/${p.execId}`;
-}
-
-/** The task map's key: namespace and id (a namespace has no "/"). */
-export function taskKey(namespace: string, id: string): string {
-  return `${namespace}/${id}`;
 }
