@@ -31,6 +31,7 @@ import { attachNetwork, configureGuestNetwork } from "./network.ts";
 import { checkVmSize, NO_EXTRA, type PodSize, sizedConfig } from "./sizing.ts";
 import { placeSandboxVmm, vmmCgroupTarget } from "./_vmm_cgroup.ts";
 import { leaveHostCgroup } from "../sys/host_cgroup.ts";
+import { closeOnExec } from "../sys/libc_fd.ts";
 
 export interface CreateSandboxOptions {
   /** Sandbox id (runc id rules). */
@@ -201,6 +202,7 @@ export async function createSandbox(rt: SandboxRuntime, opts: CreateSandboxOptio
       const cold = await rt.hypervisor.createVm(vmConfig, sig);
       vm = cold;
       undo.push({ what: "stop the VM", run: () => cold.stop({ force: true }) });
+      closeOnExec(); // the VMM inherits no socket of ours (node:net's are inheritable)
       await cold.start(sig);
     }
     ctx.vm = vm;

@@ -11,6 +11,7 @@
  * @module
  */
 import { listenPrivate } from "../sys/private_socket.ts";
+import { closeOnExec } from "../sys/libc_fd.ts";
 import * as grpc from "@grpc/grpc-js";
 import { RuntimeError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
@@ -87,6 +88,7 @@ export async function startSandboxer(opts: StartSandboxerOptions): Promise<Sandb
           (e, port) => e ? reject(e) : resolve(port),
         )
       ));
+    closeOnExec(); // node:net's listener is inheritable: no VMM may keep it
   } catch (cause) {
     server.forceShutdown();
     await taskApi.close();

@@ -296,3 +296,31 @@ export function openFifo(path: string, mode: "read" | "write"): number | null {
 export function closeFd(fd: number): void {
   libc().close(fd);
 }
+
+/**
+ * Marks every open fd from 3 up close-on-exec. Deno's own fds are, but sockets that node:net
+ * creates (the gRPC Controller's listener, its connections) are not, so a VMM or virtiofsd spawned
+ * later inherited them: QEMU kept the Controller's listening socket, and clients queued on it after
+ * the daemon died. Call it right before spawning a long-lived child. Best effort: without FFI
+ * permission it does nothing.
+ */
+export function closeOnExec(): void {
+  let c: Libc;
+  try {
+    c = libc();
+  } catch {
+    return;
+  }
+  let names: string[];
+  try {
+    names = [...Deno.readDirSync("/proc/self/fd")].map((e) => e.name);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const fd = Number(name);
+    if (!Number.isInteger(fd) || fd < 3) continue;
+    const flags = c.fcntl(fd, 1, /* F_GETFD */ 0n);
+    if (flags >= 0 && (flags & 1) === 0) c.fcntl(fd, 2, /* F_SETFD */ BigInt(flags | 1 /* FD_CLOEXEC */));
+  }
+}

@@ -9,6 +9,7 @@
 import { confinedArgv, type Confinement } from "./seccomp/confine.ts";
 import { RuntimeError } from "../errors.ts";
 import { installTrixiePackages, sh } from "./trixie_packages.ts";
+import { closeOnExec } from "./libc_fd.ts";
 
 /** Default root of the private install. */
 export const DEFAULT_VIRTIOFSD_ROOT = "/var/cache/cocoon/virtiofsd";
@@ -187,6 +188,7 @@ export async function startVirtiofsd(
     ...(opts.extraArgs ?? []),
   ];
   const args = opts.confine !== undefined ? confinedArgv(opts.confine, daemon) : daemon;
+  closeOnExec(); // it inherits no socket of ours (node:net's are inheritable)
   const child = new Deno.Command("sh", {
     args: ["-c", 'log="$1"; shift; exec setsid "$@" >"$log" 2>&1', "sh", log, ...args],
     stdin: "null",

@@ -137,7 +137,7 @@ export async function runSupervisor(opts: SupervisorOptions): Promise<number> {
         stdio.keepOnly(new Set(req.keep));
         await front(paths.socket, MAIN_TAG);
         w.ready.resolve(true);
-        log.info("daemon ready", { pid: w.child.pid, connections: relays.size });
+        log.info("daemon ready", { daemonPid: w.child.pid, connections: relays.size });
         return;
       case "exiting":
         ending ??= "exiting";
@@ -181,12 +181,12 @@ export async function runSupervisor(opts: SupervisorOptions): Promise<number> {
     // what a dying daemon printed (an uncaught error) goes to the log
     void (async () => {
       for await (const l of child.stderr.pipeThrough(new TextDecoderStream())) {
-        log.warn("daemon stderr", { pid: child.pid, text: l.slice(0, 4096) });
+        log.warn("daemon stderr", { daemonPid: child.pid, text: l.slice(0, 4096) });
       }
     })().catch(() => {});
     const w: Worker = { child, ready: Promise.withResolvers<boolean>() };
     void child.status.then(() => w.ready.resolve(false));
-    log.info("daemon started", { pid: child.pid });
+    log.info("daemon started", { daemonPid: child.pid });
     return w;
   };
 
@@ -210,7 +210,7 @@ export async function runSupervisor(opts: SupervisorOptions): Promise<number> {
       crashes.push(now);
       while (crashes.length > 0 && crashes[0]! < now - CRASH_WINDOW_MS) crashes.shift();
       log.error("daemon died: starting it again", {
-        pid: worker.child.pid,
+        daemonPid: worker.child.pid,
         code: st.code,
         signal: st.signal,
         connections: relays.size,
