@@ -28,9 +28,10 @@ export async function printDaemonLog(dir: string): Promise<void> {
   console.error(`--- daemon log (last 40 lines) ---\n${log.split("\n").slice(-40).join("\n")}`);
 }
 
-/** SIGKILLs `pids` and whatever daemon the directory's pid file names now. */
+/** SIGKILLs `pids` and whatever supervisor and daemon the directory's pid files name now. */
 export async function killDaemons(dir: string, pids: readonly number[]): Promise<void> {
-  for (const p of [...pids, await daemonPid(dir)]) {
+  const supervisor = Number((await Deno.readTextFile(`${dir}/supervisor.pid`).catch(() => "0")).trim());
+  for (const p of [...pids, supervisor, await daemonPid(dir)]) {
     try {
       if (p > 0) Deno.kill(p, "SIGKILL");
     } catch {

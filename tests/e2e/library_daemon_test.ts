@@ -76,20 +76,12 @@ Deno.test({
       Deno.kill(daemons[0]!, "SIGKILL");
       await until("the daemon to die", async () => !(await exists(`/proc/${daemons[0]}`)), 10_000);
       assert.deepEqual(await qemuPids(id), [qemu], "the VM outlives the daemon");
-      const next = new Deno.Command(cocoonBin(), {
-        args: ["daemon", "--dir", daemonDir],
-        env: { COCOON_CONFIG: configPath },
-        stdin: "null",
-        stdout: "null",
-        stderr: "null",
-      }).spawn();
-      daemons.push(next.pid);
-      // nobody calls: the new daemon takes the sandbox over at its start
-      await until(
-        "the new daemon to take it over",
-        async () => (await ownerOf(dir, id))[1] === next.pid,
-        30_000,
-      );
+      // its supervisor starts it again; nobody calls: the new daemon takes the sandbox over at its start
+      const supervisor = Number(await Deno.readTextFile(`${daemonDir}/supervisor.pid`));
+      await until("a new daemon", async () => ![0, daemons[0]].includes(await daemonPid(daemonDir)), 30_000);
+      const next = await daemonPid(daemonDir);
+      daemons.push(next, supervisor);
+      await until("the new daemon to take it over", async () => (await ownerOf(dir, id))[1] === next, 30_000);
       assert.equal((await api(`${daemonDir}/api.sock`, "POST", `/v1/sandboxes/${id}/pause`)).status, 200);
       assert.equal((await api(`${daemonDir}/api.sock`, "GET", `/v1/sandboxes/${id}`)).status, 200);
       assert.equal((await api(`${daemonDir}/api.sock`, "POST", `/v1/sandboxes/${id}/resume`)).status, 200);
@@ -104,7 +96,11 @@ Deno.test({
       sb = undefined;
       await until("the VM to go", async () => (await qemuPids(id)).length === 0, 30_000);
       assert.equal(await exists(`${dir}/run/sandboxes/${id}`), false);
-      assert.equal((await next.status).code, 0, "the daemon, keeping nothing, exits");
+      await until(
+        "the daemon, keeping nothing, to exit with its supervisor",
+        async () => !(await exists(`/proc/${next}`)) && !(await exists(`/proc/${supervisor}`)),
+        30_000,
+      );
       passed = true;
     } finally {
       if (!passed) {
