@@ -10,17 +10,15 @@
  */
 import { RuntimeError } from "../../runtime/errors.ts";
 import {
-  acceptNoWait,
   closeFd,
   EIO,
-  listenUnix,
   pollFd,
   readFd,
-  recvFdNoWait,
   setNonBlocking,
   setWindowSize,
   writeFd,
-} from "./libc.ts";
+} from "../../runtime/sys/libc_fd.ts";
+import { acceptNoWait, listenUnix, recvFdNoWait } from "./libc.ts";
 
 /** A container's terminal, seen from the agent (the pty master). */
 export interface Terminal {
@@ -152,7 +150,7 @@ class PtyTerminal implements Terminal {
 
   resize(rows: number, cols: number): void {
     if (this.#closed) throw new RuntimeError("FailedPrecondition", "Cannot resize a closed terminal");
-    setWindowSize(this.#fd, rows, cols);
+    setWindowSize(this.#fd, { rows, cols });
   }
 
   close(): void {

@@ -14,7 +14,8 @@
  */
 import { RuntimeError } from "../../runtime/errors.ts";
 import type { Duplex } from "../../runtime/protocol/ttrpc/channel.ts";
-import { closeFd, openRdwrNonBlocking, pollFd, readFd, writeFd } from "./libc.ts";
+import { closeFd, pollFd, readFd, writeFd } from "../../runtime/sys/libc_fd.ts";
+import { openRdwrNonBlocking } from "./libc.ts";
 
 /** An open fd (owned: `close()` closes it). */
 export class FdDuplex implements Duplex {

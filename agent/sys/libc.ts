@@ -1,72 +1,28 @@
 /**
- * The few libc calls the agent needs that Deno has no API for, through `Deno.dlopen`:
- * `prctl(PR_SET_CHILD_SUBREAPER)`, `waitpid(pid, WNOHANG)` on one pid at a time, a unix socket that
- * receives a pty master over SCM_RIGHTS (`--console-socket`), non-blocking pty I/O, `ioctl(TIOCSWINSZ)`
- * and `settimeofday`. x86_64 / aarch64 Linux (LP64) struct layouts.
+ * The few libc calls only the agent needs that Deno has no API for, on the shared loader of
+ * `runtime/sys/libc_fd.ts` (which also holds `errno`, the non-blocking fd I/O, `poll` and window
+ * sizes): `prctl(PR_SET_CHILD_SUBREAPER)`, `waitpid(pid, WNOHANG)` on one pid at a time, a unix
+ * socket that receives a pty master over SCM_RIGHTS (`--console-socket`), `kill`, `settimeofday`,
+ * `sethostname` and reseeding the CRNG. x86_64 / aarch64 Linux (LP64) struct layouts.
  *
- * Every call here is synchronous on the JS thread except `poll`, which runs on a blocking thread with
- * a bounded timeout so that nothing is left parked in a thread when a handle closes.
+ * Every call here is synchronous on the JS thread.
  *
  * @module
  */
 import { RuntimeError } from "../../runtime/errors.ts";
+import {
+  check,
+  cString,
+  EAGAIN,
+  EINTR,
+  errno,
+  libc,
+  msgHdr,
+  offHeap,
+  sockaddrUn,
+} from "../../runtime/sys/libc_fd.ts";
 
-const SYMBOLS = {
-  prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
-  waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32" },
-  __errno_location: { parameters: [], result: "pointer" },
-  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
-  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
-  listen: { parameters: ["i32", "i32"], result: "i32" },
-  accept4: { parameters: ["i32", "pointer", "pointer", "i32"], result: "i32" },
-  recvmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
-  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
-  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
-  close: { parameters: ["i32"], result: "i32" },
-  fcntl: { parameters: ["i32", "i32", "i64"], result: "i32" },
-  ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
-  poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
-  settimeofday: { parameters: ["buffer", "pointer"], result: "i32" },
-  kill: { parameters: ["i32", "i32"], result: "i32" },
-  open: { parameters: ["buffer", "i32", "i32"], result: "i32" },
-  sethostname: { parameters: ["buffer", "usize"], result: "i32" },
-} as const;
-
-type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
-let lib: Libc | undefined;
-
-function libc(): Libc {
-  if (!lib) {
-    try {
-      lib = Deno.dlopen("libc.so.6", SYMBOLS).symbols;
-    } catch (e) {
-      throw new RuntimeError("Unavailable", `Cannot load "libc.so.6" through FFI: ${String(e)}`, {
-        cause: e,
-      });
-    }
-  }
-  return lib;
-}
-
-export const EAGAIN = 11;
-export const EINTR = 4;
 const ECHILD = 10;
-export const EIO = 5;
-
-/** errno of the last failed synchronous call (read right after the call, on the same thread). */
-export function errno(): number {
-  const p = libc().__errno_location();
-  return p === null ? 0 : new Deno.UnsafePointerView(p).getInt32();
-}
-
-function check(ret: number | bigint, what: string): number {
-  const n = Number(ret);
-  if (n < 0) {
-    const err = errno();
-    throw new RuntimeError("Internal", `Cannot ${what}: errno ${err}`);
-  }
-  return n;
-}
 
 /** Marks this process as a child subreaper: orphaned descendants reparent to it. */
 export function setChildSubreaper(): void {
@@ -121,29 +77,16 @@ const SOCK_STREAM = 1;
 const SOCK_NONBLOCK = 0o4000;
 const SOCK_CLOEXEC = 0o2000000;
 
-function sockaddrUn(path: string): Uint8Array {
-  const enc = new TextEncoder().encode(path);
-  if (enc.length >= 108) {
-    throw new RuntimeError(
-      "InvalidArgument",
-      `Cannot bind unix socket "${path}": path is longer than 107 bytes`,
-    );
-  }
-  const sa = new Uint8Array(110);
-  new DataView(sa.buffer).setUint16(0, AF_UNIX, true);
-  sa.set(enc, 2);
-  return sa;
-}
-
 /** A listening, non-blocking, close-on-exec unix stream socket bound at `path`. Returns its fd. */
 export function listenUnix(path: string): number {
+  const sa = sockaddrUn(path);
   const c = libc();
   const fd = check(
     c.socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0),
     `create socket for "${path}"`,
   );
   try {
-    check(c.bind(fd, sockaddrUn(path), 110), `bind unix socket "${path}"`);
+    check(c.bind(fd, sa, 110), `bind unix socket "${path}"`);
     check(c.listen(fd, 4), `listen on unix socket "${path}"`);
   } catch (e) {
     c.close(fd);
@@ -166,25 +109,16 @@ export function acceptNoWait(fd: number): number | null {
  * fds are closed), `"again"` when nothing is ready, or `"eof"` when the peer closed without one.
  */
 export function recvFdNoWait(sock: number): { fd: number } | "again" | "eof" {
-  const data = new Uint8Array(4096);
-  const control = new Uint8Array(64);
-  const iov = new Uint8Array(16);
-  const iv = new DataView(iov.buffer);
-  iv.setBigUint64(0, BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(data))), true);
-  iv.setBigUint64(8, BigInt(data.length), true);
-  const msg = new Uint8Array(56);
-  const mv = new DataView(msg.buffer);
-  mv.setBigUint64(16, BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(iov))), true);
-  mv.setBigUint64(24, 1n, true);
-  mv.setBigUint64(32, BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(control))), true);
-  mv.setBigUint64(40, BigInt(control.length), true);
+  const data = offHeap(4096);
+  const control = offHeap(64);
+  const msg = msgHdr(data, control);
   const r = Number(libc().recvmsg(sock, msg, 0x40 /* MSG_DONTWAIT */));
   if (r < 0) {
     const err = errno();
     if (err === EAGAIN || err === EINTR) return "again";
     throw new RuntimeError("Internal", `Cannot receive a file descriptor on socket fd ${sock}: errno ${err}`);
   }
-  const fds = parseRightsFds(control, Number(mv.getBigUint64(40, true)));
+  const fds = parseRightsFds(control, Number(new DataView(msg.buffer).getBigUint64(40, true)));
   for (const extra of fds.slice(1)) libc().close(extra);
   const first = fds[0];
   if (first !== undefined) return { fd: first };
@@ -212,71 +146,11 @@ export function parseRightsFds(control: Uint8Array, controlLen: number): number[
 }
 
 // ----------------------------------------------------------------------------------------------
-// Raw fd I/O (pty master)
-
-/** Sets O_NONBLOCK on an fd. */
-export function setNonBlocking(fd: number): void {
-  const c = libc();
-  const flags = check(c.fcntl(fd, 3, /* F_GETFL */ 0n), `read flags of fd ${fd}`);
-  check(c.fcntl(fd, 4, /* F_SETFL */ BigInt(flags | 0o4000)), `set O_NONBLOCK on fd ${fd}`);
-}
-
-/** Result of a raw read/write: bytes done, "again" (would block), or an errno. */
-export type IoResult = { readonly kind: "ok"; readonly n: number } | { readonly kind: "again" } | {
-  readonly kind: "error";
-  readonly errno: number;
-};
-
-export function readFd(fd: number, buf: Uint8Array): IoResult {
-  const r = Number(libc().read(fd, buf, BigInt(buf.length)));
-  return ioResult(r);
-}
-
-export function writeFd(fd: number, buf: Uint8Array): IoResult {
-  const r = Number(libc().write(fd, buf, BigInt(buf.length)));
-  return ioResult(r);
-}
-
-function ioResult(r: number): IoResult {
-  if (r >= 0) return { kind: "ok", n: r };
-  const err = errno();
-  return err === EAGAIN || err === EINTR ? { kind: "again" } : { kind: "error", errno: err };
-}
-
-/** Waits (on a blocking thread, at most `timeoutMs`) until `fd` is readable (`"in"`) or writable. */
-export async function pollFd(fd: number, dir: "in" | "out", timeoutMs: number): Promise<void> {
-  const pfd = new Uint8Array(8);
-  const v = new DataView(pfd.buffer);
-  v.setInt32(0, fd, true);
-  v.setInt16(4, dir === "in" ? 0x1 : 0x4, true);
-  await libc().poll(pfd, 1n, timeoutMs);
-}
+// Processes, clock, hostname, entropy
 
 /** open(2) read-write, non-blocking, close-on-exec (a character device such as a virtio port). */
 export function openRdwrNonBlocking(path: string): number {
-  const p = new TextEncoder().encode(path + "\0");
-  return check(libc().open(p, 0o2 | 0o4000 | 0o2000000, 0), `open "${path}"`);
-}
-
-export function closeFd(fd: number): void {
-  libc().close(fd);
-}
-
-/** ioctl(TIOCSWINSZ): sets a terminal's window size. */
-export function setWindowSize(fd: number, rows: number, cols: number): void {
-  const ws = new Uint8Array(8);
-  const v = new DataView(ws.buffer);
-  v.setUint16(0, rows, true);
-  v.setUint16(2, cols, true);
-  check(libc().ioctl(fd, 0x5414n, ws), `resize terminal fd ${fd}`);
-}
-
-/** ioctl(TIOCGWINSZ): reads a terminal's window size. */
-export function getWindowSize(fd: number): { rows: number; cols: number } {
-  const ws = new Uint8Array(8);
-  check(libc().ioctl(fd, 0x5413n, ws), `read terminal size of fd ${fd}`);
-  const v = new DataView(ws.buffer);
-  return { rows: v.getUint16(0, true), cols: v.getUint16(2, true) };
+  return check(libc().open(cString(path), 0o2 | 0o4000 | 0o2000000, 0), `open "${path}"`);
 }
 
 /** kill(2). Returns false when the process no longer exists (ESRCH). */
@@ -317,8 +191,7 @@ export function reseedRandom(data: Uint8Array): void {
   v.setInt32(0, data.length * 8, true); // entropy_count, bits
   v.setInt32(4, data.length, true); // buf_size, bytes
   info.set(data, 8);
-  const path = new TextEncoder().encode("/dev/random\0");
-  const fd = check(libc().open(path, 0o2 | 0o2000000, 0), 'open "/dev/random"');
+  const fd = check(libc().open(cString("/dev/random"), 0o2 | 0o2000000, 0), 'open "/dev/random"');
   try {
     check(libc().ioctl(fd, RNDADDENTROPY, info), "add entropy (ioctl RNDADDENTROPY)");
     check(libc().ioctl(fd, RNDRESEEDCRNG, new Uint8Array(8)), "reseed the CRNG (ioctl RNDRESEEDCRNG)");

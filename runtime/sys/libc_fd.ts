@@ -1,11 +1,15 @@
 /**
- * The libc calls the OCI front door needs and Deno has no API for, through `Deno.dlopen`: a pty
- * pair (`posix_openpt`, `grantpt`, `unlockpt`, `ptsname_r`, `open(O_NOCTTY)`), raw mode
- * (`tcgetattr`/`cfmakeraw`/`tcsetattr`), window sizes (`TIOCGWINSZ`/`TIOCSWINSZ`), a unix stream
- * socket that sends one fd with SCM_RIGHTS (`--console-socket`), non-blocking fd I/O and `poll`.
- * x86_64 / aarch64 Linux (LP64) struct layouts.
+ * The libc calls that Deno has no API for, through `Deno.dlopen`, shared by the host and the guest
+ * agent: one lazy loader over one symbol table, `errno`, non-blocking fd I/O and `poll`, and window
+ * sizes (`TIOCGWINSZ`/`TIOCSWINSZ`). The OCI front door adds a pty pair (`posix_openpt`,
+ * `grantpt`, `unlockpt`, `ptsname_r`, `open(O_NOCTTY)`), raw mode (`tcgetattr`/`cfmakeraw`/
+ * `tcsetattr`) and a unix stream socket that sends one fd with SCM_RIGHTS (`--console-socket`);
+ * the agent's own calls (subreaper, `waitpid`, receiving an fd, clock, hostname) live in
+ * `agent/sys/libc.ts` on the same loader. x86_64 / aarch64 Linux (LP64) struct layouts.
  *
- * Every buffer handed to libc is backed by its own `ArrayBuffer` (off the V8 heap), so the garbage
+ * Every call is synchronous on the JS thread except `poll`, which runs on a blocking thread with a
+ * bounded timeout so that nothing is left parked in a thread when a handle closes. Every buffer
+ * handed to libc here is backed by its own `ArrayBuffer` (off the V8 heap), so the garbage
  * collector never moves it while a call (or the `poll` thread) uses it.
  *
  * @module
@@ -31,12 +35,23 @@ const SYMBOLS = {
   tcsetattr: { parameters: ["i32", "i32", "buffer"], result: "i32" },
   cfmakeraw: { parameters: ["buffer"], result: "void" },
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
+  // The agent's own calls (agent/sys/libc.ts).
+  prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
+  waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  listen: { parameters: ["i32", "i32"], result: "i32" },
+  accept4: { parameters: ["i32", "pointer", "pointer", "i32"], result: "i32" },
+  recvmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
+  settimeofday: { parameters: ["buffer", "pointer"], result: "i32" },
+  kill: { parameters: ["i32", "i32"], result: "i32" },
+  sethostname: { parameters: ["buffer", "usize"], result: "i32" },
 } as const;
 
 type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 let lib: Libc | undefined;
 
-function libc(): Libc {
+/** The libc symbols, loaded on first use. @throws Unavailable when FFI or libc is not there. */
+export function libc(): Libc {
   if (lib === undefined) {
     try {
       lib = Deno.dlopen("libc.so.6", SYMBOLS).symbols;
@@ -58,18 +73,21 @@ export function offHeap(n: number): Uint8Array {
   return new Uint8Array(new ArrayBuffer(n));
 }
 
-function errno(): number {
+/** errno of the last failed synchronous call (read right after the call, on the same thread). */
+export function errno(): number {
   const p = libc().__errno_location();
   return p === null ? 0 : new Deno.UnsafePointerView(p).getInt32();
 }
 
-function check(ret: number | bigint, what: string): number {
+/** `ret` as a number. @throws Internal "Cannot <what>: errno N" when it is negative. */
+export function check(ret: number | bigint, what: string): number {
   const n = Number(ret);
   if (n < 0) throw new RuntimeError("Internal", `Cannot ${what}: errno ${errno()}`);
   return n;
 }
 
-function cString(s: string): Uint8Array {
+/** `s` as a NUL-terminated, off-heap C string. */
+export function cString(s: string): Uint8Array {
   const enc = new TextEncoder().encode(s);
   const b = offHeap(enc.length + 1);
   b.set(enc);
@@ -95,6 +113,23 @@ export function sockaddrUn(path: string): Uint8Array {
   new DataView(sa.buffer).setUint16(0, 1, /* AF_UNIX */ true);
   sa.set(enc, 2);
   return sa;
+}
+
+/**
+ * An off-heap `msghdr` (no name) with one iovec over `data` and the control buffer `control`. The
+ * iovec sits in the same buffer, right after the 56-byte header, so it lives as long as the header;
+ * `msg_controllen` (offset 40) holds what `recvmsg` filled in.
+ */
+export function msgHdr(data: Uint8Array, control: Uint8Array): Uint8Array {
+  const msg = offHeap(56 + 16);
+  const v = new DataView(msg.buffer);
+  v.setBigUint64(16, ptr(msg) + 56n, true);
+  v.setBigUint64(24, 1n, true);
+  v.setBigUint64(32, ptr(control), true);
+  v.setBigUint64(40, BigInt(control.length), true);
+  v.setBigUint64(56, ptr(data), true);
+  v.setBigUint64(64, BigInt(data.length), true);
+  return msg;
 }
 
 /** Connects a blocking, close-on-exec unix stream socket to `path`; returns its fd. */
@@ -137,17 +172,8 @@ function rightsControl(fds: readonly number[]): Uint8Array {
 export function sendFd(sock: number, fd: number, data: Uint8Array): void {
   const payload = offHeap(Math.max(1, data.length));
   payload.set(data);
-  const iov = offHeap(16);
-  const iv = new DataView(iov.buffer);
-  iv.setBigUint64(0, ptr(payload), true);
-  iv.setBigUint64(8, BigInt(payload.length), true);
   const control = rightsControl([fd]);
-  const msg = offHeap(56);
-  const mv = new DataView(msg.buffer);
-  mv.setBigUint64(16, ptr(iov), true);
-  mv.setBigUint64(24, 1n, true);
-  mv.setBigUint64(32, ptr(control), true);
-  mv.setBigUint64(40, BigInt(control.length), true);
+  const msg = msgHdr(payload, control);
   for (;;) {
     const r = Number(libc().sendmsg(sock, msg, 0x4000 /* MSG_NOSIGNAL */));
     if (r >= 0) return;
@@ -211,7 +237,7 @@ export interface WindowSize {
   readonly cols: number;
 }
 
-/** ioctl(TIOCGWINSZ). */
+/** ioctl(TIOCGWINSZ): reads a terminal's window size. */
 export function getWindowSize(fd: number): WindowSize {
   const ws = offHeap(8);
   check(libc().ioctl(fd, 0x5413n, ws), `read the window size of fd ${fd}`);
@@ -219,7 +245,7 @@ export function getWindowSize(fd: number): WindowSize {
   return { rows: v.getUint16(0, true), cols: v.getUint16(2, true) };
 }
 
-/** ioctl(TIOCSWINSZ). */
+/** ioctl(TIOCSWINSZ): sets a terminal's window size. */
 export function setWindowSize(fd: number, size: WindowSize): void {
   const ws = offHeap(8);
   const v = new DataView(ws.buffer);
@@ -230,12 +256,14 @@ export function setWindowSize(fd: number, size: WindowSize): void {
 
 // Raw fd I/O ------------------------------------------------------------------------------------
 
+/** Sets O_NONBLOCK on an fd. */
 export function setNonBlocking(fd: number): void {
   const c = libc();
   const flags = check(c.fcntl(fd, 3, /* F_GETFL */ 0n), `read the flags of fd ${fd}`);
   check(c.fcntl(fd, 4, /* F_SETFL */ BigInt(flags | 0o4000)), `set O_NONBLOCK on fd ${fd}`);
 }
 
+/** Result of a raw read/write: bytes done, "again" (would block), or an errno. */
 export type IoResult =
   | { readonly kind: "ok"; readonly n: number }
   | { readonly kind: "again" }
@@ -258,7 +286,7 @@ export function writeFd(fd: number, buf: Uint8Array): IoResult {
   return ioResult(libc().write(fd, buf, BigInt(buf.length)));
 }
 
-/** Waits on a blocking thread, at most `timeoutMs`, until `fd` is readable or writable. */
+/** Waits (on a blocking thread, at most `timeoutMs`) until `fd` is readable (`"in"`) or writable. */
 export async function pollFd(fd: number, dir: "in" | "out", timeoutMs: number): Promise<void> {
   const pfd = offHeap(8);
   const v = new DataView(pfd.buffer);
