@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { RuntimeError } from "../../errors.ts";
 import type { Logger } from "../../log/logger.ts";
 import { dashboardHtml } from "./dashboard.ts";
@@ -26,6 +26,7 @@ import { errorResponse } from "./http_errors.ts";
 import { PROMETHEUS_CONTENT_TYPE, renderMetrics } from "./prometheus.ts";
 import type { ApiBackend, ExecEvent, ExecRequest, GuestStatsView } from "./types.ts";
 import { isRecord } from "../../sys/files.ts";
+import { relayHttp } from "./relay_http.ts";
 
 export interface ApiAppOptions {
   readonly log: Logger;
@@ -62,6 +63,17 @@ export function createApiApp(backend: ApiBackend, opts: ApiAppOptions): Hono {
     }));
     return c.body(renderMetrics({ sandboxes, guest }), 200, { "content-type": PROMETHEUS_CONTENT_TYPE });
   });
+
+  // A sandbox that a live daemon holds: the daemon acts on it (and answers its guest stats).
+  const relayed: MiddlewareHandler = async (c, next) => {
+    const id = c.req.param("id");
+    const acts = c.req.method !== "GET" || c.req.path.endsWith("/metrics");
+    const api = acts && id !== undefined ? await backend.ownerApi?.(id) : undefined;
+    if (api === undefined) return await next();
+    return await relayHttp(c.req.raw, api);
+  };
+  app.use("/v1/sandboxes/:id", relayed);
+  app.use("/v1/sandboxes/:id/*", relayed);
 
   app.get("/v1/sandboxes", async (c) => c.json({ sandboxes: await backend.list() }));
   app.get("/v1/sandboxes/:id", async (c) => c.json(await backend.get(c.req.param("id"))));

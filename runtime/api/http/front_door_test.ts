@@ -1,8 +1,8 @@
 /**
- * serveFrontDoorApi() and the standalone backend's forwarding, on the in-memory sandbox: the
- * sandbox's record names the daemon that holds it and that daemon's API socket; a second
- * localBackend (as `cocoon api` runs it, in another process) goes there for pause, resume, exec and
- * stats; delete is refused with the front door's message; closing removes the socket.
+ * serveFrontDoorApi() and the standalone API's relay, on the in-memory sandbox: the sandbox's
+ * record names the daemon that holds it and that daemon's API socket; a second API app (as
+ * `cocoon api` runs it, in another process) passes pause, resume, exec and stats there; delete is
+ * refused with the front door's message; closing removes the socket.
  */
 import assert from "node:assert/strict";
 import {
@@ -17,20 +17,18 @@ import { createLogger, nullSink } from "../../log/logger.ts";
 import { minimalSpec, parseOciSpec } from "../../oci/spec.ts";
 import { openSandboxRuntime } from "../../sandbox/runtime.ts";
 import { Sandbox as CoreSandbox } from "../../sandbox/sandbox.ts";
-import { parseExecEvent, parseGuestStats } from "./forward.ts";
+import { parseGuestStats } from "./relay_http.ts";
+import { createApiApp } from "./app.ts";
 import { serveFrontDoorApi } from "./front_door.ts";
 import { localBackend } from "./local_backend.ts";
-import type { ExecEvent } from "./types.ts";
 
 const log = createLogger({ level: "error", sink: nullSink });
 
 Deno.test({
-  name: "parseExecEvent() and parseGuestStats() refuse malformed input",
+  name: "parseGuestStats() refuses malformed input",
   permissions: "none",
   fn() {
-    assert.deepEqual(parseExecEvent('{"kind":"exit","status":3}'), { kind: "exit", status: 3 });
-    assert.equal(parseExecEvent('{"kind":"exit"}').kind, "error");
-    assert.equal(parseExecEvent("nope").kind, "error");
+    assert.equal(parseGuestStats("nope"), null);
     assert.deepEqual(parseGuestStats('{"guest":[{"containerId":"c","cpuSeconds":1}]}'), [
       { containerId: "c", cpuSeconds: 1, memoryBytes: null, memoryLimitBytes: null, pids: null },
     ]);
@@ -39,7 +37,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "localBackend() forwards actions on a front door's sandbox to its API and relays its refusal",
+  name: "the standalone API passes actions on a daemon's sandbox to the daemon's API, and its refusal back",
   permissions: "inherit",
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "cocoon-fd-" });
@@ -88,21 +86,34 @@ Deno.test({
         });
         const owner = (await api.get("pod1")).owner;
         assert.ok(owner.kind === "process" && owner.role === "daemon" && owner.api === fd.socket);
-        await api.pause("pod1");
+        assert.equal(await api.ownerApi?.("pod1"), fd.socket);
+        const app = createApiApp(api, { log });
+        const call = (method: string, path: string, body?: string) =>
+          app.fetch(
+            new Request(`http://cocoon/v1/sandboxes/pod1${path}`, { method, ...(body ? { body } : {}) }),
+          );
+        const paused = await call("POST", "/pause");
+        assert.equal(paused.status, 200);
+        assert.equal((await paused.json()).state.kind, "paused");
         assert.equal(pod.status().kind, "paused");
-        await api.resume("pod1");
+        assert.equal((await call("POST", "/resume")).status, 200);
         assert.equal(pod.status().kind, "ready");
-        const events: ExecEvent[] = [];
-        for await (const e of await api.exec("pod1", "c1", { args: ["echo", "fwd"] })) events.push(e);
+        const exec = await call("POST", "/containers/c1/exec", JSON.stringify({ args: ["echo", "fwd"] }));
+        assert.equal(exec.headers.get("content-type"), "application/x-ndjson; charset=utf-8");
+        const events = (await exec.text()).trim().split("\n").map((l) => JSON.parse(l));
         assert.deepEqual(events.slice(1), [{ kind: "stdout", data: "fwd\n" }, { kind: "exit", status: 0 }]);
+        const metrics = await (await call("GET", "/metrics")).json();
+        assert.deepEqual(metrics.guest.map((s: { containerId: string }) => s.containerId), ["c1"]);
         assert.deepEqual((await api.guestStats("pod1"))?.map((s) => s.containerId), ["c1"]);
-        await assert.rejects(
-          api.delete("pod1", { force: true }),
-          (e: unknown) =>
-            e instanceof Error && "code" in e && e.code === "FailedPrecondition" &&
-            /its client owns it/.test(e.message),
-        );
+        const refused = await call("DELETE", "?force=true");
+        assert.equal(refused.status, 409);
+        assert.match((await refused.json()).error.message, /its client owns it/);
         assert.equal(pod.status().kind, "ready");
+        // without the HTTP layer, the backend refuses what the daemon keeps
+        await assert.rejects(
+          api.pause("pod1"),
+          (e: unknown) => e instanceof Error && /cocoon daemon/.test(e.message),
+        );
       } finally {
         await fd.close();
         await pod.act({ kind: "delete", opts: { force: true } });

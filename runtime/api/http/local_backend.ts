@@ -1,7 +1,7 @@
 /**
  * The API's backend on this host: views from the sandbox records and /proc, and each action routed
  * to the owner that the sandbox's record names (runtime/sandbox/owner.ts): a holder through its
- * control socket, the daemon through its API socket (front_door.ts), an ownerless sandbox (none
+ * control socket, the daemon through its API socket (the HTTP layer relays: relay_http.ts), an ownerless sandbox (none
  * recorded, or the recorded one died) through the library's fetchSandbox (attached for the action,
  * released after; one action per sandbox at a time), a program that holds it refused with
  * `FailedPrecondition` (409) naming it.
@@ -245,6 +245,10 @@ export function localBackend(opts: LocalBackendOptions): ApiBackend {
         running,
         ...(gopts.signal ? { signal: gopts.signal } : {}),
       });
+    },
+    async ownerApi(id) {
+      const o = await record(id).then(ownerOf, () => undefined);
+      return o?.kind === "process" ? o.api : undefined;
     },
   };
 }

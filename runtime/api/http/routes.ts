@@ -5,7 +5,8 @@
  *
  * - holder: its control socket (holder_route.ts);
  * - in-process: the core handle in this process (the daemon's own API), deletes left to it;
- * - daemon: its API socket (forward.ts);
+ * - daemon: the HTTP layer passes the request to its API socket (relay_http.ts); only its guest
+ *   stats are read here, every other action is refused as a program's is;
  * - none: the library attaches the sandbox for the action and releases it after;
  * - a program, or a stopped VM: refused with 409 naming the owner (a stopped sandbox can still
  *   be deleted).
@@ -18,7 +19,7 @@ import type { SandboxRuntime } from "../../sandbox/runtime.ts";
 import type { Sandbox as CoreSandbox } from "../../sandbox/sandbox.ts";
 import type { Sandbox as LibrarySandbox } from "../library/mod.ts";
 import { attachedExec, inProcessExec, type Serial } from "./exec_stream.ts";
-import { forwarder } from "./forward.ts";
+import { daemonGuestStats } from "./relay_http.ts";
 import {
   holderDelete,
   holderExec,
@@ -160,19 +161,6 @@ function inProcessRoute(c: RouteContext, o: Extract<SandboxOwner, { kind: "in-pr
   };
 }
 
-/** The daemon, through its API socket. */
-function daemonRoute(o: Extract<SandboxOwner, { kind: "process" }>, api: string): Route {
-  const d = forwarder(o, api);
-  return {
-    pause: (id) => d.pause(id),
-    resume: (id) => d.resume(id),
-    delete: (id, a) => d.delete(id, a.force),
-    "delete-container": (id, a) => d.deleteContainer(id, a.containerId, a.force),
-    exec: (id, a) => d.exec(id, a.containerId, a.req, a.signal ? { signal: a.signal } : {}),
-    "guest-stats": (id, a) => d.guestStats(id, a.signal ? { signal: a.signal } : {}),
-  };
-}
-
 /** Nobody holds it: attached for each action, released after (one at a time per sandbox). */
 function attachRoute(c: RouteContext): Route {
   const withAttached = <T>(id: string, fn: (sb: LibrarySandbox) => Promise<T>): Promise<T> =>
@@ -237,8 +225,11 @@ export function routeFor(c: RouteContext, o: SandboxOwner): Route {
       return holderRoute(c, o);
     case "in-process":
       return inProcessRoute(c, o);
-    case "process":
-      return o.api !== undefined ? daemonRoute(o, o.api) : refuseRoute(c, o);
+    case "process": {
+      const api = o.api;
+      if (api === undefined) return refuseRoute(c, o);
+      return { ...refuseRoute(c, o), "guest-stats": (id, a) => daemonGuestStats(api, id, a.signal) };
+    }
     case "none":
       return attachRoute(c);
     case "stopped":

@@ -113,4 +113,6 @@ export interface ApiBackend {
   >;
   /** Guest cgroup stats of every running container, or null when the agent cannot be reached. */
   guestStats(id: string, opts?: { signal?: AbortSignal }): Promise<GuestStatsView[] | null>;
+  /** The API socket of the live daemon that holds sandbox `id` (requests on it go there). */
+  ownerApi?(id: string): Promise<string | undefined>;
 }
