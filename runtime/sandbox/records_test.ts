@@ -106,3 +106,27 @@ Deno.test({
     assert.equal(parseContainerIndex({ schema: 1, sandboxId: "sb1" }, "i").sandboxId, "sb1");
   },
 });
+
+Deno.test({
+  name: "a stored record with a bad id or MAC is DataLoss (damaged data), not the caller's InvalidArgument",
+  permissions: "none",
+  fn() {
+    for (
+      const bad of [{ ...sandbox, id: "../x" }, {
+        ...sandbox,
+        network: {
+          ...sandbox.network,
+          attachment: {
+            ...sandbox.network.attachment,
+            endpoints: [{ ...sandbox.network.attachment.endpoints[0], mac: "zz" }],
+          },
+        },
+      }]
+    ) {
+      assert.throws(
+        () => parseSandboxRecord(bad, "sandbox sb1"),
+        (e: unknown) => isRuntimeError(e) && e.code === "DataLoss" && /sandbox sb1/.test(e.message),
+      );
+    }
+  },
+});
