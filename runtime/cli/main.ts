@@ -6,7 +6,6 @@
  */
 import { exitCodeOf, isRuntimeError, RuntimeError } from "../errors.ts";
 import { createLogger, fileSink, type Logger, setRootLog, stderrSink } from "../log/logger.ts";
-import { loadConfig } from "../config/load.ts";
 import type { ResolvedConfig } from "../config/schema.ts";
 import type { PluginRegistry } from "../plugins/registry.ts";
 import type { CommandContext, GlobalOptions } from "./args.ts";
@@ -86,7 +85,9 @@ function makeLogger(g: GlobalOptions): Logger {
 function makeContext(globals: GlobalOptions, log: Logger): CommandContext {
   let cfg: Promise<ResolvedConfig> | undefined;
   let reg: Promise<PluginRegistry> | undefined;
-  const config = () => (cfg ??= loadConfig({ path: globals.config }));
+  // loaded when a command first asks (the daemon's supervisor never does)
+  const config =
+    () => (cfg ??= import("../config/load.ts").then((m) => m.loadConfig({ path: globals.config })));
   return {
     globals,
     log,

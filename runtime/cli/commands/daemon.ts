@@ -10,14 +10,11 @@
  */
 import { protectSelf } from "../../sys/oom_score.ts";
 import { parseArgs } from "node:util";
-import { startDaemon } from "../../daemon/daemon.ts";
 import { RuntimeError } from "../../errors.ts";
 import { createLogger, fileSink, setRootLog } from "../../log/logger.ts";
-import { openSandboxRuntime } from "../../sandbox/mod.ts";
 import { daemonDir, daemonPaths } from "../../shim/address.ts";
 import { selfCommand } from "../../holder/spawn.ts";
 import { runSupervisor } from "../../daemon/supervisor/supervisor.ts";
-import { SupervisorLink } from "../../daemon/supervisor/link.ts";
 
 /** The supervisor's OOM score: below its daemon's, as containerd's is below its shims'. */
 const SUPERVISOR_OOM_SCORE = -999;
@@ -65,6 +62,12 @@ export const daemon: Command = {
       ]);
       return await runSupervisor({ dir: paths.dir, worker, log });
     }
+    // the daemon proper; loaded here only, so that the supervisor stays small
+    const [{ startDaemon }, { openSandboxRuntime }, { SupervisorLink }] = await Promise.all([
+      import("../../daemon/daemon.ts"),
+      import("../../sandbox/mod.ts"),
+      import("../../daemon/supervisor/link.ts"),
+    ]);
     const linkPath = Deno.env.get("COCOON_SUPERVISOR_LINK");
     const supervisor = linkPath !== undefined && linkPath !== ""
       ? await SupervisorLink.connect(linkPath)
