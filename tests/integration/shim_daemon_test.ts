@@ -39,26 +39,32 @@ async function makeBundle(dir: string, id: string): Promise<string> {
 
 const alive = (pid: number) => Deno.stat(`/proc/${pid}`).then(() => true, () => false);
 
+/** A private directory, the daemon's directory in it, the shim's environment and common flags. */
+async function world() {
+  const dir = await Deno.makeTempDir({ prefix: "cshimd-" });
+  const daemonDir = `${dir}/d`;
+  const env = { COCOON_DAEMON_DIR: daemonDir, PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" };
+  const base = [
+    "-namespace",
+    "default",
+    "-address",
+    `${dir}/containerd.sock`,
+    "-publish-binary",
+    "/usr/bin/containerd",
+  ];
+  return { dir, daemonDir, env, base };
+}
+
 Deno.test({
   name:
     "shim start spawns one detached daemon for all containers; delete answers a DeleteResponse; idle daemon exits",
   ...opts,
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "cshimd-" });
-    const daemonDir = `${dir}/d`;
-    const env = { COCOON_DAEMON_DIR: daemonDir, PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" };
+    const { dir, daemonDir, env, base } = await world();
     try {
       await writeShimLauncher(`${dir}/bin`);
       const b1 = await makeBundle(dir, "c1");
       const b2 = await makeBundle(dir, "c2");
-      const base = [
-        "-namespace",
-        "default",
-        "-address",
-        `${dir}/containerd.sock`,
-        "-publish-binary",
-        "/usr/bin/containerd",
-      ];
       const s1 = await shim(`${dir}/bin`, [...base, "-id", "c1", "start"], { cwd: b1, env });
       assert.equal(s1.stderr, "");
       assert.equal(s1.code, 0);
@@ -136,17 +142,7 @@ Deno.test({
     "kill -9 of the daemon: its supervisor starts it again and containerd's connections stay open; the new daemon answers on them",
   ...opts,
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "cshimd-" });
-    const daemonDir = `${dir}/d`;
-    const env = { COCOON_DAEMON_DIR: daemonDir, PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" };
-    const base = [
-      "-namespace",
-      "default",
-      "-address",
-      `${dir}/containerd.sock`,
-      "-publish-binary",
-      "/usr/bin/containerd",
-    ];
+    const { dir, daemonDir, env, base } = await world();
     let sup = 0;
     try {
       await writeShimLauncher(`${dir}/bin`);
