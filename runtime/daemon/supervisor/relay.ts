@@ -7,7 +7,8 @@
  * nobody knows whether it took effect. Calls that arrive while no daemon runs wait for the next.
  *
  * The relay reads frames, never interprets a payload but the request's service and method, and
- * holds at most {@link MAX_PENDING} unanswered calls per connection.
+ * holds at most {@link MAX_PENDING} unanswered calls (16 MiB) per connection; each side is read
+ * only as fast as the other takes what it wrote.
  *
  * @module
  */
@@ -27,8 +28,9 @@ const REPLAYABLE = new Set(
   ["State", "Pids", "Stats", "Wait", "Connect"].map((m) => `containerd.task.v2.Task/${m}`),
 );
 
-/** Unanswered calls one connection may have. */
+/** Unanswered calls one connection may have, and their bytes. */
 export const MAX_PENDING = 1024;
+const MAX_PENDING_BYTES = 16 << 20;
 
 interface Pending {
   readonly frame: Uint8Array;
@@ -59,6 +61,7 @@ export class Relay {
   readonly #dial: Dial;
   readonly #log: Logger;
   readonly #pending = new Map<number, Pending>();
+  #pendingBytes = 0;
   #backend: Deno.Conn | undefined;
   #toClient: Promise<void> = Promise.resolve();
   #toBackend: Promise<void> = Promise.resolve();
@@ -84,6 +87,7 @@ export class Relay {
     try {
       for (let ev = await reader.next(); ev !== null && !this.#closed; ev = await reader.next()) {
         this.#fromClient(ev);
+        await this.#toBackend; // a daemon that reads slowly slows the client, not our memory
       }
     } catch (e) {
       if (!this.#closed) this.#log.debug("client connection failed", { tag: this.#tag, error: e });
@@ -97,6 +101,7 @@ export class Relay {
     if (this.#closed) return;
     this.#closed = true;
     this.#pending.clear();
+    this.#pendingBytes = 0;
     for (const c of [this.#client, this.#backend]) {
       try {
         c?.close();
@@ -119,10 +124,8 @@ export class Relay {
     }
     const frame = encodeFrame(id, type, flags, ev.payload);
     if (type === MessageType.Request) {
-      if (this.#pending.size >= MAX_PENDING) {
-        this.#answer(
-          status(id, Code.RESOURCE_EXHAUSTED, `Cannot accept a call: ${MAX_PENDING} are unanswered`),
-        );
+      if (this.#pending.size >= MAX_PENDING || this.#pendingBytes + frame.length > MAX_PENDING_BYTES) {
+        this.#answer(status(id, Code.RESOURCE_EXHAUSTED, "Cannot accept a call: too many are unanswered"));
         return;
       }
       let replay = false;
@@ -134,11 +137,17 @@ export class Relay {
       }
       const p: Pending = { frame, replay, sent: false };
       this.#pending.set(id, p);
+      this.#pendingBytes += frame.length;
       if (this.#backend !== undefined) this.#send(this.#backend, p);
     } else if (this.#backend !== undefined) {
       // a stream's data: it reaches only the daemon that has the stream
       this.#write(this.#backend, frame);
     }
+  }
+
+  #forget(id: number): void {
+    this.#pendingBytes -= this.#pending.get(id)?.frame.length ?? 0;
+    this.#pending.delete(id);
   }
 
   #send(conn: Deno.Conn, p: Pending): void {
@@ -171,7 +180,7 @@ export class Relay {
       let replayed = 0, failed = 0;
       for (const [id, p] of this.#pending) {
         if (p.sent && !p.replay) {
-          this.#pending.delete(id);
+          this.#forget(id);
           failed++;
           this.#answer(status(
             id,
@@ -194,8 +203,9 @@ export class Relay {
       for (let ev = await reader.next(); ev !== null; ev = await reader.next()) {
         if (ev.kind === "oversized") continue; // the daemon never sends one
         const { streamId: id, type, flags } = ev.header;
-        if (type === MessageType.Response) this.#pending.delete(id);
+        if (type === MessageType.Response) this.#forget(id);
         this.#answer(encodeFrame(id, type, flags, ev.payload));
+        await this.#toClient; // a client that reads slowly slows the daemon's answers
       }
     } catch {
       // the daemon went away
