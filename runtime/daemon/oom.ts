@@ -10,7 +10,7 @@
  * @module
  */
 import type { Logger } from "../log/logger.ts";
-import type { MonitorOptions, SandboxEvent } from "../sandbox/monitor.ts";
+import type { MonitorOptions, SandboxEvent } from "../sandbox/events.ts";
 
 /** What the relay needs of a sandbox (a `Sandbox`; tests pass a stand-in). */
 export interface MonitoredSandbox {

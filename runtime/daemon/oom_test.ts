@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createLogger, nullSink } from "../log/logger.ts";
-import type { MonitorOptions, SandboxEvent } from "../sandbox/monitor.ts";
+import type { MonitorOptions, SandboxEvent } from "../sandbox/events.ts";
 import { OomRelay } from "./oom.ts";
 
 /** A sandbox whose monitor yields the events pushed to it until its signal aborts. */

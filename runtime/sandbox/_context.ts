@@ -100,6 +100,18 @@ export function requireVm(ctx: SandboxContext, op: string): Vm {
   return ctx.vm;
 }
 
+/** Connects to the agent of `vm`, logging as subsystem `agent-client`. */
+export function connectAgent(
+  ctx: SandboxContext,
+  vm: Vm,
+  opts: { timeoutMs: number; signal?: AbortSignal },
+): Promise<AgentApi> {
+  return ctx.rt.connectAgent(vm.agentAddress(), {
+    ...opts,
+    log: ctx.log.child({ subsystem: "agent-client" }),
+  });
+}
+
 /** Milliseconds of `runtime.create_container_timeout`. */
 export function createTimeoutMs(ctx: SandboxContext): number {
   return ctx.rt.config.runtime.createContainerTimeoutSeconds * 1000;

@@ -101,32 +101,14 @@ export type ActionKind = SandboxAction["kind"];
 /** The action of kind `K` (the intersection lets a call infer `K` from an object literal). */
 export type ActionOf<K extends ActionKind> = Extract<SandboxAction, { kind: K }> & { readonly kind: K };
 
-/** Whether an action is a transition, run in the sandbox's queue (a missing kind does not compile). */
-export const QUEUED: { readonly [K in ActionKind]: boolean } = {
-  "create-container": true,
-  "start-container": true,
-  exec: true,
-  kill: false,
-  "pause-container": true,
-  "resume-container": true,
-  "update-container": true,
-  "delete-container": true,
-  stats: false,
-  processes: false,
-  pause: true,
-  resume: true,
-  "plug-block": true,
-  "unplug-block": true,
-  "plug-nic": true,
-  "unplug-nic": true,
-  "rescan-network": true,
-  "list-interfaces": false,
-  "update-interface": true,
-  "list-routes": false,
-  "update-routes": true,
-  stop: true,
-  delete: true,
-};
+/** Queries and signals, run at once; every other action is a transition, run in the queue. */
+const AT_ONCE: ReadonlySet<ActionKind> = new Set<ActionKind>([
+  "kill",
+  "stats",
+  "processes",
+  "list-interfaces",
+  "list-routes",
+]);
 
 type Handlers = {
   readonly [K in ActionKind]: (ctx: SandboxContext, a: ActionOf<K>) => Promise<ActionResults[K]>;
@@ -158,11 +140,7 @@ const HANDLERS: Handlers = {
   "update-interface": (ctx, a) => requireAgent(ctx, "update an interface").updateInterface(a.iface),
   "list-routes": (ctx) => requireAgent(ctx, "list routes").listRoutes(),
   "update-routes": (ctx, a) => requireAgent(ctx, "update routes").updateRoutes(a.routes),
-  stop: (ctx, a) =>
-    stopSandbox(ctx, {
-      force: a.force ?? false,
-      ...(a.timeoutMs !== undefined ? { timeoutMs: a.timeoutMs } : {}),
-    }),
+  stop: (ctx, a) => stopSandbox(ctx, a),
   delete: (ctx, a) => deleteSandbox(ctx, a.opts ?? {}),
 };
 
@@ -173,5 +151,5 @@ export function runAction<K extends ActionKind>(
 ): Promise<ActionResults[K]> {
   const handler: (ctx: SandboxContext, a: ActionOf<K>) => Promise<ActionResults[K]> = HANDLERS[a.kind];
   const kind: ActionKind = a.kind;
-  return QUEUED[kind] ? serialized(ctx, () => handler(ctx, a)) : handler(ctx, a);
+  return AT_ONCE.has(kind) ? handler(ctx, a) : serialized(ctx, () => handler(ctx, a));
 }

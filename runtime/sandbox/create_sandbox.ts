@@ -14,7 +14,7 @@ import { sharedFsForPod } from "../config/shared_fs.ts";
 import type { ResolvedConfig } from "../config/schema.ts";
 import { SandboxError } from "../errors.ts";
 import { sandboxId } from "../ids.ts";
-import { newContext, type SandboxContext, saveSandbox } from "./_context.ts";
+import { connectAgent, newContext, type SandboxContext, saveSandbox } from "./_context.ts";
 import type { AgentApi } from "./agent_port.ts";
 import { toGuestMount } from "./_guest_mount.ts";
 import { removeTree } from "../sys/safe_remove.ts";
@@ -65,16 +65,15 @@ export type HostStage =
   | "guest sandbox set up"
   | "sandbox ready";
 
+const SHARED_FS_PLUGINS: Readonly<Record<ResolvedConfig["hypervisor"]["sharedFs"], string | null>> = {
+  "virtio-9p": "9p",
+  "virtio-fs": "virtio-fs",
+  none: null,
+};
+
 /** The storage plugin behind `shared_fs`, or null for "none". */
 export function sharedFsPlugin(cfg: ResolvedConfig): string | null {
-  switch (cfg.hypervisor.sharedFs) {
-    case "virtio-9p":
-      return "9p";
-    case "virtio-fs":
-      return "virtio-fs";
-    case "none":
-      return null;
-  }
+  return SHARED_FS_PLUGINS[cfg.hypervisor.sharedFs];
 }
 
 /**
@@ -179,31 +178,28 @@ export async function createSandbox(rt: SandboxRuntime, opts: CreateSandboxOptio
       ...(opts.hostname !== undefined ? { hostname: opts.hostname } : {}),
       ...host,
     });
-    let vm: Vm | undefined;
+    // a VM from the cache, else from the template factory, else booted here
+    let taken: Vm | undefined;
     if (cached !== undefined) {
-      vm = await attachCached(ctx, cached, vmConfig, opts.hostname ?? id).catch((e: unknown) => {
+      taken = await attachCached(ctx, cached, vmConfig, opts.hostname ?? id).catch((e: unknown) => {
         ctx.log.warn("cannot use the cached VM: booting one instead", { error: e });
         return undefined;
       });
     }
-    if (vm !== undefined) {
-      const got = vm;
-      undo.push({ what: "stop the VM", run: () => got.stop({ force: true }) });
-    } else if (factoryName(cfg) === "template") {
+    if (taken === undefined && factoryName(cfg) === "template") {
       // a clone of the template of this VM's shape (built now when missing), its own devices hot-plugged
       const factory = await openFactory(cfg, "template", { log: rt.log });
       const got = await factory.getVm(vmConfig, {
         ...factoryOptions(rt, ctx.log, sig),
         hostname: safeHostname(opts.hostname ?? id),
       });
-      vm = got.vm;
-      undo.push({ what: "stop the VM", run: () => got.vm.stop({ force: true }) });
-    } else {
-      const cold = await rt.hypervisor.createVm(vmConfig, sig);
-      vm = cold;
-      undo.push({ what: "stop the VM", run: () => cold.stop({ force: true }) });
+      taken = got.vm;
+    }
+    const vm = taken ?? await rt.hypervisor.createVm(vmConfig, sig);
+    undo.push({ what: "stop the VM", run: () => vm.stop({ force: true }) });
+    if (taken === undefined) {
       closeOnExec(); // the VMM inherits no socket of ours (node:net's are inheritable)
-      await cold.start(sig);
+      await vm.start(sig);
     }
     ctx.vm = vm;
     // a VMM never keeps the OOM protection of the daemon that spawned it
@@ -278,11 +274,7 @@ async function connectOrExit(
   });
   try {
     return await Promise.race([
-      ctx.rt.connectAgent(vm.agentAddress(), {
-        timeoutMs,
-        log: ctx.log.child({ subsystem: "agent-client" }),
-        signal: abort.signal,
-      }),
+      connectAgent(ctx, vm, { timeoutMs, signal: abort.signal }),
       exited,
     ]);
   } finally {
@@ -292,7 +284,6 @@ async function connectOrExit(
   }
 }
 
-/** The last lines of the guest console, for failure reports. */
 /** The end of the console log, read from its end (the file is written by the guest). */
 async function consoleTail(path: string): Promise<string> {
   return new TextDecoder().decode(await readFileTail(path, 3000));

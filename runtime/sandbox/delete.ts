@@ -56,14 +56,12 @@ export async function removeContainerRecord(
   for (const s of [...c.storages].reverse()) {
     const plugin = await ctx.rt.storage(s.plugin);
     const p = ctx.record.prepared.find((x) => x.plugin === s.plugin);
-    const vm = ctx.vm;
-    if (vm === undefined && s.storage.devices.length > 0) {
+    if (ctx.vm === undefined && s.storage.devices.length > 0) {
       ctx.log.warn("storage device left with the gone VM", { container: cid, source: s.storage.source });
+      continue;
     }
     try {
-      if (vm !== undefined || s.storage.devices.length === 0) {
-        await plugin.unshare(s.storage, { vm: vm ?? goneVm(ctx), ...(p ? { prepared: p } : {}) });
-      }
+      await plugin.unshare(s.storage, { vm: ctx.vm ?? goneVm(ctx), ...(p ? { prepared: p } : {}) });
     } catch (e) {
       if (opts.force !== true) throw e;
       ctx.log.warn("unshare failed", { container: cid, source: s.storage.source, error: e });

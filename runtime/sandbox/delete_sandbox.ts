@@ -8,7 +8,7 @@
  */
 import type { Vm } from "../../plugins/types.ts";
 import { isRuntimeError, SandboxError } from "../errors.ts";
-import { type SandboxContext, saveSandbox } from "./_context.ts";
+import type { SandboxContext } from "./_context.ts";
 import { removeOwnedTaps } from "./hotplug.ts";
 import { killStrays } from "../sys/strays.ts";
 import { canonicalPath } from "../sys/canonical_path.ts";
@@ -17,7 +17,7 @@ import { leaveHostCgroup } from "../sys/host_cgroup.ts";
 import { releaseVmUsersUnder } from "../sys/vm_user.ts";
 import { removeContainerRecord } from "./delete.ts";
 import { detachNetwork } from "./network.ts";
-import { markAllStopped } from "./wait.ts";
+import { markStopped } from "./events.ts";
 import { canDeleteSandbox, isAlive, now, refuse } from "./status.ts";
 
 export interface DeleteSandboxOptions {
@@ -143,9 +143,5 @@ export async function stopSandbox(
   ctx.agent = undefined;
   if (vm !== undefined) await vm.stop({ force: opts.force ?? false, timeoutMs: opts.timeoutMs ?? 5000 });
   ctx.vm = undefined;
-  await saveSandbox(ctx, {
-    ...ctx.record,
-    status: { kind: "stopped", stoppedAt: now(), reason: "stopped" },
-  });
-  await markAllStopped(ctx, "the sandbox was stopped");
+  await markStopped(ctx, "stopped");
 }

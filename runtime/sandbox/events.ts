@@ -1,8 +1,8 @@
 /**
  * The one event source of a sandbox handle. Each process's exit is waited for once (one agent
  * WaitProcess per process, recorded in the store when it comes), the agent's OOM reports are read
- * by one loop while anyone listens, and the VM's exit is awaited once. `wait`, `waitExec`, `waitVm`
- * and `monitor` are views of it, so the daemon's task manager, the holder, the Sandbox API
+ * by one loop while anyone listens, and the VM's exit is awaited once. `Sandbox.wait`, `waitExec`,
+ * `waitVm` and `monitor` read it, so the daemon's task manager, the holder, the Sandbox API
  * controllers, the management API and the library all subscribe to the same source.
  *
  * @module
@@ -15,9 +15,12 @@ import {
   requireVm,
   type SandboxContext,
   saveContainer,
+  saveSandbox,
   serialized,
 } from "./_context.ts";
+import { now } from "./status.ts";
 
+/** How a process ended: `exitStatus` is the exit code, or 128 + the signal that ended it. */
 export interface ExitInfo {
   readonly exitStatus: number;
   readonly exitedAt: string;
@@ -36,6 +39,12 @@ export type SandboxEvent =
   | { readonly kind: "vm-exit"; readonly exit: VmExit; readonly at: string }
   | { readonly kind: "error"; readonly message: string; readonly at: string };
 
+export interface MonitorOptions {
+  readonly signal?: AbortSignal;
+  /** Report process exits (default true); without them only OOM kills, errors and the VM's exit. */
+  readonly exits?: boolean;
+}
+
 type Listener = (e: SandboxEvent) => void;
 
 /**
@@ -50,21 +59,9 @@ async function waitOnce(
   const cid = containerId(id);
   const eid = exec === undefined ? undefined : execId(exec);
   const c0 = await loadContainer(ctx, cid);
-  if (eid === undefined) {
-    if (c0.status.kind === "stopped" && c0.status.exitStatus !== null) {
-      return {
-        exit: { exitStatus: c0.status.exitStatus, exitedAt: c0.status.exitedAt, pid: c0.status.pid },
-        fresh: false,
-      };
-    }
-  } else {
-    const known = c0.execs[eid];
-    if (known?.status.kind === "exited" && known.status.exitStatus !== null) {
-      return {
-        exit: { exitStatus: known.status.exitStatus, exitedAt: known.status.exitedAt, pid: known.status.pid },
-        fresh: false,
-      };
-    }
+  const known = eid === undefined ? c0.status : c0.execs[eid]?.status;
+  if ((known?.kind === "stopped" || known?.kind === "exited") && known.exitStatus !== null) {
+    return { exit: { exitStatus: known.exitStatus, exitedAt: known.exitedAt, pid: known.pid }, fresh: false };
   }
   const what = eid === undefined ? `container "${cid}"` : `process "${eid}" of container "${cid}"`;
   const agent = requireAgent(ctx, `wait for ${what}`, true);
@@ -74,14 +71,10 @@ async function waitOnce(
   const exit = { exitStatus: x.exitStatus, exitedAt: (x.exitedAt ?? new Date()).toISOString(), pid: x.pid };
   await serialized(ctx, async () => {
     const c = await loadContainer(ctx, cid);
-    if (eid === undefined) {
-      if (c.status.kind !== "stopped") {
-        await saveContainer(ctx, { ...c, status: { kind: "stopped", ...exit } });
-      }
-      return;
-    }
-    const e = c.execs[eid];
-    if (e !== undefined) {
+    const e = eid === undefined ? undefined : c.execs[eid];
+    if (eid === undefined && c.status.kind !== "stopped") {
+      await saveContainer(ctx, { ...c, status: { kind: "stopped", ...exit } });
+    } else if (eid !== undefined && e !== undefined) {
       await saveContainer(ctx, {
         ...c,
         execs: { ...c.execs, [eid]: { ...e, status: { kind: "exited", ...exit } } },
@@ -140,11 +133,7 @@ export class SandboxEvents {
         },
         (e) => {
           if (this.#ctx.released) return;
-          this.#emit({
-            kind: "error",
-            message: e instanceof Error ? e.message : String(e),
-            at: new Date().toISOString(),
-          });
+          this.#emit({ kind: "error", message: e instanceof Error ? e.message : String(e), at: now() });
         },
       ).finally(() => {
         // later waits read the record, which says how it ended
@@ -159,27 +148,52 @@ export class SandboxEvents {
     if (this.#vm === undefined) {
       const vm = requireVm(this.#ctx, "wait for");
       this.#vm = vm.wait();
-      this.#vm.then((exit) => this.#emit({ kind: "vm-exit", exit, at: new Date().toISOString() }), () => {});
+      this.#vm.then((exit) => this.#emit({ kind: "vm-exit", exit, at: now() }), () => {});
     }
     return this.#vm;
   }
 
   /**
-   * Calls `fn` with every event from now on until the returned function is called. While anyone
-   * listens, every running process is waited for (and each that starts later), and OOM reports are
-   * read.
+   * Every event from now on as an async iterable, until the VM exits or `signal` aborts. While
+   * anyone listens, every running process is waited for (and each that starts later), and OOM
+   * reports are read.
    */
-  async subscribe(fn: Listener): Promise<() => void> {
+  async *monitor(opts: MonitorOptions = {}): AsyncGenerator<SandboxEvent> {
+    const queue: SandboxEvent[] = [];
+    let wake: (() => void) | undefined;
+    let done = opts.signal?.aborted === true;
+    const onAbort = () => {
+      done = true;
+      wake?.();
+    };
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    const fn: Listener = (e) => {
+      if (e.kind === "exit" && opts.exits === false) return;
+      queue.push(e);
+      wake?.();
+    };
     this.#listeners.add(fn);
-    const off = () => {
+    if (this.#listening === undefined) await this.#listen();
+    try {
+      while (true) {
+        const e = queue.shift();
+        if (e !== undefined) {
+          yield e;
+          if (e.kind === "vm-exit") return;
+          continue;
+        }
+        if (done) return;
+        await new Promise<void>((r) => (wake = r));
+        wake = undefined;
+      }
+    } finally {
       this.#listeners.delete(fn);
       if (this.#listeners.size === 0) {
         this.#listening?.abort();
         this.#listening = undefined;
       }
-    };
-    if (this.#listening === undefined) await this.#listen();
-    return off;
+      opts.signal?.removeEventListener("abort", onAbort);
+    }
   }
 
   async #listen(): Promise<void> {
@@ -199,7 +213,7 @@ export class SandboxEvents {
         while (!stop.signal.aborted && !agent.closed) {
           try {
             const containerId = await agent.nextOomEvent({ signal: stop.signal });
-            this.#emit({ kind: "oom", containerId, at: new Date().toISOString() });
+            this.#emit({ kind: "oom", containerId, at: now() });
           } catch {
             return; // stopped, or the agent went away (the VM exit says why)
           }
@@ -217,4 +231,23 @@ export function eventsOf(ctx: SandboxContext): SandboxEvents {
   let h = hubs.get(ctx);
   if (h === undefined) hubs.set(ctx, h = new SandboxEvents(ctx));
   return h;
+}
+
+/**
+ * Records the sandbox stopped and every live container stopped with an unknown status: the VM
+ * is gone (`vm gone`) or was stopped (`stopped`).
+ */
+export async function markStopped(ctx: SandboxContext, reason: "vm gone" | "stopped"): Promise<void> {
+  await saveSandbox(ctx, { ...ctx.record, status: { kind: "stopped", stoppedAt: now(), reason } });
+  let marked = 0;
+  for (const c of await ctx.rt.repo.listContainers(ctx.record.id)) {
+    if (c.status.kind === "stopped" || c.status.kind === "creating") continue;
+    await saveContainer(ctx, {
+      ...c,
+      status: { kind: "stopped", pid: c.status.pid, exitStatus: null, exitedAt: now() },
+    });
+    marked++;
+  }
+  const why = reason === "vm gone" ? "the VM is gone" : "the sandbox was stopped";
+  if (marked > 0) ctx.log.warn("containers marked stopped", { reason: why, containers: marked });
 }

@@ -11,11 +11,10 @@
  */
 import { isRuntimeError } from "../errors.ts";
 import { sandboxId } from "../ids.ts";
-import { newContext, type SandboxContext, saveSandbox } from "./_context.ts";
+import { connectAgent, newContext, type SandboxContext, saveSandbox } from "./_context.ts";
+import { markStopped } from "./events.ts";
 import type { SandboxRuntime } from "./runtime.ts";
 import { ownerRecord } from "./owner.ts";
-import { now } from "./status.ts";
-import { markAllStopped } from "./wait.ts";
 
 export interface FetchSandboxOptions {
   /** Attach to the VM and connect to the agent (default true). */
@@ -41,26 +40,14 @@ export async function fetchSandbox(
   } catch (e) {
     if (!(isRuntimeError(e) && e.code === "NotFound")) throw e;
     ctx.log.warn("vm is gone", { error: e });
-    await saveSandbox(ctx, {
-      ...ctx.record,
-      status: { kind: "stopped", stoppedAt: now(), reason: "vm gone" },
-    });
-    await markAllStopped(ctx, "the VM is gone");
+    await markStopped(ctx, "vm gone");
     return ctx;
   }
   if (record.status.kind === "ready") {
-    ctx.agent = await rt.connectAgent(ctx.vm.agentAddress(), {
-      timeoutMs: opts.agentTimeoutMs ?? record.agentTimeoutSeconds * 1000,
-      log: ctx.log.child({ subsystem: "agent-client" }),
-      ...sig,
-    });
+    const timeoutMs = opts.agentTimeoutMs ?? record.agentTimeoutSeconds * 1000;
+    ctx.agent = await connectAgent(ctx, ctx.vm, { timeoutMs, ...sig });
   }
   // This process holds the VM now: whoever acts on the sandbox comes here.
   await saveSandbox(ctx, { ...ctx.record, owner: await ownerRecord(rt.owner) });
   return ctx;
-}
-
-/** Ids of every sandbox in the store. */
-export function listSandboxes(rt: SandboxRuntime): Promise<string[]> {
-  return rt.repo.listSandboxes();
 }

@@ -74,22 +74,15 @@ export async function plugBlock(ctx: SandboxContext, cfg: PlugBlock): Promise<Pl
   }
   const driver = cfg.driver ??
     (ctx.rt.config.hypervisor.blockDeviceDriver === "virtio-scsi" ? "virtio-scsi" : "virtio-blk");
-  const readOnly = cfg.readOnly ?? false;
-  const att = await requireVm(ctx, "add a device to").addDevice({
+  const device = {
     kind: "block",
     id: deviceId(id),
     path: cfg.path,
-    readOnly,
+    readOnly: cfg.readOnly ?? false,
     driver,
-  });
-  const info: PluggedBlock = {
-    kind: "block",
-    id,
-    path: cfg.path,
-    readOnly,
-    driver,
-    guestAddress: att.guestAddress ?? null,
-  };
+  } as const;
+  const att = await requireVm(ctx, "add a device to").addDevice(device);
+  const info: PluggedBlock = { ...device, id, guestAddress: att.guestAddress ?? null };
   await save(ctx, { ...state, devices: [...state.devices, info] });
   return info;
 }
@@ -101,16 +94,10 @@ export async function unplugBlock(ctx: SandboxContext, id: string): Promise<void
   if (d === undefined) {
     throw new SandboxError("NotFound", `Cannot remove device "${id}": no such hot-plugged device`);
   }
-  const device: Device = {
-    kind: "block",
-    id: deviceId(d.id),
-    path: d.path,
-    readOnly: d.readOnly,
-    driver: d.driver,
-  };
+  const { guestAddress, ...block } = d;
   await requireVm(ctx, "remove a device from").removeDevice({
-    device,
-    ...(d.guestAddress !== null ? { guestAddress: d.guestAddress } : {}),
+    device: { ...block, id: deviceId(d.id) },
+    ...(guestAddress !== null ? { guestAddress } : {}),
   });
   await save(ctx, { ...state, devices: state.devices.filter((x) => x.id !== id) });
 }

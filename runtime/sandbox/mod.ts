@@ -25,9 +25,8 @@ export type { ExecOptions } from "./exec.ts";
 export type { FetchSandboxOptions } from "./fetch_sandbox.ts";
 export { type KillOptions, parseSignal } from "./kill.ts";
 export type { ProcessIo } from "./stdio.ts";
-export type { SandboxEvent } from "./monitor.ts";
 export { mergeRoutes, type NetworkRescanReport, withCharDevices } from "./network.ts";
-export type { ExitInfo } from "./wait.ts";
+export type { ExitInfo, SandboxEvent } from "./events.ts";
 export type {
   ContainerRecord,
   ExecRecord,

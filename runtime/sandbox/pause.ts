@@ -6,6 +6,7 @@
  */
 import { containerId } from "../ids.ts";
 import {
+  connectAgent,
   loadContainer,
   requireAgent,
   requireVm,
@@ -23,10 +24,7 @@ export async function pauseContainer(ctx: SandboxContext, id: string): Promise<C
     throw refuse("pause", `container "${cid}"`, c.status);
   }
   await requireAgent(ctx, `pause container "${cid}"`).pauseContainer(cid);
-  return await saveContainer(ctx, {
-    ...c,
-    status: { kind: "paused", pid: c.status.pid, startedAt: c.status.startedAt },
-  });
+  return await saveContainer(ctx, { ...c, status: { ...c.status, kind: "paused" } });
 }
 
 export async function resumeContainer(ctx: SandboxContext, id: string): Promise<ContainerRecord> {
@@ -36,10 +34,7 @@ export async function resumeContainer(ctx: SandboxContext, id: string): Promise<
     throw refuse("resume", `container "${cid}"`, c.status);
   }
   await requireAgent(ctx, `resume container "${cid}"`).resumeContainer(cid);
-  return await saveContainer(ctx, {
-    ...c,
-    status: { kind: "running", pid: c.status.pid, startedAt: c.status.startedAt },
-  });
+  return await saveContainer(ctx, { ...c, status: { ...c.status, kind: "running" } });
 }
 
 /** Stops the VM's vCPUs: every container stops running; the agent does not answer until resumed. */
@@ -47,10 +42,7 @@ export async function pauseSandbox(ctx: SandboxContext): Promise<void> {
   const s = ctx.record.status;
   if (!canPauseSandbox(s) || s.kind !== "ready") throw refuse("pause", `sandbox "${ctx.record.id}"`, s);
   await requireVm(ctx, "pause").pause();
-  await saveSandbox(ctx, {
-    ...ctx.record,
-    status: { kind: "paused", startedAt: s.startedAt, pausedAt: now() },
-  });
+  await saveSandbox(ctx, { ...ctx.record, status: { ...s, kind: "paused", pausedAt: now() } });
 }
 
 export async function resumeSandbox(ctx: SandboxContext): Promise<void> {
@@ -60,9 +52,6 @@ export async function resumeSandbox(ctx: SandboxContext): Promise<void> {
   await vm.resume();
   await saveSandbox(ctx, { ...ctx.record, status: { kind: "ready", startedAt: s.startedAt } });
   if (ctx.agent === undefined || ctx.agent.closed) {
-    ctx.agent = await ctx.rt.connectAgent(vm.agentAddress(), {
-      timeoutMs: ctx.record.agentTimeoutSeconds * 1000,
-      log: ctx.log.child({ subsystem: "agent-client" }),
-    });
+    ctx.agent = await connectAgent(ctx, vm, { timeoutMs: ctx.record.agentTimeoutSeconds * 1000 });
   }
 }

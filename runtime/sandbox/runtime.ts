@@ -78,14 +78,13 @@ export const defaultAgentConnector: AgentConnector = async (
   while (Date.now() < deadline) {
     opts.signal?.throwIfAborted();
     try {
-      const c: AgentApi = await AgentClient.connect(address, {
+      return await AgentClient.connect(address, {
         timeoutMs: Math.min(PROBE_MS + 500, Math.max(1, deadline - Date.now())),
         probeTimeoutMs: PROBE_MS,
         firstStreamId: probeStreamBase(probe++),
         log: opts.log,
         ...(opts.signal ? { signal: opts.signal } : {}),
       });
-      return c;
     } catch (e) {
       if (isRuntimeError(e) && e.code === "Cancelled") throw e;
       last = e;

@@ -22,15 +22,13 @@ import { containerId } from "../ids.ts";
 import { loadContainer, type SandboxContext, saveSandbox } from "./_context.ts";
 import { type ActionKind, type ActionOf, type ActionResults, runAction } from "./actions.ts";
 import { createSandbox, type CreateSandboxOptions } from "./create_sandbox.ts";
-import { fetchSandbox, type FetchSandboxOptions, listSandboxes } from "./fetch_sandbox.ts";
-import { type MonitorOptions, monitorSandbox, type SandboxEvent } from "./monitor.ts";
-import { eventsOf } from "./events.ts";
+import { fetchSandbox, type FetchSandboxOptions } from "./fetch_sandbox.ts";
+import { eventsOf, type ExitInfo, type MonitorOptions, type SandboxEvent } from "./events.ts";
 import { ownedHere } from "./owner.ts";
 import type { ContainerRecord, SandboxRecord } from "./records.ts";
 import type { SandboxRuntime } from "./runtime.ts";
 import type { SandboxStatus } from "./status.ts";
 import { type ProcessIo, processIo } from "./stdio.ts";
-import { type ExitInfo, waitContainer, waitExec } from "./wait.ts";
 
 /**
  * Drops this process's control connection to a VM and leaves it running. The Vm contract has no
@@ -70,7 +68,7 @@ export class Sandbox implements AsyncDisposable {
 
   /** Ids of every sandbox in the store. */
   static list(rt: SandboxRuntime): Promise<string[]> {
-    return listSandboxes(rt);
+    return rt.repo.listSandboxes();
   }
 
   get id(): SandboxId {
@@ -93,7 +91,7 @@ export class Sandbox implements AsyncDisposable {
 
   /** Events: process exits (persisted as they happen), OOM kills, VM exit. Ends with the VM or `signal`. */
   monitor(opts: MonitorOptions = {}): AsyncGenerator<SandboxEvent> {
-    return monitorSandbox(this.#ctx, opts);
+    return eventsOf(this.#ctx).monitor(opts);
   }
 
   /** Resolves when the VM exits (from any cause). */
@@ -122,11 +120,11 @@ export class Sandbox implements AsyncDisposable {
 
   /** Waits for the container's init to exit; the status is the exit code or 128 + signal. */
   wait(id: string, opts: { signal?: AbortSignal } = {}): Promise<ExitInfo> {
-    return waitContainer(this.#ctx, id, opts);
+    return eventsOf(this.#ctx).exit(id, undefined, opts.signal);
   }
 
   waitExec(id: string, exec: string, opts: { signal?: AbortSignal } = {}): Promise<ExitInfo> {
-    return waitExec(this.#ctx, id, exec, opts);
+    return eventsOf(this.#ctx).exit(id, exec, opts.signal);
   }
 
   /** Stdio streams of the container's init, or of an exec'd process with `exec`. */

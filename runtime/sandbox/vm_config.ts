@@ -126,12 +126,8 @@ function userlandOnPmem(
 /** The size of the userland image in bytes; undefined when there is none or it cannot be read. */
 export async function imageBytes(image: string): Promise<number | undefined> {
   if (image === "") return undefined;
-  try {
-    const st = await Deno.stat(image);
-    return st.isFile ? st.size : undefined;
-  } catch {
-    return undefined;
-  }
+  const st = await Deno.stat(image).catch(() => undefined);
+  return st?.isFile ? st.size : undefined;
 }
 
 function words(s: string): string[] {
@@ -140,16 +136,13 @@ function words(s: string): string[] {
 
 /** Later parameters win over earlier ones with the same key. */
 function dedupe(params: readonly string[]): string[] {
-  const key = (p: string) => p.split("=")[0] ?? p;
-  const seen = new Set<string>();
-  const out: string[] = [];
-  for (const p of [...params].reverse()) {
-    const k = key(p);
-    if (seen.has(k)) continue;
-    seen.add(k);
-    out.push(p);
+  const byKey = new Map<string, string>();
+  for (const p of params) {
+    const k = p.split("=")[0] ?? p;
+    byKey.delete(k); // a later one takes the later place
+    byKey.set(k, p);
   }
-  return out.reverse();
+  return [...byKey.values()];
 }
 
 /** A hostname from the sandbox id: letters, digits and "-", at most 63 characters. */
