@@ -181,6 +181,39 @@ Deno.test({
 
 Deno.test({
   name:
+    "kill -9 of containerd with a pod running: containerd started again finds the task RUNNING on the same VM; exec, kill and events work",
+  ...opts,
+  async fn() {
+    await withShimWorld({ embedded: false, prepare }, async (w) => {
+      assert.equal((await w.run(["-d", ...PATH], "v-c", ["sleep", "600"])).code, 0);
+      const vms = await pidsMentioning(w.dir, "qemu-system");
+      assert.equal(vms.length, 1);
+      const daemon = Number(await Deno.readTextFile(`${w.daemonDir}/daemon.pid`));
+      await w.ctrd.crash();
+      const ls = await w.ctrd.ctr(["task", "ls"]);
+      assert.match(ls.stdout, /v-c\s+\d+\s+RUNNING/, ls.stdout + ls.stderr);
+      const ex = await w.ctrd.ctr(["task", "exec", "--exec-id", "e1", "v-c", "/bin/echo", "after"]);
+      assert.equal(ex.stdout, "after\n", ex.stderr);
+      assert.deepEqual(await pidsMentioning(w.dir, "qemu-system"), vms, "the same VM");
+      assert.equal(Number(await Deno.readTextFile(`${w.daemonDir}/daemon.pid`)), daemon, "the same daemon");
+      const sub = await w.ctrd.subscribe();
+      assert.equal((await w.ctrd.ctr(["task", "kill", "-s", "SIGKILL", "v-c"])).code, 0);
+      const exit = await sub.waitFor((l) => l.includes("/tasks/exit") && l.includes('"id":"v-c"'), {
+        timeoutMs: 30_000,
+      });
+      assert.match(exit, /"exit_status":137/);
+      assert.equal((await w.ctrd.ctr(["task", "rm", "v-c"])).code, 0);
+      await w.ctrd.ctr(["container", "rm", "v-c"]);
+      for (let i = 0; i < 100 && (await pidsMentioning(w.dir, "qemu-system")).length > 0; i++) {
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.deepEqual(await pidsMentioning(w.dir, "qemu-system"), [], "no VM left");
+    });
+  },
+});
+
+Deno.test({
+  name:
     "a crash of the whole daemon (supervisor and daemon): containerd runs the shim's delete, which removes the container and its VM",
   ...opts,
   async fn() {

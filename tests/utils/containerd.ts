@@ -64,6 +64,7 @@ export interface Containerd {
   readonly configPath: string;
   /** containerd's combined stdout/stderr is copied here. */
   readonly logPath: string;
+  /** containerd's pid (a new one after `crash`). */
   readonly pid: number;
   /** Runs `ctr -a <grpcAddress> ...args`. */
   ctr(args: readonly string[], opts?: { namespace?: string; signal?: AbortSignal }): Promise<CtrResult>;
@@ -74,6 +75,11 @@ export interface Containerd {
   subscribe(opts?: { timeoutMs?: number }): Promise<EventSubscription>;
   /** Reads containerd's log so far. */
   log(): Promise<string>;
+  /**
+   * SIGKILLs containerd and starts it again on the same configuration and state, as its service
+   * manager would; resolves once it answers. Subscriptions end with the old process.
+   */
+  crash(): Promise<void>;
   /** SIGTERM (SIGKILL after 5 s), waits, unmounts leftovers under `dir`, removes `dir`. Idempotent. */
   stop(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
@@ -119,23 +125,27 @@ export async function startContainerd(opts: ContainerdOptions = {}): Promise<Con
   ].join("\n");
   await Deno.writeTextFile(configPath, config);
 
-  let child: Deno.ChildProcess;
-  try {
-    child = new Deno.Command(opts.binary ?? "containerd", {
+  const launch = async () => {
+    const child = new Deno.Command(opts.binary ?? "containerd", {
       args: ["--config", configPath],
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
       env: opts.env ? { ...opts.env } : {},
     }).spawn();
+    const logFile = await Deno.open(logPath, { write: true, create: true, append: true });
+    const pumps = Promise.all([copyTo(child.stdout, logFile), copyTo(child.stderr, logFile)]).finally(() =>
+      logFile.close()
+    );
+    return { child, pumps };
+  };
+  let child: Deno.ChildProcess, pumps: Promise<unknown>;
+  try {
+    ({ child, pumps } = await launch());
   } catch (e) {
     await Deno.remove(dir, { recursive: true });
     throw new Error(`Cannot start containerd: ${e instanceof Error ? e.message : e}`, { cause: e });
   }
-  const logFile = await Deno.open(logPath, { write: true, create: true, append: true });
-  const pumps = Promise.all([copyTo(child.stdout, logFile), copyTo(child.stderr, logFile)]).finally(() =>
-    logFile.close()
-  );
   const ctrBinary = opts.ctrBinary ?? "ctr";
   let stopped: Promise<void> | undefined;
   const subscriptions = new Set<EventSubscription>();
@@ -148,7 +158,18 @@ export async function startContainerd(opts: ContainerdOptions = {}): Promise<Con
     ttrpcAddress,
     configPath,
     logPath,
-    pid: child.pid,
+    get pid() {
+      return child.pid;
+    },
+    crash: async () => {
+      for (const s of subscriptions) await s.close().catch(() => {});
+      subscriptions.clear();
+      child.kill("SIGKILL");
+      await child.status;
+      await pumps.catch(() => {});
+      ({ child, pumps } = await launch());
+      await waitReady(handle, child, opts.timeoutMs ?? 15_000, opts.signal);
+    },
     ctr: (args, o = {}) => runCtr(ctrBinary, grpcAddress, args, o),
     subscribe: async (o = {}) => {
       const sub = await subscribe(ctrBinary, grpcAddress, o.timeoutMs ?? 10_000);
