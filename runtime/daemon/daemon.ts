@@ -97,6 +97,7 @@ function parseControl(payload: Uint8Array): ControlRequest {
 }
 
 const enc = new TextEncoder();
+const reply = (x: unknown) => enc.encode(JSON.stringify(x));
 
 /** Starts serving; resolves once the socket listens. */
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
@@ -116,10 +117,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     log.child({ subsystem: "sandboxer" }),
     (id) => held.claim(id),
   );
-  const caches = new HostedVmCaches(log.child({ subsystem: "vm-cache" }), () => {
-    shutdownAsked = true;
-    setTimeout(maybeExit, 10);
-  });
+  const caches = new HostedVmCaches(log.child({ subsystem: "vm-cache" }), () => idleSoon());
   const server = new TtrpcServer({ log: log.child({ subsystem: "ttrpc-server" }) });
   /** By task key (namespace and id). */
   const reservations = new Map<string, { id: string; namespace: string; until: number }>();
@@ -150,6 +148,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       log.info("idle: exiting");
       void close();
     }, 10);
+  };
+  /** A client is done with something: the daemon exits soon when nothing else is left. */
+  const idleSoon = () => {
+    shutdownAsked = true;
+    setTimeout(maybeExit, 10);
+  };
+  const refuseWhenClosing = (what: string) => {
+    if (closing !== undefined) throw new RuntimeError("Unavailable", `Cannot ${what}: the daemon is exiting`);
   };
   const sweep = setInterval(() => {
     // a library sandbox whose program died, or one a dead daemon of another store left
@@ -251,13 +257,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   server.register(CONTROL_SERVICE, {
     Register: async (payload) => {
       const { id, namespace } = parseControl(payload);
-      if (closing !== undefined) {
-        throw new RuntimeError("Unavailable", `Cannot reserve container "${id}": the daemon is exiting`);
-      }
+      refuseWhenClosing(`reserve container "${id}"`);
       reservations.set(taskKey(namespace, id), { id, namespace, until: Date.now() + RESERVATION_MS });
       // `address` serves every service; `taskAddress` is the namespace's own Task API socket.
       const taskAddress = namespace === "" ? paths.address : await namespaceAddress(namespace);
-      return enc.encode(JSON.stringify({ address: paths.address, taskAddress }));
+      return reply({ address: paths.address, taskAddress });
     },
     Cleanup: async (payload) => {
       const { id, namespace, group, coreId } = parseControl(payload);
@@ -269,50 +273,35 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       }
       const r = await tasks.forceDelete(id, namespace);
       setTimeout(maybeExit, 10);
-      return enc.encode(JSON.stringify({
-        pid: r.pid,
-        exitStatus: r.exit.exitStatus,
-        exitedAt: r.exit.exitedAt.toISOString(),
-      }));
+      return reply({ pid: r.pid, exitStatus: r.exit.exitStatus, exitedAt: r.exit.exitedAt.toISOString() });
     },
     ServeSandboxer: async (payload) => {
       const req = parseServeSandboxer(payload);
-      if (closing !== undefined) {
-        throw new RuntimeError(
-          "Unavailable",
-          `Cannot serve a sandboxer on "${req.listen}": the daemon is exiting`,
-        );
-      }
-      return enc.encode(JSON.stringify(await hosted.serve(req)));
+      refuseWhenClosing(`serve a sandboxer on "${req.listen}"`);
+      return reply(await hosted.serve(req));
     },
     ServeVmCache: async (payload) => {
       const { configPath } = parseServeVmCache(payload);
-      if (closing !== undefined) {
-        throw new RuntimeError("Unavailable", "Cannot serve a VM cache: the daemon is exiting");
-      }
-      return enc.encode(JSON.stringify(await caches.serve(await pods.runtimeOf(configPath))));
+      refuseWhenClosing("serve a VM cache");
+      return reply(await caches.serve(await pods.runtimeOf(configPath)));
     },
     HoldSandbox: async (payload) => {
       const { id, configPath } = parseHeldRequest(payload, "HoldSandbox");
-      if (closing !== undefined) {
-        throw new RuntimeError("Unavailable", `Cannot hold sandbox "${id}": the daemon is exiting`);
-      }
+      refuseWhenClosing(`hold sandbox "${id}"`);
       await held.hold(await pods.runtimeOf(configPath), id);
-      return enc.encode("{}");
+      return reply({});
     },
     LendSandbox: async (payload) => {
       const { id } = parseHeldRequest(payload, "LendSandbox");
       await held.lend(id);
       // a daemon that only kept library sandboxes exits once it keeps none
-      shutdownAsked = true;
-      setTimeout(maybeExit, 10);
-      return enc.encode("{}");
+      idleSoon();
+      return reply({});
     },
     StopSandboxer: async (payload) => {
       const stopped = await hosted.stop(parseStopSandboxer(payload));
-      shutdownAsked = true;
-      setTimeout(maybeExit, 10);
-      return enc.encode(JSON.stringify({ stopped }));
+      idleSoon();
+      return reply({ stopped });
     },
   });
   // Before the first call is served: a shim that reached the daemon finds its pid file.
@@ -336,6 +325,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     void server.serve(listener);
   }
   socketIno = (await Deno.stat(ownSocket)).ino;
+  /** The API's pause and resume: a Controller's or held sandbox itself, else each of its tasks. */
+  const pauseOrResume = async (id: string, kind: "pause" | "resume") => {
+    const sb = hosted.byCoreId(id) ?? held.get(id);
+    if (sb !== undefined) return await sb.act({ kind });
+    for (const t of tasks.inSandbox(id)) await tasks[kind](t.id, t.namespace);
+  };
   // The management API of these pods (`<dir>/api.sock`); containerd owns their lifecycle, so pause
   // and resume go through the tasks (containerd sees PAUSED) and deletion is refused.
   try {
@@ -355,19 +350,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
             "remove its containers through containerd (ctr task kill/rm, ctr container rm, crictl rmp)",
       deleteInProcess: async (id) => {
         await held.delete(id);
-        shutdownAsked = true;
-        setTimeout(maybeExit, 10);
+        idleSoon();
       },
-      pause: async (id) => {
-        const sb = hosted.byCoreId(id) ?? held.get(id);
-        if (sb !== undefined) return await sb.act({ kind: "pause" });
-        for (const t of tasks.inSandbox(id)) await tasks.pause(t.id, t.namespace);
-      },
-      resume: async (id) => {
-        const sb = hosted.byCoreId(id) ?? held.get(id);
-        if (sb !== undefined) return await sb.act({ kind: "resume" });
-        for (const t of tasks.inSandbox(id)) await tasks.resume(t.id, t.namespace);
-      },
+      pause: (id) => pauseOrResume(id, "pause"),
+      resume: (id) => pauseOrResume(id, "resume"),
     });
   } catch (e) {
     log.error("management API not served", { error: e });

@@ -106,20 +106,26 @@ export class Pods {
     return next;
   }
 
+  /** `member` enters the pod of `key`, whose sandbox `open` makes when it has none (a pod left empty goes). */
+  #enter(key: string, member: string, open: (pod: Pod) => Promise<Sandbox>): Promise<Sandbox> {
+    const pod = this.#pod(key);
+    return this.#serial(pod, async () => {
+      pod.sandbox ??= await open(pod).catch((e) => {
+        if (pod.members.size === 0 && pod.sandbox === undefined) this.#pods.delete(key);
+        throw e;
+      });
+      pod.members.add(member);
+      return pod.sandbox;
+    });
+  }
+
   /** The group's sandbox, created or adopted on first use; `member` counts as in it from now on. */
   join(group: string, member: string, opts: JoinOptions): Promise<Sandbox> {
     const key = podSandboxId(opts.namespace ?? "", group);
-    const pod = this.#pod(key);
-    return this.#serial(pod, async () => {
-      if (pod.sandbox === undefined) {
-        pod.sandbox = await this.#open(key, group, opts).catch((e) => {
-          if (pod.members.size === 0) this.#pods.delete(key);
-          throw e;
-        });
-        pod.cgroups = await this.#joinCgroup(pod.sandbox, opts.cgroupsPath);
-      }
-      pod.members.add(member);
-      return pod.sandbox;
+    return this.#enter(key, member, async (pod) => {
+      const sb = pod.sandbox = await this.#open(key, group, opts);
+      pod.cgroups = await this.#joinCgroup(sb, opts.cgroupsPath);
+      return sb;
     });
   }
 
@@ -184,11 +190,6 @@ export class Pods {
     return [...dirs];
   }
 
-  async #leaveCgroup(dirs: readonly string[]): Promise<void> {
-    const left = await leaveHostCgroup(dirs);
-    if (left.length > 0) this.#log.warn("host cgroups left behind", { dirs: left });
-  }
-
   /** The sandbox `id` that a previous daemon left: fetched (re-attached), not created. */
   async #takeOver(rt: SandboxRuntime, id: string, group: string): Promise<Sandbox> {
     const sb = this.#held?.claim(id) ?? await Sandbox.fetch(rt, id);
@@ -202,19 +203,9 @@ export class Pods {
    */
   adopt(group: string, member: string, opts: { namespace?: string } = {}): Promise<Sandbox | undefined> {
     const key = podSandboxId(opts.namespace ?? "", group);
-    const pod = this.#pod(key);
-    return this.#serial(pod, async () => {
-      if (pod.sandbox === undefined) {
-        try {
-          pod.sandbox = await this.#takeOver(this.#rt, key, group);
-        } catch (e) {
-          if (pod.members.size === 0) this.#pods.delete(key);
-          if (isRuntimeError(e) && e.code === "NotFound") return undefined;
-          throw e;
-        }
-      }
-      pod.members.add(member);
-      return pod.sandbox;
+    return this.#enter(key, member, () => this.#takeOver(this.#rt, key, group)).catch((e) => {
+      if (isRuntimeError(e) && e.code === "NotFound") return undefined;
+      throw e;
     });
   }
 
@@ -228,11 +219,6 @@ export class Pods {
     return this.#pods.get(id)?.sandbox;
   }
 
-  /** Core sandbox ids of the pods this daemon holds. */
-  sandboxIds(): string[] {
-    return [...this.#pods].filter(([, p]) => p.sandbox !== undefined).map(([k]) => k);
-  }
-
   /** Removes `member`; the last member out deletes the sandbox (the VM goes). */
   leave(group: string, member: string, namespace = ""): Promise<void> {
     const key = podSandboxId(namespace, group);
@@ -241,33 +227,31 @@ export class Pods {
     return this.#serial(pod, async () => {
       pod.members.delete(member);
       if (pod.members.size > 0) return;
-      const sb = pod.sandbox;
-      pod.sandbox = undefined;
       this.#pods.delete(key);
-      if (sb === undefined) return;
-      try {
-        await sb.act({ kind: "delete", opts: { force: true } });
-        this.#log.info("pod deleted", { group });
-      } catch (e) {
-        this.#log.error("pod delete failed", { group, error: e });
-      }
-      await this.#leaveCgroup(pod.cgroups);
+      await this.#delete(pod, { group });
     });
+  }
+
+  /** Deletes the pod's sandbox (the VM goes) and its host cgroups; a failure is logged. */
+  async #delete(pod: Pod, fields: { group?: string }): Promise<void> {
+    const sb = pod.sandbox;
+    if (sb === undefined) return;
+    pod.sandbox = undefined;
+    try {
+      await sb.act({ kind: "delete", opts: { force: true } });
+      this.#log.info("pod deleted", fields);
+    } catch (e) {
+      this.#log.error("pod delete failed", { ...fields, error: e });
+    }
+    const left = await leaveHostCgroup(pod.cgroups);
+    if (left.length > 0) this.#log.warn("host cgroups left behind", { dirs: left });
   }
 
   /** Deletes every pod (daemon shutdown with `now`, tests). */
   async closeAll(): Promise<void> {
     for (const pod of [...this.#pods.values()]) {
       pod.members.clear();
-      await this.#serial(pod, async () => {
-        const sb = pod.sandbox;
-        if (sb === undefined) return;
-        pod.sandbox = undefined;
-        await sb.act({ kind: "delete", opts: { force: true } }).catch((e) =>
-          this.#log.error("pod delete failed", { error: e })
-        );
-        await this.#leaveCgroup(pod.cgroups);
-      });
+      await this.#serial(pod, () => this.#delete(pod, {}));
     }
     this.#pods.clear();
   }

@@ -87,11 +87,6 @@ export class TaskManager {
       .map((t) => ({ id: t.id, namespace: t.namespace }));
   }
 
-  /** Container ids (of every namespace). */
-  ids(): string[] {
-    return [...this.#tasks.values()].map((t) => t.id);
-  }
-
   /** @throws {RuntimeError} NotFound; FailedPrecondition when `ns` is absent and several namespaces use `id` */
   task(id: string, ns?: string): Task {
     const t = this.find(id, ns);

@@ -18,13 +18,10 @@ async function connect(socket: string, timeoutMs: number): Promise<Deno.UnixConn
     return await withTimeout(Deno.connect({ transport: "unix", path: socket }), timeoutMs, socket);
   } catch (e) {
     if (e instanceof RuntimeError) throw e;
-    throw new RuntimeError(
-      "Unavailable",
-      `Cannot reach the container's holder at "${socket}": ${errText(e)}`,
-      {
-        cause: e,
-      },
-    );
+    const why = e instanceof Error ? e.message : String(e);
+    throw new RuntimeError("Unavailable", `Cannot reach the container's holder at "${socket}": ${why}`, {
+      cause: e,
+    });
   }
 }
 
@@ -50,9 +47,7 @@ export async function openHolder(
     if (!r.ok) throw new RuntimeError(r.code, r.message);
     return { conn, reader, result: r.result };
   } catch (e) {
-    try {
-      conn.close();
-    } catch { /* closed */ }
+    closeQuietly(conn);
     throw e;
   }
 }
@@ -64,29 +59,28 @@ export async function callHolder(
   opts: { timeoutMs?: number } = {},
 ): Promise<unknown> {
   const h = await openHolder(socket, req, opts);
-  try {
-    h.conn.close();
-  } catch { /* closed */ }
+  closeQuietly(h.conn);
   return h.result;
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, socket: string): Promise<T> {
-  let t: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    t = setTimeout(
-      () =>
-        reject(
-          new RuntimeError(
-            "DeadlineExceeded",
-            `The container's holder at "${socket}" did not answer in ${ms} ms`,
-          ),
+  const late = Promise.withResolvers<never>();
+  const t = setTimeout(
+    () =>
+      late.reject(
+        new RuntimeError(
+          "DeadlineExceeded",
+          `The container's holder at "${socket}" did not answer in ${ms} ms`,
         ),
-      ms,
-    );
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(t));
+      ),
+    ms,
+  );
+  return Promise.race([p, late.promise]).finally(() => clearTimeout(t));
 }
 
-function errText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
+/** Closes `conn`, which may be closed already. */
+export function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch { /* closed */ }
 }

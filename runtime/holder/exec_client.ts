@@ -7,10 +7,9 @@
  */
 import type { Logger } from "../log/logger.ts";
 import type { ConsoleSlave } from "../sys/console_socket.ts";
-import type { HolderConnection } from "./client.ts";
+import { closeQuietly, type HolderConnection } from "./client.ts";
 import { exitStatusOf } from "./handlers.ts";
-import { KILLED_STATUS } from "./wire.ts";
-import { encodeFrame, FRAME, jsonBytes, MAX_FRAME } from "./wire.ts";
+import { encodeFrame, FRAME, jsonBytes, KILLED_STATUS, MAX_FRAME } from "./wire.ts";
 
 export interface ExecStdio {
   readonly stdin: ReadableStream<Uint8Array> | null;
@@ -108,8 +107,6 @@ export async function attachExec(h: HolderConnection, io: ExecStdio, log: Logger
     ac.abort();
     out.releaseLock();
     if (err !== out) err.releaseLock();
-    try {
-      h.conn.close();
-    } catch { /* closed */ }
+    closeQuietly(h.conn);
   }
 }

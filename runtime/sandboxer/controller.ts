@@ -8,14 +8,24 @@
  */
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { isRuntimeError, RuntimeError } from "../errors.ts";
-import { type Entry, entryPid, entryStatus, markExited, newEntry, stopEntry, watchVm } from "./_entry.ts";
-import { waitForExit } from "./_wait.ts";
+import {
+  adoptEntry,
+  type Entry,
+  entryMetrics,
+  entryPid,
+  entryStatus,
+  newEntry,
+  requireId,
+  shutdownEntry,
+  startEntry,
+  stopEntry,
+  waitEntry,
+} from "./_entry.ts";
 import type { Logger } from "../log/logger.ts";
 import type { GrpcUnaryImpl } from "../protocol/grpc.ts";
 import type { Controller } from "../protocol/gen/containerd/services/sandbox/v1/sandbox_pb.ts";
 import { Sandbox, type SandboxRuntime } from "../sandbox/mod.ts";
 import { sandboxIdOf } from "../shim/address.ts";
-import { sandboxMetric } from "./metrics.ts";
 
 export { SANDBOX_NOTREADY, SANDBOX_READY, vmExitStatus } from "./_entry.ts";
 
@@ -71,18 +81,6 @@ export class SandboxController {
     return undefined;
   }
 
-  /** Core ids of the running sandboxes this controller holds. */
-  coreIds(): string[] {
-    return [...this.#entries.values()].flatMap((e) =>
-      e.exit === undefined && e.sandbox !== undefined ? [e.sandbox.id] : []
-    );
-  }
-
-  /** Ids of the sandboxes known to this controller. */
-  ids(): string[] {
-    return [...this.#entries.keys()];
-  }
-
   #newEntry(
     id: string,
     netns: string | null,
@@ -96,14 +94,11 @@ export class SandboxController {
 
   /** The entry of `id`; after a restart of the sandboxer, a sandbox left running is adopted. */
   async #entry(id: string, what: string): Promise<ControllerEntry> {
-    if (id === "") {
-      throw new RuntimeError("InvalidArgument", `Cannot ${what} sandbox: the sandbox id is empty`);
-    }
     const known = this.#entries.get(id);
     if (known !== undefined) return known;
     let sb: Sandbox;
     try {
-      sb = this.#claim(sandboxIdOf(id)) ?? await Sandbox.fetch(this.#rt, sandboxIdOf(id));
+      sb = this.#claim(sandboxIdOf(requireId(id, what))) ?? await Sandbox.fetch(this.#rt, sandboxIdOf(id));
     } catch (cause) {
       if (isRuntimeError(cause) && cause.code === "NotFound") {
         throw new RuntimeError("NotFound", `Cannot ${what} sandbox "${id}": not found`, { cause });
@@ -112,57 +107,50 @@ export class SandboxController {
     }
     if (this.#entries.has(id)) return this.#entries.get(id) ?? this.#entry(id, what);
     const e = this.#newEntry(id, null, {}, new Date(sb.record.createdAt));
-    if (sb.status().kind === "stopped") {
-      e.sandbox = sb;
-      markExited(e, 0);
-    } else watchVm(e, sb);
-    this.#log.info("sandbox adopted", { sandbox: id, status: sb.status().kind });
+    adoptEntry(e, sb, 0, this.#log);
     return e;
   }
 
-  async #boot(e: ControllerEntry, signal: AbortSignal): Promise<Sandbox> {
-    const sb = await Sandbox.create(this.#rt, {
-      id: sandboxIdOf(e.id),
-      annotations: e.annotations,
-      ...(e.netns !== null ? { netns: e.netns } : {}),
-      signal,
+  /** The entry of `id`, or undefined when there is none (Stop and Shutdown of a sandbox gone). */
+  #existing(id: string, what: string): Promise<ControllerEntry | undefined> {
+    return this.#entry(id, what).catch((err) => {
+      if (isRuntimeError(err) && err.code === "NotFound") return undefined;
+      throw err;
     });
-    watchVm(e, sb);
-    this.#log.info("sandbox started", { sandbox: e.id, vmPids: sb.pids() });
-    return sb;
+  }
+
+  /** Deletes the sandbox and forgets it. */
+  async #remove(e: ControllerEntry, remove: (sb: Sandbox) => Promise<unknown>): Promise<void> {
+    await shutdownEntry(e, remove);
+    this.#entries.delete(e.id);
   }
 
   /** The gRPC handlers. */
   handlers(): Required<GrpcUnaryImpl<typeof Controller>> {
     return {
-      create: (req) => {
-        const id = req.sandboxId;
-        if (id === "") {
-          return Promise.reject(
-            new RuntimeError("InvalidArgument", "Cannot create sandbox: the sandbox id is empty"),
-          );
-        }
-        if (this.#entries.has(id)) {
-          return Promise.reject(
-            new RuntimeError("AlreadyExists", `Cannot create sandbox "${id}": it already exists`),
-          );
-        }
-        const at = req.sandbox?.createdAt !== undefined
-          ? new Date(Number(req.sandbox.createdAt.seconds) * 1000)
-          : new Date();
-        this.#newEntry(id, req.netnsPath === "" ? null : req.netnsPath, { ...req.annotations }, at);
-        this.#log.info("sandbox created", { sandbox: id, netns: req.netnsPath });
-        return Promise.resolve({ sandboxId: id });
-      },
+      create: (req) =>
+        Promise.resolve().then(() => {
+          const id = requireId(req.sandboxId, "create");
+          if (this.#entries.has(id)) {
+            throw new RuntimeError("AlreadyExists", `Cannot create sandbox "${id}": it already exists`);
+          }
+          const at = req.sandbox?.createdAt !== undefined
+            ? new Date(Number(req.sandbox.createdAt.seconds) * 1000)
+            : new Date();
+          this.#newEntry(id, req.netnsPath === "" ? null : req.netnsPath, { ...req.annotations }, at);
+          this.#log.info("sandbox created", { sandbox: id, netns: req.netnsPath });
+          return { sandboxId: id };
+        }),
       start: async (req, ctx) => {
         const e = await this.#entry(req.sandboxId, "start");
-        if (e.exit !== undefined) {
-          throw new RuntimeError("FailedPrecondition", `Cannot start sandbox "${e.id}": it has exited`);
-        }
-        if (e.sandbox === undefined) {
-          e.starting ??= this.#boot(e, ctx.signal).finally(() => (e.starting = undefined));
-          await e.starting;
-        }
+        const boot = () =>
+          Sandbox.create(this.#rt, {
+            id: sandboxIdOf(e.id),
+            annotations: e.annotations,
+            ...(e.netns !== null ? { netns: e.netns } : {}),
+            signal: ctx.signal,
+          });
+        await startEntry(e, boot, this.#log);
         return {
           sandboxId: e.id,
           pid: entryPid(e),
@@ -174,58 +162,34 @@ export class SandboxController {
       },
       platform: () => Promise.resolve({ platform: { os: "linux", architecture: goArch(Deno.build.arch) } }),
       stop: async (req) => {
-        const e = await this.#entry(req.sandboxId, "stop").catch((err) => {
-          if (isRuntimeError(err) && err.code === "NotFound") return undefined;
-          throw err;
-        });
-        if (e === undefined) return {};
-        await stopEntry(e, req.timeoutSecs, this.#log);
+        const e = await this.#existing(req.sandboxId, "stop");
+        if (e !== undefined) await stopEntry(e, req.timeoutSecs, this.#log);
         return {};
       },
       wait: async (req, ctx) => {
         const e = await this.#entry(req.sandboxId, "wait for");
-        return await waitForExit(e.id, e.exited.promise, ctx.signal);
+        return await waitEntry(e, ctx.signal);
       },
       status: async (req) => {
         const e = await this.#entry(req.sandboxId, "read the status of");
+        const status = entryStatus(e, req.verbose);
+        if (e.updated.length > 0) status.info["cocoon.updated_fields"] = e.updated.join(",");
         const sb = e.sandbox;
-        const { state, info } = entryStatus(e, req.verbose);
-        if (e.updated.length > 0) info["cocoon.updated_fields"] = e.updated.join(",");
         return {
-          sandboxId: e.id,
-          pid: entryPid(e),
-          state,
-          info,
-          createdAt: timestampFromDate(e.createdAt),
-          ...(e.exit !== undefined ? { exitedAt: timestampFromDate(e.exit.at) } : {}),
+          ...status,
           address: sb !== undefined ? this.#address : "",
           version: sb !== undefined ? this.#version : 0,
         };
       },
       shutdown: async (req) => {
-        const e = await this.#entry(req.sandboxId, "shut down").catch((err) => {
-          if (isRuntimeError(err) && err.code === "NotFound") return undefined;
-          throw err;
-        });
+        const e = await this.#existing(req.sandboxId, "shut down");
         if (e === undefined) return {};
-        await e.starting?.catch(() => {});
-        const sb = e.sandbox;
-        if (sb !== undefined) await sb.act({ kind: "delete", opts: { force: true } });
-        markExited(e, e.exit?.status ?? 0);
-        this.#entries.delete(e.id);
+        await this.#remove(e, (sb) => sb.act({ kind: "delete", opts: { force: true } }));
         this.#log.info("sandbox shut down", { sandbox: e.id });
         return {};
       },
       metrics: async (req) => {
-        const e = await this.#entry(req.sandboxId, "read the metrics of");
-        const sb = e.sandbox;
-        if (sb === undefined || e.exit !== undefined) {
-          throw new RuntimeError(
-            "FailedPrecondition",
-            `Cannot read the metrics of sandbox "${e.id}": it is not running`,
-          );
-        }
-        return { metrics: await sandboxMetric(e.id, sb) };
+        return await entryMetrics(await this.#entry(req.sandboxId, "read the metrics of"));
       },
       update: async (req) => {
         const e = await this.#entry(req.sandboxId, "update");
@@ -239,14 +203,13 @@ export class SandboxController {
   /** Deletes every sandbox this controller started (sandboxer shutdown with `--delete-on-exit`, tests). */
   async closeAll(): Promise<void> {
     for (const e of [...this.#entries.values()]) {
-      await e.starting?.catch(() => {});
-      try {
-        await e.sandbox?.act({ kind: "delete", opts: { force: true } });
-      } catch (err) {
-        this.#log.error("sandbox delete failed", { sandbox: e.id, error: String(err) });
-      }
-      markExited(e, e.exit?.status ?? 0);
-      this.#entries.delete(e.id);
+      await this.#remove(
+        e,
+        (sb) =>
+          sb.act({ kind: "delete", opts: { force: true } }).catch((err) =>
+            this.#log.error("sandbox delete failed", { sandbox: e.id, error: String(err) })
+          ),
+      );
     }
   }
 

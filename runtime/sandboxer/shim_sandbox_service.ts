@@ -14,7 +14,6 @@
  */
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { RuntimeError } from "../errors.ts";
-import { waitForExit } from "./_wait.ts";
 import type { Logger } from "../log/logger.ts";
 import type { JoinOptions } from "../daemon/pods.ts";
 import { Sandbox as SandboxService } from "../protocol/gen/containerd/runtime/sandbox/v1/sandbox_pb.ts";
@@ -22,8 +21,19 @@ import { NAMESPACE_METADATA_KEY } from "../protocol/events.ts";
 import { type CallContext, registerTyped, type TtrpcServer } from "../protocol/ttrpc/mod.ts";
 import type { Sandbox } from "../sandbox/mod.ts";
 import { goArch } from "./controller.ts";
-import { type Entry, entryPid, entryStatus, markExited, newEntry, stopEntry, watchVm } from "./_entry.ts";
-import { sandboxMetric } from "./metrics.ts";
+import {
+  adoptEntry,
+  type Entry,
+  entryMetrics,
+  entryPid,
+  entryStatus,
+  newEntry,
+  requireId,
+  shutdownEntry,
+  startEntry,
+  stopEntry,
+  waitEntry,
+} from "./_entry.ts";
 import { podAnnotations } from "./pod_config.ts";
 
 /** What the service needs from the daemon's pods (runtime/daemon/pods.ts `Pods`). */
@@ -44,7 +54,6 @@ export interface ShimSandboxOptions {
 /** The sandboxes the service holds (the daemon stays up while `size` > 0). */
 export interface ShimSandboxes {
   readonly size: number;
-  ids(): string[];
 }
 
 /** The service's entry: containerd's namespace of CreateSandbox too ("" when none). */
@@ -84,43 +93,20 @@ export function registerShimSandboxService(server: TtrpcServer, opts: ShimSandbo
       namespace,
     };
     entries.set(key(id, ctx), e);
-    if (sb.status().kind === "stopped") {
-      e.sandbox = sb;
-      markExited(e, 137);
-    } else watchVm(e, sb);
-    log.info("sandbox adopted", { sandbox: id, status: sb.status().kind, vmPids: sb.pids() });
+    adoptEntry(e, sb, 137, log);
     return e;
   };
   const find = async (id: string, ctx: CallContext): Promise<ShimEntry | undefined> =>
     entries.get(key(id, ctx)) ?? (id === "" ? undefined : await adopted(id, ctx));
   const get = async (id: string, what: string, ctx: CallContext): Promise<ShimEntry> => {
-    if (id === "") {
-      throw new RuntimeError("InvalidArgument", `Cannot ${what} sandbox: the sandbox id is empty`);
-    }
-    const e = await find(id, ctx);
+    const e = await find(requireId(id, what), ctx);
     if (e === undefined) throw new RuntimeError("NotFound", `Cannot ${what} sandbox "${id}": not found`);
     return e;
-  };
-  const boot = async (e: ShimEntry, signal: AbortSignal): Promise<Sandbox> => {
-    // The namespace keys the pod as the Task API's containers key it (one VM per namespace + id).
-    const sb = await opts.pods.join(e.id, sandboxMember(e.id), {
-      namespace: e.namespace,
-      annotations: e.annotations,
-      netns: e.netns,
-      hostname: null,
-      signal,
-    });
-    watchVm(e, sb);
-    log.info("sandbox started", { sandbox: e.id, vmPids: sb.pids() });
-    return sb;
   };
 
   registerTyped(server, SandboxService, {
     async createSandbox(req, ctx) {
-      const id = req.sandboxId;
-      if (id === "") {
-        throw new RuntimeError("InvalidArgument", "Cannot create sandbox: the sandbox id is empty");
-      }
+      const id = requireId(req.sandboxId, "create");
       if ((await find(id, ctx)) !== undefined) {
         throw new RuntimeError("AlreadyExists", `Cannot create sandbox "${id}": it already exists`);
       }
@@ -134,13 +120,16 @@ export function registerShimSandboxService(server: TtrpcServer, opts: ShimSandbo
     },
     async startSandbox(req, ctx) {
       const e = await get(req.sandboxId, "start", ctx);
-      if (e.exit !== undefined) {
-        throw new RuntimeError("FailedPrecondition", `Cannot start sandbox "${e.id}": it has exited`);
-      }
-      if (e.sandbox === undefined) {
-        e.starting ??= boot(e, ctx.signal).finally(() => (e.starting = undefined));
-        await e.starting;
-      }
+      // The namespace keys the pod as the Task API's containers key it (one VM per namespace + id).
+      const boot = () =>
+        opts.pods.join(e.id, sandboxMember(e.id), {
+          namespace: e.namespace,
+          annotations: e.annotations,
+          netns: e.netns,
+          hostname: null,
+          signal: ctx.signal,
+        });
+      await startEntry(e, boot, log);
       return { pid: entryPid(e), createdAt: timestampFromDate(e.createdAt) };
     },
     async platform(req, ctx) {
@@ -155,19 +144,10 @@ export function registerShimSandboxService(server: TtrpcServer, opts: ShimSandbo
     },
     async waitSandbox(req, ctx) {
       const e = await get(req.sandboxId, "wait for", ctx);
-      return await waitForExit(e.id, e.exited.promise, ctx.signal);
+      return await waitEntry(e, ctx.signal);
     },
     async sandboxStatus(req, ctx) {
-      const e = await get(req.sandboxId, "read the status of", ctx);
-      const { state, info } = entryStatus(e, req.verbose);
-      return {
-        sandboxId: e.id,
-        pid: entryPid(e),
-        state,
-        info,
-        createdAt: timestampFromDate(e.createdAt),
-        ...(e.exit !== undefined ? { exitedAt: timestampFromDate(e.exit.at) } : {}),
-      };
+      return entryStatus(await get(req.sandboxId, "read the status of", ctx), req.verbose);
     },
     async pingSandbox(req, ctx) {
       const e = await get(req.sandboxId, "ping", ctx);
@@ -179,9 +159,7 @@ export function registerShimSandboxService(server: TtrpcServer, opts: ShimSandbo
     async shutdownSandbox(req, ctx) {
       const e = await find(req.sandboxId, ctx);
       if (e !== undefined) {
-        await e.starting?.catch(() => {});
-        if (e.sandbox !== undefined) await opts.pods.leave(e.id, sandboxMember(e.id), e.namespace);
-        markExited(e, e.exit?.status ?? 0);
+        await shutdownEntry(e, () => opts.pods.leave(e.id, sandboxMember(e.id), e.namespace));
         entries.delete(key(e.id, ctx));
         log.info("sandbox shut down", { sandbox: e.id });
       }
@@ -189,15 +167,7 @@ export function registerShimSandboxService(server: TtrpcServer, opts: ShimSandbo
       return {};
     },
     async sandboxMetrics(req, ctx) {
-      const e = await get(req.sandboxId, "read the metrics of", ctx);
-      const sb = e.sandbox;
-      if (sb === undefined || e.exit !== undefined) {
-        throw new RuntimeError(
-          "FailedPrecondition",
-          `Cannot read the metrics of sandbox "${e.id}": it is not running`,
-        );
-      }
-      return { metrics: await sandboxMetric(e.id, sb) };
+      return await entryMetrics(await get(req.sandboxId, "read the metrics of", ctx));
     },
   });
   log.debug("shim sandbox service registered");
@@ -205,6 +175,5 @@ export function registerShimSandboxService(server: TtrpcServer, opts: ShimSandbo
     get size() {
       return entries.size;
     },
-    ids: () => [...entries.values()].map((e) => e.id),
   };
 }
