@@ -5,19 +5,13 @@
  * `containerd.services.events.ttrpc.v1.Events/Forward` on containerd's ttRPC socket.
  *
  * Generated protobuf types stay inside this module: callers hand in a {@link TaskEvent} and get
- * bytes back (or the reverse).
+ * bytes back. (The reverse, which only tests need, is _events_decode_testing.ts.)
  *
  * @module
  */
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import type { DescMessage, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
-import {
-  type Any,
-  AnySchema,
-  type Timestamp,
-  timestampDate,
-  timestampFromDate,
-} from "@bufbuild/protobuf/wkt";
+import { create, toBinary } from "@bufbuild/protobuf";
+import type { DescMessage, MessageInitShape } from "@bufbuild/protobuf";
+import { type Any, AnySchema, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { RuntimeError } from "../errors.ts";
 import {
   TaskCheckpointedSchema,
@@ -129,14 +123,6 @@ const TASK_EVENT_TYPE_URLS: { readonly [K in TaskEventKind]: string } = {
   "checkpointed": TaskCheckpointedSchema.typeName,
 };
 
-/** An event with the envelope fields containerd needs. */
-export interface ForwardedEvent {
-  readonly namespace: string;
-  /** When the event happened; must not be the zero time. */
-  readonly timestamp: Date;
-  readonly event: TaskEvent;
-}
-
 /** Options of {@link encodeForwardRequest}. */
 export interface EncodeForwardOptions {
   /** containerd namespace, e.g. "default" or "k8s.io". */
@@ -175,35 +161,6 @@ export function encodeForwardRequest(event: TaskEvent, opts: EncodeForwardOption
     event: taskEventToAny(event),
   });
   return toBinary(ForwardRequestSchema, create(ForwardRequestSchema, { envelope }));
-}
-
-/**
- * Decodes a `ForwardRequest` payload back into a domain event (for a Forward server, a proxy of
- * guest events, or tests). Throws `RuntimeError("InvalidArgument")` for malformed input.
- */
-export function decodeForwardRequest(bytes: Uint8Array): ForwardedEvent {
-  let envelope;
-  try {
-    envelope = fromBinary(ForwardRequestSchema, bytes).envelope;
-  } catch (cause) {
-    throw new RuntimeError("InvalidArgument", `Cannot decode ForwardRequest: ${String(cause)}`, { cause });
-  }
-  if (envelope === undefined) {
-    throw new RuntimeError("InvalidArgument", "Cannot decode ForwardRequest: no envelope");
-  }
-  if (envelope.event === undefined) {
-    throw new RuntimeError("InvalidArgument", `Cannot decode event "${envelope.topic}": no payload`);
-  }
-  const event = taskEventFromAny(envelope.event);
-  if (TASK_TOPICS[event.kind] !== envelope.topic) {
-    throw new RuntimeError(
-      "InvalidArgument",
-      `Cannot decode event "${envelope.topic}": payload "${envelope.event.typeUrl}" belongs to "${
-        TASK_TOPICS[event.kind]
-      }"`,
-    );
-  }
-  return { namespace: envelope.namespace, timestamp: dateOf(envelope.timestamp), event };
 }
 
 /** Packs a domain event as `Any{type_url: "containerd.events.<Name>", value}`. */
@@ -264,106 +221,10 @@ export function taskEventToAny(event: TaskEvent): Any {
   }
 }
 
-/** Unpacks an `Any` holding a `containerd.events.Task*` message (bare or prefixed type URL). */
-export function taskEventFromAny(any: Any): TaskEvent {
-  const name = any.typeUrl.slice(any.typeUrl.lastIndexOf("/") + 1);
-  switch (name) {
-    case TaskCreateSchema.typeName: {
-      const m = unpack(any, TaskCreateSchema);
-      const io = m.io ?? { stdin: "", stdout: "", stderr: "", terminal: false };
-      return {
-        kind: "create",
-        containerId: m.containerId,
-        bundle: m.bundle,
-        rootfs: m.rootfs.map((r) => ({
-          type: r.type,
-          source: r.source,
-          ...(r.target === "" ? {} : { target: r.target }),
-          options: [...r.options],
-        })),
-        io: { stdin: io.stdin, stdout: io.stdout, stderr: io.stderr, terminal: io.terminal },
-        ...(m.checkpoint === "" ? {} : { checkpoint: m.checkpoint }),
-        pid: m.pid,
-      };
-    }
-    case TaskStartSchema.typeName: {
-      const m = unpack(any, TaskStartSchema);
-      return { kind: "start", containerId: m.containerId, pid: m.pid };
-    }
-    case TaskExitSchema.typeName: {
-      const m = unpack(any, TaskExitSchema);
-      return {
-        kind: "exit",
-        containerId: m.containerId,
-        id: m.id,
-        pid: m.pid,
-        exitStatus: m.exitStatus,
-        exitedAt: dateOf(m.exitedAt),
-      };
-    }
-    case TaskDeleteSchema.typeName: {
-      const m = unpack(any, TaskDeleteSchema);
-      return {
-        kind: "delete",
-        containerId: m.containerId,
-        id: m.id,
-        pid: m.pid,
-        exitStatus: m.exitStatus,
-        exitedAt: dateOf(m.exitedAt),
-      };
-    }
-    case TaskExecAddedSchema.typeName: {
-      const m = unpack(any, TaskExecAddedSchema);
-      return { kind: "exec-added", containerId: m.containerId, execId: m.execId };
-    }
-    case TaskExecStartedSchema.typeName: {
-      const m = unpack(any, TaskExecStartedSchema);
-      return { kind: "exec-started", containerId: m.containerId, execId: m.execId, pid: m.pid };
-    }
-    case TaskOOMSchema.typeName:
-      return { kind: "oom", containerId: unpack(any, TaskOOMSchema).containerId };
-    case TaskPausedSchema.typeName:
-      return { kind: "paused", containerId: unpack(any, TaskPausedSchema).containerId };
-    case TaskResumedSchema.typeName:
-      return { kind: "resumed", containerId: unpack(any, TaskResumedSchema).containerId };
-    case TaskCheckpointedSchema.typeName: {
-      const m = unpack(any, TaskCheckpointedSchema);
-      return { kind: "checkpointed", containerId: m.containerId, checkpoint: m.checkpoint };
-    }
-    default:
-      throw new RuntimeError(
-        "InvalidArgument",
-        `Cannot decode event payload "${any.typeUrl}": not a task event`,
-      );
-  }
-}
-
-/** Go's zero time (0001-01-01T00:00:00Z), which containerd 1.6 sends for unset times. */
-const GO_ZERO_TIME_SECONDS = -62135596800n;
-
-function dateOf(ts: Timestamp | undefined): Date {
-  if (ts === undefined) return new Date(Number(GO_ZERO_TIME_SECONDS) * 1000);
-  return timestampDate(ts);
-}
-
 function pack<Desc extends DescMessage>(
   typeUrl: string,
   schema: Desc,
   init: MessageInitShape<Desc>,
 ): Any {
   return create(AnySchema, { typeUrl, value: toBinary(schema, create(schema, init)) });
-}
-
-function unpack<Desc extends DescMessage>(any: Any, schema: Desc): MessageShape<Desc> {
-  try {
-    return fromBinary(schema, any.value);
-  } catch (cause) {
-    throw new RuntimeError(
-      "InvalidArgument",
-      `Cannot decode event payload "${any.typeUrl}": ${String(cause)}`,
-      {
-        cause,
-      },
-    );
-  }
 }

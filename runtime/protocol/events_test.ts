@@ -1,14 +1,8 @@
 import assert from "node:assert/strict";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { RuntimeError } from "../errors.ts";
-import {
-  decodeForwardRequest,
-  encodeForwardRequest,
-  type TaskEvent,
-  taskEventFromAny,
-  taskEventToAny,
-  taskEventTopic,
-} from "./events.ts";
+import { encodeForwardRequest, type TaskEvent, taskEventToAny, taskEventTopic } from "./events.ts";
+import { decodeForwardRequest, taskEventFromAny } from "./_events_decode_testing.ts";
 import { ForwardRequestSchema } from "./gen/containerd/services/events/ttrpc/v1/events_pb.ts";
 import { TaskExitSchema } from "./gen/containerd/events/task_pb.ts";
 
