@@ -2,7 +2,7 @@
  * Soak: `pods` containerd pods created and deleted `cycles` times through the installed shim and
  * daemon, with one anchor pod kept running so the same daemon serves the whole soak. After every
  * cycle: no QEMU but the anchor's, no mount, socket or tap left by the cycle's pods; the daemon's
- * PSS is sampled. The figures: the cycle time, the daemon's PSS after the first and the last cycle
+ * PSS (and its supervisor's) is sampled. The figures: the cycle time, the daemon's PSS after the first and the last cycle
  * (flat memory: their ratio), and the leaks counted.
  *
  *   deno run --allow-all tests/e2e/soak_bench.ts [pods] [cycles]     (the issue's soak: 20 50)
@@ -67,6 +67,8 @@ export async function benchSoak(
   }, async (w) => {
     await run(w, "soak-anchor");
     const daemonPid = Number(await Deno.readTextFile(`${w.daemonDir}/daemon.pid`));
+    const supervisorPid = Number(await Deno.readTextFile(`${w.daemonDir}/supervisor.pid`));
+    const supervisorPss: number[] = [];
     const base = await residue(w);
     const pss: number[] = [];
     let leaks = 0;
@@ -91,8 +93,13 @@ export async function benchSoak(
           throw new Error(`the daemon (pid ${daemonPid}) is gone after cycle ${c}`);
         }
         pss.push(await pssKiB(daemonPid));
+        supervisorPss.push(await pssKiB(supervisorPid));
         // deno-lint-ignore no-console -- the trend, cycle by cycle
-        console.error(`soak cycle ${c}: daemon PSS ${Math.round((pss.at(-1) ?? 0) / 1024)} MiB`);
+        console.error(
+          `soak cycle ${c}: daemon PSS ${Math.round((pss.at(-1) ?? 0) / 1024)} MiB, its supervisor's ${
+            Math.round((supervisorPss.at(-1) ?? 0) / 1024)
+          } MiB`,
+        );
       }
     } finally {
       await remove(w, "soak-anchor");
@@ -114,6 +121,13 @@ export async function benchSoak(
       value: Math.round((pss.at(-1) ?? 0) / 1024),
       unit: "MiB",
     });
+    for (const [when, kib] of [["first", supervisorPss[0]], ["last", supervisorPss.at(-1)]] as const) {
+      add({
+        name: `soak: the supervisor's PSS after the ${when} cycle`,
+        value: Math.round((kib ?? 0) / 1024),
+        unit: "MiB",
+      });
+    }
     add({
       name: "soak: daemon PSS last / first (flat = 1)",
       value: Math.round(((pss.at(-1) ?? 0) / Math.max(1, pss[0] ?? 1)) * 100) / 100,
