@@ -123,6 +123,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const reservations = new Map<string, { id: string; namespace: string; until: number }>();
   const finished = Promise.withResolvers<void>();
   let shutdownAsked = opts.restarted === true;
+  // a shim that reserved an id with the dead daemon sends its Create soon: do not exit before
+  if (opts.restarted === true) reservations.set("", { id: "", namespace: "", until: Date.now() + 5000 });
   let closing: Promise<void> | undefined;
   let socketIno: number | null = null;
   const link = opts.supervisor;
