@@ -192,3 +192,54 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "a second cocoon daemon on a served directory is refused; a daemon that cannot start ends its supervisor at once (no restart loop)",
+  ...opts,
+  async fn() {
+    const { dir, daemonDir, env, base } = await world();
+    const cocoon = Deno.env.get("COCOON_BIN") ?? "cocoon";
+    try {
+      await writeShimLauncher(`${dir}/bin`);
+      const b1 = await makeBundle(dir, "c1");
+      const s1 = await shim(`${dir}/bin`, [...base, "-id", "c1", "start"], { cwd: b1, env });
+      assert.equal(s1.code, 0, s1.stderr);
+      const second = await new Deno.Command(cocoon, {
+        args: ["daemon", "--dir", daemonDir],
+        env,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.notEqual(second.code, 0);
+      assert.match(new TextDecoder().decode(second.stderr), /already serves/);
+      assert.ok(
+        await alive(Number(await Deno.readTextFile(`${daemonDir}/supervisor.pid`))),
+        "the first one lives on",
+      );
+      const d = await shim(`${dir}/bin`, [...base, "-id", "c1", "-bundle", b1, "delete"], { cwd: b1, env });
+      assert.equal(d.code, 0, d.stderr);
+
+      const bad = `${dir}/bad.toml`;
+      await Deno.writeTextFile(bad, "[hypervisor.qemu]\nno_such_key = 1\n");
+      const t0 = performance.now();
+      const failed = await new Deno.Command(cocoon, {
+        args: ["daemon", "--dir", `${dir}/d2`],
+        env: { ...env, COCOON_CONFIG: bad },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.equal(failed.code, 1);
+      assert.ok(performance.now() - t0 < 20_000, "no restart loop");
+      const log = await Deno.readTextFile(`${dir}/d2/daemon.log`);
+      assert.match(log, /daemon failed to start/);
+      assert.match(log, /no_such_key/, "the daemon's own error is in the log");
+      for (const f of ["cocoon.sock", "supervisor.sock", "supervisor.pid"]) {
+        await assert.rejects(Deno.stat(`${dir}/d2/${f}`), Deno.errors.NotFound, f);
+      }
+    } finally {
+      await killDaemonOf(daemonDir);
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});

@@ -12,7 +12,9 @@
  *
  * @module
  */
+import { RuntimeError } from "../../errors.ts";
 import type { Logger } from "../../log/logger.ts";
+import { canConnect } from "../../shim/daemon_client.ts";
 import { daemonPaths } from "../../shim/address.ts";
 import { writeAtomic } from "../../sys/files.ts";
 import { listenPrivate } from "../../sys/private_socket.ts";
@@ -146,6 +148,12 @@ export async function runSupervisor(opts: SupervisorOptions): Promise<number> {
     }
   };
 
+  if (await canConnect(paths.socket)) {
+    throw new RuntimeError(
+      "AlreadyExists",
+      `Cannot start the Cocoon daemon in "${opts.dir}": one already serves "${paths.socket}" (stop it first)`,
+    );
+  }
   // The link: one connection per daemon, JSON lines both ways.
   const link = await listenPrivate(sp.link, (p) => Deno.listen({ transport: "unix", path: p }), {
     close: (l) => l.close(),
@@ -203,9 +211,21 @@ export async function runSupervisor(opts: SupervisorOptions): Promise<number> {
   let code = 0;
   try {
     worker = spawn(false);
-    for (;;) {
+    for (let everReady = false;;) {
       const st = await worker.child.status;
+      everReady ||= await worker.ready.promise;
       if (ending !== undefined) break;
+      if (!everReady) {
+        // it never served (a bad configuration, say): starting it again would fail the same way
+        ending = "gave-up";
+        code = 1;
+        log.error("daemon failed to start", {
+          daemonPid: worker.child.pid,
+          code: st.code,
+          signal: st.signal,
+        });
+        break;
+      }
       const now = Date.now();
       crashes.push(now);
       while (crashes.length > 0 && crashes[0]! < now - CRASH_WINDOW_MS) crashes.shift();
