@@ -2,7 +2,7 @@
  * The API of the daemon, which holds sandboxes in its own process: served in-process on
  * `<dir>/api.sock` (plus the `[runtime] api_listen` addresses). The records of the sandboxes it
  * holds name that socket as their owner's (runtime/sandbox/owner.ts): a standalone `cocoon api`
- * forwards actions on them there.
+ * passes requests on them through to it (relay_http.ts).
  *
  * The server never keeps the process alive (unref'd); closing removes the socket and the file.
  *
