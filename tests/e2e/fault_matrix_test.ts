@@ -5,19 +5,26 @@
  *   after the record names it): `delete({ force })` from another process leaves no QEMU, no
  *   directory, no record;
  * - a sandbox's QEMU killed with -9 while a program holds it: the handle sees the VM gone, the
- *   sandbox reads stopped, delete leaves nothing.
+ *   sandbox reads stopped, delete leaves nothing;
+ * - a virtio-fs sandbox's virtiofsd killed with -9: delete leaves no QEMU, virtiofsd, socket, mount
+ *   or state.
  *
  * The rest of the matrix is in other files: QEMU killed under containerd (shim_vm: both pods'
- * tasks exit 137), the daemon killed under containerd (shim_vm "orphan"), under a Controller
- * (daemon_adopt) and under a library sandbox it keeps (library_daemon), the holder or QEMU of an
- * OCI container killed (oci_cli_vm), QEMU of a released library sandbox (sandbox_vm). Skipped
- * unless RUNTIME_E2E=1 (or COCOON_E2E=1) and the host can boot guests.
+ * tasks exit 137), the daemon killed under containerd (shim_vm: the pods stay RUNNING, exec works,
+ * a waiting `ctr run` gets its output and exit), the supervisor and daemon both killed (shim_vm:
+ * containerd cleans up), containerd killed and started again (shim_vm), the daemon killed under a
+ * Controller (daemon_adopt) and under a library sandbox it keeps (library_daemon), the holder or
+ * QEMU of an OCI container killed (oci_cli_vm), QEMU of a released library sandbox (sandbox_vm).
+ * Skipped unless RUNTIME_E2E=1 (or COCOON_E2E=1) and the host can boot guests.
  */
 import assert from "node:assert/strict";
 import { exists, until } from "./daemon_util.ts";
 import { createSandbox, fetchSandbox } from "../../mod.ts";
 import { installedLibrary } from "../utils/program.ts";
-import { mountsUnder, qemuPids, scrub } from "./sandbox_util.ts";
+import { mountsUnder, pidsMatching, qemuPids, runtimeFor, scrub, socketsUnder } from "./sandbox_util.ts";
+import { installVirtiofsd } from "../../plugins/storage/virtio-fs/mod.ts";
+import { buildGuestImage } from "../../runtime/guest/mod.ts";
+import { Sandbox } from "../../runtime/sandbox/mod.ts";
 import { guestImage, hostCanBoot, writeConfig } from "./shim_vm_env.ts";
 
 const enabled = (Deno.env.get("RUNTIME_E2E") === "1" || Deno.env.get("COCOON_E2E") === "1") &&
@@ -98,6 +105,38 @@ Deno.test({
       assert.deepEqual(await qemuPids(id), []);
       assert.equal(await exists(`${dir}/run/sandboxes/${id}`), false);
       assert.equal(await exists(`${dir}/run/store/sandboxes/${id}`), false);
+    } finally {
+      await scrub(dir, id);
+      assert.deepEqual(await mountsUnder(dir), []);
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "virtiofsd killed with -9 under a virtio-fs sandbox: delete leaves no QEMU, virtiofsd, socket, mount or state",
+  ignore: !enabled,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await installVirtiofsd();
+    const image = await buildGuestImage({ setCurrent: false });
+    const dir = await Deno.makeTempDir({ prefix: "cocoon-fault-" });
+    const id = `faultv-${crypto.randomUUID().slice(0, 8)}`;
+    const virtiofsd = () =>
+      pidsMatching((c) => c.includes("--shared-dir") && c.includes(dir) && !c.includes("qemu"));
+    try {
+      const sb = await Sandbox.create(await runtimeFor(dir, image, { sharedFs: "virtio-fs" }), { id });
+      const daemons = await virtiofsd();
+      assert.ok(daemons.length >= 1, "virtiofsd runs");
+      for (const pid of daemons) Deno.kill(pid, "SIGKILL");
+      await until("virtiofsd to die", async () => (await virtiofsd()).length === 0, 10_000);
+      await sb.act({ kind: "delete", opts: { force: true } });
+      assert.deepEqual(await qemuPids(id), []);
+      assert.deepEqual(await virtiofsd(), []);
+      assert.deepEqual(await socketsUnder(dir), []);
+      assert.equal(await exists(`${dir}/run/sandboxes/${id}`), false);
     } finally {
       await scrub(dir, id);
       assert.deepEqual(await mountsUnder(dir), []);
