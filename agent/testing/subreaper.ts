@@ -10,9 +10,21 @@ import { clearChildSubreaper, setChildSubreaper } from "../sys/libc.ts";
 
 const COUNT_FILE = `/tmp/cocoon-subreaper-${Deno.pid}.count`;
 
+/** The count file, opened and locked; retried while another user removed it meanwhile. */
+async function lockedCount(): Promise<Deno.FsFile> {
+  for (;;) {
+    const f = await Deno.open(COUNT_FILE, { read: true, write: true, create: true });
+    await f.lock(true);
+    // the last user removes the file: a lock taken on the removed inode counts for nobody
+    const now = await Deno.stat(COUNT_FILE).catch(() => null);
+    if (now !== null && now.ino === (await f.stat()).ino) return f;
+    await f.unlock().catch(() => {});
+    f.close();
+  }
+}
+
 async function update(delta: 1 | -1): Promise<void> {
-  using f = await Deno.open(COUNT_FILE, { read: true, write: true, create: true });
-  await f.lock(true);
+  using f = await lockedCount();
   try {
     const buf = new Uint8Array(32);
     const n = (await f.read(buf)) ?? 0;

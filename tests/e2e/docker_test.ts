@@ -102,7 +102,8 @@ Deno.test({
         console.log(`docker e2e: ${name}: ${Math.round(now - phaseAt)} ms`);
         phaseAt = now;
       };
-      const tmux = (args: string[]) => run("tmux", ["-L", `cdk-${tag}`, ...args]);
+      // its socket in the world (with -L, tmux would make /tmp/tmux-0 and leave it)
+      const tmux = (args: string[]) => run("tmux", ["-S", `${data}/tmux-${tag}.sock`, ...args]);
       try {
         await until("dockerd", async () => (await docker(["version"])).code === 0, 60_000);
         const tar = new Deno.Command("tar", { args: ["-C", w.rootfs, "-c", "."], stdout: "piped" }).spawn();
