@@ -123,7 +123,9 @@ Deno.test({
       const dec = new TextDecoder();
       const tmux = async (args: string[]) =>
         dec.decode(
-          (await new Deno.Command("tmux", { args: ["-L", sock, ...args], stdout: "piped" }).output()).stdout,
+          // its socket in the world (with -L, tmux would make /tmp/tmux-0 and leave it)
+          (await new Deno.Command("tmux", { args: ["-S", `${w.dir}/${sock}.tmux`, ...args], stdout: "piped" })
+            .output()).stdout,
         );
       const podman = await podmanFor(w);
       try {
