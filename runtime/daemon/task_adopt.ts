@@ -3,7 +3,8 @@
  * (HeldSandboxes, kind "adopted"), found by their bundles' registrations, which name the task's
  * namespace, id, pod, events address and stdio. A pod is taken whole or not at all: one container
  * without a task registration (a bundle an older daemon wrote) leaves the pod held, to be removed
- * with its containers by the `delete` binary's Cleanup. Exec'd processes are not taken over.
+ * with its containers by the `delete` binary's Cleanup. Running exec'd processes are taken over too,
+ * with the stdio their daemon recorded when it started them (task_io.ts `recordExec`).
  *
  * @module
  */
@@ -14,7 +15,7 @@ import { openBundleLog } from "./bundle_log.ts";
 import type { HeldSandboxes } from "./held.ts";
 import type { Pods } from "./pods.ts";
 import { Proc, type Task } from "./proc.ts";
-import { attachStdio, type TaskIoContext, watchExit } from "./task_io.ts";
+import { attachStdio, recordedExec, type TaskIoContext, watchExit } from "./task_io.ts";
 
 interface Found {
   readonly registration: Registration & { readonly task: NonNullable<Registration["task"]> };
@@ -82,8 +83,21 @@ export async function adoptTasks(held: HeldSandboxes, pods: Pods, io: TaskIoCont
           void watchExit(io, t, init, () => sandbox.wait(t.coreId));
         }
       }
+      for (const [execId, e] of Object.entries(record.execs)) {
+        const stdio = e.status.kind === "running" ? await recordedExec(record.bundle, execId) : null;
+        if (stdio === null) continue;
+        const p = new Proc(reg.id, execId, stdio);
+        p.setRunning(e.status.pid);
+        t.execs.set(execId, p);
+        attachStdio(io, t, p);
+        void watchExit(io, t, p, () => sandbox.waitExec(t.coreId, execId));
+      }
       out.push(t);
-      t.bundleLog.log.info("task taken over from a previous daemon", { pid: init.pid, state: st.kind });
+      t.bundleLog.log.info("task taken over from a previous daemon", {
+        pid: init.pid,
+        state: st.kind,
+        execs: [...t.execs.keys()],
+      });
       io.log.info("task adopted", { container: reg.id, namespace: reg.namespace, state: st.kind });
     }
   }

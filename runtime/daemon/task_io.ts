@@ -4,10 +4,13 @@
  *
  * @module
  */
+import { createHash } from "node:crypto";
+import * as v from "valibot";
 import type { Logger } from "../log/logger.ts";
+import { writeAtomic } from "../sys/files.ts";
 import type { TaskEvent } from "../protocol/events.ts";
 import { type Proc, type ProcExit, procKey, type Task } from "./proc.ts";
-import { copyOutput, copyStdin } from "./stdio.ts";
+import { copyOutput, copyStdin, type TaskStdio } from "./stdio.ts";
 import type { StdioHolds } from "./stdio_hold.ts";
 
 /** How long output may still drain after a process exited before the exit is reported. */
@@ -64,4 +67,32 @@ export async function watchExit(
     exitStatus: exit.exitStatus,
     exitedAt: exit.exitedAt,
   });
+}
+
+/** An exec's stdio, kept in the bundle while it runs, for a restarted daemon to take it over. */
+function execFile(bundle: string, execId: string): string {
+  return `${bundle}/.cocoon-exec-${createHash("sha256").update(execId).digest("hex").slice(0, 16)}.json`;
+}
+
+const ExecFileSchema = v.object({
+  execId: v.string(),
+  stdio: v.object({ stdin: v.string(), stdout: v.string(), stderr: v.string(), terminal: v.boolean() }),
+});
+
+export async function recordExec(t: Task, p: Proc): Promise<void> {
+  await writeAtomic(execFile(t.bundle, p.execId), JSON.stringify({ execId: p.execId, stdio: p.stdio }));
+}
+
+export async function forgetExec(t: Task, execId: string): Promise<void> {
+  await Deno.remove(execFile(t.bundle, execId)).catch(() => {});
+}
+
+/** The stdio a previous daemon recorded for exec `execId` of the bundle (null: none, or not ours). */
+export async function recordedExec(bundle: string, execId: string): Promise<TaskStdio | null> {
+  try {
+    const r = v.safeParse(ExecFileSchema, JSON.parse(await Deno.readTextFile(execFile(bundle, execId))));
+    return r.success && r.output.execId === execId ? r.output.stdio : null;
+  } catch {
+    return null;
+  }
 }

@@ -30,7 +30,7 @@ import type { HeldSandboxes } from "./held.ts";
 import { adoptTasks } from "./task_adopt.ts";
 import { StdioHolds, type StdioKeeper } from "./stdio_hold.ts";
 import { checkStdio, type TaskStdio } from "./stdio.ts";
-import { attachStdio, type TaskIoContext, watchExit } from "./task_io.ts";
+import { attachStdio, forgetExec, recordExec, type TaskIoContext, watchExit } from "./task_io.ts";
 
 export interface CreateRequest extends TaskStdio {
   readonly id: string;
@@ -223,7 +223,7 @@ export class TaskManager {
   /**
    * Takes over the tasks of the pods a previous daemon held (a restart under the supervisor): the
    * pod joins Pods, each init's stdio is wired again and its exit watched, so that containerd's
-   * calls, carried over by the supervisor, find them. Exec'd processes are not taken over.
+   * calls, carried over by the supervisor, find them; running execs too.
    */
   async adoptHeld(held: HeldSandboxes): Promise<void> {
     for (const t of await adoptTasks(held, this.#pods, this.#io)) {
@@ -253,6 +253,8 @@ export class TaskManager {
         opts: { execId, process, stdin: p.stdio.stdin !== "" },
       });
       p.setRunning(rec.status.kind === "running" ? rec.status.pid : 0);
+      // for a restarted daemon, which takes the running exec over with its stdio
+      await recordExec(t, p).catch((e) => this.#log.warn("exec not recorded", { exec: execId, error: e }));
       attachStdio(this.#io, t, p);
       this.#publish(t, { kind: "exec-started", containerId: id, execId, pid: p.pid });
       void watchExit(this.#io, t, p, () => t.sandbox.waitExec(t.coreId, execId));
@@ -349,6 +351,7 @@ export class TaskManager {
       t.io.delete(p);
       this.holds.release(procKey(t, p));
       t.execs.delete(execId);
+      await forgetExec(t, execId);
       return { pid: p.pid, exit };
     }
     await this.#remove(t);

@@ -114,7 +114,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "kill -9 of the daemon with two pods running: both stay RUNNING on the same VMs, exec works in each, a waiting ctr run gets its output and exit, events flow",
+    "kill -9 of the daemon with two pods running: both stay RUNNING on the same VMs, exec works in each, a waiting ctr run and an exec under way get their output and exit, events flow",
   ...opts,
   async fn() {
     await withShimWorld({ embedded: false, prepare }, async (w) => {
@@ -129,6 +129,20 @@ Deno.test({
         await new Promise((r) => setTimeout(r, 100));
       }
       await sub.waitFor((l) => l.includes("/tasks/start") && l.includes('"v-w"'), { timeoutMs: 60_000 });
+      // and an exec under way, waited for by its `ctr task exec`
+      const longExec = w.ctrd.ctr([
+        "task",
+        "exec",
+        "--exec-id",
+        "long",
+        "v-a",
+        "sh",
+        "-c",
+        "sleep 10; echo late; exit 4",
+      ]);
+      await sub.waitFor((l) => l.includes("/tasks/exec-started") && l.includes('"long"'), {
+        timeoutMs: 60_000,
+      });
       const vms = (await pidsMentioning(w.dir, "qemu-system")).sort();
       assert.equal(vms.length, 3, "three pods, three VMs");
       const first = Number(await Deno.readTextFile(`${w.daemonDir}/daemon.pid`));
@@ -165,6 +179,9 @@ Deno.test({
       const done = await waiting;
       assert.equal(done.stdout, "done\n", done.stderr);
       assert.equal(done.code, 3);
+      const late = await longExec;
+      assert.equal(late.stdout, "late\n", late.stderr);
+      assert.equal(late.code, 4, "the exec under way was taken over: its output and exit status");
       assert.deepEqual(
         (await pidsMentioning(w.dir, "qemu-system")).filter((p) => vms.includes(p)).length,
         2,
