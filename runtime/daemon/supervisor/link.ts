@@ -6,7 +6,7 @@
  * @module
  */
 import { RuntimeError } from "../../errors.ts";
-import { lines, type LinkReply, type LinkRequest } from "./wire.ts";
+import { lines, type LinkReply, type LinkRequest, writeAll } from "./wire.ts";
 import type { HeldStdio } from "./fd_store.ts";
 
 type Op = LinkRequest extends infer R ? R extends LinkRequest ? Omit<R, "id"> : never : never;
@@ -86,7 +86,7 @@ export class SupervisorLink {
     this.#waiting.set(id, w);
     const line = new TextEncoder().encode(JSON.stringify({ id, ...op }) + "\n");
     try {
-      for (let off = 0; off < line.length;) off += await this.#conn.write(line.subarray(off));
+      await writeAll(this.#conn, line);
     } catch (e) {
       this.#waiting.delete(id);
       throw new RuntimeError("Unavailable", `Cannot reach the daemon's supervisor: ${e}`, { cause: e });

@@ -22,6 +22,7 @@ import {
 } from "../../protocol/ttrpc/mod.ts";
 import { Code } from "../../protocol/ttrpc/status.ts";
 import type { Logger } from "../../log/logger.ts";
+import { writeAll } from "./wire.ts";
 
 /** Calls that change nothing: a restarted daemon answers them again. */
 const REPLAYABLE = new Set(
@@ -41,10 +42,6 @@ interface Pending {
 
 /** Opens a connection to the current daemon for `tag`; null when there will be none. */
 export type Dial = (tag: string) => Promise<Deno.Conn | null>;
-
-async function writeAll(conn: Deno.Conn, b: Uint8Array): Promise<void> {
-  for (let off = 0; off < b.length;) off += await conn.write(b.subarray(off));
-}
 
 function status(id: number, code: number, message: string): Uint8Array {
   return encodeFrame(

@@ -20,7 +20,15 @@ import { writeAtomic } from "../../sys/files.ts";
 import { listenPrivate } from "../../sys/private_socket.ts";
 import { type Dial, Relay } from "./relay.ts";
 import { FdStore } from "./fd_store.ts";
-import { encodeTag, lines, type LinkRequest, MAIN_TAG, parseLinkRequest, supervisorPaths } from "./wire.ts";
+import {
+  encodeTag,
+  lines,
+  type LinkRequest,
+  MAIN_TAG,
+  parseLinkRequest,
+  supervisorPaths,
+  writeAll,
+} from "./wire.ts";
 
 /** How long a relay waits for a daemon to come back before it gives its client up. */
 const DIAL_MS = 60_000;
@@ -47,10 +55,6 @@ interface Worker {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function writeAll(conn: Deno.Conn, b: Uint8Array): Promise<void> {
-  for (let off = 0; off < b.length;) off += await conn.write(b.subarray(off));
-}
 
 /** Runs until the daemon exits on purpose (0) or keeps dying (1). */
 export async function runSupervisor(opts: SupervisorOptions): Promise<number> {

@@ -82,6 +82,11 @@ export function encodeTag(tag: string): Uint8Array {
   return out;
 }
 
+/** Writes all of `b` (a socket write may take part of it). */
+export async function writeAll(conn: Deno.Conn, b: Uint8Array): Promise<void> {
+  for (let off = 0; off < b.length;) off += await conn.write(b.subarray(off));
+}
+
 async function readExactly(conn: Deno.Conn, n: number): Promise<Uint8Array> {
   const b = new Uint8Array(n);
   for (let off = 0; off < n;) {
