@@ -2,8 +2,8 @@
  * One client connection (containerd's, to a shim socket) kept open across daemon restarts. The
  * supervisor accepted it; the relay copies whole ttRPC frames to a connection on the daemon's
  * backend socket and back. When the daemon dies the client sees nothing: the relay dials the next
- * daemon and sends it the calls still unanswered. A call that only reads or waits (State, Wait...)
- * is sent again; any other call that the dead daemon had received is answered UNAVAILABLE, since
+ * daemon and sends it the calls still unanswered. A call that only reads, waits or repeats a state
+ * (State, Wait, CloseIO...) is sent again; any other call that the dead daemon had received is answered UNAVAILABLE, since
  * nobody knows whether it took effect. Calls that arrive while no daemon runs wait for the next.
  *
  * The relay reads frames, never interprets a payload but the request's service and method, and
@@ -24,9 +24,15 @@ import { Code } from "../../protocol/ttrpc/status.ts";
 import type { Logger } from "../../log/logger.ts";
 import { writeAll } from "./wire.ts";
 
-/** Calls that change nothing: a restarted daemon answers them again. */
+/**
+ * Calls a restarted daemon may answer again: they read, wait, or set a state that a second call
+ * leaves the same (closing stdin, a window size). `ctr task exec` closes its stdin right after
+ * Start, and the daemon holds that call up to a second while stdin drains.
+ */
 const REPLAYABLE = new Set(
-  ["State", "Pids", "Stats", "Wait", "Connect"].map((m) => `containerd.task.v2.Task/${m}`),
+  ["State", "Pids", "Stats", "Wait", "Connect", "CloseIO", "ResizePty"].map((m) =>
+    `containerd.task.v2.Task/${m}`
+  ),
 );
 
 /** Unanswered calls one connection may have, and their bytes. */
@@ -36,6 +42,8 @@ const MAX_PENDING_BYTES = 16 << 20;
 interface Pending {
   readonly frame: Uint8Array;
   readonly replay: boolean;
+  /** `service/method`, for the log. */
+  readonly call: string;
   /** A daemon received it (or may have). */
   sent: boolean;
 }
@@ -125,14 +133,14 @@ export class Relay {
         this.#answer(status(id, Code.RESOURCE_EXHAUSTED, "Cannot accept a call: too many are unanswered"));
         return;
       }
-      let replay = false;
+      let call = "?";
       try {
         const r = decodeRequest(ev.payload);
-        replay = REPLAYABLE.has(`${r.service}/${r.method}`);
+        call = `${r.service}/${r.method}`;
       } catch {
         // the daemon answers what it cannot decode
       }
-      const p: Pending = { frame, replay, sent: false };
+      const p: Pending = { frame, replay: REPLAYABLE.has(call), call, sent: false };
       this.#pending.set(id, p);
       this.#pendingBytes += frame.length;
       if (this.#backend !== undefined) this.#send(this.#backend, p);
@@ -174,11 +182,12 @@ export class Relay {
       if (this.#closed) return conn.close();
       // one synchronous pass: nothing arrives between choosing and queueing
       this.#backend = conn;
-      let replayed = 0, failed = 0;
+      let replayed = 0;
+      const failed: string[] = [];
       for (const [id, p] of this.#pending) {
         if (p.sent && !p.replay) {
           this.#forget(id);
-          failed++;
+          failed.push(p.call);
           this.#answer(status(
             id,
             Code.UNAVAILABLE,
@@ -189,7 +198,9 @@ export class Relay {
           this.#send(conn, p);
         }
       }
-      if (replayed + failed > 0) this.#log.info("calls carried over a daemon restart", { replayed, failed });
+      if (replayed + failed.length > 0) {
+        this.#log.info("calls carried over a daemon restart", { replayed, failed });
+      }
       void this.#pump(conn);
     })();
   }
